@@ -1,0 +1,18 @@
+"""priorreg: regression with an L2 penalty centred on prior coefficients."""
+
+from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning
+from priorreg.linear import PriorRidge
+from priorreg.prior import PriorFile, load_prior
+from priorreg.results import PriorRidgeResults
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning",
+    "LamOnEdgeWarning",
+    "PriorFile",
+    "PriorRidge",
+    "PriorRidgeResults",
+    "__version__",
+    "load_prior",
+]

@@ -1,0 +1,170 @@
+"""Formula glue: the only module that imports patsy.
+
+A :class:`Design` keeps the patsy design infos of both sides of the
+formula, so new data (``predict``, ``refine``) are coded exactly as the
+training data: same columns, same categorical coding, same statistics
+for stateful transforms such as ``standardize(x)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import patsy
+
+__all__ = ["Design", "build_design", "capture_env", "exog_for", "rebuild_design"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """Endog and exog from a formula, with what is needed to rebuild them.
+
+    Attributes
+    ----------
+    endog : pandas.Series
+    exog : pandas.DataFrame
+    y_info, x_info : patsy.DesignInfo
+    formula : str
+    rows : ndarray of int
+        Positions (in the input data) of the rows kept.
+    n_dropped : int
+        Rows dropped for missing values.
+    """
+
+    endog: pd.Series
+    exog: pd.DataFrame
+    y_info: Any
+    x_info: Any
+    formula: str
+    rows: np.ndarray
+    n_dropped: int
+
+
+def capture_env(depth: int) -> Any:
+    """Capture the caller's namespace once, at the public entry point."""
+    return patsy.EvalEnvironment.capture(depth + 1)
+
+
+def _na_action(missing: str) -> patsy.NAAction:
+    if missing == "drop":
+        return patsy.NAAction(on_NA="drop")
+    if missing in ("raise", "none"):
+        return patsy.NAAction(on_NA="raise")
+    raise ValueError(f"missing must be 'drop', 'raise' or 'none', not {missing!r}")
+
+
+def _frame(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data.reset_index(drop=True)
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    raise TypeError(
+        f"data must be a pandas DataFrame or a dict of columns, not {type(data).__name__}"
+    )
+
+
+def _endog_series(y: pd.DataFrame, formula: str) -> pd.Series:
+    if y.shape[1] != 1:
+        raise ValueError(
+            f"the response of {formula!r} has {y.shape[1]} columns "
+            f"({list(y.columns)}); PriorRidge needs one numeric response"
+        )
+    return y.iloc[:, 0]
+
+
+def build_design(formula: str, data: Any, eval_env: Any, missing: str = "drop") -> Design:
+    """Evaluate ``formula`` on ``data`` with patsy.
+
+    Raises
+    ------
+    ValueError
+        A formula that patsy cannot evaluate (unknown column, bad syntax,
+        missing values with ``missing="raise"``), with patsy's explanation.
+    """
+    frame = _frame(data)
+    try:
+        y, X = patsy.dmatrices(
+            formula,
+            frame,
+            eval_env=eval_env,
+            NA_action=_na_action(missing),
+            return_type="dataframe",
+        )
+    except patsy.PatsyError as exc:
+        raise ValueError(f"cannot build the design for {formula!r}: {exc}") from exc
+    except NameError as exc:
+        raise ValueError(
+            f"cannot build the design for {formula!r}: {exc}. Available columns: "
+            f"{list(frame.columns)}"
+        ) from exc
+    rows = np.asarray(X.index, dtype=int)
+    return Design(
+        endog=_endog_series(y, formula),
+        exog=X,
+        y_info=y.design_info,
+        x_info=X.design_info,
+        formula=formula,
+        rows=rows,
+        n_dropped=len(frame) - len(rows),
+    )
+
+
+def rebuild_design(design: Design, data: Any, missing: str = "drop") -> Design:
+    """Code new data with the design infos of an existing fit (for ``refine``)."""
+    frame = _frame(data)
+    try:
+        y, X = patsy.build_design_matrices(
+            [design.y_info, design.x_info],
+            frame,
+            NA_action=_na_action(missing),
+            return_type="dataframe",
+        )
+    except patsy.PatsyError as exc:
+        raise ValueError(
+            f"cannot code the new data with the fitted design of {design.formula!r}: {exc}"
+        ) from exc
+    rows = np.asarray(X.index, dtype=int)
+    return Design(
+        endog=_endog_series(y, design.formula),
+        exog=X,
+        y_info=design.y_info,
+        x_info=design.x_info,
+        formula=design.formula,
+        rows=rows,
+        n_dropped=len(frame) - len(rows),
+    )
+
+
+def exog_for(design: Design, data: Any) -> pd.DataFrame:
+    """Design matrix for new data (prediction); keeps the data's row labels.
+
+    Missing values in the predictors are an error: a prediction for every
+    row requested, or a message naming the problem.
+    """
+    if isinstance(data, pd.Series):
+        data = data.to_frame().T
+    index = data.index if isinstance(data, pd.DataFrame) else None
+    frame = _frame(data)
+    try:
+        (X,) = patsy.build_design_matrices(
+            [design.x_info],
+            frame,
+            NA_action=patsy.NAAction(on_NA="raise"),
+            return_type="dataframe",
+        )
+    except patsy.PatsyError as exc:
+        raise ValueError(
+            f"cannot code new data with the fitted design of {design.formula!r}: {exc}"
+        ) from exc
+    if index is not None:
+        X.index = index
+    return X
+
+
+def column_names(design: Design) -> Sequence[str]:
+    """Names of the design columns."""
+    return list(design.x_info.column_names)

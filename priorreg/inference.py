@@ -1,0 +1,132 @@
+r"""Inference specific to prior-centred fits: compatibility and data share.
+
+Both follow from the decomposition of the estimate
+
+.. math::
+
+    \hat b = S\, b_{\mathrm{data}} + (I - S)\, b_0, \qquad
+    S = (X'WX + \lambda L)^{-1} X'WX,
+
+where :math:`b_{\mathrm{data}}` is the least-squares estimate from the new
+data alone (when it exists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from priorreg._typing import FloatArray
+from priorreg.linalg import PathFactor
+
+__all__ = ["CompatibilityTest", "DataShare", "compatibility_test", "sandwich_cov"]
+
+
+@dataclass(frozen=True)
+class CompatibilityTest:
+    r"""Theil's test that the new data are compatible with the prior.
+
+    Attributes
+    ----------
+    statistic : float
+        :math:`\Delta / s^2` (chi-square form) where :math:`\Delta` is the
+        increase of the penalized residual sum of squares caused by the
+        prior.
+    df : int
+        Number of prior restrictions the data can test (penalized
+        directions the data reach).
+    pvalue : float
+        From the F distribution with ``(df, df_denom)`` degrees of freedom
+        when the data alone leave residual degrees of freedom (exact under
+        Gaussian errors), else from :math:`\chi^2_{df}` with the fit's scale.
+    df_denom : float or None
+    distribution : {"F", "chi2"}
+    """
+
+    statistic: float
+    df: int
+    pvalue: float
+    df_denom: float | None
+    distribution: str
+
+    @property
+    def fvalue(self) -> float:
+        """``statistic / df``."""
+        return self.statistic / self.df if self.df else float("nan")
+
+    def __str__(self) -> str:
+        if self.distribution == "F":
+            return (
+                f"Prior compatibility (Theil): chi2={self.statistic:.4g}, df={self.df}, "
+                f"F({self.df}, {self.df_denom:.0f})={self.fvalue:.4g}, p={self.pvalue:.4g}"
+            )
+        return (
+            f"Prior compatibility (Theil): chi2={self.statistic:.4g}, df={self.df}, "
+            f"p={self.pvalue:.4g}"
+        )
+
+
+def compatibility_test(factor: PathFactor, lam: float, scale: float) -> CompatibilityTest:
+    r"""Theil (1963) compatibility test of the prior with the data.
+
+    With :math:`f_j` the data's projections on the whitened penalized
+    directions and :math:`d_j` their singular values,
+
+    .. math::
+
+        \Delta = \min_b \big[\mathrm{RSS}(b) + \lambda (b-b_0)'L(b-b_0)\big]
+                 - \min_b \mathrm{RSS}(b)
+               = \sum_j \frac{\lambda f_j^2}{d_j^2 + \lambda},
+
+    which, when :math:`X'WX` is invertible, equals
+    :math:`(b_{\mathrm{data}} - b_0)' [(X'WX)^{-1} + (\lambda L)^{-1}]^{-1}
+    (b_{\mathrm{data}} - b_0)` on the penalized directions (Theil's
+    statistic with prior covariance :math:`\sigma^2 (\lambda L)^{-1}`).
+    Under the prior :math:`b \sim N(b_0, \sigma^2(\lambda L)^+)`, each
+    :math:`f_j \sim N(0, \sigma^2 (d_j^2 + \lambda)/\lambda)`, so
+    :math:`\Delta/\sigma^2 \sim \chi^2_r` exactly, and with :math:`s^2` from
+    the data-only fit (independent of :math:`f`) the ratio is :math:`F(r, n -
+    \mathrm{rank} X)`.
+
+    (statsmodels' sandbox ``TheilGLS`` reports :math:`\operatorname{tr}H^2`
+    as its degrees of freedom; the effective degrees of freedom of the fit
+    are :math:`\operatorname{tr}H`, reported as ``edf``.)
+    """
+    r = int(factor.d.size)
+    if lam <= 0 or r == 0:
+        return CompatibilityTest(0.0, r, 1.0, None, "chi2")
+    delta = float(np.sum(lam * factor.f**2 / (factor.d**2 + lam)))
+    df_denom = factor.n_obs - factor.n_unpen - r
+    if df_denom > 0 and factor.rss_floor > 0:
+        s2 = factor.rss_floor / df_denom
+        stat = delta / s2
+        pvalue = float(stats.f.sf(stat / r, r, df_denom))
+        return CompatibilityTest(stat, r, pvalue, float(df_denom), "F")
+    stat = delta / scale
+    return CompatibilityTest(stat, r, float(stats.chi2.sf(stat, r)), None, "chi2")
+
+
+@dataclass(frozen=True)
+class DataShare:
+    r"""Share of the estimate's information that comes from the data.
+
+    ``per_coefficient`` is the diagonal of
+    :math:`S = (X'WX + \lambda L)^{-1}X'WX` (1 for unpenalized coefficients,
+    0 for coefficients the data do not inform); ``overall`` is
+    :math:`\operatorname{tr}(S)/k = \mathrm{edf}/k`.
+    """
+
+    per_coefficient: pd.Series
+    overall: float
+
+    def __str__(self) -> str:
+        return f"share of information from the data: {self.overall:.3f} (overall)"
+
+
+def sandwich_cov(ncov: FloatArray, L: FloatArray, lam: float) -> FloatArray:
+    r"""Normalized sampling covariance :math:`A^{-1}X'WXA^{-1} = A^{-1} - \lambda A^{-1}LA^{-1}`."""
+    out = ncov - lam * (ncov @ L @ ncov)
+    return 0.5 * (out + out.T)

@@ -1,0 +1,555 @@
+r"""One factorization, the whole penalty path.
+
+The kernel solves, for any number of penalty weights :math:`\lambda`,
+
+.. math::
+
+    \min_\delta \; \|W^{1/2}(z - X\delta)\|^2 + \lambda\, \delta' L \delta,
+    \qquad z = y - o - X b_0,\; \delta = b - b_0,
+
+with a symmetric positive semi-definite ``L``. It reduces the data to a
+small problem once, after which every quantity that depends on
+:math:`\lambda` costs :math:`O(k)` to :math:`O(k^2)`:
+
+1. *Precondition.* ``X~ = W^{1/2} X`` is centred on its (unpenalized)
+   constant column and its columns scaled to unit norm: ``X_p = X~ P``
+   with ``delta = P delta_p`` and ``L_p = P' L P``.
+2. *One pass over the data.* The triangular factor ``R`` of
+   ``[X_p, W^{1/2} z]`` from the Gram matrix (a BLAS ``syrk``) and its
+   Cholesky factor; when that factor is not well conditioned, one more
+   pass makes it CholeskyQR2 (Fukaya et al. 2014) and an ill-conditioned
+   or rank-deficient design falls back to Householder QR. With more
+   coefficients than observations the design itself is used (dual form).
+3. *Whiten the penalty.* ``L_p = U diag(s) U'``; in the coordinates
+   ``theta = (a, c)`` with ``delta_p = U_0 a + U_+ s_+^{-1/2} c`` the
+   penalty is ``lambda |c|^2`` and ``a`` (the null space of ``L``) is
+   free.
+4. *Absorb the unpenalized block and take one small SVD.* With
+   ``R_x T = [F_0, M]``, ``F_0 = P_0 T_0`` (QR) and
+   ``(I - P_0 P_0') M = U D V'`` (SVD), the solution, the effective degrees
+   of freedom, the residual sum of squares and the restricted likelihood
+   are closed-form in the singular values ``d`` and ``f = U' g``:
+
+   .. math::
+
+       c(\lambda) = V \frac{d}{d^2 + \lambda} f, \quad
+       \mathrm{edf}(\lambda) = k_0 + \sum_j \frac{d_j^2}{d_j^2 + \lambda},
+       \quad
+       \mathrm{RSS}(\lambda) = \rho^2 +
+           \sum_j \Big(\frac{\lambda f_j}{d_j^2 + \lambda}\Big)^2 .
+
+The leverages of all penalty weights at once are one matrix product with
+the row basis ``Q_x [P_0, P_0^\perp U]`` (computed on demand).
+
+References
+----------
+Fukaya, Nakatsukasa, Yanagisawa, Yamamoto (2014). CholeskyQR2: a simple
+and communication-avoiding algorithm for computing a tall-skinny QR
+factorization on a large-scale parallel system. ScalA '14.
+
+Wood, S. N. (2011). Fast stable restricted maximum likelihood and
+marginal likelihood estimation of semiparametric generalized linear
+models. JRSS B 73(1), 3-36.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from scipy import linalg as sla
+from scipy.linalg import lapack
+
+from priorreg._typing import FloatArray
+
+__all__ = ["PathFactor", "SingularSystemError", "factorize"]
+
+_EPS = float(np.finfo(float).eps)
+#: Cholesky factors better conditioned than this are used after one pass:
+#: their relative error, about eps * cond**2, is then below 1e-12.
+_ONE_PASS_COND = 1e2
+#: Above this condition number CholeskyQR2 is not reliable; use Householder.
+_CHOLQR2_COND = 1e7
+
+
+class SingularSystemError(ValueError):
+    """``X'WX + lam L`` is singular: the estimate is not identified."""
+
+
+@dataclass(frozen=True)
+class _Householder:
+    """A QR factor of ``F0`` kept as LAPACK reflectors (``geqrf`` output)."""
+
+    qr: FloatArray
+    tau: FloatArray
+
+    def apply(self, C: FloatArray, *, transpose: bool) -> FloatArray:
+        """Return ``P' C`` (``transpose``) or ``P C`` with the full ``P``."""
+        C = np.asfortranarray(C, dtype=float)
+        if self.qr.shape[1] == 0:
+            return np.array(C)
+        trans = "T" if transpose else "N"
+        lwork = max(1, 64 * C.shape[1] if C.ndim == 2 else 64)
+        out, _, info = lapack.dormqr("L", trans, self.qr, self.tau, C, lwork)
+        if info != 0:  # pragma: no cover - LAPACK argument error
+            raise RuntimeError(f"dormqr failed with info={info}")
+        return np.asarray(out)
+
+
+def _gram_factor(A: FloatArray) -> tuple[FloatArray, FloatArray | None, str]:
+    """Upper-triangular ``R`` with ``R'R = A'A`` at QR-class accuracy.
+
+    Returns ``(R, Q, method)``; ``Q`` (n x p, ``A = Q R``) is returned only
+    by the Householder fallback, where ``R`` may be singular.
+    """
+    G = A.T @ A
+    try:
+        R1 = sla.cholesky(G, lower=False, check_finite=False)
+        rcond = lapack.dtrcon(R1)[0]
+    except np.linalg.LinAlgError:
+        rcond = 0.0
+    if rcond > 0 and 1.0 / rcond <= _ONE_PASS_COND:
+        return R1, None, "cholesky"
+    if rcond > 0 and 1.0 / rcond <= _CHOLQR2_COND:
+        Q1 = sla.solve_triangular(R1, A.T, trans="T", lower=False).T
+        R2 = sla.cholesky(Q1.T @ Q1, lower=False, check_finite=False)
+        return R2 @ R1, None, "cholesky-qr2"
+    Q, R = np.linalg.qr(A, mode="reduced")
+    return R, Q, "householder"
+
+
+def _precondition(
+    Xw: FloatArray, L: FloatArray, intercept: int | None
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Centre on an unpenalized intercept and scale columns to unit norm.
+
+    Returns ``(X_p, P, L_p, col_scale)`` with ``X_p = Xw P`` and
+    ``L_p = P' L P``. ``P = (I - e_int m') diag(col_scale)``.
+    """
+    k = Xw.shape[1]
+    P = np.eye(k)
+    Xc = np.array(Xw, dtype=float, order="F")
+    if intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept]):
+        one = Xc[:, intercept]
+        means = (one @ Xc) / (one @ one)
+        means[intercept] = 0.0
+        Xc -= np.outer(one, means)
+        P[intercept] -= means
+    norms = np.sqrt(np.einsum("ij,ij->j", Xc, Xc))
+    scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
+    Xc *= scale
+    P *= scale
+    # L_p = P' L P = D L D: centring only moves the intercept, which is
+    # unpenalized whenever it is applied (L e_int = 0).
+    Lp = scale[:, None] * L * scale[None, :]
+    return Xc, P, Lp, scale
+
+
+def _rank(L: FloatArray) -> int:
+    """Numerical rank of a PSD matrix in the caller's units (exact if diagonal)."""
+    off = L - np.diag(np.diag(L))
+    if not np.any(off):
+        return int(np.count_nonzero(np.diag(L) > 0))
+    s = np.linalg.eigvalsh(L)
+    return int(np.count_nonzero(s > float(np.max(s, initial=0.0)) * L.shape[0] * _EPS))
+
+
+def _whiten(Lp: FloatArray, rank: int) -> tuple[FloatArray, int, FloatArray]:
+    """Basis ``T = [U_0, U_+ diag(s_+^-1/2)]`` of the whitened coordinates.
+
+    Returns ``(T, k0, s_plus)``; the null space of ``Lp`` comes first. The
+    rank comes from the unscaled penalty, so that column scaling (which
+    can spread eigenvalues over many orders of magnitude) never turns a
+    penalized direction into an unpenalized one. A diagonal penalty is
+    whitened exactly: its zeros are the unpenalized columns.
+    """
+    k = Lp.shape[0]
+    off = Lp - np.diag(np.diag(Lp))
+    if not np.any(off):
+        s = np.diag(Lp).copy()
+        U = np.eye(k)
+        null = s <= 0
+    else:
+        s, U = np.linalg.eigh(Lp)
+        null = np.arange(k) < k - rank
+    order = np.concatenate([np.flatnonzero(null), np.flatnonzero(~null)])
+    U = U[:, order]
+    s = s[order]
+    k0 = int(null.sum())
+    s_plus = s[k0:]
+    T = U.copy()
+    T[:, k0:] /= np.sqrt(s_plus)
+    return T, k0, s_plus
+
+
+def _log_pdet(L: FloatArray) -> float:
+    """Log pseudo-determinant: sum of logs of the positive eigenvalues."""
+    if L.size == 0:
+        return 0.0
+    off = L - np.diag(np.diag(L))
+    s = np.diag(L) if not np.any(off) else np.linalg.eigvalsh(L)
+    tol = float(np.max(np.abs(s), initial=0.0)) * L.shape[0] * _EPS
+    return float(np.sum(np.log(s[s > tol])))
+
+
+@dataclass(frozen=True)
+class PathFactor:
+    r"""The reduced penalized least-squares problem, valid for every ``lam``.
+
+    Coordinates: ``delta = b - b0 = basis @ theta`` with ``theta = (a, c)``;
+    ``a`` (length ``n_unpen``) spans the null space of ``L``, ``c`` (length
+    ``n_pen``) its whitened range, penalized as ``lam |c|^2``.
+
+    Attributes
+    ----------
+    n_obs, n_coef, n_unpen, n_pen : int
+        ``n``, ``k``, ``k0 = dim null(L)`` and ``m = rank(L)``.
+    basis : ndarray of shape (k, k)
+        Maps ``theta`` to ``delta`` in the caller's units.
+    T0 : ndarray of shape (k0, k0)
+        Triangular factor of the unpenalized block.
+    B : ndarray of shape (k0, m)
+        Coupling of the unpenalized and penalized blocks.
+    d, V, f : ndarray
+        Singular values (length ``r <= m``), right singular vectors
+        ``(m, r)`` and projected response ``(r,)`` of the penalized block.
+    g0 : ndarray of shape (k0,)
+        Projected response on the unpenalized block.
+    rss_floor : float
+        Residual sum of squares no ``lam`` can reduce (``rho^2``).
+    method : str
+        ``"cholesky"``, ``"cholesky-qr2"``, ``"householder"`` or ``"dual"``.
+    """
+
+    n_obs: int
+    n_coef: int
+    n_unpen: int
+    n_pen: int
+    basis: FloatArray
+    T0: FloatArray
+    B: FloatArray
+    d: FloatArray
+    V: FloatArray
+    f: FloatArray
+    g0: FloatArray
+    rss_floor: float
+    log_det_const: float
+    method: str
+    _row_basis_inputs: tuple[
+        FloatArray, FloatArray | None, FloatArray | None, _Householder, FloatArray
+    ] = field(repr=False)
+
+    # ------------------------------------------------------------------ lam
+    def _check_identified(self, lam: float) -> None:
+        if lam > 0:
+            return
+        if self.d.size < self.n_pen or np.any(self.d <= 0):
+            raise SingularSystemError(
+                "X'WX + lam L is singular at lam=0: the data do not identify "
+                "every coefficient (collinear columns or more coefficients than "
+                "observations). Use lam > 0 or remove redundant columns."
+            )
+
+    def shrinkage(self, lam: float | FloatArray) -> FloatArray:
+        r"""Shrinkage factors :math:`d_j^2 / (d_j^2 + \lambda)`.
+
+        Shape ``(r,)`` for a scalar ``lam``, ``(r, n_lam)`` for an array.
+        """
+        d2 = self.d**2
+        lam_arr = np.asarray(lam, dtype=float)
+        if lam_arr.ndim == 0:
+            denom = d2 + lam_arr
+            return np.divide(d2, denom, out=np.ones_like(d2), where=denom > 0)
+        denom = d2[:, None] + lam_arr[None, :]
+        return np.divide(
+            np.broadcast_to(d2[:, None], denom.shape),
+            denom,
+            out=np.ones_like(denom),
+            where=denom > 0,
+        )
+
+    def edf(self, lam: float | FloatArray) -> FloatArray | float:
+        """Effective degrees of freedom ``trace(H) = k0 + sum d^2/(d^2+lam)``."""
+        phi = self.shrinkage(lam)
+        out = self.n_unpen + phi.sum(axis=0)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def rss(self, lam: float | FloatArray) -> FloatArray | float:
+        """Weighted residual sum of squares ``rho^2 + sum((1-phi) f)^2``."""
+        phi = self.shrinkage(lam)
+        f = self.f if phi.ndim == 1 else self.f[:, None]
+        out = self.rss_floor + (((1.0 - phi) * f) ** 2).sum(axis=0)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def penalty_norm(self, lam: float | FloatArray) -> FloatArray | float:
+        """``|c|^2 = (b - b0)' L (b - b0)`` at the solution for ``lam``."""
+        d2 = self.d**2
+        lam_arr = np.asarray(lam, dtype=float)
+        denom = d2 if lam_arr.ndim == 0 else d2[:, None]
+        denom = denom + lam_arr
+        f = self.f if lam_arr.ndim == 0 else self.f[:, None]
+        dd = self.d if lam_arr.ndim == 0 else self.d[:, None]
+        coef = np.divide(dd * f, denom, out=np.zeros(np.shape(denom)), where=denom > 0)
+        out = (coef**2).sum(axis=0)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def theta(self, lam: float) -> FloatArray:
+        """Solution in whitened coordinates ``(a, c)``."""
+        self._check_identified(lam)
+        d2 = self.d**2
+        c = self.V @ (self.d * self.f / (d2 + lam))
+        a = (
+            sla.solve_triangular(self.T0, self.g0 - self.B @ c, lower=False)
+            if self.n_unpen
+            else np.empty(0)
+        )
+        return np.concatenate([a, c])
+
+    def coef(self, lam: float) -> FloatArray:
+        """``delta = b - b0`` in the caller's units."""
+        return self.basis @ self.theta(lam)
+
+    def cov_factor(self, lam: float) -> FloatArray:
+        r"""``K`` with ``K K' = (X'WX + lam L)^{-1}`` (shape ``(k, k)``).
+
+        In whitened coordinates the matrix is ``G'G`` with
+        ``G = [[T0, B], [0, diag(sqrt(d^2 + lam)) V']]`` (completed by
+        ``sqrt(lam)`` on the directions the data do not reach).
+        """
+        self._check_identified(lam)
+        m, k0 = self.n_pen, self.n_unpen
+        r = self.d.size
+        # C^{-1} with C'C = V diag(d^2+lam) V' + lam (I - V V')
+        Cinv = self.V / np.sqrt(self.d**2 + lam)
+        if r < m:
+            # complete V by an orthonormal basis of its complement
+            Vc = sla.null_space(self.V.T) if r else np.eye(m)
+            Cinv = np.hstack([Cinv, Vc / np.sqrt(lam)])
+        Ginv = np.zeros((k0 + m, k0 + Cinv.shape[1]))
+        if k0:
+            T0inv = sla.solve_triangular(self.T0, np.eye(k0), lower=False)
+            Ginv[:k0, :k0] = T0inv
+            Ginv[:k0, k0:] = -T0inv @ (self.B @ Cinv)
+        Ginv[k0:, k0:] = Cinv
+        return self.basis @ Ginv
+
+    def reml(self, lam: float | FloatArray) -> FloatArray | float:
+        r"""Negative restricted log-likelihood with the scale profiled out.
+
+        .. math::
+
+            -\ell_r(\lambda) = \tfrac12\Big[(n - k_0)\big(\log(2\pi\hat\sigma^2)
+            + 1\big) + \log|X'WX + \lambda L| - \log|\lambda L|_+
+            - \textstyle\sum_i \log w_i\Big],
+
+        :math:`\hat\sigma^2 = (\mathrm{RSS} + \lambda \delta'L\delta)/(n-k_0)`,
+        :math:`|\cdot|_+` the product of the positive eigenvalues, a flat
+        prior on the null space of ``L`` (Wood 2011, eq. 4, with the
+        Gaussian constants kept). ``inf`` at ``lam = 0`` when ``L != 0``.
+        """
+        lam_arr = np.atleast_1d(np.asarray(lam, dtype=float))
+        n_eff = self.n_obs - self.n_unpen
+        pen_rss = np.asarray(self.rss(lam_arr)) + lam_arr * np.asarray(self.penalty_norm(lam_arr))
+        d2 = self.d**2
+        with np.errstate(divide="ignore"):
+            log_det = np.log(d2[:, None] + lam_arr[None, :]).sum(axis=0)
+            log_det += (self.n_pen - self.d.size) * np.log(lam_arr)
+            log_lam = self.n_pen * np.log(lam_arr)
+            sigma2 = pen_rss / n_eff
+            out = 0.5 * (
+                n_eff * (np.log(2 * np.pi * sigma2) + 1.0) + log_det - log_lam + self.log_det_const
+            )
+        if self.n_pen:
+            out = np.where(lam_arr > 0, out, np.inf)
+        return float(out[0]) if np.ndim(lam) == 0 else out
+
+    # ------------------------------------------------------------- leverages
+    @cached_property
+    def row_basis(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Row basis ``(h0, Bu, fit0)`` of the hat matrix.
+
+        ``h0`` is the leverage of the unpenalized block per row, ``Bu`` the
+        row basis ``(n, r)`` of the penalized block, ``fit0`` the
+        unpenalized fit.
+
+        ``h_ii(lam) = h0_i + sum_j Bu_ij^2 phi_j(lam)``; the fitted values
+        are ``fit0 + Bu (phi * f)``.
+        """
+        Xp, Rx, Qx, house, _ = self._row_basis_inputs
+        k0 = self.n_unpen
+        r = self.d.size
+        rows = house.qr.shape[0]
+        E = np.zeros((rows, k0 + r))
+        E[:k0, :k0] = np.eye(k0)
+        E[k0:, k0:] = self._row_basis_inputs[4]
+        E = house.apply(E, transpose=False)
+        if Qx is not None:
+            Bn = Qx @ E
+        elif Rx is not None:
+            Bn = Xp @ sla.solve_triangular(Rx, E, lower=False)
+        else:  # dual form: the rows are the observations themselves
+            Bn = E
+        h0 = np.einsum("ij,ij->i", Bn[:, :k0], Bn[:, :k0])
+        fit0 = Bn[:, :k0] @ self.g0
+        return h0, np.ascontiguousarray(Bn[:, k0:]), fit0
+
+    def leverage(self, lam: float | FloatArray) -> FloatArray:
+        """Hat-matrix diagonal, shape ``(n,)`` or ``(n, n_lam)``."""
+        h0, Bu, _ = self.row_basis
+        phi = self.shrinkage(lam)
+        Bu2 = Bu**2
+        return h0 + Bu2 @ phi if phi.ndim == 1 else h0[:, None] + Bu2 @ phi
+
+    def weighted_resid(self, z_w: FloatArray, lam: float | FloatArray) -> FloatArray:
+        """``W^{1/2}`` residuals for each ``lam`` given ``z_w = W^{1/2} z``."""
+        _, Bu, fit0 = self.row_basis
+        phi = self.shrinkage(lam)
+        if phi.ndim == 1:
+            return z_w - fit0 - Bu @ (phi * self.f)
+        return z_w[:, None] - fit0[:, None] - Bu @ (phi * self.f[:, None])
+
+
+def factorize(
+    X: FloatArray,
+    z: FloatArray,
+    L: FloatArray,
+    weights: FloatArray | None = None,
+    intercept: int | None = None,
+) -> PathFactor:
+    r"""Reduce :math:`\min \|W^{1/2}(z - X\delta)\|^2 + \lambda\delta'L\delta`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_obs, n_coef)
+        Design matrix.
+    z : ndarray of shape (n_obs,)
+        Response after removing offset and prior fit, ``y - o - X b0``.
+    L : ndarray of shape (n_coef, n_coef)
+        Symmetric positive semi-definite penalty matrix (not checked here).
+    weights : ndarray of shape (n_obs,), optional
+        Positive observation weights ``w``.
+    intercept : int, optional
+        Index of a constant column; when unpenalized the other columns are
+        centred on it before factorizing (an exact reparametrization).
+
+    Returns
+    -------
+    PathFactor
+        Everything needed for any ``lam``.
+
+    Raises
+    ------
+    SingularSystemError
+        When the unpenalized columns are collinear.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.column_stack([np.ones(50), rng.normal(size=(50, 2))])
+    >>> z = X @ [1.0, 2.0, -1.0] + rng.normal(size=50)
+    >>> fac = factorize(X, z, np.diag([0.0, 1.0, 1.0]), intercept=0)
+    >>> bool(np.allclose(fac.coef(0.0), np.linalg.lstsq(X, z, rcond=None)[0]))
+    True
+    >>> round(fac.edf(0.0), 10)
+    3.0
+    """
+    X = np.asarray(X, dtype=float)
+    z = np.asarray(z, dtype=float)
+    n, k = X.shape
+    sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=float))
+    Xw = X if sw is None else X * sw[:, None]
+    zw = z if sw is None else z * sw
+
+    Xp, P, Lp, col_scale = _precondition(Xw, L, intercept)
+    T, k0, s_plus = _whiten(Lp, _rank(L))
+    m = k - k0
+
+    Qx: FloatArray | None = None
+    Rx: FloatArray | None = None
+    if n > k:
+        A = np.empty((n, k + 1), order="F")
+        A[:, :k] = Xp
+        A[:, k] = zw
+        R, Q, method = _gram_factor(A)
+        Rx = R[:k, :k]
+        g = R[:k, k].copy()
+        rho2 = float(R[k, k] ** 2) if R.shape[0] > k else 0.0
+        if Q is not None:
+            Qx = Q[:, :k]
+            Rx = None
+        F = Rx if Rx is not None else R[:k, :k]
+    else:
+        method = "dual"
+        F = Xp
+        g = zw.copy()
+        rho2 = 0.0
+
+    Fw = F @ T if np.any(T - np.diag(np.diag(T))) else F * np.diag(T)
+    F0, M = Fw[:, :k0], Fw[:, k0:]
+    rows = F.shape[0]
+    if k0:
+        qr, tau, _, _ = lapack.dgeqrf(np.asfortranarray(F0))
+        house = _Householder(qr, tau)
+    else:
+        house = _Householder(np.zeros((rows, 0)), np.zeros(0))
+    T0 = np.triu(house.qr[:k0, :k0]) if k0 else np.zeros((0, 0))
+    if k0:
+        tdiag = np.abs(np.diag(T0))
+        if tdiag.min() <= max(rows, k0) * _EPS * max(tdiag.max(), 1.0):
+            raise SingularSystemError(
+                "the unpenalized columns are collinear (X'WX is singular on "
+                "the null space of the penalty): remove a redundant "
+                "unpenalized column or penalize it"
+            )
+    QtM = house.apply(M, transpose=True) if m else np.zeros((rows, 0))
+    Qtg = house.apply(g[:, None], transpose=True)[:, 0]
+    B = QtM[:k0]
+    Mperp = QtM[k0:]
+    g0 = Qtg[:k0]
+    gperp = Qtg[k0:]
+
+    if m == 0 or Mperp.shape[0] == 0:
+        U = np.zeros((Mperp.shape[0], 0))
+        d = np.zeros(0)
+        V = np.zeros((m, 0))
+    elif Mperp.shape[0] >= m:
+        U, d, Vt = np.linalg.svd(Mperp, full_matrices=False)
+        V = Vt.T
+    else:  # wide: eigen-decompose the small Gram matrix of the rows
+        ev, U = np.linalg.eigh(Mperp @ Mperp.T)
+        ev, U = ev[::-1], U[:, ::-1]
+        keep = ev > max(ev[0], 0.0) * max(Mperp.shape) * _EPS
+        U, d = U[:, keep], np.sqrt(ev[keep])
+        V = (Mperp.T @ U) / d
+    if d.size:
+        keep = d > d[0] * max(Mperp.shape) * _EPS
+        U, d, V = U[:, keep], d[keep], V[:, keep]
+    f = U.T @ gperp
+    rss_floor = rho2 + float(np.sum((gperp - U @ f) ** 2))
+
+    basis = P @ T
+    # det P = prod(col_scale) (unit-triangular centring), |det U| = 1
+    logdet_basis = float(np.sum(np.log(col_scale)) - 0.5 * np.sum(np.log(s_plus)))
+    log_w = 0.0 if weights is None else float(np.sum(np.log(weights)))
+    log_det_const = (
+        2.0 * float(np.sum(np.log(np.abs(np.diag(T0))))) - 2.0 * logdet_basis - _log_pdet(L) - log_w
+    )
+    return PathFactor(
+        n_obs=n,
+        n_coef=k,
+        n_unpen=k0,
+        n_pen=m,
+        basis=basis,
+        T0=T0,
+        B=B,
+        d=d,
+        V=V,
+        f=f,
+        g0=g0,
+        rss_floor=rss_floor,
+        log_det_const=log_det_const,
+        method=method,
+        _row_basis_inputs=(Xp, Rx, Qx, house, U),
+    )

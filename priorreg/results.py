@@ -1,0 +1,361 @@
+"""Results of a ``PriorRidge`` fit: estimates, inference, selection, prediction."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from statsmodels.base import wrapper as wrap
+from statsmodels.base.model import LikelihoodModelResults, LikelihoodResultsWrapper
+from statsmodels.regression._prediction import PredictionResults
+
+from priorreg import formula as _formula
+from priorreg._typing import ArrayLike, FloatArray
+from priorreg.inference import (
+    CompatibilityTest,
+    DataShare,
+    compatibility_test,
+    sandwich_cov,
+)
+from priorreg.linear import LinearFit
+from priorreg.prior import save_prior
+from priorreg.selection import Selection, loocv
+
+__all__ = ["PriorRidgeResults", "PriorRidgeResultsWrapper"]
+
+
+class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
+    r"""Results of :meth:`PriorRidge.fit`.
+
+    The estimates are ``params``; the prior they were pulled towards is
+    ``prior``. ``normalized_cov_params`` is always
+    :math:`(X'WX + \lambda L)^{-1}` (the posterior precision's inverse);
+    ``cov_type`` changes only :meth:`cov_params` (``"bayes"``:
+    ``scale * (X'WX + lam L)^-1``; ``"sandwich"``:
+    ``scale * A^-1 X'WX A^-1``). Tests and intervals use the t
+    distribution with ``df_resid = n - edf`` degrees of freedom.
+
+    Attributes
+    ----------
+    lam : float
+        Penalty weight used.
+    lam_method : str
+        ``"fixed"``, ``"gcv"``, ``"loocv"`` or ``"reml"``.
+    lam_path : DataFrame or None
+        The grid searched: ``lam``, ``edf``, ``rss``, ``gcv``, ``reml``
+        (and ``loocv``); ``None`` for a fixed ``lam``.
+    edf : float
+        Effective degrees of freedom, ``trace(H)``.
+    edf_params : ndarray
+        ``diag((X'WX + lam L)^-1 X'WX)``, summing to ``edf``.
+    df_resid : float
+        ``n - edf``.
+    scale : float
+        ``RSS_w / df_resid``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        fit: LinearFit,
+        *,
+        selection: Selection | None = None,
+        cov_type: str = "bayes",
+    ) -> None:
+        super().__init__(
+            model, fit.params, normalized_cov_params=fit.normalized_cov, scale=1.0, use_t=True
+        )
+        self._fit = fit
+        self.nobs = model.nobs
+        self.lam = fit.lam
+        self.edf = fit.edf
+        self.edf_params = fit.edf_params
+        self.df_resid = self.nobs - fit.edf
+        self.df_model = fit.edf - model.k_constant
+        self.ssr = fit.rss
+        if self.df_resid > 0:
+            self.scale = fit.rss / self.df_resid
+        else:
+            self.scale = float("nan")
+        self.prior = model.prior_values
+        self.fittedvalues = fit.fittedvalues
+        self.resid = fit.resid
+        self.cov_type = cov_type
+        self.selection = selection
+        self.lam_method = "fixed" if selection is None else selection.criterion
+        self.penalized = np.diag(model.penalty_matrix) > 0
+        if cov_type == "sandwich":
+            self.cov_params_default = self.scale * sandwich_cov(
+                fit.normalized_cov, model.penalty_matrix, fit.lam
+            )
+
+    # -------------------------------------------------------------- paths
+    @cached_property
+    def lam_path(self) -> pd.DataFrame | None:
+        """The criteria on the searched grid (``None`` for a fixed ``lam``)."""
+        if self.selection is None:
+            return None
+        return pd.DataFrame(self.selection.path)
+
+    @cached_property
+    def gcv(self) -> float:
+        """``n RSS_w / (n - edf)^2`` at the fitted ``lam``."""
+        n = self.nobs
+        return float(n * self.ssr / (n - self.edf) ** 2) if n > self.edf else float("inf")
+
+    @cached_property
+    def loocv(self) -> float:
+        """Exact leave-one-out mean squared weighted error at ``lam``."""
+        model = self.model
+        return float(loocv(model.factor, model._weighted_data[1], np.array([self.lam]))[0])
+
+    @cached_property
+    def reml(self) -> float:
+        """Negative restricted log-likelihood at ``lam`` (see ``PathFactor.reml``)."""
+        return float(self.model.factor.reml(self.lam))
+
+    @cached_property
+    def hat_diag(self) -> FloatArray:
+        """Leverages ``h_ii``, the diagonal of ``H = X (X'WX + lam L)^-1 X'W``."""
+        return np.asarray(self.model.factor.leverage(self.lam))
+
+    # ---------------------------------------------------------- goodness
+    @cached_property
+    def rsquared(self) -> float:
+        """``1 - RSS_w / TSS_w``.
+
+        TSS is about the weighted mean when there is an intercept, about
+        zero otherwise (as statsmodels).
+        """
+        y = self.model.endog
+        w = np.ones_like(y) if self.model.weights is None else self.model.weights
+        if self.model.k_constant:
+            centre = np.sum(w * y) / np.sum(w)
+            tss = float(np.sum(w * (y - centre) ** 2))
+        else:
+            tss = float(np.sum(w * y**2))
+        return 1.0 - self.ssr / tss
+
+    @cached_property
+    def llf(self) -> float:
+        r"""Gaussian log-likelihood at the estimates with :math:`\sigma^2 = \mathrm{RSS}_w/n`.
+
+        :math:`-\frac n2 (\log(2\pi\,\mathrm{RSS}_w/n) + 1) + \frac12\sum\log w_i`
+        (statsmodels' OLS/WLS convention).
+        """
+        n = self.nobs
+        out = -n / 2 * (np.log(2 * np.pi * self.ssr / n) + 1)
+        if self.model.weights is not None:
+            out += 0.5 * np.sum(np.log(self.model.weights))
+        return float(out)
+
+    @cached_property
+    def aic(self) -> float:
+        """``-2 llf + 2 edf``."""
+        return -2 * self.llf + 2 * self.edf
+
+    @cached_property
+    def bic(self) -> float:
+        """``-2 llf + log(n) edf``."""
+        return -2 * self.llf + np.log(self.nobs) * self.edf
+
+    # ---------------------------------------------------------- diagnostics
+    def compatibility_test(self) -> CompatibilityTest:
+        """Theil's test of whether the new data are compatible with the prior.
+
+        See :func:`priorreg.inference.compatibility_test`.
+        """
+        return compatibility_test(self.model.factor, self.lam, self.scale)
+
+    def share_data(self) -> DataShare:
+        """Share of each estimate's information that comes from the data."""
+        per = pd.Series(self.edf_params, index=list(self.model.exog_names), name="share_data")
+        return DataShare(per, float(self.edf / self.model.k_params))
+
+    # ---------------------------------------------------------- prediction
+    def _exog_for(self, exog: Any) -> tuple[FloatArray, Any]:
+        if exog is None:
+            return self.model.exog, self.model.data.row_labels
+        design = self.model.design
+        if design is not None and isinstance(exog, (pd.DataFrame, pd.Series, dict)):
+            X = _formula.exog_for(design, exog)
+            return X.to_numpy(dtype=float), X.index
+        labels = exog.index if isinstance(exog, pd.DataFrame) else None
+        X = np.asarray(exog, dtype=float)
+        if X.ndim == 1:
+            X = X[None, :] if X.size == self.model.k_params else X[:, None]
+        if X.ndim != 2 or X.shape[1] != self.model.k_params:
+            raise ValueError(
+                f"exog has shape {np.shape(exog)}; expected (n, {self.model.k_params}) "
+                f"with columns {list(self.model.exog_names)}"
+            )
+        return X, labels
+
+    def predict(  # type: ignore[override]
+        self, exog: Any = None, offset: ArrayLike | None = None, transform: bool = True
+    ) -> Any:
+        """Predicted mean ``x'b + offset``.
+
+        New data go through the formula (a DataFrame), with the training
+        statistics of stateful transforms; ``exog=None`` predicts the
+        training rows.
+        """
+        X, labels = self._exog_for(exog)
+        if exog is None and offset is None:
+            pred = self.model.predict(self.params)
+        else:
+            pred = self.model.predict(self.params, X, offset)
+        if labels is not None:
+            return pd.Series(pred, index=labels, name="predicted")
+        return pred
+
+    def get_prediction(  # type: ignore[override]
+        self,
+        exog: Any = None,
+        offset: ArrayLike | None = None,
+        weights: ArrayLike | None = None,
+    ) -> PredictionResults:
+        """Predictions with standard errors for the mean and a new observation.
+
+        ``var_mean = x' cov_params() x``; a new observation adds
+        ``scale / weight``. ``summary_frame(alpha)`` gives both intervals.
+        """
+        X, labels = self._exog_for(exog)
+        pred = np.asarray(self.model.predict(self.params, X if exog is not None else None, offset))
+        if exog is None and offset is None:
+            pred = np.asarray(self.fittedvalues)
+        cov = np.asarray(self.cov_params())
+        var_mean = np.einsum("ij,jk,ik->i", X, cov, X)
+        if weights is None:
+            w = self.model.weights if exog is None and self.model.weights is not None else 1.0
+        else:
+            w = np.asarray(weights, dtype=float)
+        var_resid = self.scale / np.asarray(w, dtype=float) * np.ones_like(pred)
+        return PredictionResults(
+            pred,
+            var_mean,
+            var_resid,
+            df=self.df_resid,
+            dist="t",
+            row_labels=None if labels is None else list(labels),
+        )
+
+    # ------------------------------------------------------------- reuse
+    def save_prior(self, path: str | Path) -> None:
+        """Write names, estimates and normalized covariance as JSON.
+
+        Read it back with :func:`priorreg.load_prior`; it works as ``prior=``
+        and with ``penalty="information"``.
+        """
+        save_prior(self._results_wrapper(), path)
+
+    def _results_wrapper(self) -> Any:
+        return PriorRidgeResultsWrapper(self)
+
+    def refine(
+        self,
+        newdata: Any,
+        *,
+        lam: float | str = "gcv",
+        penalty: Any = None,
+        weights: Any = None,
+        offset: Any = None,
+        standardize: bool = False,
+        lams: ArrayLike | None = None,
+        cov_type: str = "bayes",
+        missing: str = "drop",
+    ) -> Any:
+        """Refit on new data with these estimates as the prior.
+
+        The new data are coded with this fit's formula and design (same
+        columns, categorical coding and stateful-transform statistics), so
+        a small new dataset that lacks a categorical level still refines
+        every coefficient; coefficients the new data do not inform stay at
+        the prior.
+
+        Parameters
+        ----------
+        newdata : DataFrame
+            The new data (the model must come from a formula).
+        lam, lams, cov_type
+            As :meth:`PriorRidge.fit`.
+        penalty, weights, offset, standardize
+            As :class:`PriorRidge` (``penalty="information"`` uses this
+            fit's precision matrix).
+        missing : {"drop", "raise"}
+
+        Returns
+        -------
+        PriorRidgeResults
+        """
+        design = self.model.design
+        if design is None:
+            raise TypeError(
+                "refine(newdata) needs a model built with from_formula; for arrays "
+                "use PriorRidge(y_new, X_new, prior=results, ...)"
+            )
+        new_design = _formula.rebuild_design(design, newdata, missing)
+        model = type(self.model)._from_design(
+            new_design,
+            newdata,
+            prior=self._results_wrapper(),
+            penalty=penalty,
+            weights=weights,
+            offset=offset,
+            standardize=standardize,
+        )
+        return model.fit(lam=lam, lams=lams, cov_type=cov_type)
+
+    # ------------------------------------------------------------ summary
+    def summary(  # type: ignore[override]
+        self,
+        yname: str | None = None,
+        xname: list[str] | None = None,
+        title: str | None = None,
+        alpha: float = 0.05,
+    ) -> Any:
+        """A statsmodels ``Summary`` of the fit.
+
+        The header shows the penalty, how ``lam`` was chosen, edf, scale and
+        diagnostics; the coefficient table shows the prior beside each
+        estimate.
+        """
+        from priorreg.summary import ridge_summary
+
+        return ridge_summary(self, yname=yname, xname=xname, title=title, alpha=alpha)
+
+    # ------------------------------------------------------------- plots
+    def plot_path(self, **kwargs: Any) -> Any:
+        """Coefficients against ``lam`` (see :mod:`priorreg.plotting`)."""
+        from priorreg.plotting import plot_path
+
+        return plot_path(self._results_wrapper(), **kwargs)
+
+    def plot_criterion(self, **kwargs: Any) -> Any:
+        """The selection criterion against ``lam``."""
+        from priorreg.plotting import plot_criterion
+
+        return plot_criterion(self._results_wrapper(), **kwargs)
+
+    def plot_shrinkage(self, **kwargs: Any) -> Any:
+        """Prior, data-only and refined estimates side by side."""
+        from priorreg.plotting import plot_shrinkage
+
+        return plot_shrinkage(self._results_wrapper(), **kwargs)
+
+
+class PriorRidgeResultsWrapper(wrap.ResultsWrapper):  # type: ignore[misc]
+    """Attaches column and row labels (pandas) to ``PriorRidgeResults``."""
+
+    _attrs = wrap.union_dicts(
+        LikelihoodResultsWrapper._attrs,
+        {"prior": "columns", "edf_params": "columns", "hat_diag": "rows"},
+    )
+    _wrap_attrs = _attrs
+    _wrap_methods = LikelihoodResultsWrapper._wrap_methods
+
+
+wrap.populate_wrapper(PriorRidgeResultsWrapper, PriorRidgeResults)

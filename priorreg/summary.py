@@ -1,0 +1,114 @@
+"""The summary table of a fit: renders numbers computed elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from statsmodels.iolib.summary import Summary
+from statsmodels.iolib.table import SimpleTable
+from statsmodels.iolib.tableformatting import fmt_params
+
+__all__ = ["coef_table_rows", "ridge_summary"]
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    if value is None or not np.isfinite(value):
+        return str(value)
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.{digits}e}"
+    return f"{value:.{digits}g}" if abs(value) >= 1e4 else f"{value:.{digits}f}"
+
+
+def _penalized_names(res: Any) -> str:
+    names = list(res.model.exog_names)
+    L = res.model.penalty_matrix
+    pen = [n for n, p in zip(names, np.diag(L) > 0, strict=True) if p]
+    unpen = [n for n, p in zip(names, np.diag(L) > 0, strict=True) if not p]
+    if not unpen:
+        return "all coefficients are penalized"
+    if not pen:
+        return "no coefficient is penalized"
+    return "unpenalized: " + ", ".join(unpen)
+
+
+def coef_table_rows(res: Any, alpha: float = 0.05) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the coefficient table: estimate, prior, SE, t, p, CI, share."""
+    params = np.asarray(res.params)
+    prior = np.asarray(res.prior)
+    bse = np.asarray(res.bse)
+    tval = np.asarray(res.tvalues)
+    pval = np.asarray(res.pvalues)
+    ci = np.asarray(res.conf_int(alpha=alpha))
+    share = np.asarray(res.edf_params)
+    lo, hi = alpha / 2, 1 - alpha / 2
+    header = ["coef", "prior", "std err", "t", "P>|t|", f"[{lo:g}", f"{hi:g}]", "data share"]
+    rows = [
+        [
+            _fmt(params[i]),
+            _fmt(prior[i]),
+            _fmt(bse[i]),
+            f"{tval[i]:.3f}",
+            f"{pval[i]:.3f}",
+            _fmt(ci[i, 0]),
+            _fmt(ci[i, 1]),
+            f"{share[i]:.3f}",
+        ]
+        for i in range(params.size)
+    ]
+    return header, rows
+
+
+def ridge_summary(
+    res: Any,
+    yname: str | None = None,
+    xname: list[str] | None = None,
+    title: str | None = None,
+    alpha: float = 0.05,
+) -> Summary:
+    """Build the statsmodels ``Summary`` of a ``PriorRidge`` fit."""
+    model = res.model
+    how = "fixed" if res.lam_method == "fixed" else f"min {res.lam_method.upper()}"
+    compat = res.compatibility_test()
+    share = res.share_data()
+    gleft = [
+        ("Dep. Variable:", None),
+        ("Model:", ["PriorRidge"]),
+        ("Penalty weight lam:", [_fmt(res.lam)]),
+        ("Lam chosen by:", [how]),
+        ("Penalty:", [model.penalty_kind + (" (standardized)" if model.standardize else "")]),
+        ("No. Observations:", [f"{int(res.nobs)}"]),
+        ("Rows dropped (NA):", [f"{model.n_dropped}"]),
+        ("Covariance Type:", [res.cov_type]),
+    ]
+    gright = [
+        ("R-squared:", [f"{res.rsquared:.4f}"]),
+        ("Effective df (edf):", [f"{res.edf:.3f}"]),
+        ("Df Residuals:", [f"{res.df_resid:.3f}"]),
+        ("Scale:", [_fmt(res.scale)]),
+        ("GCV:", [_fmt(res.gcv)]),
+        ("LOOCV:", [_fmt(res.loocv)]),
+        ("Log-Likelihood:", [_fmt(res.llf)]),
+        ("AIC (edf):", [_fmt(res.aic)]),
+    ]
+    smry = Summary()
+    yname = yname or model.endog_names
+    smry.add_table_2cols(
+        res,
+        gleft=gleft,
+        gright=gright,
+        yname=yname,
+        xname=xname,
+        title=title or "Prior-centred ridge regression results",
+    )
+    header, rows = coef_table_rows(res, alpha)
+    stubs = list(xname or model.exog_names)
+    smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=fmt_params))
+    extra = [
+        f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
+        str(compat) + ".",
+        f"Share of information from the data: {share.overall:.3f} overall "
+        "(column 'data share' per coefficient; 1 = data only, 0 = prior only).",
+    ]
+    smry.add_extra_txt(extra)
+    return smry

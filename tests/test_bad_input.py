@@ -1,0 +1,128 @@
+"""Bad input: each case is a clear ValueError/TypeError naming the problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import priorreg as pr
+
+
+@pytest.fixture
+def data(rng):
+    n = 30
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 2))])
+    y = X @ [1.0, 2.0, -1.0] + rng.normal(size=n)
+    return y, X
+
+
+def _frame(rng):
+    return pd.DataFrame({"y": rng.normal(size=20), "x": rng.normal(size=20), "g": ["a", "b"] * 10})
+
+
+CASES = [
+    ("prior wrong length", dict(prior=[1.0, 2.0]), ValueError, "expected \\(3,\\)"),
+    ("prior unknown name", dict(prior={"x9": 1.0}), ValueError, "not in the design.*Valid"),
+    ("prior non-finite", dict(prior=[0.0, np.nan, 0.0]), ValueError, "non-finite"),
+    ("prior string", dict(prior="prior.json"), TypeError, "load_prior"),
+    ("penalty not symmetric", dict(penalty=np.triu(np.ones((3, 3)))), ValueError, "symmetric"),
+    ("penalty not PSD", dict(penalty=-np.eye(3)), ValueError, "positive semi-definite"),
+    ("penalty wrong size", dict(penalty=np.eye(4)), ValueError, "shape \\(4, 4\\)"),
+    ("penalty negative weight", dict(penalty=[0.0, -1.0, 1.0]), ValueError, ">= 0"),
+    ("penalty unknown string", dict(penalty="ridge"), ValueError, "unknown penalty"),
+    ("penalty non-finite", dict(penalty=np.full((3, 3), np.inf)), ValueError, "non-finite"),
+    (
+        "information without covariance",
+        dict(penalty="information", prior=[0, 1, 2]),
+        ValueError,
+        "carries its covariance",
+    ),
+    ("weights wrong length", dict(weights=np.ones(5)), ValueError, "weights has shape"),
+    ("weights zero", dict(weights=np.zeros(30)), ValueError, "weights must be > 0"),
+    ("weights nan", dict(weights=np.full(30, np.nan)), ValueError, "weights has 30 row"),
+    ("offset inf", dict(offset=np.full(30, np.inf)), ValueError, "offset has 30 row"),
+]
+
+
+@pytest.mark.parametrize(("label", "kwargs", "error", "match"), CASES, ids=[c[0] for c in CASES])
+def test_model_construction_errors(data, label, kwargs, error, match):
+    y, X = data
+    with pytest.raises(error, match=match):
+        pr.PriorRidge(y, X, **kwargs)
+
+
+FIT_CASES = [
+    ("lam negative", dict(lam=-1.0), ValueError, ">= 0"),
+    ("lam nan", dict(lam=np.nan), ValueError, "finite"),
+    ("lam inf", dict(lam=np.inf), ValueError, "finite"),
+    ("lam unknown criterion", dict(lam="aicc"), ValueError, "unknown lam criterion"),
+    ("lam wrong type", dict(lam=[1.0]), TypeError, "lam must be"),
+    ("lams with fixed lam", dict(lam=1.0, lams=[1, 2]), ValueError, "grid to search"),
+    ("lams negative", dict(lam="gcv", lams=[-1.0, 1.0]), ValueError, "> 0"),
+    ("cov_type unknown", dict(lam=1.0, cov_type="robust"), ValueError, "cov_type"),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "kwargs", "error", "match"), FIT_CASES, ids=[c[0] for c in FIT_CASES]
+)
+def test_fit_errors(data, label, kwargs, error, match):
+    y, X = data
+    with pytest.raises(error, match=match):
+        pr.PriorRidge(y, X).fit(**kwargs)
+
+
+def test_nan_in_response_or_design(data):
+    y, X = data
+    y2, X2 = y.copy(), X.copy()
+    y2[3] = np.nan
+    with pytest.raises(ValueError, match=r"endog has 1 row.*missing='drop'"):
+        pr.PriorRidge(y2, X)
+    X2[4, 1] = np.inf
+    with pytest.raises(ValueError, match="exog has 1 row"):
+        pr.PriorRidge(y, X2)
+    res = pr.PriorRidge(y2, X, missing="drop").fit(lam=1.0)
+    assert res.nobs == 29
+    assert not np.isnan(y).any()  # the caller's arrays are untouched
+
+
+def test_collinear_unpenalized_columns(data):
+    y, X = data
+    X3 = np.column_stack([X, 2 * X[:, 1]])
+    with pytest.raises(ValueError, match="collinear"):
+        pr.PriorRidge(y, X3, penalty=[0.0, 0.0, 1.0, 0.0]).fit(lam=1.0)
+
+
+def test_ols_on_singular_design_is_an_error_not_noise(data):
+    y, X = data
+    X3 = np.column_stack([X, X[:, 1] + X[:, 2]])
+    with pytest.raises(ValueError, match="singular at lam=0"):
+        pr.PriorRidge(y, X3).fit(lam=0.0)
+    assert np.all(np.isfinite(pr.PriorRidge(y, X3).fit(lam=1.0).params))
+
+
+def test_formula_errors(rng):
+    df = _frame(rng)
+    with pytest.raises(ValueError, match="cannot build the design"):
+        pr.PriorRidge.from_formula("y ~ nothere", df)
+    old = pr.PriorRidge.from_formula("y ~ x + C(g)", df).fit(lam=0.0)
+    other = df.assign(g=["a", "b", "c", "d"] * 5)
+    with pytest.raises(ValueError, match=r"not in the design|refine"):
+        pr.PriorRidge.from_formula("y ~ x", other, prior=old)
+    with pytest.raises(ValueError, match="cannot code new data"):
+        old.predict(pd.DataFrame({"x": [1.0], "g": ["zzz"]}))
+    with pytest.raises(ValueError, match="not a column"):
+        pr.PriorRidge.from_formula("y ~ x", df, weights="nope")
+    with pytest.raises(TypeError, match="needs a model built with from_formula"):
+        pr.PriorRidge(df.y.to_numpy(), np.ones((20, 1))).fit(lam=1.0).refine(df)
+
+
+def test_load_prior_rejects_other_json(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="not a priorreg prior"):
+        pr.load_prior(path)
+    path.write_text("not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        pr.load_prior(path)

@@ -1,0 +1,95 @@
+"""Selection criteria against brute force; the selected lam is optimal."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import random_problem
+
+import priorreg as pr
+
+
+def brute_force_loocv(X, y, b0, w, offset, L, lam):
+    n = len(y)
+    errs = []
+    for i in range(n):
+        keep = np.arange(n) != i
+        Xk, wk = X[keep], w[keep]
+        A = Xk.T @ (wk[:, None] * Xk) + lam * L
+        b = np.linalg.solve(A, Xk.T @ (wk * (y[keep] - offset[keep])) + lam * L @ b0)
+        errs.append(w[i] * (y[i] - offset[i] - X[i] @ b) ** 2)
+    return np.mean(errs)
+
+
+@pytest.mark.parametrize("kind", ["default", "dense", "difference"])
+def test_loocv_equals_brute_force_refits(rng, kind):
+    X, y, b0, w, offset, L = random_problem(rng, 30, 5, kind=kind)
+    model = pr.PriorRidge(y, X, prior=b0, penalty=L, weights=w, offset=offset)
+    lams = np.array([0.01, 0.7, 30.0])
+    path = model.path(lams, criterion="loocv")
+    for lam, value in zip(lams, path["loocv"], strict=True):
+        assert value == pytest.approx(brute_force_loocv(X, y, b0, w, offset, L, lam), rel=1e-9)
+    assert model.fit(lam=0.7).loocv == pytest.approx(path["loocv"][1], rel=1e-12)
+
+
+def test_loocv_equals_sklearn_ridgecv_leave_one_out(rng):
+    from sklearn.linear_model import RidgeCV
+
+    X, y, _, _, _, _ = random_problem(rng, 40, 6, weights=False)
+    alphas = np.logspace(-2, 3, 6)
+    ref = RidgeCV(alphas=alphas, fit_intercept=True, store_cv_results=True).fit(X[:, 1:], y)
+    ours = pr.PriorRidge(y, X).path(alphas, criterion="loocv")
+    np.testing.assert_allclose(ours["loocv"], ref.cv_results_.mean(axis=0), rtol=1e-8)
+
+
+def test_gcv_formula_and_edf_path(rng):
+    X, y, b0, w, offset, L = random_problem(rng, 30, 5, kind="dense")
+    model = pr.PriorRidge(y, X, prior=b0, penalty=L, weights=w, offset=offset)
+    for lam in [0.1, 10.0]:
+        res = model.fit(lam=lam)
+        W = np.diag(w)
+        H = X @ np.linalg.solve(X.T @ W @ X + lam * L, X.T @ W)
+        rss = np.sum(w * res.resid**2)
+        assert res.gcv == pytest.approx(30 * rss / (30 - np.trace(H)) ** 2, rel=1e-10)
+
+
+@pytest.mark.parametrize("criterion", ["gcv", "loocv", "reml"])
+def test_selected_lam_is_optimal_on_fine_grid(rng, criterion):
+    X, _, b0, w, offset, L = random_problem(rng, 60, 6)
+    y = X @ (b0 + 0.3 * rng.normal(size=6)) + offset + rng.normal(size=60)
+    model = pr.PriorRidge(y, X, prior=b0, penalty=L, weights=w, offset=offset)
+    res = model.fit(lam=criterion)
+    assert res.lam_method == criterion
+    assert list(res.lam_path.columns[:2]) == ["lam", "edf"]
+    fine = np.exp(np.linspace(np.log(res.lam) - 2, np.log(res.lam) + 2, 401))
+    values = model.path(fine, criterion=criterion)[criterion]
+    at_opt = model.path([res.lam, res.lam * 1.0000001], criterion=criterion)[criterion][0]
+    # the bounded search converges in log(lam) to 1e-6; the criterion is flat there
+    assert at_opt <= values.min() + 1e-9 * abs(values.min())
+
+
+def test_edge_of_grid_warns_and_lam_path_reported(rng):
+    X, _, b0, _, _, _ = random_problem(rng, 40, 4, weights=False)
+    y = X @ b0 + rng.normal(size=40)  # the prior is the truth: lam -> infinity
+    with pytest.warns(pr.LamOnEdgeWarning, match="upper edge"):
+        res = pr.PriorRidge(y, X, prior=b0).fit(lam="gcv", lams=[1e-3, 1e-2, 1e-1])
+    assert res.lam == pytest.approx(1e-1)
+    assert len(res.lam_path) == 3
+
+
+def test_fixed_lam_has_no_path(rng):
+    X, y, *_ = random_problem(rng, 20, 3)
+    res = pr.PriorRidge(y, X).fit(lam=2.0)
+    assert res.lam_method == "fixed"
+    assert res.lam_path is None
+
+
+def test_default_grid_needs_no_warning_on_ordinary_data(rng):
+    X, _, b0, w, _, _ = random_problem(rng, 200, 5)
+    y = X @ (b0 + 0.2 * rng.normal(size=5)) + rng.normal(size=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = pr.PriorRidge(y, X, prior=b0, weights=w).fit(lam="gcv")
+    assert 0 < res.lam < np.inf
