@@ -25,7 +25,7 @@ class Design:
 
     Attributes
     ----------
-    endog : pandas.Series
+    endog : pandas.Series or DataFrame
     exog : pandas.DataFrame
     y_info, x_info : patsy.DesignInfo
     formula : str
@@ -35,7 +35,7 @@ class Design:
         Rows dropped for missing values.
     """
 
-    endog: pd.Series
+    endog: pd.Series | pd.DataFrame
     exog: pd.DataFrame
     y_info: Any
     x_info: Any
@@ -67,13 +67,9 @@ def _frame(data: Any) -> pd.DataFrame:
     )
 
 
-def _endog_series(y: pd.DataFrame, formula: str) -> pd.Series:
-    if y.shape[1] != 1:
-        raise ValueError(
-            f"the response of {formula!r} has {y.shape[1]} columns "
-            f"({list(y.columns)}); PriorRidge needs one numeric response"
-        )
-    return y.iloc[:, 0]
+def _endog_series(y: pd.DataFrame, formula: str) -> pd.Series | pd.DataFrame:
+    """One response column as a Series; several (e.g. successes, failures) as a frame."""
+    return y.iloc[:, 0] if y.shape[1] == 1 else y
 
 
 def build_design(formula: str, data: Any, eval_env: Any, missing: str = "drop") -> Design:

@@ -16,13 +16,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.base.model import Model
 
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, CovType, FloatArray
+from priorreg.base import PriorModel
 from priorreg.linalg import PathFactor, factorize
-from priorreg.penalty import penalty_matrix, standardize_penalty
-from priorreg.prior import align_prior, check_prior_names, prior_information
 from priorreg.selection import CRITERIA, Selection, criterion_path, select_lam
 
 __all__ = ["LinearFit", "PriorRidge"]
@@ -62,29 +60,6 @@ def _check_lam(lam: Any) -> float | str:
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"lam must be finite and >= 0, got {lam!r}")
     return value
-
-
-def _check_finite(name: str, arr: FloatArray | None) -> None:
-    if arr is None:
-        return
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        rows = np.flatnonzero(bad.any(axis=1) if arr.ndim == 2 else bad)
-        raise ValueError(
-            f"{name} has {rows.size} row(s) with NaN or inf (first at position "
-            f"{int(rows[0])}); remove them or pass missing='drop'"
-        )
-
-
-def _precheck(name: str, values: Any, missing: str) -> None:
-    """Infinite values are always an error; NaN unless ``missing="drop"``."""
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be numeric: {exc}") from exc
-    if missing == "drop":
-        arr = np.where(np.isnan(arr), 0.0, arr)
-    _check_finite(name, arr)
 
 
 def _weighted_residual(
@@ -127,7 +102,7 @@ def solve_refined(
     return delta, K
 
 
-class PriorRidge(Model):  # type: ignore[misc]
+class PriorRidge(PriorModel):  # type: ignore[misc]
     r"""Linear regression with an L2 penalty centred on prior coefficients.
 
     Minimises
@@ -171,6 +146,9 @@ class PriorRidge(Model):  # type: ignore[misc]
     ((3,), True)
     """
 
+    _row_keys = ("weights", "offset")
+    _positive_keys = ("weights",)
+
     def __init__(
         self,
         endog: ArrayLike,
@@ -184,145 +162,13 @@ class PriorRidge(Model):  # type: ignore[misc]
         missing: str = "none",
         design: _formula.Design | None = None,
     ) -> None:
-        if exog is None:
-            raise ValueError("exog is required: pass the design matrix")
-        if missing not in ("none", "drop", "raise"):
-            raise ValueError(f"missing must be 'none', 'drop' or 'raise', not {missing!r}")
-        weights_arr = None if weights is None else np.asarray(weights, dtype=float)
-        offset_arr = None if offset is None else np.asarray(offset, dtype=float)
-        n_in = np.shape(endog)[0] if np.ndim(endog) else 0
-        for name, arr in (("weights", weights_arr), ("offset", offset_arr)):
-            if arr is not None and (arr.ndim != 1 or arr.shape[0] != n_in):
-                raise ValueError(
-                    f"{name} has shape {arr.shape}; expected ({n_in},), one per observation"
-                )
-        _precheck("endog", endog, missing)
-        _precheck("exog", exog, missing)
         super().__init__(
-            endog,
-            exog,
-            missing=missing,
-            hasconst=None,
-            weights=weights_arr,
-            offset=offset_arr,
-        )
-        self.endog = np.asarray(self.endog, dtype=float)
-        self.exog = np.asarray(self.exog, dtype=float)
-        if self.endog.ndim != 1:
-            raise ValueError(f"endog must be 1-D, got shape {self.endog.shape}")
-        if self.exog.ndim != 2 or self.exog.shape[0] != self.endog.shape[0]:
-            raise ValueError(
-                f"exog has shape {self.exog.shape}; expected ({self.endog.shape[0]}, k)"
-            )
-        if self.endog.shape[0] == 0:
-            raise ValueError("no observations: the data are empty")
-        _check_finite("endog", self.endog)
-        _check_finite("exog", self.exog)
-        _check_finite("weights", self.weights)
-        _check_finite("offset", self.offset)
-        if self.weights is not None and np.any(self.weights <= 0):
-            bad = np.flatnonzero(self.weights <= 0)
-            raise ValueError(
-                f"weights must be > 0; {bad.size} are not (first at position "
-                f"{int(bad[0])}). Drop those rows instead of giving them weight 0"
-            )
-        self.design = design
-        self.formula = None if design is None else design.formula
-        self.n_dropped = 0 if design is None else design.n_dropped
-        self.standardize = bool(standardize)
-        names = list(self.exog_names)
-        self.intercept_idx = self._find_intercept()
-        intercept_name = None if self.intercept_idx is None else names[self.intercept_idx]
-        self.prior_spec = prior
-        self.prior_values = align_prior(prior, names, intercept_name)
-        if isinstance(penalty, str) and penalty == "information":
-            L = prior_information(prior, names, intercept_name)
-            self.penalty_kind = "information"
-        else:
-            L = penalty_matrix(penalty, names, self.intercept_idx)
-            self.penalty_kind = "default" if penalty is None else "user"
-        if self.standardize:
-            L = standardize_penalty(L, self.exog, self.weights)
-        self.penalty_matrix = L
-        self.nobs = float(self.endog.shape[0])
-        self.k_params = self.exog.shape[1]
-
-    def _find_intercept(self) -> int | None:
-        idx = getattr(self.data, "const_idx", None)
-        if idx is None or self.k_constant == 0:
-            return None
-        if np.ndim(idx):
-            return int(np.ravel(idx)[0])
-        return int(idx)
-
-    # ------------------------------------------------------------ formula
-    @classmethod
-    def from_formula(  # type: ignore[override]
-        cls,
-        formula: str,
-        data: Any,
-        subset: Any = None,
-        *,
-        prior: Any = None,
-        penalty: Any = None,
-        weights: Any = None,
-        offset: Any = None,
-        standardize: bool = False,
-        missing: str = "drop",
-        eval_env: int = 0,
-    ) -> PriorRidge:
-        """Build the model from an R-style formula (patsy).
-
-        Parameters
-        ----------
-        formula : str
-            E.g. ``"y ~ x1 + C(g) + standardize(x2)"``.
-        data : DataFrame
-            The data; never modified.
-        subset : array-like of bool, optional
-            Rows to use.
-        prior, penalty, standardize
-            As for :class:`PriorRidge`. A prior whose names differ from
-            the design's columns is an error that lists the differences.
-        weights, offset : str or array-like, optional
-            A column name of ``data`` or one value per row of ``data``.
-        missing : {"drop", "raise"}
-            Rows with missing values in the formula's variables are dropped
-            (and counted in the summary) or raise.
-        eval_env : int
-            Frames above the caller in which to look up names in the formula.
-
-        Returns
-        -------
-        PriorRidge
-        """
-        env = _formula.capture_env(eval_env + 1)
-        frame = data if subset is None else data.loc[np.asarray(subset)]
-        design = _formula.build_design(formula, frame, env, missing)
-        check_prior_names(prior, list(design.exog.columns))
-        return cls._from_design(
-            design,
-            frame,
-            prior=prior,
-            penalty=penalty,
-            weights=weights,
-            offset=offset,
-            standardize=standardize,
+            endog, exog, prior=prior, penalty=penalty, standardize=standardize,
+            missing=missing, design=design, weights=weights, offset=offset,
         )
 
-    @classmethod
-    def _from_design(cls, design: _formula.Design, frame: Any, **kwargs: Any) -> PriorRidge:
-        index = frame.index[design.rows] if isinstance(frame, pd.DataFrame) else None
-        extras = {}
-        for key in ("weights", "offset"):
-            value = kwargs.pop(key, None)
-            extras[key] = _row_values(value, frame, design.rows, key)
-        endog = design.endog.copy()
-        exog = design.exog.copy()
-        if index is not None:
-            endog.index = index
-            exog.index = index
-        return cls(endog, exog, design=design, missing="none", **extras, **kwargs)
+    def _penalty_scale_weights(self) -> FloatArray | None:
+        return self.weights
 
     # ---------------------------------------------------------------- fit
     @cached_property
@@ -443,18 +289,3 @@ class PriorRidge(Model):  # type: ignore[misc]
             out = out + self.offset
         return out
 
-
-def _row_values(value: Any, frame: Any, rows: FloatArray, name: str) -> FloatArray | None:
-    """Weights/offset given as a column name or one value per data row."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if not isinstance(frame, pd.DataFrame) or value not in frame.columns:
-            raise ValueError(f"{name}={value!r} is not a column of data")
-        arr = frame[value].to_numpy(dtype=float)
-    else:
-        arr = np.asarray(value, dtype=float)
-    n = len(frame)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} has shape {arr.shape}; expected ({n},), one per row of data")
-    return arr[rows]

@@ -1,0 +1,231 @@
+"""What every priorreg model shares: data checks, prior, penalty and formulas.
+
+Models subclass :class:`PriorModel`; it holds the data (through statsmodels'
+data handling, which also attaches pandas labels to results) and never
+changes after construction: ``fit()`` returns new results objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from statsmodels.base.model import Model
+
+from priorreg import formula as _formula
+from priorreg._typing import ArrayLike, FloatArray
+from priorreg.penalty import penalty_matrix, standardize_penalty
+from priorreg.prior import align_prior, check_prior_names, prior_information
+
+__all__ = ["PriorModel", "check_finite"]
+
+
+def check_finite(name: str, arr: FloatArray | None) -> None:
+    """Raise a ``ValueError`` naming ``name`` and the first bad row."""
+    if arr is None:
+        return
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=tuple(range(1, arr.ndim))) if arr.ndim > 1 else bad)
+        raise ValueError(
+            f"{name} has {rows.size} row(s) with NaN or inf (first at position "
+            f"{int(rows[0])}); remove them or pass missing='drop'"
+        )
+
+
+def _precheck(name: str, values: Any, missing: str) -> None:
+    """Infinite values are always an error; NaN unless ``missing="drop"``."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numeric: {exc}") from exc
+    if missing == "drop":
+        arr = np.where(np.isnan(arr), 0.0, arr)
+    check_finite(name, arr)
+
+
+def _row_values(value: Any, frame: Any, rows: np.ndarray, name: str) -> FloatArray | None:
+    """A per-row array given as a column name or one value per data row."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not isinstance(frame, pd.DataFrame) or value not in frame.columns:
+            raise ValueError(f"{name}={value!r} is not a column of data")
+        arr = frame[value].to_numpy(dtype=float)
+    else:
+        arr = np.asarray(value, dtype=float)
+    n = len(frame)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} has shape {arr.shape}; expected ({n},), one per row of data")
+    return arr[rows]
+
+
+class PriorModel(Model):  # type: ignore[misc]
+    """Data, prior ``b0`` and penalty ``L`` of a prior-centred model.
+
+    Subclasses name their per-observation arrays in ``_row_keys`` and those
+    that must be positive in ``_positive_keys``; ``_penalty_weights_key``
+    names the array used to weight column variances for ``standardize``.
+    """
+
+    _row_keys: ClassVar[tuple[str, ...]] = ()
+    _positive_keys: ClassVar[tuple[str, ...]] = ()
+    _endog_columns: ClassVar[tuple[int, ...]] = (1,)
+
+    def __init__(
+        self,
+        endog: ArrayLike,
+        exog: ArrayLike,
+        *,
+        prior: Any = None,
+        penalty: Any = None,
+        standardize: bool = False,
+        missing: str = "none",
+        design: _formula.Design | None = None,
+        **rows: ArrayLike | None,
+    ) -> None:
+        if exog is None:
+            raise ValueError("exog is required: pass the design matrix")
+        if missing not in ("none", "drop", "raise"):
+            raise ValueError(f"missing must be 'none', 'drop' or 'raise', not {missing!r}")
+        n_in = np.shape(endog)[0] if np.ndim(endog) else 0
+        arrays: dict[str, FloatArray | None] = {}
+        for name in self._row_keys:
+            value = rows.pop(name, None)
+            arr = None if value is None else np.asarray(value, dtype=float)
+            if arr is not None and arr.ndim == 0:
+                arr = np.full(n_in, float(arr))
+            if arr is not None and (arr.ndim != 1 or arr.shape[0] != n_in):
+                raise ValueError(
+                    f"{name} has shape {arr.shape}; expected ({n_in},), one per observation"
+                )
+            arrays[name] = arr
+        if rows:
+            raise TypeError(f"unexpected keyword arguments: {sorted(rows)}")
+        _precheck("endog", endog, missing)
+        _precheck("exog", exog, missing)
+        super().__init__(endog, exog, missing=missing, hasconst=None, **arrays)
+        self.endog = np.asarray(self.endog, dtype=float)
+        self.exog = np.asarray(self.exog, dtype=float)
+        n = self.endog.shape[0] if self.endog.ndim else 0
+        if n == 0:
+            raise ValueError("no observations: the data are empty")
+        ncols = 1 if self.endog.ndim == 1 else self.endog.shape[1]
+        if self.endog.ndim > 2 or ncols not in self._endog_columns:
+            raise ValueError(
+                f"endog has shape {self.endog.shape}; {type(self).__name__} needs "
+                + " or ".join(f"{c} column(s)" for c in self._endog_columns)
+            )
+        if self.exog.ndim != 2 or self.exog.shape[0] != n:
+            raise ValueError(f"exog has shape {self.exog.shape}; expected ({n}, k)")
+        check_finite("endog", self.endog)
+        check_finite("exog", self.exog)
+        for name in self._row_keys:
+            arr = getattr(self, name, None)
+            check_finite(name, arr)
+            if name in self._positive_keys and arr is not None and np.any(arr <= 0):
+                bad = np.flatnonzero(arr <= 0)
+                raise ValueError(
+                    f"{name} must be > 0; {bad.size} are not (first at position "
+                    f"{int(bad[0])}). Drop those rows instead of giving them weight 0"
+                )
+        self.design = design
+        self.formula = None if design is None else design.formula
+        self.n_dropped = 0 if design is None else design.n_dropped
+        self.standardize = bool(standardize)
+        self.nobs = float(n)
+        self.k_params = self.exog.shape[1]
+        self._setup_prior_penalty(prior, penalty)
+
+    def _penalty_scale_weights(self) -> FloatArray | None:
+        """Observation weights for the column variances of ``standardize``."""
+        return None
+
+    def _setup_prior_penalty(self, prior: Any, penalty: Any) -> None:
+        names = list(self.exog_names)
+        self.intercept_idx = self._find_intercept()
+        intercept_name = None if self.intercept_idx is None else names[self.intercept_idx]
+        self.prior_spec = prior
+        self.prior_values = align_prior(prior, names, intercept_name)
+        if isinstance(penalty, str) and penalty == "information":
+            L = prior_information(prior, names, intercept_name)
+            self.penalty_kind = "information"
+        else:
+            L = penalty_matrix(penalty, names, self.intercept_idx)
+            self.penalty_kind = "default" if penalty is None else "user"
+        if self.standardize:
+            L = standardize_penalty(L, self.exog, self._penalty_scale_weights())
+        self.penalty_matrix = L
+
+    def _find_intercept(self) -> int | None:
+        idx = getattr(self.data, "const_idx", None)
+        if idx is None or self.k_constant == 0:
+            return None
+        if np.ndim(idx):
+            return int(np.ravel(idx)[0])
+        return int(idx)
+
+    # ------------------------------------------------------------ formula
+    @classmethod
+    def from_formula(  # type: ignore[override]
+        cls,
+        formula: str,
+        data: Any,
+        subset: Any = None,
+        *,
+        prior: Any = None,
+        penalty: Any = None,
+        standardize: bool = False,
+        missing: str = "drop",
+        eval_env: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        """Build the model from an R-style formula (patsy).
+
+        Parameters
+        ----------
+        formula : str
+            E.g. ``"y ~ x1 + C(g) + standardize(x2)"``.
+        data : DataFrame
+            The data; never modified.
+        subset : array-like of bool, optional
+            Rows to use.
+        prior, penalty, standardize
+            As for the model class. A fitted prior (results object or prior
+            file) whose names differ from the design's columns is an error
+            that lists the differences and points to ``refine``.
+        missing : {"drop", "raise"}
+            Rows with missing values in the formula's variables are dropped
+            (and counted in the summary) or raise.
+        eval_env : int
+            Frames above the caller in which to look up names in the formula.
+        **kwargs
+            Per-row arrays of the model (``weights``, ``offset``, ...), each a
+            column name of ``data`` or one value per row of ``data``; and
+            other model options (e.g. ``family``).
+
+        Returns
+        -------
+        model
+        """
+        env = _formula.capture_env(eval_env + 1)
+        frame = data if subset is None else data.loc[np.asarray(subset)]
+        design = _formula.build_design(formula, frame, env, missing)
+        check_prior_names(prior, list(design.exog.columns))
+        return cls._from_design(
+            design, frame, prior=prior, penalty=penalty, standardize=standardize, **kwargs
+        )
+
+    @classmethod
+    def _from_design(cls, design: _formula.Design, frame: Any, **kwargs: Any) -> Any:
+        index = frame.index[design.rows] if isinstance(frame, pd.DataFrame) else None
+        for key in cls._row_keys:
+            if key in kwargs:
+                kwargs[key] = _row_values(kwargs[key], frame, design.rows, key)
+        endog = design.endog.copy()
+        exog = design.exog.copy()
+        if index is not None:
+            endog.index = index
+            exog.index = index
+        return cls(endog, exog, design=design, missing="none", **kwargs)
