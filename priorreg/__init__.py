@@ -1,6 +1,8 @@
 """priorreg: regression with an L2 penalty centred on prior coefficients."""
 
 from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning
+from priorreg.glm import PriorGLM
+from priorreg.glm_results import PriorGLMResults
 from priorreg.linear import PriorRidge
 from priorreg.prior import PriorFile, load_prior
 from priorreg.results import PriorRidgeResults
@@ -11,6 +13,8 @@ __all__ = [
     "ConvergenceWarning",
     "LamOnEdgeWarning",
     "PriorFile",
+    "PriorGLM",
+    "PriorGLMResults",
     "PriorRidge",
     "PriorRidgeResults",
     "__version__",

@@ -138,6 +138,10 @@ class PriorModel(Model):  # type: ignore[misc]
         self.k_params = self.exog.shape[1]
         self._setup_prior_penalty(prior, penalty)
 
+    def _refine_kwargs(self) -> dict[str, Any]:
+        """Model options that ``refine`` carries over to the new data."""
+        return {}
+
     def _penalty_scale_weights(self) -> FloatArray | None:
         """Observation weights for the column variances of ``standardize``."""
         return None

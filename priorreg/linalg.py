@@ -235,6 +235,7 @@ class PathFactor:
     g0: FloatArray
     rss_floor: float
     log_det_const: float
+    log_weights: float
     method: str
     _row_basis_inputs: tuple[
         FloatArray, FloatArray | None, FloatArray | None, _Householder, FloatArray
@@ -334,6 +335,19 @@ class PathFactor:
         Ginv[k0:, k0:] = Cinv
         return self.basis @ Ginv
 
+    def log_det_ratio(self, lam: float | FloatArray) -> FloatArray | float:
+        r"""``log|X'WX + lam L| - log|lam L|_+`` for ``lam > 0``."""
+        lam_arr = np.atleast_1d(np.asarray(lam, dtype=float))
+        d2 = self.d**2
+        with np.errstate(divide="ignore"):
+            out = (
+                np.log(d2[:, None] + lam_arr[None, :]).sum(axis=0)
+                + (self.n_pen - self.d.size) * np.log(lam_arr)
+                - self.n_pen * np.log(lam_arr)
+                + self.log_det_const
+            )
+        return float(out[0]) if np.ndim(lam) == 0 else out
+
     def reml(self, lam: float | FloatArray) -> FloatArray | float:
         r"""Negative restricted log-likelihood with the scale profiled out.
 
@@ -351,14 +365,12 @@ class PathFactor:
         lam_arr = np.atleast_1d(np.asarray(lam, dtype=float))
         n_eff = self.n_obs - self.n_unpen
         pen_rss = np.asarray(self.rss(lam_arr)) + lam_arr * np.asarray(self.penalty_norm(lam_arr))
-        d2 = self.d**2
-        with np.errstate(divide="ignore"):
-            log_det = np.log(d2[:, None] + lam_arr[None, :]).sum(axis=0)
-            log_det += (self.n_pen - self.d.size) * np.log(lam_arr)
-            log_lam = self.n_pen * np.log(lam_arr)
+        with np.errstate(divide="ignore", invalid="ignore"):
             sigma2 = pen_rss / n_eff
             out = 0.5 * (
-                n_eff * (np.log(2 * np.pi * sigma2) + 1.0) + log_det - log_lam + self.log_det_const
+                n_eff * (np.log(2 * np.pi * sigma2) + 1.0)
+                + np.asarray(self.log_det_ratio(lam_arr))
+                - self.log_weights
             )
         if self.n_pen:
             out = np.where(lam_arr > 0, out, np.inf)
@@ -534,7 +546,7 @@ def factorize(
     logdet_basis = float(np.sum(np.log(col_scale)) - 0.5 * np.sum(np.log(s_plus)))
     log_w = 0.0 if weights is None else float(np.sum(np.log(weights)))
     log_det_const = (
-        2.0 * float(np.sum(np.log(np.abs(np.diag(T0))))) - 2.0 * logdet_basis - _log_pdet(L) - log_w
+        2.0 * float(np.sum(np.log(np.abs(np.diag(T0))))) - 2.0 * logdet_basis - _log_pdet(L)
     )
     return PathFactor(
         n_obs=n,
@@ -550,6 +562,7 @@ def factorize(
         g0=g0,
         rss_floor=rss_floor,
         log_det_const=log_det_const,
+        log_weights=log_w,
         method=method,
         _row_basis_inputs=(Xp, Rx, Qx, house, U),
     )

@@ -66,20 +66,21 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         cov_type: str = "bayes",
     ) -> None:
         super().__init__(
-            model, fit.params, normalized_cov_params=fit.normalized_cov, scale=1.0, use_t=True
+            model,
+            fit.params,
+            normalized_cov_params=fit.normalized_cov,
+            scale=1.0,
+            use_t=self._use_t_for(model),
         )
         self._fit = fit
         self.nobs = model.nobs
         self.lam = fit.lam
         self.edf = fit.edf
         self.edf_params = fit.edf_params
-        self.df_resid = self.nobs - fit.edf
+        self.df_resid = self._n_effective(model) - fit.edf
         self.df_model = fit.edf - model.k_constant
         self.ssr = fit.rss
-        if self.df_resid > 0:
-            self.scale = fit.rss / self.df_resid
-        else:
-            self.scale = float("nan")
+        self.scale = self._scale_of(fit)
         self.prior = model.prior_values
         self.fittedvalues = fit.fittedvalues
         self.resid = fit.resid
@@ -91,6 +92,17 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
             self.cov_params_default = self.scale * sandwich_cov(
                 fit.normalized_cov, model.penalty_matrix, fit.lam
             )
+
+    @staticmethod
+    def _use_t_for(model: Any) -> bool:
+        return True
+
+    @staticmethod
+    def _n_effective(model: Any) -> float:
+        return float(model.nobs)
+
+    def _scale_of(self, fit: Any) -> float:
+        return fit.rss / self.df_resid if self.df_resid > 0 else float("nan")
 
     # -------------------------------------------------------------- paths
     @cached_property
@@ -260,13 +272,10 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         newdata: Any,
         *,
         lam: float | str = "gcv",
-        penalty: Any = None,
-        weights: Any = None,
-        offset: Any = None,
-        standardize: bool = False,
         lams: ArrayLike | None = None,
         cov_type: str = "bayes",
         missing: str = "drop",
+        **model_kwargs: Any,
     ) -> Any:
         """Refit on new data with these estimates as the prior.
 
@@ -281,31 +290,30 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         newdata : DataFrame
             The new data (the model must come from a formula).
         lam, lams, cov_type
-            As :meth:`PriorRidge.fit`.
-        penalty, weights, offset, standardize
-            As :class:`PriorRidge` (``penalty="information"`` uses this
-            fit's precision matrix).
+            As the model's ``fit``.
         missing : {"drop", "raise"}
+            Rows of ``newdata`` with missing values.
+        **model_kwargs
+            Model options for the new data: ``penalty`` (``"information"``
+            uses this fit's precision), ``standardize``, and per-row arrays
+            (``weights``, ``offset``, ...; a column name or one value per
+            row). The family (GLM) is kept unless given.
 
         Returns
         -------
-        PriorRidgeResults
+        results
+            Of the same class as this one.
         """
         design = self.model.design
         if design is None:
             raise TypeError(
                 "refine(newdata) needs a model built with from_formula; for arrays "
-                "use PriorRidge(y_new, X_new, prior=results, ...)"
+                "refit the model class with prior=results on the new arrays"
             )
         new_design = _formula.rebuild_design(design, newdata, missing)
+        kwargs = {**self.model._refine_kwargs(), **model_kwargs}
         model = type(self.model)._from_design(
-            new_design,
-            newdata,
-            prior=self._results_wrapper(),
-            penalty=penalty,
-            weights=weights,
-            offset=offset,
-            standardize=standardize,
+            new_design, newdata, prior=self._results_wrapper(), **kwargs
         )
         return model.fit(lam=lam, lams=lams, cov_type=cov_type)
 

@@ -59,6 +59,61 @@ def coef_table_rows(res: Any, alpha: float = 0.05) -> tuple[list[str], list[list
     return header, rows
 
 
+def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> Summary:
+    header, rows = coef_table_rows(res, alpha)
+    if not res.use_t:
+        header = [h.replace("P>|t|", "P>|z|") if h == "P>|t|" else ("z" if h == "t" else h)
+                  for h in header]
+    stubs = list(xname or res.model.exog_names)
+    smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=fmt_params))
+    compat = res.compatibility_test()
+    share = res.share_data()
+    smry.add_extra_txt([
+        f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
+        str(compat) + ".",
+        f"Share of information from the data: {share.overall:.3f} overall "
+        "(column 'data share' per coefficient; 1 = data only, 0 = prior only).",
+    ])
+    return smry
+
+
+def glm_summary(
+    res: Any, yname: str | None = None, xname: list[str] | None = None,
+    title: str | None = None, alpha: float = 0.05,
+) -> Summary:
+    """Build the statsmodels ``Summary`` of a ``PriorGLM`` fit."""
+    model = res.model
+    how = "fixed" if res.lam_method == "fixed" else f"min {res.lam_method.upper()}"
+    gleft = [
+        ("Dep. Variable:", None),
+        ("Model:", ["PriorGLM"]),
+        ("Family:", [type(model.family).__name__]),
+        ("Link:", [type(model.family.link).__name__]),
+        ("Penalty weight lam:", [_fmt(res.lam)]),
+        ("Lam chosen by:", [how]),
+        ("No. Observations:", [f"{int(res.nobs)}"]),
+        ("Rows dropped (NA):", [f"{model.n_dropped}"]),
+        ("Covariance Type:", [res.cov_type]),
+    ]
+    gright = [
+        ("Effective df (edf):", [f"{res.edf:.3f}"]),
+        ("Df Residuals:", [f"{res.df_resid:.3f}"]),
+        ("Scale:", [_fmt(res.scale)]),
+        ("Deviance:", [_fmt(res.deviance)]),
+        ("Pearson chi2:", [_fmt(res.pearson_chi2)]),
+        ("Log-Likelihood:", [_fmt(res.llf)]),
+        ("GCV:", [_fmt(res.gcv)]),
+        ("Converged:", [f"{res.converged} ({res.iterations} it.)"]),
+        ("AIC (edf):", [_fmt(res.aic)]),
+    ]
+    smry = Summary()
+    smry.add_table_2cols(
+        res, gleft=gleft, gright=gright, yname=yname or model.endog_names, xname=xname,
+        title=title or "Prior-centred penalized GLM results",
+    )
+    return _finish(res, smry, xname, alpha)
+
+
 def ridge_summary(
     res: Any,
     yname: str | None = None,
@@ -69,8 +124,6 @@ def ridge_summary(
     """Build the statsmodels ``Summary`` of a ``PriorRidge`` fit."""
     model = res.model
     how = "fixed" if res.lam_method == "fixed" else f"min {res.lam_method.upper()}"
-    compat = res.compatibility_test()
-    share = res.share_data()
     gleft = [
         ("Dep. Variable:", None),
         ("Model:", ["PriorRidge"]),
@@ -101,14 +154,4 @@ def ridge_summary(
         xname=xname,
         title=title or "Prior-centred ridge regression results",
     )
-    header, rows = coef_table_rows(res, alpha)
-    stubs = list(xname or model.exog_names)
-    smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=fmt_params))
-    extra = [
-        f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
-        str(compat) + ".",
-        f"Share of information from the data: {share.overall:.3f} overall "
-        "(column 'data share' per coefficient; 1 = data only, 0 = prior only).",
-    ]
-    smry.add_extra_txt(extra)
-    return smry
+    return _finish(res, smry, xname, alpha)

@@ -1,0 +1,468 @@
+r"""``PriorGLM``: generalized linear models with a prior-centred penalty.
+
+Minimises the penalized deviance :math:`D(b) + \lambda (b-b_0)'L(b-b_0)` by
+penalized IRLS (:mod:`priorreg.irls`), with the families and links of
+``statsmodels.genmod.families``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from statsmodels.genmod import families as smf
+
+from priorreg import families as _families
+from priorreg import formula as _formula
+from priorreg._typing import ArrayLike, FloatArray
+from priorreg.base import PriorModel
+from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning
+from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
+from priorreg.linalg import PathFactor
+from priorreg.linear import _check_lam
+from priorreg.selection import Selection
+
+__all__ = ["GLM_CRITERIA", "GLMFit", "PriorGLM"]
+
+GLM_CRITERIA = ("gcv", "ubre", "aic", "loocv", "reml")
+
+
+@dataclass(frozen=True)
+class GLMFit:
+    """The numbers of one converged penalized GLM fit at one ``lam``."""
+
+    lam: float
+    params: FloatArray
+    normalized_cov: FloatArray
+    edf: float
+    edf_params: FloatArray
+    fittedvalues: FloatArray
+    resid: FloatArray
+    rss: float
+    scale: float
+    eta: FloatArray
+    deviance: float
+    pearson_chi2: float
+    llf: float
+    converged: bool
+    iterations: int
+    factor: PathFactor
+    zw: FloatArray
+
+
+class PriorGLM(PriorModel):
+    r"""Generalized linear model with an L2 penalty centred on prior coefficients.
+
+    Minimises :math:`D(b) + \lambda (b - b_0)' L (b - b_0)` where ``D`` is the
+    deviance of the family with prior weights ``freq_weights * var_weights``
+    and linear predictor :math:`\eta = o + \log(\mathrm{exposure}) + Xb`.
+
+    Parameters
+    ----------
+    endog : array-like of shape (n_obs,) or (n_obs, 2)
+        Response; for the binomial also proportions (with ``var_weights`` =
+        trials) or two columns (successes, failures).
+    exog : array-like of shape (n_obs, n_coef)
+        Design matrix; a constant column is the (unpenalized) intercept.
+    family : statsmodels family, default Gaussian()
+        E.g. ``sm.families.Poisson()``, ``sm.families.Binomial()``.
+    prior, penalty, standardize
+        As for :class:`priorreg.PriorRidge`.
+    offset, exposure : array-like of shape (n_obs,), optional
+        Known part of the linear predictor; ``exposure`` enters as its log.
+    freq_weights, var_weights : array-like of shape (n_obs,), optional
+        Frequency weights (replicated rows) and variance weights.
+    scale : float, optional
+        Known dispersion for families whose scale is estimated (enables
+        UBRE); default Pearson chi2 / (n - edf).
+    missing : {"none", "drop", "raise"}
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm, priorreg as pr
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.column_stack([np.ones(200), rng.normal(size=(200, 2))])
+    >>> y = rng.poisson(np.exp(X @ [0.5, 0.3, -0.2]))
+    >>> res = pr.PriorGLM(y, X, family=sm.families.Poisson(),
+    ...                   prior=[0.5, 0.3, -0.2]).fit(lam=10.0)
+    >>> bool(res.converged), res.params.shape
+    (True, (3,))
+    """
+
+    _row_keys = ("offset", "exposure", "freq_weights", "var_weights")
+    _positive_keys = ("exposure", "freq_weights", "var_weights")
+    _endog_columns = (1, 2)
+
+    def __init__(
+        self,
+        endog: ArrayLike,
+        exog: ArrayLike,
+        family: Any = None,
+        *,
+        prior: Any = None,
+        penalty: Any = None,
+        offset: ArrayLike | None = None,
+        exposure: ArrayLike | None = None,
+        freq_weights: ArrayLike | None = None,
+        var_weights: ArrayLike | None = None,
+        scale: float | None = None,
+        standardize: bool = False,
+        missing: str = "none",
+        design: _formula.Design | None = None,
+    ) -> None:
+        self.family = _families.check_family(smf.Gaussian() if family is None else family)
+        super().__init__(
+            endog, exog, prior=prior, penalty=penalty, standardize=standardize,
+            missing=missing, design=design, offset=offset, exposure=exposure,
+            freq_weights=freq_weights, var_weights=var_weights,
+        )
+        n = self.endog.shape[0]
+        var_w = np.ones(n) if self.var_weights is None else self.var_weights.copy()
+        if self.endog.ndim == 2:
+            if not isinstance(self.family, smf.Binomial):
+                raise ValueError("a two-column response is only for the Binomial family")
+            succ, fail = self.endog[:, 0], self.endog[:, 1]
+            if np.any(succ < 0) or np.any(fail < 0) or np.any(succ + fail <= 0):
+                raise ValueError(
+                    "two-column binomial response needs successes >= 0, failures >= 0 "
+                    "and at least one trial per row"
+                )
+            trials = succ + fail
+            self.endog_response = succ / trials
+            var_w = var_w * trials
+        else:
+            self.endog_response = self.endog
+        _families.check_response(self.family, self.endog_response)
+        self.var_weights_total = var_w
+        self.freq_weights_total = (
+            np.ones(n) if self.freq_weights is None else self.freq_weights.copy()
+        )
+        total_offset = np.zeros(n)
+        if self.offset is not None:
+            total_offset = total_offset + self.offset
+        if self.exposure is not None:
+            total_offset = total_offset + np.log(self.exposure)
+        self.offset_total = total_offset
+        if scale is not None and (not np.isfinite(scale) or scale <= 0):
+            raise ValueError(f"scale must be a positive number, got {scale!r}")
+        self.fixed_scale = None if scale is None else float(scale)
+        self.wnobs = float(self.freq_weights_total.sum())
+
+    def _penalty_scale_weights(self) -> FloatArray | None:
+        return self.freq_weights
+
+    @property
+    def problem(self) -> IRLSProblem:
+        """The arrays of the penalized IRLS problem."""
+        return IRLSProblem(
+            X=self.exog, y=self.endog_response, family=self.family,
+            offset=self.offset_total, freq_weights=self.freq_weights_total,
+            var_weights=self.var_weights_total, b0=self.prior_values,
+            L=self.penalty_matrix, intercept=self.intercept_idx,
+        )
+
+    def _refine_kwargs(self) -> dict[str, Any]:
+        return {"family": self.family, "scale": self.fixed_scale}
+
+    # ----------------------------------------------------------- numbers
+    def _scale_for(self, mu: FloatArray, edf: float, pearson: float) -> float:
+        if _families.is_known_scale(self.family):
+            return 1.0
+        if self.fixed_scale is not None:
+            return self.fixed_scale
+        dfr = self.wnobs - edf
+        return pearson / dfr if dfr > 0 else float("nan")
+
+    def _llf(self, mu: FloatArray, scale: float) -> float:
+        fam = self.family
+        if isinstance(fam, smf.Gaussian) and isinstance(fam.link, smf.links.Identity):
+            # statsmodels' convention: the Gaussian likelihood concentrated in the scale
+            iw = self.freq_weights_total * self.var_weights_total
+            scale = float(np.sum(iw * (self.endog_response - mu) ** 2) / self.wnobs)
+        return _families.loglike(fam, self.endog_response, mu, self.var_weights_total,
+                                 self.freq_weights_total, scale)
+
+    def _finish(self, r: IRLSResult) -> GLMFit:
+        """Covariance, edf, scale and likelihood at a converged fit."""
+        problem = self.problem
+        factor, zw = problem.factor(r.eta, r.mu)
+        lam = r.lam
+        K = factor.cov_factor(lam)
+        ncov = K @ K.T
+        edf_params = 1.0 - lam * np.einsum("ij,ji->i", ncov, self.penalty_matrix)
+        edf = float(factor.edf(lam))
+        iw = self.freq_weights_total * self.var_weights_total
+        resid = self.endog_response - r.mu
+        with np.errstate(all="ignore"):
+            pearson = float(np.sum(iw * resid**2 / self.family.variance(r.mu)))
+        scale = self._scale_for(r.mu, edf, pearson)
+        return GLMFit(
+            lam=lam, params=r.params, normalized_cov=ncov, edf=edf, edf_params=edf_params,
+            fittedvalues=r.mu, resid=resid, rss=pearson, scale=scale, eta=r.eta,
+            deviance=r.deviance, pearson_chi2=pearson, llf=self._llf(r.mu, scale),
+            converged=r.converged, iterations=r.iterations, factor=factor, zw=zw,
+        )
+
+    # -------------------------------------------------------- criteria
+    def criterion(self, fit: GLMFit, name: str) -> float:
+        r"""Selection criterion at a converged fit.
+
+        With :math:`n = \sum f_i`, deviance ``D`` and ``edf``:
+        ``gcv`` :math:`= nD/(n-\mathrm{edf})^2`; ``ubre`` :math:`= D/n +
+        2\phi\,\mathrm{edf}/n - \phi` (known scale :math:`\phi`); ``aic``
+        :math:`= -2\ell + 2\,\mathrm{edf}`; ``loocv``: mean leave-one-out
+        deviance with :math:`\eta_{-i} \approx \eta_i - e_i h_{ii}/(1-h_{ii})`
+        (``e`` the working residual, ``h`` the leverages); ``reml``: the
+        Laplace approximation of the negative restricted log-likelihood,
+
+        .. math::
+
+            -\ell(\hat b;\phi) + \frac{\lambda P}{2\phi}
+            + \tfrac12\big(\log|X'WX + \lambda L| - \log|\lambda L|_+\big)
+            - \tfrac{k_0}{2}\log(2\pi\phi),
+
+        with the scale profiled out when it is not known (exact for the
+        Gaussian family, where it equals the linear REML).
+        """
+        n = self.wnobs
+        if name == "gcv":
+            dfr = n - fit.edf
+            return n * fit.deviance / dfr**2 if dfr > 0 else math.inf
+        if name == "ubre":
+            phi = self._known_scale("ubre")
+            return fit.deviance / n + 2 * phi * fit.edf / n - phi
+        if name == "aic":
+            return -2 * fit.llf + 2 * fit.edf
+        if name == "loocv":
+            return self._loo_deviance(fit)
+        if name == "reml":
+            return self._laplace_reml(fit)
+        raise ValueError(f"unknown criterion {name!r}; use one of {GLM_CRITERIA}")
+
+    def _known_scale(self, what: str) -> float:
+        if _families.is_known_scale(self.family):
+            return 1.0
+        if self.fixed_scale is not None:
+            return self.fixed_scale
+        raise ValueError(
+            f"{what} needs a known scale: the {type(self.family).__name__} family's "
+            "dispersion is estimated. Pass scale= to PriorGLM, or use lam='gcv' "
+            "(or 'reml'), which estimate it"
+        )
+
+    def _loo_deviance(self, fit: GLMFit) -> float:
+        h = np.asarray(fit.factor.leverage(fit.lam))
+        gprime = self.family.link.deriv(fit.fittedvalues)
+        e = gprime * (self.endog_response - fit.fittedvalues)
+        with np.errstate(all="ignore"):
+            eta_loo = fit.eta - e * h / (1.0 - h)
+            mu_loo = self.family.link.inverse(eta_loo)
+            dev = self.family.resid_dev(self.endog_response, mu_loo,
+                                        var_weights=self.var_weights_total) ** 2
+        total = float(np.sum(self.freq_weights_total * dev)) / self.wnobs
+        return total if np.isfinite(total) else math.inf
+
+    def _laplace_reml(self, fit: GLMFit) -> float:
+        lam = fit.lam
+        if lam <= 0 and fit.factor.n_pen:
+            return math.inf
+        factor = fit.factor
+        k0 = factor.n_unpen
+        pen = lam * self.problem.penalty(fit.params)
+        log_det = float(factor.log_det_ratio(lam)) if factor.n_pen else float(
+            factor.log_det_const
+        )
+        y, mu = self.endog_response, fit.fittedvalues
+
+        def neg(log_phi: float) -> float:
+            phi = math.exp(log_phi)
+            ll = _families.loglike(self.family, y, mu, self.var_weights_total,
+                                   self.freq_weights_total, phi)
+            return -ll + pen / (2 * phi) + 0.5 * log_det - 0.5 * k0 * math.log(2 * math.pi * phi)
+
+        if _families.is_known_scale(self.family):
+            return neg(0.0)
+        if self.fixed_scale is not None:
+            return neg(math.log(self.fixed_scale))
+        guess = math.log(max(fit.pearson_chi2 / max(self.wnobs - k0, 1.0), 1e-300))
+        opt = minimize_scalar(neg, bracket=(guess - 0.5, guess + 0.5), tol=1e-10)
+        return float(opt.fun)
+
+    # ------------------------------------------------------------- fit
+    def _irls(self, lam: float, start: FloatArray | None, maxiter: int, tol: float) -> GLMFit:
+        r = penalized_irls(self.problem, lam, start=start, maxiter=maxiter, tol=tol)
+        return self._finish(r)
+
+    def _select(
+        self, criterion: str, lams: FloatArray | None, maxiter: int, tol: float
+    ) -> tuple[GLMFit, Selection]:
+        if criterion == "ubre":
+            self._known_scale("ubre")
+        evaluated: dict[float, tuple[GLMFit, float]] = {}
+
+        def evaluate(lam: float) -> float:
+            if lam in evaluated:
+                return evaluated[lam][1]
+            start = None
+            if evaluated:
+                nearest = min(evaluated, key=lambda v: abs(math.log(v) - math.log(lam)))
+                start = evaluated[nearest][0].params
+            fit = self._irls(lam, start, maxiter, tol)
+            value = self.criterion(fit, criterion) if fit.converged else math.inf
+            evaluated[lam] = (fit, value)
+            return value
+
+        if lams is None:
+            pi = penalized_irls(self.problem, 1.0, maxiter=maxiter, tol=tol,
+                                select=working_selector(criterion))
+            lam0 = max(pi.lam, 1e-300)
+            evaluated[lam0] = (fit0 := self._finish(pi), self.criterion(fit0, criterion))
+            grid = [lam0]
+            for step in range(1, 8):  # expand by decades while the minimum is at an end
+                for cand in (lam0 * 10.0**-step, lam0 * 10.0**step):
+                    evaluate(cand)
+                grid = sorted(evaluated)
+                values = [evaluated[v][1] for v in grid]
+                best = int(np.argmin(values))
+                if 0 < best < len(grid) - 1 and step >= 1:
+                    break
+        else:
+            for lam in np.sort(np.asarray(lams, dtype=float)):
+                evaluate(float(lam))
+        grid = sorted(evaluated)
+        values = [evaluated[v][1] for v in grid]
+        best = int(np.argmin(values))
+        on_edge = best in (0, len(grid) - 1)
+        if not np.isfinite(values[best]):
+            raise ValueError(
+                f"{criterion} could not be evaluated: no fit on the lam grid converged"
+            )
+        if on_edge:
+            warnings.warn(
+                f"{criterion} is smallest at the edge of the lam values tried "
+                f"(lam={grid[best]:.4g}); widen the grid with lams=.",
+                LamOnEdgeWarning, stacklevel=3,
+            )
+        else:
+            minimize_scalar(
+                lambda t: evaluate(float(math.exp(t))),
+                bounds=(math.log(grid[best - 1]), math.log(grid[best + 1])),
+                method="bounded", options={"xatol": 1e-4},
+            )
+        final = min(evaluated, key=lambda v: evaluated[v][1])
+        fit = evaluated[final][0]
+        lam_sorted = sorted(evaluated)
+        path = {
+            "lam": np.array(lam_sorted),
+            "edf": np.array([evaluated[v][0].edf for v in lam_sorted]),
+            "deviance": np.array([evaluated[v][0].deviance for v in lam_sorted]),
+            criterion: np.array([evaluated[v][1] for v in lam_sorted]),
+        }
+        return fit, Selection(final, criterion, evaluated[final][1], path, on_edge)
+
+    def fit(  # type: ignore[override]
+        self,
+        lam: float | str = "gcv",
+        lams: ArrayLike | None = None,
+        maxiter: int = 100,
+        tol: float = 1e-8,
+        cov_type: str = "bayes",
+    ) -> Any:
+        """Fit by penalized IRLS at a fixed ``lam`` or select it.
+
+        Parameters
+        ----------
+        lam : float or {"gcv", "ubre", "aic", "loocv", "reml"}
+            A number fixes the penalty weight. A criterion selects it: a
+            performance iteration (selection on the working linear model at
+            each IRLS step) finds a starting value, then warm-started
+            converged fits minimise the criterion itself (bounded search on
+            ``log(lam)``), so the reported ``lam`` is optimal for the
+            criterion at converged fits.
+        lams : array-like, optional
+            Explicit grid of positive penalty weights to evaluate (each a
+            converged fit) before the bounded search.
+        maxiter, tol : int, float
+            IRLS limits: relative change of the penalized deviance below
+            ``tol`` means converged.
+        cov_type : {"bayes", "sandwich"}
+            ``scale (X'WX + lam L)^-1`` or ``scale A^-1 X'WX A^-1`` at
+            convergence.
+
+        Returns
+        -------
+        PriorGLMResults
+
+        Warns
+        -----
+        ConvergenceWarning
+            When IRLS does not converge (``converged`` is then False).
+        """
+        from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
+
+        if cov_type not in ("bayes", "sandwich"):
+            raise ValueError(f"cov_type must be 'bayes' or 'sandwich', not {cov_type!r}")
+        if not (isinstance(maxiter, int) and maxiter > 0):
+            raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+        if not (np.isfinite(tol) and tol > 0):
+            raise ValueError(f"tol must be a positive number, got {tol!r}")
+        lam_value: float | str
+        if isinstance(lam, str):
+            key = lam.lower()
+            if key not in GLM_CRITERIA:
+                raise ValueError(
+                    f"unknown lam criterion {lam!r}; use a number >= 0 or one of {GLM_CRITERIA}"
+                )
+            lam_value = key
+        else:
+            lam_value = _check_lam(lam)
+        selection = None
+        lams_arr = None
+        if lams is not None:
+            if not isinstance(lam_value, str):
+                raise ValueError("lams= is a grid to search; it needs a criterion for lam")
+            lams_arr = np.asarray(lams, dtype=float)
+            if lams_arr.ndim != 1 or lams_arr.size < 2 or np.any(~np.isfinite(lams_arr)) or (
+                np.any(lams_arr <= 0)
+            ):
+                raise ValueError("lams must be a 1-D grid of at least two finite values > 0")
+        if isinstance(lam_value, str):
+            fit, selection = self._select(lam_value, lams_arr, maxiter, tol)
+        else:
+            fit = self._irls(float(lam_value), None, maxiter, tol)
+        if not fit.converged:
+            warnings.warn(
+                f"penalized IRLS did not converge in {maxiter} iterations (lam="
+                f"{fit.lam:.4g}); results have converged=False. Increase maxiter, or "
+                "use a larger lam if the data separate the classes.",
+                ConvergenceWarning, stacklevel=2,
+            )
+        res = PriorGLMResults(self, fit, selection=selection, cov_type=cov_type)
+        return PriorGLMResultsWrapper(res)
+
+    def predict(  # type: ignore[override]
+        self, params: ArrayLike, exog: ArrayLike | None = None,
+        offset: ArrayLike | None = None, exposure: ArrayLike | None = None,
+        which: str = "mean",
+    ) -> FloatArray:
+        """Mean (``which="mean"``) or linear predictor (``"linear"``)."""
+        if exog is None:
+            X = self.exog
+            extra = self.offset_total if offset is None and exposure is None else 0.0
+        else:
+            X = np.asarray(exog, dtype=float)
+            extra = 0.0
+        if offset is not None:
+            extra = extra + np.asarray(offset, dtype=float)
+        if exposure is not None:
+            extra = extra + np.log(np.asarray(exposure, dtype=float))
+        eta = X @ np.asarray(params, dtype=float) + extra
+        if which == "linear":
+            return eta
+        if which != "mean":
+            raise ValueError(f"which must be 'mean' or 'linear', not {which!r}")
+        return self.family.link.inverse(eta)

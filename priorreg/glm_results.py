@@ -1,0 +1,208 @@
+"""Results of a ``PriorGLM`` fit."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.base import wrapper as wrap
+from statsmodels.base._prediction_inference import PredictionResultsMean
+from statsmodels.regression._prediction import PredictionResults
+
+from priorreg import families as _families
+from priorreg._typing import ArrayLike, FloatArray
+from priorreg.inference import CompatibilityTest
+from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
+
+__all__ = ["PriorGLMResults", "PriorGLMResultsWrapper"]
+
+
+class PriorGLMResults(PriorRidgeResults):
+    r"""Results of :meth:`PriorGLM.fit`.
+
+    As :class:`PriorRidgeResults`, with GLM quantities: ``deviance``,
+    ``pearson_chi2``, ``converged``, ``iterations``, ``mu``,
+    ``resid_response``, ``resid_deviance``, ``resid_pearson``, ``ubre``.
+    ``scale`` is 1 for the binomial, Poisson and negative binomial families,
+    else Pearson chi2 / (n - edf) (or the ``scale=`` given to the model);
+    tests use the normal distribution when the scale is known, the t
+    distribution with ``df_resid`` otherwise. ``fittedvalues`` are the means.
+    """
+
+    def __init__(self, model: Any, fit: Any, **kwargs: Any) -> None:
+        super().__init__(model, fit, **kwargs)
+        self.deviance = fit.deviance
+        self.pearson_chi2 = fit.pearson_chi2
+        self.converged = fit.converged
+        self.iterations = fit.iterations
+        self.mu = fit.fittedvalues
+        self.family = model.family
+        self._glm_fit = fit
+
+    @staticmethod
+    def _use_t_for(model: Any) -> bool:
+        return not _families.is_known_scale(model.family)
+
+    @staticmethod
+    def _n_effective(model: Any) -> float:
+        return float(model.wnobs)
+
+    def _scale_of(self, fit: Any) -> float:
+        return float(fit.scale)
+
+    # ------------------------------------------------------------ criteria
+    @cached_property
+    def gcv(self) -> float:
+        """``n D / (n - edf)^2``."""
+        return self.model.criterion(self._glm_fit, "gcv")
+
+    @cached_property
+    def ubre(self) -> float:
+        """``D/n + 2 scale edf/n - scale`` (known scale only; else NaN)."""
+        try:
+            return self.model.criterion(self._glm_fit, "ubre")
+        except ValueError:
+            return float("nan")
+
+    @cached_property
+    def loocv(self) -> float:
+        """Approximate leave-one-out mean deviance (see ``PriorGLM.criterion``)."""
+        return self.model.criterion(self._glm_fit, "loocv")
+
+    @cached_property
+    def reml(self) -> float:
+        """Laplace-approximate negative restricted log-likelihood."""
+        return self.model.criterion(self._glm_fit, "reml")
+
+    @cached_property
+    def hat_diag(self) -> FloatArray:
+        """Leverages of the working linear model at convergence."""
+        return np.asarray(self._glm_fit.factor.leverage(self.lam))
+
+    @cached_property
+    def llf(self) -> float:
+        """Full log-likelihood (statsmodels' families; binomial coefficients included)."""
+        return float(self._glm_fit.llf)
+
+    @cached_property
+    def rsquared(self) -> float:
+        """Deviance explained, ``1 - D / D_null`` (null: intercept-only mean)."""
+        y = self.model.endog_response
+        w = self.model.freq_weights_total * self.model.var_weights_total
+        null_mu = np.full_like(y, np.sum(w * y) / np.sum(w))
+        null_dev = self.model.problem.deviance(null_mu)
+        return 1.0 - self.deviance / null_dev if null_dev > 0 else float("nan")
+
+    # ------------------------------------------------------------ residuals
+    @cached_property
+    def resid_response(self) -> FloatArray:
+        """``y - mu``."""
+        return self.model.endog_response - self.mu
+
+    @cached_property
+    def resid_pearson(self) -> FloatArray:
+        """``(y - mu) sqrt(var_weights / V(mu))``."""
+        return self.resid_response * np.sqrt(
+            self.model.var_weights_total / self.family.variance(self.mu)
+        )
+
+    @cached_property
+    def resid_deviance(self) -> FloatArray:
+        """Signed square roots of the unit deviances."""
+        return np.asarray(
+            self.family.resid_dev(
+                self.model.endog_response, self.mu, var_weights=self.model.var_weights_total
+            )
+        )
+
+    # ------------------------------------------------------------ tests
+    def compatibility_test(self) -> CompatibilityTest:
+        """Theil's test on the working linear model at convergence (approximate).
+
+        The statistic uses the estimated scale (chi-square form), since the
+        data-only fit of a GLM has no exact F reference.
+        """
+        factor = self._glm_fit.factor
+        r = int(factor.d.size)
+        if self.lam <= 0 or r == 0:
+            return CompatibilityTest(0.0, r, 1.0, None, "chi2")
+        stat = self._working_delta() / self.scale
+        return CompatibilityTest(stat, r, float(stats.chi2.sf(stat, r)), None, "chi2")
+
+    def _working_delta(self) -> float:
+        factor = self._glm_fit.factor
+        lam = self.lam
+        return float(np.sum(lam * factor.f**2 / (factor.d**2 + lam))) if lam > 0 else 0.0
+
+    # ------------------------------------------------------------ prediction
+    def predict(  # type: ignore[override]
+        self, exog: Any = None, offset: ArrayLike | None = None,
+        exposure: ArrayLike | None = None, which: str = "mean", transform: bool = True,
+    ) -> Any:
+        """Predicted mean (``which="mean"``) or linear predictor (``"linear"``).
+
+        New data (a DataFrame through the formula) get offset 0 and exposure 1
+        unless given; ``exog=None`` predicts the training rows with their
+        offset and exposure.
+        """
+        X, labels = self._exog_for(exog)
+        pred = self.model.predict(self.params, None if exog is None else X, offset=offset,
+                                  exposure=exposure, which=which)
+        if labels is not None:
+            return pd.Series(pred, index=labels, name="predicted")
+        return pred
+
+    def get_prediction(  # type: ignore[override]
+        self, exog: Any = None, offset: ArrayLike | None = None,
+        exposure: ArrayLike | None = None, **kwargs: Any,
+    ) -> PredictionResultsMean:
+        """Mean predictions with intervals built on the linear predictor.
+
+        ``var(eta) = x' cov_params() x``; the interval for ``eta`` is mapped
+        through the inverse link, so it respects the range of the mean.
+        """
+        X, labels = self._exog_for(exog)
+        eta = np.asarray(self.model.predict(self.params, None if exog is None else X,
+                                            offset=offset, exposure=exposure, which="linear"))
+        cov = np.asarray(self.cov_params())
+        var_eta = np.einsum("ij,jk,ik->i", X, cov, X)
+        dist = "t" if self.use_t else "norm"
+        rows = None if labels is None else list(labels)
+        linpred = PredictionResults(eta, var_eta, 0.0 * eta, df=self.df_resid, dist=dist,
+                                    row_labels=rows)
+        link = self.family.link
+        mean = link.inverse(eta)
+        var_mean = link.inverse_deriv(eta) ** 2 * var_eta
+        return PredictionResultsMean(mean, var_mean, var_resid=self.scale, df=self.df_resid,
+                                     dist=dist, row_labels=rows, linpred=linpred, link=link)
+
+    # ------------------------------------------------------------ summary
+    def summary(  # type: ignore[override]
+        self, yname: str | None = None, xname: list[str] | None = None,
+        title: str | None = None, alpha: float = 0.05,
+    ) -> Any:
+        """A statsmodels ``Summary`` naming the family, link, penalty and edf."""
+        from priorreg.summary import glm_summary
+
+        return glm_summary(self, yname=yname, xname=xname, title=title, alpha=alpha)
+
+    def _results_wrapper(self) -> Any:
+        return PriorGLMResultsWrapper(self)
+
+
+class PriorGLMResultsWrapper(PriorRidgeResultsWrapper):
+    """Attaches pandas labels to ``PriorGLMResults``."""
+
+    _attrs = wrap.union_dicts(
+        PriorRidgeResultsWrapper._attrs,
+        {"resid_response": "rows", "resid_pearson": "rows", "resid_deviance": "rows",
+         "mu": "rows"},
+    )
+    _wrap_attrs = _attrs
+    _wrap_methods = PriorRidgeResultsWrapper._wrap_methods
+
+
+wrap.populate_wrapper(PriorGLMResultsWrapper, PriorGLMResults)
