@@ -73,9 +73,13 @@ def loglike(
         mu_c = np.clip(mu, 1e-300, 1 - 1e-16)
         succ = n * y
         obs = (
-            gammaln(n + 1) - gammaln(succ + 1) - gammaln(n - succ + 1)
-            + succ * np.log(mu_c) + (n - succ) * np.log1p(-mu_c)
+            gammaln(n + 1)
+            - gammaln(succ + 1)
+            - gammaln(n - succ + 1)
+            + succ * np.log(mu_c)
+            + (n - succ) * np.log1p(-mu_c)
         )
         return float(np.sum(freq_weights * obs))
-    return float(family.loglike(y, mu, var_weights=var_weights, freq_weights=freq_weights,
-                                scale=scale))
+    return float(
+        family.loglike(y, mu, var_weights=var_weights, freq_weights=freq_weights, scale=scale)
+    )

@@ -116,9 +116,17 @@ class PriorGLM(PriorModel):
     ) -> None:
         self.family = _families.check_family(smf.Gaussian() if family is None else family)
         super().__init__(
-            endog, exog, prior=prior, penalty=penalty, standardize=standardize,
-            missing=missing, design=design, offset=offset, exposure=exposure,
-            freq_weights=freq_weights, var_weights=var_weights,
+            endog,
+            exog,
+            prior=prior,
+            penalty=penalty,
+            standardize=standardize,
+            missing=missing,
+            design=design,
+            offset=offset,
+            exposure=exposure,
+            freq_weights=freq_weights,
+            var_weights=var_weights,
         )
         n = self.endog.shape[0]
         var_w = np.ones(n) if self.var_weights is None else self.var_weights.copy()
@@ -159,10 +167,15 @@ class PriorGLM(PriorModel):
     def problem(self) -> IRLSProblem:
         """The arrays of the penalized IRLS problem."""
         return IRLSProblem(
-            X=self.exog, y=self.endog_response, family=self.family,
-            offset=self.offset_total, freq_weights=self.freq_weights_total,
-            var_weights=self.var_weights_total, b0=self.prior_values,
-            L=self.penalty_matrix, intercept=self.intercept_idx,
+            X=self.exog,
+            y=self.endog_response,
+            family=self.family,
+            offset=self.offset_total,
+            freq_weights=self.freq_weights_total,
+            var_weights=self.var_weights_total,
+            b0=self.prior_values,
+            L=self.penalty_matrix,
+            intercept=self.intercept_idx,
         )
 
     def _refine_kwargs(self) -> dict[str, Any]:
@@ -183,8 +196,9 @@ class PriorGLM(PriorModel):
             # statsmodels' convention: the Gaussian likelihood concentrated in the scale
             iw = self.freq_weights_total * self.var_weights_total
             scale = float(np.sum(iw * (self.endog_response - mu) ** 2) / self.wnobs)
-        return _families.loglike(fam, self.endog_response, mu, self.var_weights_total,
-                                 self.freq_weights_total, scale)
+        return _families.loglike(
+            fam, self.endog_response, mu, self.var_weights_total, self.freq_weights_total, scale
+        )
 
     def _finish(self, r: IRLSResult) -> GLMFit:
         """Covariance, edf, scale and likelihood at a converged fit."""
@@ -201,10 +215,23 @@ class PriorGLM(PriorModel):
             pearson = float(np.sum(iw * resid**2 / self.family.variance(r.mu)))
         scale = self._scale_for(r.mu, edf, pearson)
         return GLMFit(
-            lam=lam, params=r.params, normalized_cov=ncov, edf=edf, edf_params=edf_params,
-            fittedvalues=r.mu, resid=resid, rss=pearson, scale=scale, eta=r.eta,
-            deviance=r.deviance, pearson_chi2=pearson, llf=self._llf(r.mu, scale),
-            converged=r.converged, iterations=r.iterations, factor=factor, zw=zw,
+            lam=lam,
+            params=r.params,
+            normalized_cov=ncov,
+            edf=edf,
+            edf_params=edf_params,
+            fittedvalues=r.mu,
+            resid=resid,
+            rss=pearson,
+            scale=scale,
+            eta=r.eta,
+            deviance=r.deviance,
+            pearson_chi2=pearson,
+            llf=self._llf(r.mu, scale),
+            converged=r.converged,
+            iterations=r.iterations,
+            factor=factor,
+            zw=zw,
         )
 
     # -------------------------------------------------------- criteria
@@ -261,8 +288,12 @@ class PriorGLM(PriorModel):
         with np.errstate(all="ignore"):
             eta_loo = fit.eta - e * h / (1.0 - h)
             mu_loo = self.family.link.inverse(eta_loo)
-            dev = self.family.resid_dev(self.endog_response, mu_loo,
-                                        var_weights=self.var_weights_total) ** 2
+            dev = (
+                self.family.resid_dev(
+                    self.endog_response, mu_loo, var_weights=self.var_weights_total
+                )
+                ** 2
+            )
         total = float(np.sum(self.freq_weights_total * dev)) / self.wnobs
         return total if np.isfinite(total) else math.inf
 
@@ -273,15 +304,14 @@ class PriorGLM(PriorModel):
         factor = fit.factor
         k0 = factor.n_unpen
         pen = lam * self.problem.penalty(fit.params)
-        log_det = float(factor.log_det_ratio(lam)) if factor.n_pen else float(
-            factor.log_det_const
-        )
+        log_det = float(factor.log_det_ratio(lam)) if factor.n_pen else float(factor.log_det_const)
         y, mu = self.endog_response, fit.fittedvalues
 
         def neg(log_phi: float) -> float:
             phi = math.exp(log_phi)
-            ll = _families.loglike(self.family, y, mu, self.var_weights_total,
-                                   self.freq_weights_total, phi)
+            ll = _families.loglike(
+                self.family, y, mu, self.var_weights_total, self.freq_weights_total, phi
+            )
             return -ll + pen / (2 * phi) + 0.5 * log_det - 0.5 * k0 * math.log(2 * math.pi * phi)
 
         if _families.is_known_scale(self.family):
@@ -317,8 +347,9 @@ class PriorGLM(PriorModel):
             return value
 
         if lams is None:
-            pi = penalized_irls(self.problem, 1.0, maxiter=maxiter, tol=tol,
-                                select=working_selector(criterion))
+            pi = penalized_irls(
+                self.problem, 1.0, maxiter=maxiter, tol=tol, select=working_selector(criterion)
+            )
             lam0 = max(pi.lam, 1e-300)
             evaluated[lam0] = (fit0 := self._finish(pi), self.criterion(fit0, criterion))
             grid = [lam0]
@@ -345,13 +376,15 @@ class PriorGLM(PriorModel):
             warnings.warn(
                 f"{criterion} is smallest at the edge of the lam values tried "
                 f"(lam={grid[best]:.4g}); widen the grid with lams=.",
-                LamOnEdgeWarning, stacklevel=3,
+                LamOnEdgeWarning,
+                stacklevel=3,
             )
         else:
             minimize_scalar(
                 lambda t: evaluate(float(math.exp(t))),
                 bounds=(math.log(grid[best - 1]), math.log(grid[best + 1])),
-                method="bounded", options={"xatol": 1e-4},
+                method="bounded",
+                options={"xatol": 1e-4},
             )
         final = min(evaluated, key=lambda v: evaluated[v][1])
         fit = evaluated[final][0]
@@ -426,8 +459,11 @@ class PriorGLM(PriorModel):
             if not isinstance(lam_value, str):
                 raise ValueError("lams= is a grid to search; it needs a criterion for lam")
             lams_arr = np.asarray(lams, dtype=float)
-            if lams_arr.ndim != 1 or lams_arr.size < 2 or np.any(~np.isfinite(lams_arr)) or (
-                np.any(lams_arr <= 0)
+            if (
+                lams_arr.ndim != 1
+                or lams_arr.size < 2
+                or np.any(~np.isfinite(lams_arr))
+                or (np.any(lams_arr <= 0))
             ):
                 raise ValueError("lams must be a 1-D grid of at least two finite values > 0")
         if isinstance(lam_value, str):
@@ -439,14 +475,18 @@ class PriorGLM(PriorModel):
                 f"penalized IRLS did not converge in {maxiter} iterations (lam="
                 f"{fit.lam:.4g}); results have converged=False. Increase maxiter, or "
                 "use a larger lam if the data separate the classes.",
-                ConvergenceWarning, stacklevel=2,
+                ConvergenceWarning,
+                stacklevel=2,
             )
         res = PriorGLMResults(self, fit, selection=selection, cov_type=cov_type)
         return PriorGLMResultsWrapper(res)
 
     def predict(  # type: ignore[override]
-        self, params: ArrayLike, exog: ArrayLike | None = None,
-        offset: ArrayLike | None = None, exposure: ArrayLike | None = None,
+        self,
+        params: ArrayLike,
+        exog: ArrayLike | None = None,
+        offset: ArrayLike | None = None,
+        exposure: ArrayLike | None = None,
         which: str = "mean",
     ) -> FloatArray:
         """Mean (``which="mean"``) or linear predictor (``"linear"``)."""

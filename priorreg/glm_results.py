@@ -139,8 +139,12 @@ class PriorGLMResults(PriorRidgeResults):
 
     # ------------------------------------------------------------ prediction
     def predict(  # type: ignore[override]
-        self, exog: Any = None, offset: ArrayLike | None = None,
-        exposure: ArrayLike | None = None, which: str = "mean", transform: bool = True,
+        self,
+        exog: Any = None,
+        offset: ArrayLike | None = None,
+        exposure: ArrayLike | None = None,
+        which: str = "mean",
+        transform: bool = True,
     ) -> Any:
         """Predicted mean (``which="mean"``) or linear predictor (``"linear"``).
 
@@ -149,15 +153,19 @@ class PriorGLMResults(PriorRidgeResults):
         offset and exposure.
         """
         X, labels = self._exog_for(exog)
-        pred = self.model.predict(self.params, None if exog is None else X, offset=offset,
-                                  exposure=exposure, which=which)
+        pred = self.model.predict(
+            self.params, None if exog is None else X, offset=offset, exposure=exposure, which=which
+        )
         if labels is not None:
             return pd.Series(pred, index=labels, name="predicted")
         return pred
 
     def get_prediction(  # type: ignore[override]
-        self, exog: Any = None, offset: ArrayLike | None = None,
-        exposure: ArrayLike | None = None, **kwargs: Any,
+        self,
+        exog: Any = None,
+        offset: ArrayLike | None = None,
+        exposure: ArrayLike | None = None,
+        **kwargs: Any,
     ) -> PredictionResultsMean:
         """Mean predictions with intervals built on the linear predictor.
 
@@ -165,24 +173,43 @@ class PriorGLMResults(PriorRidgeResults):
         through the inverse link, so it respects the range of the mean.
         """
         X, labels = self._exog_for(exog)
-        eta = np.asarray(self.model.predict(self.params, None if exog is None else X,
-                                            offset=offset, exposure=exposure, which="linear"))
+        eta = np.asarray(
+            self.model.predict(
+                self.params,
+                None if exog is None else X,
+                offset=offset,
+                exposure=exposure,
+                which="linear",
+            )
+        )
         cov = np.asarray(self.cov_params())
         var_eta = np.einsum("ij,jk,ik->i", X, cov, X)
         dist = "t" if self.use_t else "norm"
         rows = None if labels is None else list(labels)
-        linpred = PredictionResults(eta, var_eta, 0.0 * eta, df=self.df_resid, dist=dist,
-                                    row_labels=rows)
+        linpred = PredictionResults(
+            eta, var_eta, 0.0 * eta, df=self.df_resid, dist=dist, row_labels=rows
+        )
         link = self.family.link
         mean = link.inverse(eta)
         var_mean = link.inverse_deriv(eta) ** 2 * var_eta
-        return PredictionResultsMean(mean, var_mean, var_resid=self.scale, df=self.df_resid,
-                                     dist=dist, row_labels=rows, linpred=linpred, link=link)
+        return PredictionResultsMean(
+            mean,
+            var_mean,
+            var_resid=self.scale,
+            df=self.df_resid,
+            dist=dist,
+            row_labels=rows,
+            linpred=linpred,
+            link=link,
+        )
 
     # ------------------------------------------------------------ summary
     def summary(  # type: ignore[override]
-        self, yname: str | None = None, xname: list[str] | None = None,
-        title: str | None = None, alpha: float = 0.05,
+        self,
+        yname: str | None = None,
+        xname: list[str] | None = None,
+        title: str | None = None,
+        alpha: float = 0.05,
     ) -> Any:
         """A statsmodels ``Summary`` naming the family, link, penalty and edf."""
         from priorreg.summary import glm_summary
@@ -198,8 +225,7 @@ class PriorGLMResultsWrapper(PriorRidgeResultsWrapper):
 
     _attrs = wrap.union_dicts(
         PriorRidgeResultsWrapper._attrs,
-        {"resid_response": "rows", "resid_pearson": "rows", "resid_deviance": "rows",
-         "mu": "rows"},
+        {"resid_response": "rows", "resid_pearson": "rows", "resid_deviance": "rows", "mu": "rows"},
     )
     _wrap_attrs = _attrs
     _wrap_methods = PriorRidgeResultsWrapper._wrap_methods

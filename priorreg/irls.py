@@ -63,8 +63,15 @@ class IRLSProblem:
     def deviance(self, mu: FloatArray) -> float:
         """Deviance with prior weights (scale 1)."""
         with np.errstate(all="ignore"):
-            return float(self.family.deviance(self.y, mu, var_weights=self.var_weights,
-                                              freq_weights=self.freq_weights, scale=1.0))
+            return float(
+                self.family.deviance(
+                    self.y,
+                    mu,
+                    var_weights=self.var_weights,
+                    freq_weights=self.freq_weights,
+                    scale=1.0,
+                )
+            )
 
     def penalty(self, params: FloatArray) -> float:
         """``(b - b0)' L (b - b0)``."""
@@ -164,8 +171,10 @@ def penalized_irls(
         new_dev = problem.deviance(new_mu)
         new_pen = new_dev + lam * problem.penalty(new)
         halvings = 0
-        while params is not None and halvings < 40 and (
-            not _valid(new_pen) or new_pen > pen_old + 1e-12 * abs(pen_old)
+        while (
+            params is not None
+            and halvings < 40
+            and (not _valid(new_pen) or new_pen > pen_old + 1e-12 * abs(pen_old))
         ):
             new = 0.5 * (params + new)
             new_eta, new_mu = problem.mean(new)
@@ -181,9 +190,14 @@ def penalized_irls(
             break
     assert params is not None
     return IRLSResult(
-        params=params, eta=eta, mu=mu, deviance=dev,
-        penalized_deviance=dev + lam * problem.penalty(params), lam=float(lam),
-        converged=converged, iterations=iterations,
+        params=params,
+        eta=eta,
+        mu=mu,
+        deviance=dev,
+        penalized_deviance=dev + lam * problem.penalty(params),
+        lam=float(lam),
+        converged=converged,
+        iterations=iterations,
     )
 
 

@@ -163,8 +163,15 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         design: _formula.Design | None = None,
     ) -> None:
         super().__init__(
-            endog, exog, prior=prior, penalty=penalty, standardize=standardize,
-            missing=missing, design=design, weights=weights, offset=offset,
+            endog,
+            exog,
+            prior=prior,
+            penalty=penalty,
+            standardize=standardize,
+            missing=missing,
+            design=design,
+            weights=weights,
+            offset=offset,
         )
 
     def _penalty_scale_weights(self) -> FloatArray | None:
@@ -288,4 +295,3 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         elif exog is None and self.offset is not None:
             out = out + self.offset
         return out
-

@@ -19,9 +19,7 @@ def _pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'plotting needs matplotlib: pip install "priorreg[plot]"'
-        ) from exc
+        raise ImportError('plotting needs matplotlib: pip install "priorreg[plot]"') from exc
     return plt
 
 
@@ -97,8 +95,15 @@ def plot_shrinkage(res: Any, alpha: float = 0.05, ax: Any = None) -> Any:
     ypos = np.arange(k)[::-1]
     params = np.asarray(res.params)
     ci = np.asarray(res.conf_int(alpha=alpha))
-    ax.errorbar(params, ypos, xerr=[params - ci[:, 0], ci[:, 1] - params], fmt="o",
-                color="C0", capsize=3, label=f"refined ({100 * (1 - alpha):.0f}% interval)")
+    ax.errorbar(
+        params,
+        ypos,
+        xerr=[params - ci[:, 0], ci[:, 1] - params],
+        fmt="o",
+        color="C0",
+        capsize=3,
+        label=f"refined ({100 * (1 - alpha):.0f}% interval)",
+    )
     ax.plot(model.prior_values, ypos + 0.2, "s", color="C2", label="prior")
     try:
         data_only = model.prior_values + model.factor.coef(0.0)

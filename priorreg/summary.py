@@ -62,24 +62,31 @@ def coef_table_rows(res: Any, alpha: float = 0.05) -> tuple[list[str], list[list
 def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> Summary:
     header, rows = coef_table_rows(res, alpha)
     if not res.use_t:
-        header = [h.replace("P>|t|", "P>|z|") if h == "P>|t|" else ("z" if h == "t" else h)
-                  for h in header]
+        header = [
+            h.replace("P>|t|", "P>|z|") if h == "P>|t|" else ("z" if h == "t" else h)
+            for h in header
+        ]
     stubs = list(xname or res.model.exog_names)
     smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=fmt_params))
     compat = res.compatibility_test()
     share = res.share_data()
-    smry.add_extra_txt([
-        f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
-        str(compat) + ".",
-        f"Share of information from the data: {share.overall:.3f} overall "
-        "(column 'data share' per coefficient; 1 = data only, 0 = prior only).",
-    ])
+    smry.add_extra_txt(
+        [
+            f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
+            str(compat) + ".",
+            f"Share of information from the data: {share.overall:.3f} overall "
+            "(column 'data share' per coefficient; 1 = data only, 0 = prior only).",
+        ]
+    )
     return smry
 
 
 def glm_summary(
-    res: Any, yname: str | None = None, xname: list[str] | None = None,
-    title: str | None = None, alpha: float = 0.05,
+    res: Any,
+    yname: str | None = None,
+    xname: list[str] | None = None,
+    title: str | None = None,
+    alpha: float = 0.05,
 ) -> Summary:
     """Build the statsmodels ``Summary`` of a ``PriorGLM`` fit."""
     model = res.model
@@ -108,7 +115,11 @@ def glm_summary(
     ]
     smry = Summary()
     smry.add_table_2cols(
-        res, gleft=gleft, gright=gright, yname=yname or model.endog_names, xname=xname,
+        res,
+        gleft=gleft,
+        gright=gright,
+        yname=yname or model.endog_names,
+        xname=xname,
         title=title or "Prior-centred penalized GLM results",
     )
     return _finish(res, smry, xname, alpha)

@@ -11,7 +11,8 @@ import pytest
 import priorreg
 
 MODULES = sorted(
-    name for _, name, _ in pkgutil.walk_packages(priorreg.__path__, "priorreg.")
+    name
+    for _, name, _ in pkgutil.walk_packages(priorreg.__path__, "priorreg.")
     if not name.endswith("__main__")
 )
 

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.plots
 @pytest.fixture(scope="module")
 def res():
     data = sm.datasets.grunfeld.load_pandas().data
-    old = pr.PriorRidge.from_formula("invest ~ value + capital",
-                                     data[data.firm != "IBM"]).fit(lam=0)
+    old = pr.PriorRidge.from_formula("invest ~ value + capital", data[data.firm != "IBM"]).fit(
+        lam=0
+    )
     return old.refine(data[data.firm == "IBM"], lam="gcv")
 
 
