@@ -275,7 +275,7 @@ def test_ubre_needs_known_scale_and_bad_family():
     rng = np.random.default_rng(1)
     X = np.column_stack([np.ones(30), rng.normal(size=30)])
     y = rng.gamma(2.0, 1.0, 30)
-    with pytest.raises(ValueError, match="known scale.*gcv"):
+    with pytest.raises(ValueError, match=r"known scale.*gcv"):
         pr.PriorGLM(y, X, family=F.Gamma(link=F.links.Log())).fit(lam="ubre")
     with pytest.raises(TypeError, match="statsmodels family"):
         pr.PriorGLM(y, X, family="poisson")
