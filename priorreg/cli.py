@@ -35,7 +35,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Regression with an L2 penalty centred on prior coefficients.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="refine a fitted model with a small new group (Grunfeld data)")
+    demo = sub.add_parser(
+        "demo", help="refine a fitted model with a small new group (shipped data)"
+    )
+    demo.add_argument(
+        "which",
+        nargs="?",
+        default="linear",
+        choices=["linear", "glm"],
+        help="linear: Grunfeld investment (default); glm: logistic, Fair's affairs",
+    )
     fit = sub.add_parser("fit", help="fit a formula on a CSV/Parquet file")
     fit.add_argument("formula", help='R-style formula, e.g. "y ~ x1 + C(g)"')
     fit.add_argument("--data", required=True, help="CSV or Parquet file")
@@ -88,9 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from priorreg.demo import run_demo
+            from priorreg.demo import run_demo, run_glm_demo
 
-            run_demo(sys.stdout)
+            (run_glm_demo if args.which == "glm" else run_demo)(sys.stdout)
         else:
             _fit(args)
     except (ValueError, TypeError, OSError) as exc:

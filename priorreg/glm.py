@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize_scalar
 from statsmodels.genmod import families as smf
 
@@ -52,6 +53,17 @@ class GLMFit:
     iterations: int
     factor: PathFactor
     zw: FloatArray
+
+
+def _boolean_response(endog: Any) -> Any:
+    """A formula's boolean response (patsy codes it as [False], [True]) as 0/1."""
+    if isinstance(endog, pd.DataFrame) and endog.shape[1] == 2:
+        first, second = (str(c) for c in endog.columns)
+        if first.endswith("[False]") and second.endswith("[True]"):
+            out = endog.iloc[:, 1].astype(float)
+            out.name = second[: -len("[True]")]
+            return out
+    return endog
 
 
 class PriorGLM(PriorModel):
@@ -115,6 +127,7 @@ class PriorGLM(PriorModel):
         design: _formula.Design | None = None,
     ) -> None:
         self.family = _families.check_family(smf.Gaussian() if family is None else family)
+        endog = _boolean_response(endog)
         super().__init__(
             endog,
             exog,
@@ -480,6 +493,36 @@ class PriorGLM(PriorModel):
             )
         res = PriorGLMResults(self, fit, selection=selection, cov_type=cov_type)
         return PriorGLMResultsWrapper(res)
+
+    def path(
+        self, lams: ArrayLike, criterion: str = "gcv", maxiter: int = 100, tol: float = 1e-8
+    ) -> pd.DataFrame:
+        """Converged fits on a grid of ``lam`` (warm-started from one to the next).
+
+        Returns a DataFrame with ``lam``, ``edf``, ``deviance``, the criterion
+        and one column per coefficient.
+        """
+        lams_arr = np.sort(np.asarray(lams, dtype=float))
+        rows = []
+        start = None
+        for lam in lams_arr:
+            fit = self._irls(float(lam), start, maxiter, tol)
+            start = fit.params
+            rows.append(
+                {
+                    "lam": float(lam),
+                    "edf": fit.edf,
+                    "deviance": fit.deviance,
+                    criterion: self.criterion(fit, criterion),
+                    **dict(zip(self.exog_names, fit.params, strict=True)),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def coef_path(self, lams: ArrayLike) -> FloatArray:
+        """Coefficients (one row per ``lam``) of converged fits."""
+        table = self.path(lams)
+        return table[list(self.exog_names)].to_numpy()
 
     def predict(  # type: ignore[override]
         self,

@@ -284,6 +284,10 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         table = criterion_path(self.factor, self._weighted_data[1], lams_arr, criterion)
         return pd.DataFrame(table)
 
+    def coef_path(self, lams: ArrayLike) -> FloatArray:
+        """Coefficients (one row per ``lam``) from the one factorization."""
+        return np.array([self.prior_values + self.factor.coef(float(v)) for v in np.ravel(lams)])
+
     def predict(  # type: ignore[override]
         self, params: ArrayLike, exog: ArrayLike | None = None, offset: ArrayLike | None = None
     ) -> FloatArray:

@@ -32,9 +32,12 @@ def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.5)) -> tuple[Any, Any]
 
 def _grid(res: Any) -> np.ndarray:
     path = res.lam_path
-    if path is not None:
+    if path is not None and len(path) >= 5:
         return np.asarray(path["lam"], dtype=float)
-    return default_grid(res.model.factor, num=60)
+    factor = getattr(res.model, "factor", None)
+    if factor is None:  # GLM: a grid around the fitted lam
+        return res.lam * np.logspace(-3, 3, 25) if res.lam > 0 else np.logspace(-3, 3, 25)
+    return default_grid(factor, num=60)
 
 
 def plot_path(res: Any, ax: Any = None) -> Any:
@@ -46,7 +49,7 @@ def plot_path(res: Any, ax: Any = None) -> Any:
     fig, ax = _axes(ax)
     model = res.model
     lams = _grid(res)
-    coefs = np.array([model.prior_values + model.factor.coef(lam) for lam in lams])
+    coefs = model.coef_path(lams)
     names = list(model.exog_names)
     penalized = np.diag(model.penalty_matrix) > 0
     for j, name in enumerate(names):
@@ -106,9 +109,10 @@ def plot_shrinkage(res: Any, alpha: float = 0.05, ax: Any = None) -> Any:
     )
     ax.plot(model.prior_values, ypos + 0.2, "s", color="C2", label="prior")
     try:
-        data_only = model.prior_values + model.factor.coef(0.0)
-        ax.plot(data_only, ypos - 0.2, "^", color="C3", label="new data only (lam = 0)")
-    except SingularSystemError:
+        data_only = model.coef_path([0.0])[0]
+        if np.all(np.isfinite(data_only)):
+            ax.plot(data_only, ypos - 0.2, "^", color="C3", label="new data only (lam = 0)")
+    except (SingularSystemError, ValueError, FloatingPointError):
         pass  # the new data alone do not identify every coefficient
     ax.set_yticks(ypos)
     ax.set_yticklabels(names)

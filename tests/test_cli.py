@@ -104,3 +104,15 @@ def test_bad_input_exits_nonzero_with_one_line(tmp_path, args, message):
     assert len(lines) == 1, proc.stderr
     assert message in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_glm_demo_runs_and_refined_predicts_best():
+    import io
+
+    from priorreg.demo import run_glm_demo
+
+    buf = io.StringIO()
+    numbers = run_glm_demo(buf)
+    assert "Binomial" in buf.getvalue()
+    assert numbers["dev_refined"] <= min(numbers["dev_prior"], numbers["dev_MLE"])
+    assert "PriorGLM" in run("demo", "glm").stdout

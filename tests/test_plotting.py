@@ -58,3 +58,22 @@ def test_plot_shrinkage(res):
     assert "prior" in legend
     assert any("new data only" in t for t in legend)
     plt.close(fig)
+
+
+def test_glm_plots_draw_converged_paths():
+    rng = np.random.default_rng(3)
+    X = np.column_stack([np.ones(120), rng.normal(size=(120, 2))])
+    y = rng.poisson(np.exp(X @ [0.2, 0.4, -0.3]))
+    res = pr.PriorGLM(y, X, family=sm.families.Poisson(), prior=[0.2, 0.3, -0.2]).fit(lam=5.0)
+    fig = res.plot_path()
+    line = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "x1")
+    # the GLM path also converges to the prior for large lam
+    assert line.get_ydata()[-1] == pytest.approx(0.3, abs=0.02)
+    plt.close(fig)
+    fig = res.plot_criterion()
+    assert fig.axes[0].get_ylabel() == "GCV"
+    plt.close(fig)
+    fig = res.plot_shrinkage()
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("new data only" in t for t in legend)
+    plt.close(fig)
