@@ -116,3 +116,113 @@ def test_glm_demo_runs_and_refined_predicts_best():
     assert "Binomial" in buf.getvalue()
     assert numbers["dev_refined"] <= min(numbers["dev_prior"], numbers["dev_MLE"])
     assert "PriorGLM" in run("demo", "glm").stdout
+
+
+def test_glm_fit_json_csv_plot_and_penalty_file(tmp_path):
+    rng = np.random.default_rng(7)
+    n = 150
+    df = pd.DataFrame(
+        {"x": rng.normal(size=n), "g": rng.choice(["a", "b"], n), "expo": rng.uniform(1, 3, n)}
+    )
+    df["y"] = rng.poisson(df.expo * np.exp(0.2 + 0.5 * df.x))
+    df.to_csv(tmp_path / "d.csv", index=False)
+    out = run(
+        "fit",
+        "y ~ x + C(g)",
+        "--data",
+        str(tmp_path / "d.csv"),
+        "--family",
+        "poisson",
+        "--exposure",
+        "expo",
+        "--lam",
+        "2",
+        "--format",
+        "json",
+    ).stdout
+    doc = json.loads(out)
+    api = pr.PriorGLM.from_formula(
+        "y ~ x + C(g)", df, family=sm.families.Poisson(), exposure="expo"
+    ).fit(lam=2.0)
+    assert doc["model"] == "PriorGLM"
+    assert doc["coefficients"]["x"]["coef"] == pytest.approx(api.params["x"], rel=1e-12)
+    csv = run(
+        "fit", "y ~ x", "--data", str(tmp_path / "d.csv"), "--lam", "1", "--format", "csv"
+    ).stdout
+    table = pd.read_csv(__import__("io").StringIO(csv), index_col=0)
+    assert list(table.columns) == [
+        "coef",
+        "prior",
+        "std_err",
+        "statistic",
+        "pvalue",
+        "ci_lower",
+        "ci_upper",
+        "data_share",
+    ]
+    (tmp_path / "pen.json").write_text(json.dumps({"x": 0.0}))  # x unpenalized
+    out = run(
+        "fit",
+        "y ~ x + C(g)",
+        "--data",
+        str(tmp_path / "d.csv"),
+        "--penalty",
+        str(tmp_path / "pen.json"),
+        "--lam",
+        "5",
+        "--plot",
+        str(tmp_path / "p.png"),
+        "--format",
+        "json",
+    ).stdout
+    doc = json.loads(out)
+    assert doc["coefficients"]["x"]["data_share"] == pytest.approx(1.0, abs=1e-12)
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    pq = pytest.importorskip("pyarrow")
+    del pq
+    df.to_parquet(tmp_path / "d.parquet")
+    out = run("fit", "y ~ x", "--data", str(tmp_path / "d.parquet"), "--lam", "1").stdout
+    assert "PriorRidge" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fit", "y ~ x", "--data", "D", "--family", "poisson", "--link", "nope"], "unknown link"),
+        (["fit", "y ~ x", "--data", "D", "--family", "gamma", "--lam", "ubre"], "known scale"),
+        (["fit", "y ~ x", "--data", "D", "--exposure", "x"], "need a GLM --family"),
+        (["fit", "y ~ x", "--data", "D", "--penalty", "nofile.json"], "neither"),
+        (["fit", "y ~ x", "--data", "D", "--prior", "nofile.json"], "No such file"),
+    ],
+)
+def test_more_bad_input(tmp_path, args, message):
+    pd.DataFrame({"y": [1.0, 2.0, 3.0, 2.5, 4.0], "x": [0.1, 0.5, 0.9, 1.2, 2.0]}).to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    args = [str(tmp_path / "d.csv") if a == "D" else a for a in args]
+    proc = run(*args, check=False)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert message in proc.stderr
+
+
+def test_help_is_complete():
+    out = run("--help").stdout
+    assert "demo" in out
+    assert "fit" in out
+    out = run("fit", "--help").stdout
+    for flag in [
+        "--prior",
+        "--penalty",
+        "--lam",
+        "--family",
+        "--link",
+        "--weights",
+        "--offset",
+        "--exposure",
+        "--cov-type",
+        "--save-prior",
+        "--plot",
+        "--format",
+    ]:
+        assert flag in out
