@@ -90,7 +90,7 @@ def _penalty(spec: str | None) -> Any:
 
 
 def _family(name: str | None, link: str | None) -> Any:
-    if name is None or name == "gaussian" and link is None:
+    if name is None or (name == "gaussian" and link is None):
         return None
     from statsmodels.genmod import families
 
