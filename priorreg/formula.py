@@ -33,6 +33,13 @@ class Design:
         Positions (in the input data) of the rows kept.
     n_dropped : int
         Rows dropped for missing values.
+    source : DataFrame
+        The formula's variables on every input row. patsy's design infos
+        cannot be pickled, so a pickled ``Design`` keeps this instead and
+        rebuilds identical design infos (same columns, levels and
+        stateful-transform statistics) when it is loaded. Names from the
+        caller's namespace other than ``np``/``numpy`` are not available
+        then.
     """
 
     endog: pd.Series | pd.DataFrame
@@ -42,6 +49,62 @@ class Design:
     formula: str
     rows: np.ndarray
     n_dropped: int
+    source: pd.DataFrame
+    na_action: str = "drop"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (
+            _unpickle_design,
+            (
+                self.formula,
+                self.source,
+                self.na_action,
+                self.endog,
+                self.exog,
+                self.rows,
+                self.n_dropped,
+            ),
+        )
+
+
+def _unpickle_design(
+    formula: str,
+    source: pd.DataFrame,
+    na_action: str,
+    endog: Any,
+    exog: pd.DataFrame,
+    rows: np.ndarray,
+    n_dropped: int,
+) -> Design:
+    env = patsy.EvalEnvironment([{"np": np, "numpy": np}])
+    try:
+        y, X = patsy.dmatrices(
+            formula, source, eval_env=env, NA_action=_na_action(na_action), return_type="dataframe"
+        )
+    except (patsy.PatsyError, NameError) as exc:
+        raise ValueError(
+            f"cannot rebuild the design of {formula!r} after unpickling: {exc}. Formulas "
+            "that use names from the caller's namespace (other than np) cannot be restored"
+        ) from exc
+    return Design(
+        endog, exog, y.design_info, X.design_info, formula, rows, n_dropped, source, na_action
+    )
+
+
+def _formula_variables(frame: pd.DataFrame, infos: Sequence[Any]) -> pd.DataFrame:
+    """The columns of ``frame`` that the formula's factors refer to."""
+    try:
+        from patsy.eval import ast_names
+
+        names: set[str] = set()
+        for info in infos:
+            for term in info.terms:
+                for factor in term.factors:
+                    names.update(ast_names(factor.code))
+        cols = [c for c in frame.columns if str(c) in names]
+    except Exception:  # noqa: BLE001 - fall back to every column
+        cols = list(frame.columns)
+    return frame[cols].copy()
 
 
 def capture_env(depth: int) -> Any:
@@ -106,6 +169,8 @@ def build_design(formula: str, data: Any, eval_env: Any, missing: str = "drop") 
         formula=formula,
         rows=rows,
         n_dropped=len(frame) - len(rows),
+        source=_formula_variables(frame, [y.design_info, X.design_info]),
+        na_action=missing,
     )
 
 
@@ -132,6 +197,8 @@ def rebuild_design(design: Design, data: Any, missing: str = "drop") -> Design:
         formula=design.formula,
         rows=rows,
         n_dropped=len(frame) - len(rows),
+        source=design.source,
+        na_action=design.na_action,
     )
 
 
