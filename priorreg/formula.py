@@ -102,7 +102,7 @@ def _formula_variables(frame: pd.DataFrame, infos: Sequence[Any]) -> pd.DataFram
                 for factor in term.factors:
                     names.update(ast_names(factor.code))
         cols = [c for c in frame.columns if str(c) in names]
-    except Exception:  # noqa: BLE001 - fall back to every column
+    except Exception:
         cols = list(frame.columns)
     return frame[cols].copy()
 
