@@ -9,6 +9,9 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_params
 
+#: the coefficient table has two more columns than statsmodels': narrower cells
+_FMT = {**fmt_params, "colwidths": 8, "data_fmts": ["%s"]}
+
 __all__ = ["coef_table_rows", "ridge_summary"]
 
 
@@ -16,7 +19,7 @@ def _fmt(value: float, digits: int = 4) -> str:
     if value is None or not np.isfinite(value):
         return str(value)
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{value:.{digits}e}"
+        return f"{value:.{digits - 1}e}"
     return f"{value:.{digits}g}" if abs(value) >= 1e4 else f"{value:.{digits}f}"
 
 
@@ -42,7 +45,7 @@ def coef_table_rows(res: Any, alpha: float = 0.05) -> tuple[list[str], list[list
     ci = np.asarray(res.conf_int(alpha=alpha))
     share = np.asarray(res.edf_params)
     lo, hi = alpha / 2, 1 - alpha / 2
-    header = ["coef", "prior", "std err", "t", "P>|t|", f"[{lo:g}", f"{hi:g}]", "data share"]
+    header = ["coef", "prior", "std err", "t", "P>|t|", f"[{lo:g}", f"{hi:g}]", "share"]
     rows = [
         [
             _fmt(params[i]),
@@ -67,7 +70,7 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
             for h in header
         ]
     stubs = list(xname or res.model.exog_names)
-    smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=fmt_params))
+    smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=_FMT))
     compat = res.compatibility_test()
     share = res.share_data()
     smry.add_extra_txt(
@@ -75,7 +78,7 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
             f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
             str(compat) + ".",
             f"Share of information from the data: {share.overall:.3f} overall "
-            "(column 'data share' per coefficient; 1 = data only, 0 = prior only).",
+            "(column 'share'; 1 = data only, 0 = prior only).",
         ]
     )
     return smry
