@@ -71,6 +71,9 @@ _EPS = float(np.finfo(float).eps)
 _ONE_PASS_COND = 1e2
 #: Above this condition number CholeskyQR2 is not reliable; use Householder.
 _CHOLQR2_COND = 1e7
+#: Below this ratio to the largest singular value, ``gesdd``'s small singular
+#: values lose relative accuracy; recompute them by Jacobi SVD (``gejsv``).
+_JACOBI_SVD_RATIO = 1e-8
 
 
 class SingularSystemError(ValueError):
@@ -117,6 +120,35 @@ def _gram_factor(A: FloatArray) -> tuple[FloatArray, FloatArray | None, str]:
         return R2 @ R1, None, "cholesky-qr2"
     Q, R = np.linalg.qr(A, mode="reduced")
     return R, Q, "householder"
+
+
+def _svd_graded(M: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Thin SVD ``M = U diag(d) V'`` truncated to a rank that ignores column scaling.
+
+    After whitening a penalty given in the caller's units, the columns of
+    ``M`` can differ by many orders of magnitude (NIST Filip: 1e1 to 1e10)
+    although the column-scaled problem is well conditioned. ``gesdd`` is
+    accurate only to ``eps * d[0]``, so when the singular values spread
+    widely they are recomputed by LAPACK's preconditioned Jacobi SVD
+    ``gejsv``, which is accurate to ``eps * cond(M D^-1)`` relative to
+    each singular value for any column scaling ``D``, and the rank is
+    judged on the equilibrated ``M D^-1`` (``D`` the column norms), not
+    relative to ``d[0]``. Columns that are collinear, or zero, still drop
+    out of the rank.
+    """
+    U, d, Vt = np.linalg.svd(M, full_matrices=False)
+    V = Vt.T
+    if d.size == 0 or d[-1] > d[0] * _JACOBI_SVD_RATIO:
+        return U, d, V  # then M D^-1 is well conditioned too
+    sva, u, v, work, _, info = lapack.dgejsv(M, joba=0, jobu=0, jobv=0)
+    if info == 0:
+        order = np.argsort(sva)[::-1]
+        U, d, V = u[:, order], (work[0] / work[1]) * sva[order], v[:, order]
+    norms = np.sqrt(np.einsum("ij,ij->j", M, M))
+    s = np.linalg.svd(M / np.where(norms > 0, norms, 1.0), compute_uv=False)
+    rank = int(np.count_nonzero(s > s[0] * max(M.shape) * _EPS)) if s[0] > 0 else 0
+    rank = min(rank, int(np.count_nonzero(d > 0)))
+    return U[:, :rank], d[:rank], V[:, :rank]
 
 
 def _precondition(
@@ -527,17 +559,16 @@ def factorize(
         d = np.zeros(0)
         V = np.zeros((m, 0))
     elif Mperp.shape[0] >= m:
-        U, d, Vt = np.linalg.svd(Mperp, full_matrices=False)
-        V = Vt.T
+        U, d, V = _svd_graded(Mperp)
     else:  # wide: eigen-decompose the small Gram matrix of the rows
         ev, U = np.linalg.eigh(Mperp @ Mperp.T)
         ev, U = ev[::-1], U[:, ::-1]
         keep = ev > max(ev[0], 0.0) * max(Mperp.shape) * _EPS
         U, d = U[:, keep], np.sqrt(ev[keep])
         V = (Mperp.T @ U) / d
-    if d.size:
-        keep = d > d[0] * max(Mperp.shape) * _EPS
-        U, d, V = U[:, keep], d[keep], V[:, keep]
+        if d.size:
+            keep = d > d[0] * max(Mperp.shape) * _EPS
+            U, d, V = U[:, keep], d[keep], V[:, keep]
     f = U.T @ gperp
     rss_floor = rho2 + float(np.sum((gperp - U @ f) ** 2))
 

@@ -26,9 +26,10 @@ from priorreg.selection import CRITERIA, Selection, criterion_path, select_lam
 __all__ = ["LinearFit", "PriorRidge"]
 
 _EPS = float(np.finfo(float).eps)
-#: Residuals for iterative refinement are accumulated in extended precision
-#: when the design has at most this many entries (cheap there, and it buys
-#: the last digits on ill-conditioned problems such as NIST Longley).
+#: Residuals and gradients for iterative refinement are accumulated in
+#: extended precision when the design has at most this many entries (cheap
+#: there, and it buys the last digits on ill-conditioned problems such as
+#: NIST Longley, Filip and Wampler4/5).
 _EXTENDED_RESIDUAL_MAX = 2_000_000
 
 
@@ -62,14 +63,20 @@ def _check_lam(lam: Any) -> float | str:
     return value
 
 
-def _weighted_residual(
-    Xw: FloatArray, zw: FloatArray, delta: FloatArray, extended: bool
+def _weighted_gradient(
+    Xw: FloatArray, zw: FloatArray, delta: FloatArray, Xl: FloatArray | None
 ) -> FloatArray:
-    if extended:
-        ld = np.longdouble
-        r = zw.astype(ld) - Xw.astype(ld) @ delta.astype(ld)
-        return np.asarray(r, dtype=float)
-    return zw - Xw @ delta
+    """Gradient ``X'W (z - X delta)``, in extended precision when ``Xl`` is given.
+
+    ``Xl`` is ``Xw`` as ``longdouble``. Both the residual and the product
+    are accumulated in extended precision: rounding ``X'r`` to double
+    costs ``eps |X|'|r|``, which dominates when the residuals are large
+    (NIST Wampler4/5) or the design is ill-conditioned (Filip, Longley).
+    """
+    if Xl is not None:
+        r = zw.astype(np.longdouble) - Xl @ delta.astype(np.longdouble)
+        return np.asarray(Xl.T @ r, dtype=float)
+    return Xw.T @ (zw - Xw @ delta)
 
 
 def solve_refined(
@@ -80,17 +87,17 @@ def solve_refined(
     Starting from the factor's solution, each step solves
     :math:`(X'WX + \lambda L) e = X'W r - \lambda L \delta` with the same
     factor (``K K' = (X'WX + lam L)^{-1}``), ``r`` the current residual
-    (in extended precision for small designs); steps stop when they no
-    longer reduce the gradient. This is corrected semi-normal equations:
-    QR-class accuracy from a Gram-speed factor.
+    (``r`` and ``X'W r`` accumulated in extended precision for small
+    designs); steps stop when they no longer reduce the gradient. This is
+    corrected semi-normal equations: QR-class accuracy from a Gram-speed
+    factor.
     """
     K = factor.cov_factor(lam)
     delta = factor.coef(lam)
-    extended = Xw.size <= _EXTENDED_RESIDUAL_MAX
+    Xl = Xw.astype(np.longdouble) if Xw.size <= _EXTENDED_RESIDUAL_MAX else None
     best_grad = np.inf
     for _ in range(4):
-        r = _weighted_residual(Xw, zw, delta, extended)
-        grad = Xw.T @ r - lam * (L @ delta)
+        grad = _weighted_gradient(Xw, zw, delta, Xl) - lam * (L @ delta)
         size = float(np.linalg.norm(grad))
         if not size < best_grad:
             break

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import priorreg as pr
+from priorreg.linalg import SingularSystemError
 
 DATA = Path(__file__).parent / "data"
 
@@ -47,3 +48,41 @@ def test_longley_arrays_and_any_prior(longley):
     res = pr.PriorRidge(data["y"].to_numpy(), X, prior=np.arange(7.0)).fit(lam=0.0)
     assert lre(res.params, cert["estimates"]).min() >= 9.0
     assert lre(res.bse, cert["std_devs"]).min() >= 9.0
+
+
+@pytest.fixture(scope="module")
+def filip():
+    nist = DATA / "nist"
+    cert = json.loads((nist / "certified.json").read_text())["datasets"]["Filip"]
+    data = pd.read_csv(nist / cert["data_file"])
+    X = data["x"].to_numpy()[:, None] ** np.arange(11)
+    return data["y"].to_numpy(), X, cert
+
+
+def test_filip_graded_polynomial_is_identified(filip):
+    # the columns x^0 .. x^10 span nine orders of magnitude but the column-scaled
+    # design has condition 4e9: identified. Rounding the powers to double limits
+    # any solver to about 7.6 digits of NIST's values (exact for the decimal data)
+    y, X, cert = filip
+    model = pr.PriorRidge(y, X)
+    res = model.fit(lam=0.0)
+    assert lre(res.params, cert["estimates"]).min() >= 7.3
+    assert lre(res.bse, cert["std_devs"]).min() >= 7.3
+    assert lre(np.sqrt(res.scale), cert["residual_sd"]) >= 8.0
+    assert lre(res.rsquared, cert["r_squared"]) >= 9.0
+    assert res.edf == pytest.approx(11.0, abs=1e-9)
+
+
+def test_rank_deficient_polynomial_still_raises(filip):
+    # ten distinct x cannot identify a degree-10 polynomial, however it is scaled
+    x = np.repeat(np.linspace(-9.0, -3.0, 10), 5)
+    X = x[:, None] ** np.arange(11)
+    y = np.sin(x)
+    model = pr.PriorRidge(y, X)
+    with pytest.raises(SingularSystemError, match="singular at lam=0"):
+        model.fit(lam=0.0)
+    assert np.all(np.isfinite(model.fit(lam=1.0).params))
+    # and collinear columns of very different scales
+    X2 = np.column_stack([np.ones(50), x, 1e8 * x])
+    with pytest.raises(SingularSystemError, match="singular at lam=0"):
+        pr.PriorRidge(y, X2).fit(lam=0.0)
