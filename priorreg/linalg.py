@@ -63,7 +63,7 @@ from scipy.linalg import lapack
 
 from priorreg._typing import FloatArray
 
-__all__ = ["PathFactor", "SingularSystemError", "factorize"]
+__all__ = ["PathFactor", "SingularSystemError", "factorize", "factorize_triangular"]
 
 _EPS = float(np.finfo(float).eps)
 #: Cholesky factors better conditioned than this are used after one pass:
@@ -269,6 +269,7 @@ class PathFactor:
     log_det_const: float
     log_weights: float
     method: str
+    precondition: FloatArray
     _row_basis_inputs: tuple[
         FloatArray, FloatArray | None, FloatArray | None, _Householder, FloatArray
     ] = field(repr=False)
@@ -438,6 +439,23 @@ class PathFactor:
         fit0 = Bn[:, :k0] @ self.g0
         return h0, np.ascontiguousarray(Bn[:, k0:]), fit0
 
+    @cached_property
+    def row_map(self) -> FloatArray:
+        """``G`` with ``W^{1/2} X @ G = [Q_x P_0, Q_x P_0^perp U]``: the hat-matrix row basis.
+
+        Lets leverages be computed chunk by chunk (``h0`` from the first
+        ``n_unpen`` columns, ``Bu`` from the rest).
+        """
+        _, Rx, _, house, U = self._row_basis_inputs
+        if Rx is None:
+            raise ValueError("row_map needs a square triangular factor (not the dual form)")
+        k0, r = self.n_unpen, self.d.size
+        E = np.zeros((Rx.shape[0], k0 + r))
+        E[:k0, :k0] = np.eye(k0)
+        E[k0:, k0:] = U
+        E = house.apply(E, transpose=False)
+        return self.precondition @ np.linalg.lstsq(Rx, E, rcond=None)[0]
+
     def leverage(self, lam: float | FloatArray) -> FloatArray:
         """Hat-matrix diagonal, shape ``(n,)`` or ``(n, n_lam)``."""
         h0, Bu, _ = self.row_basis
@@ -506,9 +524,7 @@ def factorize(
     Xw = X if sw is None else X * sw[:, None]
     zw = z if sw is None else z * sw
 
-    Xp, P, Lp, col_scale = _precondition(Xw, L, intercept)
-    T, k0, s_plus = _whiten(Lp, _rank(L))
-    m = k - k0
+    Xp, P, _, col_scale = _precondition(Xw, L, intercept)
 
     Qx: FloatArray | None = None
     Rx: FloatArray | None = None
@@ -530,6 +546,98 @@ def factorize(
         g = zw.copy()
         rho2 = 0.0
 
+    log_w = 0.0 if weights is None else float(np.sum(np.log(weights)))
+    return _reduce(F, g, rho2, P, col_scale, L, n, log_w, method, (Xp, Rx, Qx))
+
+
+def factorize_triangular(
+    R: FloatArray,
+    L: FloatArray,
+    n_obs: int,
+    intercept: int | None = None,
+    log_weights: float = 0.0,
+) -> PathFactor:
+    r"""Reduce the problem from the triangular factor of the data alone.
+
+    For data that do not fit in memory: ``R`` is the ``(k+1) x (k+1)`` upper
+    triangular factor of ``[W^{1/2} X, W^{1/2} z]`` (``z = y - o - X b0``),
+    e.g. from combining per-chunk QR factors (TSQR). The centring and
+    scaling of :func:`factorize` are applied to ``R`` (column norms and
+    inner products are those of the data), and the rest is identical.
+    Leverages need a second pass: ``W^{1/2} X @ factor.row_map`` gives the
+    rows of the hat-matrix basis.
+
+    Parameters
+    ----------
+    R : ndarray of shape (k + 1, k + 1)
+        Triangular factor, ``R'R = [X~, z~]'[X~, z~]``.
+    L : ndarray of shape (k, k)
+        Penalty matrix.
+    n_obs : int
+        Number of observations.
+    intercept : int, optional
+        Index of the constant column.
+    log_weights : float
+        ``sum(log w)`` (for the REML constant).
+
+    Returns
+    -------
+    PathFactor
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> X = np.column_stack([np.ones(30), rng.normal(size=(30, 2))])
+    >>> z = rng.normal(size=30)
+    >>> R = np.linalg.qr(np.column_stack([X, z]), mode="r")
+    >>> L = np.diag([0.0, 1.0, 1.0])
+    >>> a = factorize_triangular(R, L, 30, intercept=0)
+    >>> b = factorize(X, z, L, intercept=0)
+    >>> bool(np.allclose(a.coef(2.0), b.coef(2.0)) and np.isclose(a.reml(2.0), b.reml(2.0)))
+    True
+    """
+    R = np.asarray(R, dtype=float)
+    k = R.shape[1] - 1
+    Rx = R[:k, :k]
+    g = R[:k, k].copy()
+    rho2 = float(R[k, k] ** 2)
+    P = np.eye(k)
+    F = Rx.copy()
+    if intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept]):
+        one = F[:, intercept]
+        means = (one @ F) / (one @ one)
+        means[intercept] = 0.0
+        F -= np.outer(one, means)
+        P[intercept] -= means
+    norms = np.sqrt(np.einsum("ij,ij->j", F, F))
+    scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
+    F *= scale
+    P *= scale
+    return _reduce(F, g, rho2, P, scale, L, n_obs, log_weights, "triangular", (None, F, None))
+
+
+def _reduce(
+    F: FloatArray,
+    g: FloatArray,
+    rho2: float,
+    P: FloatArray,
+    col_scale: FloatArray,
+    L: FloatArray,
+    n: int,
+    log_w: float,
+    method: str,
+    row_inputs: tuple[FloatArray | None, FloatArray | None, FloatArray | None],
+) -> PathFactor:
+    """Whiten the penalty, absorb the unpenalized block and take the small SVD.
+
+    ``F`` (rows x k) and ``g`` reduce the data: the residual sum of squares
+    of ``delta_p`` is ``|g - F delta_p|^2 + rho2`` with ``delta = P delta_p``.
+    """
+    k = F.shape[1]
+    Lp = col_scale[:, None] * L * col_scale[None, :]
+    T, k0, s_plus = _whiten(Lp, _rank(L))
+    m = k - k0
     Fw = F @ T if np.any(T - np.diag(np.diag(T))) else F * np.diag(T)
     F0, M = Fw[:, :k0], Fw[:, k0:]
     rows = F.shape[0]
@@ -575,7 +683,6 @@ def factorize(
     basis = P @ T
     # det P = prod(col_scale) (unit-triangular centring), |det U| = 1
     logdet_basis = float(np.sum(np.log(col_scale)) - 0.5 * np.sum(np.log(s_plus)))
-    log_w = 0.0 if weights is None else float(np.sum(np.log(weights)))
     log_det_const = (
         2.0 * float(np.sum(np.log(np.abs(np.diag(T0))))) - 2.0 * logdet_basis - _log_pdet(L)
     )
@@ -595,5 +702,6 @@ def factorize(
         log_det_const=log_det_const,
         log_weights=log_w,
         method=method,
-        _row_basis_inputs=(Xp, Rx, Qx, house, U),
+        _row_basis_inputs=(*row_inputs, house, U),
+        precondition=P,
     )
