@@ -103,6 +103,8 @@ class PriorModel(Model):  # type: ignore[misc]
             arrays[name] = arr
         if rows:
             raise TypeError(f"unexpected keyword arguments: {sorted(rows)}")
+        if np.size(endog) == 0 or np.size(exog) == 0:
+            raise ValueError("no observations: the data are empty")
         _precheck("endog", endog, missing)
         _precheck("exog", exog, missing)
         super().__init__(endog, exog, missing=missing, hasconst=None, **arrays)
@@ -132,7 +134,7 @@ class PriorModel(Model):  # type: ignore[misc]
                 )
         self.design = design
         self.formula = None if design is None else design.formula
-        self.n_dropped = 0 if design is None else design.n_dropped
+        self.n_dropped = n_in - n if design is None else design.n_dropped
         self.standardize = bool(standardize)
         self.nobs = float(n)
         self.k_params = self.exog.shape[1]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 from statsmodels.genmod import families as smf
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from priorreg import families as _families
 from priorreg import formula as _formula
@@ -483,6 +484,19 @@ class PriorGLM(PriorModel):
             fit, selection = self._select(lam_value, lams_arr, maxiter, tol)
         else:
             fit = self._irls(float(lam_value), None, maxiter, tol)
+        if (
+            isinstance(self.family, smf.Binomial)
+            and fit.lam == 0
+            and np.max(np.abs(self.endog_response - fit.fittedvalues)) < 1e-6
+        ):
+            warnings.warn(
+                "perfect separation: the fitted probabilities equal the 0/1 responses, "
+                "so the maximum-likelihood estimate does not exist and these estimates "
+                "only grew until IRLS stopped. Use lam > 0 (every direction penalized "
+                "gives finite estimates).",
+                PerfectSeparationWarning,
+                stacklevel=2,
+            )
         if not fit.converged:
             warnings.warn(
                 f"penalized IRLS did not converge in {maxiter} iterations (lam="

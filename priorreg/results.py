@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,25 @@ from priorreg.prior import save_prior
 from priorreg.selection import Selection, loocv
 
 __all__ = ["PriorRidgeResults", "PriorRidgeResultsWrapper"]
+
+
+def _warn_degenerate_scale(scale: float, df_resid: float) -> None:
+    """Say so when standard errors cannot be meaningful."""
+    if not df_resid > 0:
+        warnings.warn(
+            f"no residual degrees of freedom (df_resid = {df_resid:.3g}): the scale "
+            "cannot be estimated, so standard errors, tests and intervals are NaN. "
+            "Use a larger lam or more observations.",
+            UserWarning,
+            stacklevel=4,
+        )
+    elif scale == 0:
+        warnings.warn(
+            "the fit is exact (residual sum of squares 0, e.g. a constant response): "
+            "standard errors are 0 and tests are undefined.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
@@ -81,6 +101,7 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         self.df_model = fit.edf - model.k_constant
         self.ssr = fit.rss
         self.scale = self._scale_of(fit)
+        _warn_degenerate_scale(self.scale, self.df_resid)
         self.prior = model.prior_values
         self.fittedvalues = fit.fittedvalues
         self.resid = fit.resid

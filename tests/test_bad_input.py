@@ -126,3 +126,77 @@ def test_load_prior_rejects_other_json(tmp_path):
     path.write_text("not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         pr.load_prior(path)
+
+
+# ------------------------------------------------ documented results (warnings)
+def test_constant_response_warns_exact_fit(data):
+    _, X = data
+    with pytest.warns(UserWarning, match="fit is exact"):
+        res = pr.PriorRidge(np.full(30, 3.0), X).fit(lam=1.0)
+    np.testing.assert_allclose(res.params, [3.0, 0.0, 0.0], atol=1e-12)
+
+
+def test_one_row_warns_no_residual_df(data):
+    y, X = data
+    with pytest.warns(UserWarning, match="no residual degrees of freedom"):
+        res = pr.PriorRidge(y[:1], X[:1]).fit(lam=1.0)
+    assert np.all(np.isfinite(res.params))
+    assert np.all(np.isnan(res.bse))
+
+
+def test_one_observation_more_than_coefficients(data):
+    y, X = data
+    res = pr.PriorRidge(y[:4], X[:4]).fit(lam="reml")
+    assert 1.0 <= res.edf <= 3.0
+    assert np.all(np.isfinite(res.bse))
+
+
+def test_empty_data():
+    with pytest.raises(ValueError, match="data are empty"):
+        pr.PriorRidge(np.zeros(0), np.zeros((0, 2)))
+
+
+def test_missing_drop_counts_rows_in_summary(data):
+    y, X = data
+    y2 = y.copy()
+    y2[[1, 5]] = np.nan
+    res = pr.PriorRidge(y2, X, missing="drop").fit(lam=1.0)
+    assert res.model.n_dropped == 2
+    assert "Rows dropped (NA):                   2" in str(res.summary())
+    with pytest.raises(ValueError, match="NaN"):
+        pr.PriorRidge(y2, X, missing="raise")
+
+
+def test_unseen_level_at_prediction_and_typo_in_prior(rng):
+    df = _frame(rng)
+    res = pr.PriorRidge.from_formula("y ~ x + C(g)", df).fit(lam=1.0)
+    with pytest.raises(ValueError, match="cannot code new data"):
+        res.predict(pd.DataFrame({"x": [0.0], "g": ["z"]}))
+    with pytest.raises(ValueError, match=r"\['xx'\].*Valid column names"):
+        pr.PriorRidge.from_formula("y ~ x + C(g)", df, prior={"xx": 1.0})
+
+
+def test_irls_divergence_and_separation_warn(rng):
+    import statsmodels.api as sm
+
+    x = np.linspace(-1, 1, 30)
+    X = np.column_stack([np.ones(30), x])
+    y = (x > 0).astype(float)
+    with pytest.warns(Warning, match="perfect separation"):
+        pr.PriorGLM(y, X, family=sm.families.Binomial()).fit(lam=0.0)
+    with pytest.warns(pr.ConvergenceWarning):
+        res = pr.PriorGLM(y, X, family=sm.families.Binomial(), penalty=[1.0, 1.0]).fit(
+            lam=1e-3, maxiter=2
+        )
+    assert not res.converged
+
+
+def test_inputs_are_never_mutated(data):
+    y, X = data
+    w = np.linspace(1, 2, 30)
+    o = np.linspace(0, 1, 30)
+    prior = np.array([1.0, 2.0, 3.0])
+    copies = [a.copy() for a in (y, X, w, o, prior)]
+    pr.PriorRidge(y, X, weights=w, offset=o, prior=prior, standardize=True).fit(lam="loocv")
+    for before, after in zip(copies, (y, X, w, o, prior), strict=True):
+        np.testing.assert_array_equal(before, after)
