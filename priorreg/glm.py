@@ -25,7 +25,7 @@ from priorreg.base import PriorModel
 from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
 from priorreg.linalg import PathFactor
-from priorreg.linear import _check_lam
+from priorreg.linear import LinearFit, _check_lam
 from priorreg.selection import Selection
 
 __all__ = ["GLM_CRITERIA", "GLMFit", "PriorGLM"]
@@ -34,17 +34,12 @@ GLM_CRITERIA = ("gcv", "ubre", "aic", "loocv", "reml")
 
 
 @dataclass(frozen=True)
-class GLMFit:
-    """The numbers of one converged penalized GLM fit at one ``lam``."""
+class GLMFit(LinearFit):
+    """The numbers of one converged penalized GLM fit at one ``lam``.
 
-    lam: float
-    params: FloatArray
-    normalized_cov: FloatArray
-    edf: float
-    edf_params: FloatArray
-    fittedvalues: FloatArray
-    resid: FloatArray
-    rss: float
+    ``rss`` is the Pearson chi-square; ``fittedvalues`` are the means.
+    """
+
     scale: float
     eta: FloatArray
     deviance: float

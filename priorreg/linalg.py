@@ -151,6 +151,29 @@ def _svd_graded(M: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     return U[:, :rank], d[:rank], V[:, :rank]
 
 
+def _centre_and_scale(
+    M: FloatArray, L: FloatArray, intercept: int | None
+) -> tuple[FloatArray, FloatArray]:
+    """In place: centre ``M``'s columns on an unpenalized intercept, scale to unit norm.
+
+    Works on the data or on any factor with the same column inner products
+    (``M'M = X~'X~``). Returns ``(P, scale)`` with ``M_new = M_old P``.
+    """
+    k = M.shape[1]
+    P = np.eye(k)
+    if intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept]):
+        one = M[:, intercept].copy()
+        means = (one @ M) / (one @ one)
+        means[intercept] = 0.0
+        M -= np.outer(one, means)
+        P[intercept] -= means
+    norms = np.sqrt(np.einsum("ij,ij->j", M, M))
+    scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
+    M *= scale
+    P *= scale
+    return P, scale
+
+
 def _precondition(
     Xw: FloatArray, L: FloatArray, intercept: int | None
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -159,19 +182,8 @@ def _precondition(
     Returns ``(X_p, P, L_p, col_scale)`` with ``X_p = Xw P`` and
     ``L_p = P' L P``. ``P = (I - e_int m') diag(col_scale)``.
     """
-    k = Xw.shape[1]
-    P = np.eye(k)
     Xc = np.array(Xw, dtype=float, order="F")
-    if intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept]):
-        one = Xc[:, intercept]
-        means = (one @ Xc) / (one @ one)
-        means[intercept] = 0.0
-        Xc -= np.outer(one, means)
-        P[intercept] -= means
-    norms = np.sqrt(np.einsum("ij,ij->j", Xc, Xc))
-    scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
-    Xc *= scale
-    P *= scale
+    P, scale = _centre_and_scale(Xc, L, intercept)
     # L_p = P' L P = D L D: centring only moves the intercept, which is
     # unpenalized whenever it is applied (L e_int = 0).
     Lp = scale[:, None] * L * scale[None, :]
@@ -602,18 +614,8 @@ def factorize_triangular(
     Rx = R[:k, :k]
     g = R[:k, k].copy()
     rho2 = float(R[k, k] ** 2)
-    P = np.eye(k)
     F = Rx.copy()
-    if intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept]):
-        one = F[:, intercept]
-        means = (one @ F) / (one @ one)
-        means[intercept] = 0.0
-        F -= np.outer(one, means)
-        P[intercept] -= means
-    norms = np.sqrt(np.einsum("ij,ij->j", F, F))
-    scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
-    F *= scale
-    P *= scale
+    P, scale = _centre_and_scale(F, L, intercept)
     return _reduce(F, g, rho2, P, scale, L, n_obs, log_weights, "triangular", (None, F, None))
 
 

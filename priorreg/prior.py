@@ -181,6 +181,11 @@ def align_prior(prior: Any, names: Sequence[str], intercept_name: str | None = N
     return _as_finite(arr.copy(), names)
 
 
+def _differences(names: Sequence[str], prior_names: Sequence[str]) -> tuple[list, list]:
+    """Design columns missing from the prior, and prior names not in the design."""
+    return [n for n in names if n not in prior_names], [n for n in prior_names if n not in names]
+
+
 def check_prior_names(prior: Any, names: Sequence[str]) -> None:
     """A fitted prior (results object or prior file) must have the design's columns.
 
@@ -194,8 +199,7 @@ def check_prior_names(prior: Any, names: Sequence[str]) -> None:
         return
     intercept = next((n for n in names if n in _INTERCEPT_ALIASES), None)
     prior_names = [_canonical(str(n), intercept) for n in params.index]
-    missing = [n for n in names if n not in prior_names]
-    extra = [n for n in prior_names if n not in names]
+    missing, extra = _differences(names, prior_names)
     if missing or extra:
         raise ValueError(
             "the prior fit's coefficients differ from this design's columns; "
@@ -228,8 +232,7 @@ def prior_information(
         prior_names = list(names)
     else:
         raise ValueError("the prior's covariance has no names and the wrong size")
-    missing = [n for n in names if n not in prior_names]
-    extra = [n for n in prior_names if n not in names]
+    missing, extra = _differences(names, prior_names)
     if missing or extra:
         raise ValueError(
             'penalty="information" needs the prior to have exactly the design\'s '
