@@ -357,11 +357,13 @@ class PathFactor:
         return self.basis @ self.theta(lam)
 
     def cov_factor(self, lam: float) -> FloatArray:
-        r"""``K`` with ``K K' = (X'WX + lam L)^{-1}`` (shape ``(k, k)``).
+        r"""``K`` with ``K K' = (X'WX + lam L)^{-1}`` (shape ``(k, k)``, or
+        ``(k, k + r)`` when the data reach only ``r < m`` penalized directions).
 
         In whitened coordinates the matrix is ``G'G`` with
-        ``G = [[T0, B], [0, diag(sqrt(d^2 + lam)) V']]`` (completed by
-        ``sqrt(lam)`` on the directions the data do not reach).
+        ``G = [[T0, B], [0, C]]``, ``C'C = V diag(d^2 + lam) V' + lam (I - VV')``.
+        ``C^{-1}`` is taken as ``[V diag((d^2 + lam)^{-1/2}), (I - VV')/sqrt(lam)]``
+        (``I - VV'`` is a projector), which avoids completing ``V`` to a basis.
         """
         self._check_identified(lam)
         m, k0 = self.n_pen, self.n_unpen
@@ -369,9 +371,8 @@ class PathFactor:
         # C^{-1} with C'C = V diag(d^2+lam) V' + lam (I - V V')
         Cinv = self.V / np.sqrt(self.d**2 + lam)
         if r < m:
-            # complete V by an orthonormal basis of its complement
-            Vc = sla.null_space(self.V.T) if r else np.eye(m)
-            Cinv = np.hstack([Cinv, Vc / np.sqrt(lam)])
+            complement = np.eye(m) - self.V @ self.V.T
+            Cinv = np.hstack([Cinv, complement / np.sqrt(lam)])
         Ginv = np.zeros((k0 + m, k0 + Cinv.shape[1]))
         if k0:
             T0inv = sla.solve_triangular(self.T0, np.eye(k0), lower=False)
