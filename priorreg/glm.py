@@ -22,11 +22,11 @@ from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.base import PriorModel
-from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning
+from priorreg.exceptions import ConvergenceWarning
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
 from priorreg.linalg import PathFactor
 from priorreg.linear import LinearFit, _check_lam
-from priorreg.selection import Selection
+from priorreg.selection import Selection, warn_on_edge
 
 __all__ = ["GLM_CRITERIA", "GLMFit", "PriorGLM"]
 
@@ -382,12 +382,7 @@ class PriorGLM(PriorModel):
                 f"{criterion} could not be evaluated: no fit on the lam grid converged"
             )
         if on_edge:
-            warnings.warn(
-                f"{criterion} is smallest at the edge of the lam values tried "
-                f"(lam={grid[best]:.4g}); widen the grid with lams=.",
-                LamOnEdgeWarning,
-                stacklevel=3,
-            )
+            warn_on_edge(criterion, grid[best], upper=best > 0, stacklevel=4)
         else:
             minimize_scalar(
                 lambda t: evaluate(float(math.exp(t))),

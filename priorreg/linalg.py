@@ -357,10 +357,10 @@ class PathFactor:
         return self.basis @ self.theta(lam)
 
     def cov_factor(self, lam: float) -> FloatArray:
-        r"""``K`` with ``K K' = (X'WX + lam L)^{-1}`` (shape ``(k, k)``, or
-        ``(k, k + r)`` when the data reach only ``r < m`` penalized directions).
+        r"""``K`` with ``K K' = (X'WX + lam L)^{-1}``.
 
-        In whitened coordinates the matrix is ``G'G`` with
+        Shape ``(k, k)``, or ``(k, k + r)`` when the data reach only ``r < m``
+        penalized directions. In whitened coordinates the matrix is ``G'G`` with
         ``G = [[T0, B], [0, C]]``, ``C'C = V diag(d^2 + lam) V' + lam (I - VV')``.
         ``C^{-1}`` is taken as ``[V diag((d^2 + lam)^{-1/2}), (I - VV')/sqrt(lam)]``
         (``I - VV'`` is a projector), which avoids completing ``V`` to a basis.

@@ -121,6 +121,21 @@ class Selection:
     on_edge: bool
 
 
+def warn_on_edge(criterion: str, lam: float, *, upper: bool, stacklevel: int = 3) -> None:
+    """Warn that ``criterion`` is smallest at an end of the ``lam`` values tried."""
+    side, meaning = (
+        ("upper", "the data agree with the prior, so the penalized estimates stay at it")
+        if upper
+        else ("lower", "the prior adds little to the data")
+    )
+    warnings.warn(
+        f"{criterion} is smallest at the {side} edge of the lam values tried "
+        f"(lam={lam:.4g}): {meaning}. Widen the grid with lams= to search further.",
+        LamOnEdgeWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def _scalar(factor: PathFactor, z_w: FloatArray, criterion: str, lam: float) -> float:
     arr = np.array([lam])
     if criterion == "gcv":
@@ -171,19 +186,7 @@ def select_lam(
     on_edge = i in (0, grid.size - 1)
     best_lam, best_val = float(grid[i]), float(values[i])
     if on_edge:
-        side = "upper" if i else "lower"
-        meaning = (
-            "the data agree with the prior, so the estimate stays at it"
-            if i
-            else "the prior adds little to the data"
-        )
-        warnings.warn(
-            f"{criterion} is smallest at the {side} edge of the lam grid "
-            f"(lam={best_lam:.4g}): {meaning}. Widen the grid with lams= to "
-            "search further.",
-            LamOnEdgeWarning,
-            stacklevel=3,
-        )
+        warn_on_edge(criterion, best_lam, upper=i > 0, stacklevel=4)
     else:
         lo, hi = np.log(grid[i - 1]), np.log(grid[i + 1])
         opt = minimize_scalar(
