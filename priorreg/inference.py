@@ -115,7 +115,9 @@ class DataShare:
 
     ``per_coefficient`` is the diagonal of
     :math:`S = (X'WX + \lambda L)^{-1}X'WX` (1 for unpenalized coefficients,
-    0 for coefficients the data do not inform); ``overall`` is
+    0 for coefficients the data do not inform; with a non-diagonal penalty,
+    such as ``penalty="information"``, single entries may leave [0, 1]);
+    ``overall`` is
     :math:`\operatorname{tr}(S)/k = \mathrm{edf}/k`.
     """
 

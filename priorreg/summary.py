@@ -78,7 +78,7 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
             f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
             str(compat) + ".",
             f"Share of information from the data: {share.overall:.3f} overall "
-            "(column 'share', diag((X'WX + lam L)^-1 X'WX): 1 = data only, 0 = prior only; with a non-diagonal penalty it may leave [0, 1]).",
+            "(column 'share': 1 = data only, 0 = prior only).",
         ]
     )
     return smry
