@@ -25,6 +25,9 @@ def check_finite(name: str, arr: FloatArray | None) -> None:
     """Raise a ``ValueError`` naming ``name`` and the first bad row."""
     if arr is None:
         return
+    with np.errstate(all="ignore"):
+        if np.isfinite(np.sum(arr)):  # one pass, no copy: a NaN or inf propagates
+            return
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=tuple(range(1, arr.ndim))) if arr.ndim > 1 else bad)
@@ -43,6 +46,19 @@ def _precheck(name: str, values: Any, missing: str) -> None:
     if missing == "drop":
         arr = np.where(np.isnan(arr), 0.0, arr)
     check_finite(name, arr)
+
+
+def _constant_column(X: FloatArray) -> int | None:
+    """Index of the first non-zero constant column (a column of ones preferred)."""
+    if X.ndim != 2 or X.shape[0] == 0:
+        return None
+    head = X[: min(X.shape[0], 64)]
+    candidates = np.flatnonzero(np.all(head == head[0], axis=0) & (head[0] != 0))
+    found = [int(j) for j in candidates if np.all(X[:, j] == X[0, j])]
+    if not found:
+        return None
+    ones = [j for j in found if X[0, j] == 1.0]
+    return ones[0] if ones else found[0]
 
 
 def _row_values(value: Any, frame: Any, rows: np.ndarray, name: str) -> FloatArray | None:
@@ -107,9 +123,20 @@ class PriorModel(Model):  # type: ignore[misc]
             raise ValueError("no observations: the data are empty")
         _precheck("endog", endog, missing)
         _precheck("exog", exog, missing)
-        super().__init__(endog, exog, missing=missing, hasconst=None, **arrays)
+        # the constant is detected here in one cheap pass; statsmodels' own
+        # detection computes variances, ranges and (without a constant) the
+        # rank of the augmented design, an SVD of the whole data
+        super().__init__(endog, exog, missing=missing, hasconst=False, **arrays)
         self.endog = np.asarray(self.endog, dtype=float)
         self.exog = np.asarray(self.exog, dtype=float)
+        const_idx = _constant_column(self.exog)
+        self.k_constant = self.data.k_constant = int(const_idx is not None)
+        self.data.const_idx = const_idx
+        if not isinstance(self.data.orig_exog, pd.DataFrame) and self.exog.ndim == 2:
+            names = [f"x{i}" for i in range(1, self.exog.shape[1] + (const_idx is None))]
+            if const_idx is not None:
+                names.insert(const_idx, "const")
+            self.data.xnames = names
         n = self.endog.shape[0] if self.endog.ndim else 0
         if n == 0:
             raise ValueError("no observations: the data are empty")
@@ -121,8 +148,7 @@ class PriorModel(Model):  # type: ignore[misc]
             )
         if self.exog.ndim != 2 or self.exog.shape[0] != n:
             raise ValueError(f"exog has shape {self.exog.shape}; expected ({n}, k)")
-        check_finite("endog", self.endog)
-        check_finite("exog", self.exog)
+        # endog and exog were checked before missing-value handling
         for name in self._row_keys:
             arr = getattr(self, name, None)
             check_finite(name, arr)

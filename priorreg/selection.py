@@ -55,17 +55,20 @@ def loocv(factor: PathFactor, z_w: FloatArray, lams: FloatArray) -> FloatArray:
     total = np.zeros(lams.size)
     n = factor.n_obs
     h0, Bu, fit0 = factor.row_basis
+    Bu2 = factor.row_basis_squared
     phi = factor.shrinkage(lams)
     if phi.ndim == 1:
         phi = phi[:, None]
     fphi = phi * factor.f[:, None]
+    base = z_w - fit0
+    one_minus_h0 = 1.0 - h0
     for start in range(0, n, _ROW_BLOCK):
         sl = slice(start, min(start + _ROW_BLOCK, n))
-        Bb = Bu[sl]
-        resid = (z_w[sl] - fit0[sl])[:, None] - Bb @ fphi
-        lev = h0[sl, None] + (Bb * Bb) @ phi
+        resid = base[sl, None] - Bu[sl] @ fphi
+        denom = one_minus_h0[sl, None] - Bu2[sl] @ phi
         with np.errstate(divide="ignore", invalid="ignore"):
-            total += np.sum((resid / (1.0 - lev)) ** 2, axis=0)
+            resid /= denom
+        total += np.einsum("ij,ij->j", resid, resid)
     out = total / n
     return np.where(np.isfinite(out), out, np.inf)
 
@@ -136,6 +139,17 @@ def warn_on_edge(criterion: str, lam: float, *, upper: bool, stacklevel: int = 3
     )
 
 
+def _parabola_vertex(t: FloatArray, v: FloatArray) -> float:
+    """Abscissa of the vertex of the parabola through three points (clipped to them)."""
+    (t0, t1, t2), (v0, v1, v2) = t, v
+    denom = (t0 - t1) * (t0 - t2) * (t1 - t2)
+    a = (t2 * (v1 - v0) + t1 * (v0 - v2) + t0 * (v2 - v1)) / denom if denom else 0.0
+    if not a > 0:
+        return float(t1)
+    b = (t2**2 * (v0 - v1) + t1**2 * (v2 - v0) + t0**2 * (v1 - v2)) / denom
+    return float(np.clip(-b / (2 * a), t0, t2))
+
+
 def _scalar(factor: PathFactor, z_w: FloatArray, criterion: str, lam: float) -> float:
     arr = np.array([lam])
     if criterion == "gcv":
@@ -189,6 +203,22 @@ def select_lam(
         warn_on_edge(criterion, best_lam, upper=i > 0, stacklevel=4)
     else:
         lo, hi = np.log(grid[i - 1]), np.log(grid[i + 1])
+        if criterion == "loocv":
+            # each LOOCV evaluation is a pass over the rows: zoom in with
+            # batches of lams (one matrix product each), then a parabola
+            for _ in range(4):
+                ts = np.linspace(lo, hi, 9)
+                vals = loocv(factor, z_w, np.exp(ts))
+                j = min(max(int(np.argmin(vals)), 1), ts.size - 2)
+                lo, hi = ts[j - 1], ts[j + 1]
+            t_best = _parabola_vertex(ts[j - 1 : j + 2], vals[j - 1 : j + 2])
+            value = float(loocv(factor, z_w, np.array([np.exp(t_best)]))[0])
+            j_min = int(np.argmin(vals))
+            candidates = [(value, t_best), (float(vals[j_min]), float(ts[j_min]))]
+            val, t = min(candidates)
+            if val <= best_val:
+                best_lam, best_val = float(np.exp(t)), val
+            return Selection(best_lam, criterion, best_val, path, on_edge)
         opt = minimize_scalar(
             lambda t: _scalar(factor, z_w, criterion, float(np.exp(t))),
             bounds=(lo, hi),
