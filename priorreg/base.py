@@ -89,6 +89,14 @@ class PriorModel(Model):  # type: ignore[misc]
     _positive_keys: ClassVar[tuple[str, ...]] = ()
     _endog_columns: ClassVar[tuple[int, ...]] = (1,)
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """Dask collections as ``endog``/``exog`` give the model of :mod:`priorreg.outofcore`."""
+        if args or kwargs:
+            from priorreg import outofcore
+
+            cls = outofcore.model_class_for(cls, args, kwargs)
+        return super().__new__(cls)
+
     def __init__(
         self,
         endog: ArrayLike,
@@ -242,6 +250,21 @@ class PriorModel(Model):  # type: ignore[misc]
         model
         """
         env = _formula.capture_env(eval_env + 1)
+        from priorreg import outofcore
+
+        if outofcore.is_dask(data):
+            return outofcore.from_formula(
+                cls,
+                formula,
+                data,
+                env,
+                subset=subset,
+                prior=prior,
+                penalty=penalty,
+                standardize=standardize,
+                missing=missing,
+                **kwargs,
+            )
         frame = data if subset is None else data.loc[np.asarray(subset)]
         design = _formula.build_design(formula, frame, env, missing)
         check_prior_names(prior, list(design.exog.columns))

@@ -152,6 +152,10 @@ class PriorGLMResults(PriorRidgeResults):
         unless given; ``exog=None`` predicts the training rows with their
         offset and exposure.
         """
+        from priorreg import outofcore
+
+        if outofcore.is_dask(exog):
+            return outofcore.predict(self, exog, offset=offset, exposure=exposure, which=which)
         X, labels = self._exog_for(exog)
         pred = self.model.predict(
             self.params, None if exog is None else X, offset=offset, exposure=exposure, which=which

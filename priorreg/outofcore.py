@@ -28,7 +28,8 @@ reads from its arrays (number of rows, constant columns, weighted column
 moments for ``standardize`` and R-squared, ``sum(log w)``). Leverages, and
 so LOOCV, need one more pass for all ``lam`` of a grid at once (LOOCV
 selection: a second pass on Chebyshev nodes around the grid minimum, on
-whose interpolant the bounded search runs).
+whose interpolant, exact to rounding there, the zoom of
+:func:`priorreg.selection.select_lam` runs).
 
 *GLM.* One pass per penalized IRLS iteration: each partition computes the
 linear predictor, the mean, the deviance and the working weights and
@@ -69,8 +70,8 @@ from statsmodels.genmod import families as smf
 from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
-from priorreg.base import check_finite
-from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning
+from priorreg.base import _constant_column, check_finite
+from priorreg.exceptions import ConvergenceWarning
 from priorreg.glm import GLM_CRITERIA, GLMFit, PriorGLM, _boolean_response
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import working_selector
@@ -78,7 +79,14 @@ from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.linear import LinearFit, PriorRidge, _check_lam
 from priorreg.prior import check_prior_names
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
-from priorreg.selection import Selection, criterion_path, default_grid, select_lam
+from priorreg.selection import (
+    Selection,
+    _parabola_vertex,
+    criterion_path,
+    default_grid,
+    select_lam,
+    warn_on_edge,
+)
 
 __all__ = [
     "DaskPriorGLM",
@@ -97,9 +105,12 @@ _SPLIT_EVERY = 8
 #: Rows of the first partition used as the template of the design.
 _TEMPLATE_ROWS = 32
 #: Chebyshev nodes (in ``log(lam)``) on which LOOCV is interpolated around
-#: the grid minimum; the interpolant is accurate to rounding there.
+#: the grid minimum. Its singularities are a distance pi away in log(lam)
+#: (at lam = -d^2), so the interpolant is accurate to rounding there.
 _LOOCV_NODES = 32
 _NO_ROWS = np.empty(0)
+#: Rows per chunk of the QR factorization inside a partition (cache-sized).
+_QR_ROWS = 32768
 
 
 # ---------------------------------------------------------------- dispatch
@@ -162,6 +173,34 @@ def _qr_r(A: FloatArray) -> FloatArray:
     if info != 0:  # pragma: no cover - LAPACK argument error
         raise RuntimeError(f"dgeqrf failed with info={info}")
     return np.triu(qr[: min(m, n)])
+
+
+def _weighted_qr(X: FloatArray, target: FloatArray, sw: FloatArray | None) -> FloatArray:
+    """Triangular factor of ``[sw X, sw target]``, built and factorized in row chunks.
+
+    Each chunk of ``_QR_ROWS`` rows stays in cache while its Householder
+    reflectors are applied (a level-2 factorization of the whole partition
+    would stream it from memory once per column); the chunk factors are
+    stacked and factorized again (TSQR within the partition, no copy of
+    the partition).
+    """
+    n, k = X.shape
+    factors = []
+    for start in range(0, n, _QR_ROWS):
+        stop = min(start + _QR_ROWS, n)
+        A = np.empty((stop - start, k + 1), order="F")
+        if sw is None:
+            A[:, :k] = X[start:stop]
+            A[:, k] = target[start:stop]
+        else:
+            A[:, :k] = X[start:stop] * sw[start:stop, None]
+            A[:, k] = target[start:stop] * sw[start:stop]
+        factors.append(_qr_r(A))
+    if not factors:
+        return np.zeros((0, k + 1))
+    if len(factors) == 1:
+        return factors[0]
+    return _qr_r(np.asfortranarray(np.vstack(factors)))
 
 
 def _chan(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
@@ -361,6 +400,80 @@ def _drop_missing(y: FloatArray, X: FloatArray, rows: dict[str, Any]) -> np.ndar
 
 
 @dataclass(frozen=True)
+class _Plain:
+    """A design whose columns are the intercept and numeric data columns as they are.
+
+    Coding it needs no formula evaluation: ``columns`` names the data column
+    of each design column (``None`` for the intercept), ``response`` the
+    response's. Checked against patsy on the template rows before use.
+    """
+
+    response: str
+    columns: tuple[str | None, ...]
+
+    def code(self, frame: pd.DataFrame, missing: str) -> tuple[FloatArray, FloatArray, Any]:
+        """``(y, X, rows)`` of one partition, rows with a missing value dropped."""
+        used = dict.fromkeys([self.response, *(c for c in self.columns if c is not None)])
+        values = {col: frame[col].to_numpy(dtype=float) for col in used}
+        n = len(frame)
+        keep = np.ones(n, dtype=bool)
+        for arr in values.values():
+            keep &= ~np.isnan(arr)
+        if keep.all():
+            rows: Any = np.arange(n)
+            take = slice(None)
+        else:
+            if missing != "drop":
+                raise ValueError(
+                    f"{int((~keep).sum())} row(s) with missing values in the formula's "
+                    "variables; pass missing='drop'"
+                )
+            rows = take = np.flatnonzero(keep)
+        X = np.empty((rows.size, len(self.columns)), order="F")
+        for j, col in enumerate(self.columns):
+            X[:, j] = 1.0 if col is None else values[col][take]
+        return values[self.response][take], X, rows
+
+
+def _plain_plan(design: _formula.Design, template: pd.DataFrame) -> _Plain | None:
+    """The :class:`_Plain` coding of a design, if it reproduces patsy on ``template``."""
+    numeric = {str(c) for c in template.columns if pd.api.types.is_numeric_dtype(template[c])}
+    numeric -= {str(c) for c in template.columns if pd.api.types.is_bool_dtype(template[c])}
+
+    def plain(info: Any) -> list[str | None] | None:
+        out: list[str | None] = []
+        for term in info.terms:
+            if not term.factors:
+                out.append(None)
+                continue
+            if len(term.factors) != 1:
+                return None
+            factor = term.factors[0]
+            fi = info.factor_infos[factor]
+            code = getattr(factor, "code", "")
+            if fi.type != "numerical" or fi.num_columns != 1 or code not in numeric:
+                return None
+            out.append(code)
+        return out
+
+    columns, response = plain(design.x_info), plain(design.y_info)
+    if columns is None or response is None or len(response) != 1 or response[0] is None:
+        return None
+    plan = _Plain(response[0], tuple(columns))
+    try:
+        y, X, rows = plan.code(template, "drop")
+        coded = _formula.rebuild_design(design, template, "drop")
+    except Exception:
+        return None
+    same = (
+        np.array_equal(rows, coded.rows)
+        and np.array_equal(X, coded.exog.to_numpy(dtype=float))
+        and np.array_equal(y, np.asarray(coded.endog, dtype=float))
+    )
+    return plan if same else None
+
+
+@dataclass(frozen=True)
 class _FormulaCoder:
     """Codes a pandas partition with fixed patsy design infos."""
 
@@ -369,16 +482,21 @@ class _FormulaCoder:
     missing: str
     positive: tuple[str, ...]
     boolean_response: bool
+    plain: _Plain | None = None
 
     def __call__(self, number: int, frame: pd.DataFrame) -> _Block:
         try:
-            coded = _formula.rebuild_design(self.design, frame, self.missing)
+            if self.plain is not None:
+                y, X, rows = self.plain.code(frame, self.missing)
+            else:
+                coded = _formula.rebuild_design(self.design, frame, self.missing)
+                endog = coded.endog
+                if self.boolean_response:
+                    endog = _boolean_response(endog)
+                y, rows = endog.to_numpy(dtype=float), coded.rows
+                X = coded.exog.to_numpy(dtype=float)
         except ValueError as exc:
             raise ValueError(f"partition {number}: {exc}") from None
-        endog = coded.endog
-        if self.boolean_response:
-            endog = _boolean_response(endog)
-        rows = coded.rows
         arrays: dict[str, FloatArray | None] = {}
         for key, column in self.row_columns.items():
             if isinstance(column, str):
@@ -386,8 +504,8 @@ class _FormulaCoder:
             else:
                 arrays[key] = np.full(rows.size, float(column))
         block = _Block(
-            y=endog.to_numpy(dtype=float),
-            X=coded.exog.to_numpy(dtype=float),
+            y=y,
+            X=X,
             rows=arrays,
             index=frame.index[rows],
             dropped=len(frame) - rows.size,
@@ -654,21 +772,16 @@ def _scan(block: _Block, kind: str, std_key: str | None, family: Any) -> dict[st
         "dropped": block.dropped,
         "x_min": X.min(axis=0) if n else np.full(k, np.inf),
         "x_max": X.max(axis=0) if n else np.full(k, -np.inf),
-        "x_mom": _moments(X, std_w),
     }
+    if std_key is not None:
+        out["x_mom"] = _moments(X, std_w)
     if kind == "linear":
         w = block.rows.get("weights")
         o = block.rows.get("offset")
+        if y.ndim != 1:
+            raise ValueError(f"endog has shape {y.shape}; PriorRidge needs 1 column(s)")
         target = y if o is None else y - o
-        A = np.empty((n, k + 1), order="F")
-        if w is None:
-            A[:, :k] = X
-            A[:, k] = target
-        else:
-            sw = np.sqrt(w)
-            A[:, :k] = X * sw[:, None]
-            A[:, k] = target * sw
-        out["fit_R"] = _qr_r(A)
+        out["fit_R"] = _weighted_qr(X, target, None if w is None else np.sqrt(w))
         out["log_w"] = 0.0 if w is None else float(np.sum(np.log(w)))
         out["y_mom"] = _moments(y[:, None], w)
         out["y_sq"] = float(np.sum((1.0 if w is None else w) * y**2))
@@ -676,28 +789,18 @@ def _scan(block: _Block, kind: str, std_key: str | None, family: Any) -> dict[st
         resp, var_w, _, freq_w = _glm_arrays(block, family)
         out["y_sum"] = float(np.sum(resp))
         out["wnobs"] = float(np.sum(freq_w))
+        out["iw_y"] = float(np.sum(freq_w * var_w * resp))
+        out["iw"] = float(np.sum(freq_w * var_w))
     return out
 
 
-def _rank_scan(block: _Block) -> dict[str, Any]:
-    """Triangular factor of ``[1, X]`` (for statsmodels' implicit-constant test)."""
-    n = block.X.shape[0]
-    return {"aug_R": _qr_r(np.column_stack([np.ones(n), block.X]))}
+def _constant(xmin: FloatArray, xmax: FloatArray) -> int | None:
+    """The in-memory model's constant column, decided on the full data's column ranges.
 
-
-def _constant(xmin: FloatArray, xmax: FloatArray, implicit: Callable[[], int]) -> tuple[int, Any]:
-    """``(k_constant, const_idx)`` as statsmodels' ``ModelData`` finds them on the full data."""
-    const = np.flatnonzero(xmax == xmin)
-    if const.size == 1 and xmin[const[0]] != 0:
-        return 1, int(const[0])
-    if const.size > 1:
-        for idx in const:
-            if xmin[idx] == 1:
-                return 1, int(idx)
-        nonzero = [int(i) for i in const if xmin[i] != 0]
-        if nonzero:
-            return 1, nonzero[0]
-    return implicit(), None
+    ``priorreg.base._constant_column`` applied to the two rows
+    ``[min; max]``: a column is constant exactly when they agree.
+    """
+    return _constant_column(np.vstack([xmin, xmax]))
 
 
 # ------------------------------------------------------------ the model
@@ -711,7 +814,7 @@ def _model_data(endog: Any, exog: Any, names: list[str] | None, k_constant: int,
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = handle_data(endog, exog, missing="none", hasconst=None)
+        data = handle_data(endog, exog, missing="none", hasconst=False)
     if names is not None:
         data.xnames = names
     data.k_constant = k_constant
@@ -720,15 +823,12 @@ def _model_data(endog: Any, exog: Any, names: list[str] | None, k_constant: int,
     return data
 
 
-def _array_names(xmin: FloatArray, xmax: FloatArray) -> list[str]:
-    """Statsmodels' names for array columns: ``const`` at the first constant column."""
-    k = xmin.size
-    const = np.flatnonzero(xmax == xmin)
-    if const.size:
-        names = [f"x{i}" for i in range(1, k)]
-        names.insert(int(const[0]), "const")
-        return names
-    return [f"x{i}" for i in range(1, k + 1)]
+def _array_names(k: int, const: int | None) -> list[str]:
+    """Names of array columns, as the in-memory model: ``x1, ...`` and ``const``."""
+    names = [f"x{i}" for i in range(1, k + (const is None))]
+    if const is not None:
+        names.insert(const, "const")
+    return names
 
 
 class _DaskModel:
@@ -760,9 +860,9 @@ class _DaskModel:
     ) -> None:
         self.source = source
         self.progress = bool(progress)
-        self.family = family
+        std_key = self._std_key if standardize else None
         scan = source.reduce(
-            _scan, self._kind, self._std_key, family, progress=self.progress, label="scan the data"
+            _scan, self._kind, std_key, family, progress=self.progress, label="scan the data"
         )
         source.counts = list(scan["counts_list"])
         self._scan = scan
@@ -770,8 +870,9 @@ class _DaskModel:
         if n == 0:
             raise ValueError("no observations: the data are empty")
         xmin, xmax = scan["x_min"], scan["x_max"]
-        k_constant, const = _constant(xmin, xmax, self._implicit_constant)
-        names = _array_names(xmin, xmax) if array_names else None
+        const = _constant(xmin, xmax)
+        k_constant = int(const is not None)
+        names = _array_names(xmin.size, const) if array_names else None
         self.data = _model_data(endog_t, exog_t, names, k_constant, const)
         self.k_constant = k_constant
         self.endog = None
@@ -781,36 +882,16 @@ class _DaskModel:
         self.n_dropped = int(scan["dropped"])
         self.nobs = float(n)
         self.k_params = xmin.size
-        self.standardize = bool(standardize)
         self._init_keys: list[str] = []
         self._data_attr: list[str] = []
-        self.standardize = False  # the scale comes from the scan, below
+        self.standardize = False  # the column scales come from the scan, below
         self._setup_prior_penalty(prior, penalty)
         self.standardize = bool(standardize)
-        if standardize:
+        if standardize:  # as priorreg.penalty.standardize_penalty
             total, _, m2 = scan["x_mom"]
             sd = np.sqrt(m2 / total)
             sd = np.where(sd > 0, sd, 1.0)
             self.penalty_matrix = sd[:, None] * self.penalty_matrix * sd[None, :]
-
-    def _implicit_constant(self) -> int:
-        """Statsmodels' rank test: is a constant in the column space of ``X``?"""
-        R = self.source.reduce(_rank_scan, progress=self.progress, label="implicit constant")[
-            "aug_R"
-        ]
-        n = self._scan_n()
-        s_aug = np.linalg.svd(R, compute_uv=False)
-        s_orig = np.linalg.svd(R[:, 1:], compute_uv=False)
-
-        def rank(s: FloatArray, cols: int) -> int:
-            if s.size == 0 or s.max() == 0:
-                return 0
-            return int(np.count_nonzero(s > s.max() * max(n, cols) * np.finfo(float).eps))
-
-        return int(rank(s_orig, R.shape[1] - 1) == rank(s_aug, R.shape[1]))
-
-    def _scan_n(self) -> int:
-        return int((self.source.counts and sum(self.source.counts)) or 0)
 
     @classmethod
     def _from_design(cls, design: _formula.Design, frame: Any, **kwargs: Any) -> Any:
@@ -883,6 +964,7 @@ def _formula_model(
         missing=missing or design.na_action,
         positive=tuple(cls._positive_keys),
         boolean_response=issubclass(cls, PriorGLM),
+        plain=_plain_plan(design, design.source),
     )
     divisions = ddf.divisions if ddf.known_divisions else None
     parts = [(p,) for p in ddf.to_delayed(optimize_graph=True)]
@@ -995,28 +1077,24 @@ def _array_source(
         boolean_response=issubclass(cls, PriorGLM),
     )
     source = _Source(parts, coder, "array" if isinstance(endog, da.Array) else kind, divisions)
-    if isinstance(exog, da.Array):
-        k = exog.shape[1] if exog.ndim == 2 else 1
-        exog_t = np.column_stack([np.ones(3), np.arange(3.0)[:, None] + np.eye(3, k)])[:, :k]
-    else:
-        exog_t = exog._meta_nonempty
-        if isinstance(exog_t, pd.Series):
-            exog_t = exog_t.to_frame()
-    if isinstance(endog, da.Array):
-        endog_t = np.arange(1.0, 1.0 + exog_t.shape[0])
-        if endog.ndim == 2:
-            endog_t = np.column_stack([endog_t] * endog.shape[1])
-    else:
-        endog_t = endog._meta_nonempty
-    n_t = min(len(endog_t), len(exog_t))
-    endog_t = endog_t[:n_t] if not isinstance(endog_t, pd.Series) else endog_t.iloc[:n_t]
-    if isinstance(exog_t, pd.DataFrame):
-        exog_t = exog_t.iloc[:n_t]
-        if isinstance(endog_t, pd.Series):
-            endog_t.index = exog_t.index
-    else:
-        exog_t = exog_t[:n_t]
-    return source, endog_t, exog_t
+    return source, *_array_templates(endog, exog)
+
+
+def _array_templates(endog: Any, exog: Any) -> tuple[Any, Any]:
+    """Two rows of the types of ``endog`` and ``exog``, for statsmodels' names and labels."""
+    import dask.array as da
+
+    def rows(obj: Any) -> Any:
+        if isinstance(obj, da.Array):
+            return np.ones((2, *obj.shape[1:]))
+        return obj._meta_nonempty.iloc[:2].reset_index(drop=True)
+
+    exog_t, endog_t = rows(exog), rows(endog)
+    if isinstance(exog_t, pd.Series):
+        exog_t = exog_t.to_frame()
+    if np.ndim(exog_t) == 1:
+        exog_t = exog_t[:, None]
+    return endog_t, exog_t
 
 
 # ----------------------------------------------------------- the linear model
@@ -1217,32 +1295,27 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         on_edge = i in (0, grid.size - 1)
         best_lam, best_val = float(grid[i]), float(values[i])
         if on_edge:
-            side = "upper" if i else "lower"
-            meaning = (
-                "the data agree with the prior, so the estimate stays at it"
-                if i
-                else "the prior adds little to the data"
-            )
-            warnings.warn(
-                f"loocv is smallest at the {side} edge of the lam grid "
-                f"(lam={best_lam:.4g}): {meaning}. Widen the grid with lams= to "
-                "search further.",
-                LamOnEdgeWarning,
-                stacklevel=3,
-            )
-        else:
-            lo, hi = float(np.log(grid[i - 1])), float(np.log(grid[i + 1]))
-            nodes = np.cos(np.pi * (np.arange(_LOOCV_NODES) + 0.5) / _LOOCV_NODES)
-            t = 0.5 * (lo + hi) + 0.5 * (hi - lo) * nodes
-            fitted = np.polynomial.Chebyshev.fit(
-                t, self.loocv_path(np.exp(t)), _LOOCV_NODES - 1, domain=[lo, hi]
-            )
-            opt = minimize_scalar(
-                lambda s: float(fitted(s)), bounds=(lo, hi), method="bounded",
-                options={"xatol": 1e-6},
-            )
-            if opt.fun <= best_val:
-                best_lam, best_val = float(np.exp(opt.x)), float(opt.fun)
+            warn_on_edge("loocv", best_lam, upper=i > 0, stacklevel=4)
+            return Selection(best_lam, "loocv", best_val, path, on_edge)
+        # the zoom of select_lam (batches of 9 lams, then a parabola), on an
+        # interpolant of LOOCV over the bracket computed in one pass
+        lo, hi = float(np.log(grid[i - 1])), float(np.log(grid[i + 1]))
+        nodes = np.cos(np.pi * (np.arange(_LOOCV_NODES) + 0.5) / _LOOCV_NODES)
+        t = 0.5 * (lo + hi) + 0.5 * (hi - lo) * nodes
+        curve = np.polynomial.Chebyshev.fit(
+            t, self.loocv_path(np.exp(t)), _LOOCV_NODES - 1, domain=[lo, hi]
+        )
+        for _ in range(4):
+            ts = np.linspace(lo, hi, 9)
+            vals = curve(ts)
+            j = min(max(int(np.argmin(vals)), 1), ts.size - 2)
+            lo, hi = ts[j - 1], ts[j + 1]
+        t_best = _parabola_vertex(ts[j - 1 : j + 2], vals[j - 1 : j + 2])
+        j_min = int(np.argmin(vals))
+        candidates = [(float(curve(t_best)), t_best), (float(vals[j_min]), float(ts[j_min]))]
+        val, t_min = min(candidates)
+        if val <= best_val:
+            best_lam, best_val = float(np.exp(t_min)), val
         return Selection(best_lam, "loocv", best_val, path, on_edge)
 
     def fit(  # type: ignore[override]
@@ -1333,7 +1406,9 @@ class DaskPriorRidgeResults(PriorRidgeResults):
         self, exog: Any = None, offset: ArrayLike | None = None, transform: bool = True
     ) -> Any:
         """Predicted mean: lazy for the training rows or Dask data, else as in memory."""
-        if exog is None and offset is None:
+        if exog is None:
+            if offset is not None:
+                raise ValueError("the offset of the training rows comes from the data")
             return self.fittedvalues
         if is_dask(exog):
             return predict(self, exog, offset=offset)
@@ -1392,10 +1467,28 @@ class _PointSpec:
     """Where to evaluate: coefficients, or the family's starting means (``params=None``)."""
 
     params: FloatArray | None
-    y_mean: float
+    y_mean: float = 0.0
 
 
-def _eta_mu(block: _Block, family: Any, spec: _PointSpec) -> tuple[Any, ...]:
+@dataclass(frozen=True)
+class _GLMRows:
+    """The GLM's per-row arrays of one block at one point."""
+
+    resp: FloatArray
+    var_w: FloatArray
+    offset: FloatArray
+    freq_w: FloatArray
+    eta: FloatArray
+    mu: FloatArray
+
+    def hat(self, X: FloatArray, family: Any, row_map: FloatArray, k0: int, phi: Any) -> Any:
+        """Leverages of the working linear model (see ``PathFactor.row_map``)."""
+        W = self.freq_w * self.var_w * family.weights(self.mu)
+        B = (X * np.sqrt(W)[:, None]) @ row_map
+        return np.einsum("ij,ij->i", B[:, :k0], B[:, :k0]) + (B[:, k0:] ** 2) @ phi
+
+
+def _at(block: _Block, family: Any, spec: _PointSpec) -> _GLMRows:
     resp, var_w, offset, freq_w = _glm_arrays(block, family)
     if spec.params is None:
         mu = _starting_mu(family, resp, spec.y_mean)
@@ -1403,115 +1496,87 @@ def _eta_mu(block: _Block, family: Any, spec: _PointSpec) -> tuple[Any, ...]:
     else:
         eta = block.X @ spec.params + offset
         mu = family.link.inverse(eta)
-    return resp, var_w, offset, freq_w, eta, mu
+    return _GLMRows(resp, var_w, offset, freq_w, eta, mu)
 
 
 def _glm_point(
     block: _Block, family: Any, spec: _PointSpec, b0: FloatArray, gaussian: bool
 ) -> dict[str, Any]:
     """Deviance, Pearson chi2, log-likelihood sums and the working factor at one point."""
-    resp, var_w, offset, freq_w, eta, mu = _eta_mu(block, family, spec)
+    r = _at(block, family, spec)
     n, k = block.X.shape
-    iw = freq_w * var_w
+    iw = r.freq_w * r.var_w
     with np.errstate(all="ignore"):
-        dev = float(
-            family.deviance(resp, mu, var_weights=var_w, freq_weights=freq_w, scale=1.0)
-        ) if n else 0.0
-        pearson = float(np.sum(iw * (resp - mu) ** 2 / family.variance(mu)))
-        out: dict[str, Any] = {"dev": dev, "pearson": pearson}
+        dev = family.deviance(r.resp, r.mu, var_weights=r.var_w, freq_weights=r.freq_w, scale=1.0)
+        out: dict[str, Any] = {
+            "dev": float(dev),
+            "pearson": float(np.sum(iw * (r.resp - r.mu) ** 2 / family.variance(r.mu))),
+        }
         if _families.is_known_scale(family):
-            out["ll1"] = _families.loglike(family, resp, mu, var_w, freq_w, 1.0) if n else 0.0
+            out["ll1"] = _families.loglike(family, r.resp, r.mu, r.var_w, r.freq_w, 1.0)
         if gaussian:
-            out["g_rss"] = float(np.sum(iw * (resp - mu) ** 2))
-            out["g_logv"] = float(np.sum(freq_w * np.log(var_w)))
-        gprime = family.link.deriv(mu)
-        W = iw * family.weights(mu)
-        z = (eta - offset) + gprime * (resp - mu)
+            out["g_rss"] = float(np.sum(iw * (r.resp - r.mu) ** 2))
+            out["g_logv"] = float(np.sum(r.freq_w * np.log(r.var_w)))
+        W = iw * family.weights(r.mu)
+        z = (r.eta - r.offset) + family.link.deriv(r.mu) * (r.resp - r.mu)
     valid = np.isfinite(W) & (W > 0) & np.isfinite(z)
     out["bad_w"] = int(np.count_nonzero(~valid))
-    A = np.empty((n, k + 1), order="F")
-    if out["bad_w"]:
-        A[:] = 0.0
+    if out["bad_w"]:  # not a point IRLS can step from; it fails if it gets there
         out["log_w"] = 0.0
+        out["work_R"] = np.zeros((min(n, k + 1), k + 1))
     else:
-        sw = np.sqrt(W)
-        A[:, :k] = block.X * sw[:, None]
-        A[:, k] = (z - block.X @ b0) * sw
         out["log_w"] = float(np.sum(np.log(W)))
-    out["work_R"] = _qr_r(A)
+        out["work_R"] = _weighted_qr(block.X, z - block.X @ b0, np.sqrt(W))
     return out
 
 
 def _glm_loglike(block: _Block, family: Any, params: FloatArray, scale: float) -> dict[str, Any]:
-    resp, var_w, offset, freq_w, eta, mu = _eta_mu(block, family, _PointSpec(params, 0.0))
+    r = _at(block, family, _PointSpec(params))
     with np.errstate(all="ignore"):
-        return {"ll": _families.loglike(family, resp, mu, var_w, freq_w, scale)}
+        return {"ll": _families.loglike(family, r.resp, r.mu, r.var_w, r.freq_w, scale)}
 
 
 def _glm_null_deviance(block: _Block, family: Any, mean: float) -> dict[str, Any]:
     resp, var_w, _, freq_w = _glm_arrays(block, family)
+    null = np.full_like(resp, mean)
     with np.errstate(all="ignore"):
-        return {
-            "dev": float(
-                family.deviance(
-                    resp, np.full_like(resp, mean), var_weights=var_w, freq_weights=freq_w,
-                    scale=1.0,
-                )
-            )
-            if resp.size
-            else 0.0
-        }
-
-
-def _glm_weighted_mean(block: _Block, family: Any) -> dict[str, Any]:
-    resp, var_w, _, freq_w = _glm_arrays(block, family)
-    iw = freq_w * var_w
-    return {"wy": float(np.sum(iw * resp)), "w": float(np.sum(iw))}
+        dev = family.deviance(resp, null, var_weights=var_w, freq_weights=freq_w, scale=1.0)
+    return {"dev": float(dev)}
 
 
 def _glm_loo(
-    block: _Block,
-    family: Any,
-    params: FloatArray,
-    row_map: FloatArray,
-    k0: int,
-    phi: FloatArray,
+    block: _Block, family: Any, params: FloatArray, row_map: FloatArray, k0: int, phi: Any
 ) -> dict[str, Any]:
     """Approximate leave-one-out deviance sum (as ``PriorGLM._loo_deviance``)."""
-    resp, var_w, offset, freq_w, eta, mu = _eta_mu(block, family, _PointSpec(params, 0.0))
+    r = _at(block, family, _PointSpec(params))
     with np.errstate(all="ignore"):
-        W = freq_w * var_w * family.weights(mu)
-        B = (block.X * np.sqrt(W)[:, None]) @ row_map
-        h = np.einsum("ij,ij->i", B[:, :k0], B[:, :k0]) + (B[:, k0:] ** 2) @ phi
-        e = family.link.deriv(mu) * (resp - mu)
-        eta_loo = eta - e * h / (1.0 - h)
-        mu_loo = family.link.inverse(eta_loo)
-        dev = family.resid_dev(resp, mu_loo, var_weights=var_w) ** 2
-        return {"loo": float(np.sum(freq_w * dev))}
+        h = r.hat(block.X, family, row_map, k0, phi)
+        e = family.link.deriv(r.mu) * (r.resp - r.mu)
+        mu_loo = family.link.inverse(r.eta - e * h / (1.0 - h))
+        dev = family.resid_dev(r.resp, mu_loo, var_weights=r.var_w) ** 2
+        return {"loo": float(np.sum(r.freq_w * dev))}
 
 
 def _glm_rows(block: _Block, family: Any, params: FloatArray, what: str) -> FloatArray:
-    resp, var_w, offset, freq_w, eta, mu = _eta_mu(block, family, _PointSpec(params, 0.0))
+    """An n-length GLM quantity of one block: ``mu``, ``eta``, residuals."""
+    r = _at(block, family, _PointSpec(params))
     if what == "mu":
-        return mu
+        return r.mu
     if what == "eta":
-        return eta
+        return r.eta
     if what == "resid_response":
-        return resp - mu
+        return r.resp - r.mu
     if what == "resid_pearson":
-        return (resp - mu) * np.sqrt(var_w / family.variance(mu))
+        return (r.resp - r.mu) * np.sqrt(r.var_w / family.variance(r.mu))
     if what == "resid_deviance":
-        return np.asarray(family.resid_dev(resp, mu, var_weights=var_w))
-    raise ValueError(what)
+        return np.asarray(family.resid_dev(r.resp, r.mu, var_weights=r.var_w))
+    raise ValueError(f"unknown row quantity {what!r}")
 
 
 def _glm_leverage(
-    block: _Block, family: Any, params: FloatArray, row_map: FloatArray, k0: int, phi: FloatArray
+    block: _Block, family: Any, params: FloatArray, row_map: FloatArray, k0: int, phi: Any
 ) -> FloatArray:
-    resp, var_w, offset, freq_w, eta, mu = _eta_mu(block, family, _PointSpec(params, 0.0))
-    W = freq_w * var_w * family.weights(mu)
-    B = (block.X * np.sqrt(W)[:, None]) @ row_map
-    return np.einsum("ij,ij->i", B[:, :k0], B[:, :k0]) + (B[:, k0:] ** 2) @ phi
+    return _at(block, family, _PointSpec(params)).hat(block.X, family, row_map, k0, phi)
 
 
 @dataclass
@@ -1614,6 +1679,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         array_names: bool = False,
     ) -> None:
         family = _families.check_family(smf.Gaussian() if family is None else family)
+        self.family = family
         for key in self._row_keys:
             setattr(self, key, None)
         self._setup_dask(
@@ -1680,7 +1746,10 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             if R.shape[0] < k + 1:
                 R = np.vstack([R, np.zeros((k + 1 - R.shape[0], k + 1))])
             point._factor = factorize_triangular(
-                R, self.penalty_matrix, int(self.nobs), self.intercept_idx,
+                R,
+                self.penalty_matrix,
+                int(self.nobs),
+                self.intercept_idx,
                 float(point.sums["log_w"]),
             )
         return point._factor
@@ -1763,7 +1832,11 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             )
         return float(
             self.source.reduce(
-                _glm_loglike, family, point.params, scale, progress=self.progress,
+                _glm_loglike,
+                family,
+                point.params,
+                scale,
+                progress=self.progress,
                 label="log-likelihood pass",
             )["ll"]
         )
@@ -1898,12 +1971,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
                 f"{criterion} could not be evaluated: no fit on the lam grid converged"
             )
         if on_edge:
-            warnings.warn(
-                f"{criterion} is smallest at the edge of the lam values tried "
-                f"(lam={grid[best]:.4g}); widen the grid with lams=.",
-                LamOnEdgeWarning,
-                stacklevel=3,
-            )
+            warn_on_edge(criterion, grid[best], upper=best > 0, stacklevel=4)
         else:
             minimize_scalar(
                 lambda t: evaluate(float(math.exp(t))),
@@ -2024,12 +2092,11 @@ class DaskPriorGLMResults(PriorGLMResults):
 
     @cached_property
     def rsquared(self) -> float:
-        """Deviance explained, ``1 - D / D_null`` (two passes: mean, null deviance)."""
+        """Deviance explained, ``1 - D / D_null`` (one pass for the null deviance)."""
         model = self.model
-        sums = model.source.reduce(_glm_weighted_mean, model.family, progress=model.progress)
-        mean = sums["wy"] / sums["w"]
+        mean = model._scan["iw_y"] / model._scan["iw"]
         null_dev = model.source.reduce(
-            _glm_null_deviance, model.family, mean, progress=model.progress
+            _glm_null_deviance, model.family, mean, progress=model.progress, label="null deviance"
         )["dev"]
         return 1.0 - self.deviance / null_dev if null_dev > 0 else float("nan")
 
@@ -2135,46 +2202,46 @@ def predict(
     if isinstance(data, da.Array):
         if data.ndim != 2 or data.shape[1] != model.k_params:
             raise ValueError(f"exog has shape {data.shape}; expected (n, {model.k_params})")
-        data = data.rechunk({1: -1})
-
-        def block(x: FloatArray, o: Any = None, e: Any = None) -> FloatArray:
-            return predictor(x, o, e).to_numpy()
-
-        extra = [v for v in (offset, exposure) if is_dask(v)]
-        if extra or offset is not None or exposure is not None:
-            o = offset if offset is not None else None
-            e = exposure if exposure is not None else None
-            return da.map_blocks(
-                lambda x, o=o, e=e: block(x, o, e), data, drop_axis=1, dtype=float
-            )
-        return da.map_blocks(block, data, drop_axis=1, dtype=float)
-    if model.design is None and isinstance(data, dd.DataFrame):
-        if len(data.columns) != model.k_params:
-            raise ValueError(
-                f"exog has {len(data.columns)} columns; expected {model.k_params}: "
-                f"{list(model.exog_names)}"
-            )
+        if is_dask(offset) or is_dask(exposure):
+            raise TypeError("offset/exposure for a Dask array must be scalars")
+        return da.map_blocks(
+            _predict_block,
+            data.rechunk({1: -1}),
+            predictor,
+            offset,
+            exposure,
+            drop_axis=1,
+            dtype=float,
+        )
+    if model.design is None and len(data.columns) != model.k_params:
+        raise ValueError(
+            f"exog has {len(data.columns)} columns; expected {model.k_params}: "
+            f"{list(model.exog_names)}"
+        )
     parts = data.to_delayed(optimize_graph=True)
 
     def aligned(value: Any) -> list[Any]:
-        if value is None or (np.ndim(value) == 0 and not is_dask(value)):
-            return [value] * len(parts)
         if not is_dask(value):
-            raise TypeError("offset/exposure for Dask data must be scalars or Dask collections")
+            if np.ndim(value) != 0:
+                raise TypeError("offset/exposure for Dask data must be scalars or Dask collections")
+            return [value] * len(parts)
         pieces = _parts_of(value)[0]
         if len(pieces) != len(parts):
             raise ValueError("offset/exposure must be partitioned like the data")
         return pieces
 
-    offsets, exposures = aligned(offset), aligned(exposure)
     fn = dask.delayed(predictor, name=f"priorreg-predictor-{uuid.uuid4().hex}", traverse=False)
     series = [
         dask.delayed(_call, pure=False)(fn, p, o, e)
-        for p, o, e in zip(parts, offsets, exposures, strict=True)
+        for p, o, e in zip(parts, aligned(offset), aligned(exposure), strict=True)
     ]
     meta = pd.Series(np.zeros(0), name="predicted", dtype=float)
     divisions = data.divisions if data.known_divisions else None
     return dd.from_delayed(series, meta=meta, divisions=divisions, verify_meta=False)
+
+
+def _predict_block(x: FloatArray, predictor: _Predictor, offset: Any, exposure: Any) -> Any:
+    return predictor(x, offset, exposure).to_numpy()
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:

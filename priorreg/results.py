@@ -236,6 +236,10 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         statistics of stateful transforms; ``exog=None`` predicts the
         training rows.
         """
+        from priorreg import outofcore
+
+        if outofcore.is_dask(exog):
+            return outofcore.predict(self, exog, offset=offset)
         X, labels = self._exog_for(exog)
         if exog is None and offset is None:
             pred = self.model.predict(self.params)
@@ -330,6 +334,18 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
             raise TypeError(
                 "refine(newdata) needs a model built with from_formula; for arrays "
                 "refit the model class with prior=results on the new arrays"
+            )
+        from priorreg import outofcore
+
+        if outofcore.is_dask(newdata):
+            return outofcore.refine(
+                self,
+                newdata,
+                lam=lam,
+                lams=lams,
+                cov_type=cov_type,
+                missing=missing,
+                **model_kwargs,
             )
         new_design = _formula.rebuild_design(design, newdata, missing)
         kwargs = {**self.model._refine_kwargs(), **model_kwargs}
