@@ -253,11 +253,15 @@ def _precondition(
     return Xc, P, Lp, scale
 
 
+def _is_diagonal(M: FloatArray) -> bool:
+    """True when every non-zero of a square matrix is on its diagonal (no copy)."""
+    return int(np.count_nonzero(M)) == int(np.count_nonzero(np.diagonal(M)))
+
+
 def _rank(L: FloatArray) -> int:
     """Numerical rank of a PSD matrix in the caller's units (exact if diagonal)."""
-    off = L - np.diag(np.diag(L))
-    if not np.any(off):
-        return int(np.count_nonzero(np.diag(L) > 0))
+    if _is_diagonal(L):
+        return int(np.count_nonzero(np.diagonal(L) > 0))
     s = np.linalg.eigvalsh(L)
     return int(np.count_nonzero(s > float(np.max(s, initial=0.0)) * L.shape[0] * _EPS))
 
@@ -272,17 +276,17 @@ def _whiten(Lp: FloatArray, rank: int) -> tuple[FloatArray, int, FloatArray]:
     whitened exactly: its zeros are the unpenalized columns.
     """
     k = Lp.shape[0]
-    off = Lp - np.diag(np.diag(Lp))
-    if not np.any(off):
-        s = np.diag(Lp).copy()
-        U = np.eye(k)
+    if _is_diagonal(Lp):
+        s = np.diagonal(Lp).copy()
         null = s <= 0
-    else:
-        s, U = np.linalg.eigh(Lp)
-        null = np.arange(k) < k - rank
-    order = np.concatenate([np.flatnonzero(null), np.flatnonzero(~null)])
-    U = U[:, order]
-    s = s[order]
+        order = np.concatenate([np.flatnonzero(null), np.flatnonzero(~null)])
+        s = s[order]
+        k0 = int(null.sum())
+        T = np.zeros((k, k))
+        T[order, np.arange(k)] = np.concatenate([np.ones(k0), 1.0 / np.sqrt(s[k0:])])
+        return T, k0, s[k0:]
+    s, U = np.linalg.eigh(Lp)
+    null = np.arange(k) < k - rank
     k0 = int(null.sum())
     s_plus = s[k0:]
     T = U.copy()
@@ -294,8 +298,7 @@ def _log_pdet(L: FloatArray) -> float:
     """Log pseudo-determinant: sum of logs of the positive eigenvalues."""
     if L.size == 0:
         return 0.0
-    off = L - np.diag(np.diag(L))
-    s = np.diag(L) if not np.any(off) else np.linalg.eigvalsh(L)
+    s = np.diagonal(L) if _is_diagonal(L) else np.linalg.eigvalsh(L)
     tol = float(np.max(np.abs(s), initial=0.0)) * L.shape[0] * _EPS
     return float(np.sum(np.log(s[s > tol])))
 
@@ -442,7 +445,7 @@ class PathFactor:
             Ginv[:k0, :k0] = T0inv
             Ginv[:k0, k0:] = -T0inv @ (self.B @ Cinv)
         Ginv[k0:, k0:] = Cinv
-        return self.basis @ Ginv
+        return _times_structured(self.basis, Ginv)
 
     def log_det_ratio(self, lam: float | FloatArray) -> FloatArray | float:
         r"""``log|X'WX + lam L| - log|lam L|_+`` for ``lam > 0``."""
@@ -692,6 +695,32 @@ def factorize_triangular(
     return _reduce(F, g, rho2, P, scale, L, n_obs, log_weights, "triangular", (None, F, None))
 
 
+def _times_structured(P: FloatArray, M: FloatArray) -> FloatArray:
+    """``P @ M`` in O(k * cols) when ``P`` is diagonal except for one row.
+
+    That is the shape of the preconditioning ``(I - e_int m') D`` and of the
+    whitened basis for a diagonal penalty; anything else is a plain product.
+    """
+    diag = np.diagonal(P)
+    rows = np.flatnonzero(np.count_nonzero(P, axis=1) > (diag != 0))
+    if rows.size > 4:
+        return P @ M
+    out = diag[:, None] * M  # P @ M = diag(P) M + (off-diagonal rows of P) @ M
+    for i in rows:
+        row = P[i].copy()
+        row[i] = 0.0
+        out[i] += row @ M
+    return out
+
+
+def _times_permuted_diagonal(F: FloatArray, T: FloatArray) -> FloatArray:
+    """``F @ T``, as a column gather and scaling when ``T`` has one non-zero per column."""
+    if int(np.count_nonzero(T)) != T.shape[1]:
+        return F @ T
+    src = np.argmax(T != 0, axis=0)
+    return F[:, src] * T[src, np.arange(T.shape[1])]
+
+
 def _reduce(
     F: FloatArray,
     g: FloatArray,
@@ -713,7 +742,7 @@ def _reduce(
     Lp = col_scale[:, None] * L * col_scale[None, :]
     T, k0, s_plus = _whiten(Lp, _rank(L))
     m = k - k0
-    Fw = F @ T if np.any(T - np.diag(np.diag(T))) else F * np.diag(T)
+    Fw = _times_permuted_diagonal(F, T)
     F0, M = Fw[:, :k0], Fw[:, k0:]
     rows = F.shape[0]
     if k0:
@@ -755,7 +784,7 @@ def _reduce(
     f = U.T @ gperp
     rss_floor = rho2 + float(np.sum((gperp - U @ f) ** 2))
 
-    basis = P @ T
+    basis = _times_structured(P, T)
     # det P = prod(col_scale) (unit-triangular centring), |det U| = 1
     logdet_basis = float(np.sum(np.log(col_scale)) - 0.5 * np.sum(np.log(s_plus)))
     log_det_const = (
