@@ -332,8 +332,25 @@ class PriorGLM(PriorModel):
         return float(opt.fun)
 
     # ------------------------------------------------------------- fit
-    def _irls(self, lam: float, start: FloatArray | None, maxiter: int, tol: float) -> GLMFit:
-        r = penalized_irls(self.problem, lam, start=start, maxiter=maxiter, tol=tol)
+    def _irls(
+        self,
+        lam: float,
+        start: FloatArray | None,
+        maxiter: int,
+        tol: float,
+        start_fit: GLMFit | None = None,
+    ) -> GLMFit:
+        """Converged fit at ``lam``; ``start_fit`` warm-starts from another fit.
+
+        A converged fit carries the factorization at its estimate, which holds
+        for every ``lam``: the first IRLS step from it needs no new one.
+        """
+        start_factor = None
+        if start_fit is not None:
+            start, start_factor = start_fit.params, (start_fit.factor, start_fit.zw)
+        r = penalized_irls(
+            self.problem, lam, start=start, maxiter=maxiter, tol=tol, start_factor=start_factor
+        )
         return self._finish(r)
 
     def _select(
@@ -346,11 +363,11 @@ class PriorGLM(PriorModel):
         def evaluate(lam: float) -> float:
             if lam in evaluated:
                 return evaluated[lam][1]
-            start = None
+            start_fit = None
             if evaluated:
                 nearest = min(evaluated, key=lambda v: abs(math.log(v) - math.log(lam)))
-                start = evaluated[nearest][0].params
-            fit = self._irls(lam, start, maxiter, tol)
+                start_fit = evaluated[nearest][0]
+            fit = self._irls(lam, None, maxiter, tol, start_fit=start_fit)
             value = self.criterion(fit, criterion) if fit.converged else math.inf
             evaluated[lam] = (fit, value)
             return value
@@ -508,10 +525,10 @@ class PriorGLM(PriorModel):
         """
         lams_arr = np.sort(np.asarray(lams, dtype=float))
         rows = []
-        start = None
+        prev: GLMFit | None = None
         for lam in lams_arr:
-            fit = self._irls(float(lam), start, maxiter, tol)
-            start = fit.params
+            fit = self._irls(float(lam), None, maxiter, tol, start_fit=prev)
+            prev = fit
             rows.append(
                 {
                     "lam": float(lam),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -86,12 +87,17 @@ class IRLSProblem:
             z = (eta - self.offset) + gprime * (self.y - mu)
         return W, z
 
+    @cached_property
+    def prior_fit(self) -> FloatArray:
+        """``X b0`` (computed once per problem)."""
+        return self.X @ self.b0
+
     def factor(self, eta: FloatArray, mu: FloatArray) -> tuple[PathFactor, FloatArray]:
         """Factorized working problem and ``W^1/2 (z - X b0)``."""
         W, z = self.working(eta, mu)
         if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(z))):
             raise FloatingPointError("working weights are not finite and positive")
-        zr = z - self.X @ self.b0
+        zr = z - self.prior_fit
         return factorize(self.X, zr, self.L, W, self.intercept), zr * np.sqrt(W)
 
 
@@ -121,6 +127,7 @@ def penalized_irls(
     maxiter: int = 100,
     tol: float = 1e-8,
     select: Callable[[PathFactor, FloatArray], float] | None = None,
+    start_factor: tuple[PathFactor, FloatArray] | None = None,
 ) -> IRLSResult:
     """Run penalized IRLS at a fixed ``lam`` (or select it with ``select``).
 
@@ -137,6 +144,10 @@ def penalized_irls(
     select : callable, optional
         ``select(factor, z_w) -> lam`` chooses ``lam`` at every step
         (performance iteration).
+    start_factor : (PathFactor, ndarray), optional
+        ``problem.factor`` at ``start`` (e.g. of a converged fit at another
+        ``lam``): the factorization holds for every ``lam``, so the first
+        step reuses it instead of factorizing again. Ignored without ``start``.
 
     Returns
     -------
@@ -153,6 +164,7 @@ def penalized_irls(
         dev = problem.deviance(mu)
         if not _valid(dev):
             params = None
+    reuse = start_factor if start is not None and params is not None else None
     if params is None:
         mu = family.starting_mu(problem.y)
         eta = family.link(mu) + 0.0
@@ -161,7 +173,10 @@ def penalized_irls(
     converged = False
     iterations = 0
     for iterations in range(1, maxiter + 1):  # noqa: B007 - reported below
-        factor, zw = problem.factor(eta, mu)
+        if reuse is not None:
+            (factor, zw), reuse = reuse, None
+        else:
+            factor, zw = problem.factor(eta, mu)
         if select is not None:
             lam = select(factor, zw)
         if params is not None:

@@ -1,0 +1,291 @@
+"""Penalized GLM fits: priorreg's PriorGLM against glum and statsmodels, side by side.
+
+What it measures
+----------------
+One process, the same data, two families (Poisson with log link, binomial
+with logit link). The design is an intercept column plus ``k - 1 = 49``
+AR(1)-correlated Gaussian predictors (rho = 0.5, unit variance, small
+non-zero means); n = 200,000 (``--quick``: n = 20,000). The true
+coefficients are drawn once per family; the prior ``b0`` is the truth
+perturbed by N(0, 0.05^2) noise. The fixed penalty is ``LAM = n * a`` with
+``a = 1e-3``.
+
+Timed (median of ``--repeats`` runs, ``time.perf_counter``; model
+construction is included because a model caches nothing across instances):
+
+1. priorreg ``PriorGLM(y, X, family=..., prior=b0).fit(lam=LAM)``;
+2. priorreg ``PriorGLM(y, X, family=..., prior=b0).fit(lam="gcv")``: the
+   performance-iteration start plus the outer search on converged fits;
+3. glum ``GeneralizedLinearRegressor(family=..., alpha=a, l1_ratio=0,
+   fit_intercept=True)`` on ``X[:, 1:]``, the same penalty: glum minimises
+   ``D / (2n) + a/2 |b|^2`` with an unpenalized intercept, which times ``2n``
+   is priorreg's ``D + lam |b - b0|^2`` with ``lam = n a`` and ``b0 = 0``;
+4. glum's 20-penalty path (``alpha_search=True, n_alphas=20``);
+5. glum ``GeneralizedLinearRegressorCV`` (5-fold CV over 20 penalties; one
+   repeat; on by default at full size, off with ``--quick``; ``--cv`` /
+   ``--no-cv`` override);
+6. statsmodels ``sm.GLM(y, X, family).fit()``, unpenalized (the IRLS floor).
+
+Equivalence check: priorreg with ``prior=None`` at ``lam = n a`` solves
+glum's problem exactly, so the coefficients must agree (max |difference|
+printed, and the penalized objective of both solutions).
+
+Why ratios
+----------
+The machine is shared and noisy, so absolute seconds mean little from one
+run to the next. Only ratios of times measured side by side, in one process,
+on the same data and the same BLAS, are honest. Targets (reported, not
+asserted):
+
+- priorreg fixed lam / glum fixed alpha <= 1.2;
+- priorreg gcv selection / glum fixed alpha <= 3;
+- priorreg gcv selection / glum 20-penalty path < 1.
+
+Run ``python benchmarks/glm_path.py`` (add ``--quick`` for a run of seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import glum
+import numpy as np
+import scipy
+import statsmodels
+import statsmodels.api as sm
+from glum import GeneralizedLinearRegressor, GeneralizedLinearRegressorCV
+from threadpoolctl import threadpool_info
+
+try:
+    import priorreg
+except ModuleNotFoundError:  # a source checkout run as `python benchmarks/glm_path.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import priorreg
+
+RHO = 0.5
+K = 50
+A_PENALTY = 1e-3
+N_ALPHAS = 20
+PRIOR_NOISE = 0.05
+
+FAMILIES: dict[str, tuple[Callable[[], Any], str]] = {
+    "poisson": (sm.families.Poisson, "poisson"),
+    "logistic": (sm.families.Binomial, "binomial"),
+}
+
+
+def print_environment() -> None:
+    print(
+        "priorreg",
+        getattr(priorreg, "__version__", "?"),
+        "| numpy",
+        np.__version__,
+        "| scipy",
+        scipy.__version__,
+        "| glum",
+        glum.__version__,
+        "| statsmodels",
+        statsmodels.__version__,
+    )
+    print(f"CPUs visible: {os.cpu_count()}")
+    pools = threadpool_info()
+    if not pools:
+        print("BLAS/OpenMP thread pools: none reported by threadpoolctl")
+    for pool in pools:
+        print(
+            f"  {pool.get('user_api')}: {pool.get('internal_api')} "
+            f"{pool.get('version')} threads={pool.get('num_threads')} "
+            f"({Path(pool.get('filepath', '')).name})"
+        )
+
+
+def make_data(family: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(y, X, beta)``: intercept plus ``K - 1`` AR(1) Gaussian columns."""
+    rng = np.random.default_rng(seed)
+    X = np.empty((n, K))
+    X[:, 0] = 1.0
+    col = rng.standard_normal(n)
+    innovation_sd = np.sqrt(1.0 - RHO**2)
+    means = rng.uniform(-0.5, 0.5, size=K)
+    for j in range(1, K):
+        if j > 1:
+            col = RHO * col + innovation_sd * rng.standard_normal(n)
+        X[:, j] = col + means[j]
+    slopes = rng.normal(scale=0.1, size=K - 1)
+    if family == "poisson":
+        beta = np.concatenate([[0.5], slopes])
+        eta = X @ beta
+        y = rng.poisson(np.exp(eta)).astype(float)
+    else:
+        beta = np.concatenate([[-0.3], 2.0 * slopes])
+        eta = X @ beta
+        y = (rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+    return y, X, beta
+
+
+def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    times = []
+    out = None
+    for _ in range(repeats):
+        out = None  # drop the previous result before the next repeat
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def fit_priorreg(
+    y: np.ndarray, X: np.ndarray, family: Callable[[], Any], prior: Any, lam: Any
+) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return priorreg.PriorGLM(y, X, family=family(), prior=prior).fit(lam=lam)
+
+
+def fit_glum(y: np.ndarray, Xs: np.ndarray, family: str, **kwargs: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = GeneralizedLinearRegressor(family=family, l1_ratio=0, fit_intercept=True, **kwargs)
+        return model.fit(Xs, y)
+
+
+def fit_glum_cv(y: np.ndarray, Xs: np.ndarray, family: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = GeneralizedLinearRegressorCV(
+            family=family, l1_ratio=0, fit_intercept=True, n_alphas=N_ALPHAS, cv=5
+        )
+        return model.fit(Xs, y)
+
+
+def fit_statsmodels(y: np.ndarray, X: np.ndarray, family: Callable[[], Any]) -> Any:
+    return sm.GLM(y, X, family=family()).fit()
+
+
+def penalized_objective(
+    y: np.ndarray, X: np.ndarray, family: Callable[[], Any], params: np.ndarray, lam: float
+) -> float:
+    """priorreg's objective ``D(b) + lam |b[1:]|^2`` (zero prior, intercept free)."""
+    mu = family().link.inverse(X @ params)
+    return float(family().deviance(y, mu)) + lam * float(params[1:] @ params[1:])
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def run_family(name: str, n: int, repeats: int, cv: bool, seed: int) -> dict[str, float]:
+    family, glum_family = FAMILIES[name]
+    y, X, beta = make_data(name, n, seed)
+    rng = np.random.default_rng(seed + 100)
+    b0 = beta + rng.normal(scale=PRIOR_NOISE, size=K)
+    lam = n * A_PENALTY
+    Xs = np.ascontiguousarray(X[:, 1:])  # glum's design (copy made outside the timing)
+    print(
+        f"\n=== {name}: n = {n:,}, k = {K} (intercept + {K - 1} AR(1) rho={RHO}), "
+        f"a = {A_PENALTY:g}, LAM = n a = {lam:g}, mean y = {y.mean():.3f} ==="
+    )
+
+    t_fix, r_fix = median_time(lambda: fit_priorreg(y, X, family, b0, lam), repeats)
+    t_gcv, r_gcv = median_time(lambda: fit_priorreg(y, X, family, b0, "gcv"), repeats)
+    t_glum, g_fix = median_time(lambda: fit_glum(y, Xs, glum_family, alpha=A_PENALTY), repeats)
+    t_path, g_path = median_time(
+        lambda: fit_glum(y, Xs, glum_family, alpha_search=True, n_alphas=N_ALPHAS), repeats
+    )
+    t_cv = float("nan")
+    if cv:
+        t_cv, g_cv = median_time(lambda: fit_glum_cv(y, Xs, glum_family), 1)
+    t_sm, s_fit = median_time(lambda: fit_statsmodels(y, X, family), repeats)
+
+    rows = [
+        ("priorreg fit(lam=LAM)", t_fix),
+        ("priorreg fit(lam='gcv')", t_gcv),
+        ("glum alpha=a", t_glum),
+        (f"glum path ({N_ALPHAS} alphas)", t_path),
+        (f"glum CV (5-fold, {N_ALPHAS} alphas, 1 rep)", t_cv),
+        ("statsmodels GLM (unpenalized)", t_sm),
+    ]
+    print(f"{'':42s}{'median s':>10s}{'/ glum':>9s}")
+    for label, t in rows:
+        if np.isnan(t):
+            print(f"{label:42s}{'skipped':>10s}")
+        else:
+            print(f"{label:42s}{t:10.3f}{t / t_glum:9.2f}")
+
+    ratios = {
+        "fixed / glum fixed": (t_fix / t_glum, 1.2, "<="),
+        "gcv / glum fixed": (t_gcv / t_glum, 3.0, "<="),
+        "gcv / glum path": (t_gcv / t_path, 1.0, "<"),
+    }
+    for label, (ratio, target, op) in ratios.items():
+        ok = ratio <= target if op == "<=" else ratio < target
+        print(f"priorreg {label:26s}{ratio:8.2f}   {op} {target:g}: {verdict(ok)}")
+
+    sel = r_gcv.selection
+    print(
+        f"priorreg IRLS iterations: fixed {r_fix.iterations}, gcv final fit "
+        f"{r_gcv.iterations}; gcv selected lam {r_gcv.lam:.6g} (= n * {r_gcv.lam / n:.3g}) "
+        f"after {len(sel.path['lam'])} converged fits{' (on edge)' if sel.on_edge else ''}"
+    )
+    print(
+        f"glum iterations (fixed alpha): {g_fix.n_iter_}; statsmodels iterations: "
+        f"{s_fit.fit_history.get('iteration', '?')}; "
+        f"glum path fitted {len(g_path.coef_path_)} alphas"
+    )
+    if cv:
+        print(f"glum CV chose alpha {float(g_cv.alpha_):.4g} (= lam {float(g_cv.alpha_) * n:.4g})")
+
+    # Same problem with a zero prior: priorreg's solution against glum's.
+    r_zero = fit_priorreg(y, X, family, None, lam)
+    g_params = np.concatenate([[g_fix.intercept_], g_fix.coef_])
+    diff = float(np.max(np.abs(r_zero.params - g_params)))
+    obj_p = penalized_objective(y, X, family, np.asarray(r_zero.params), lam)
+    obj_g = penalized_objective(y, X, family, g_params, lam)
+    print(
+        f"prior=None vs glum alpha=a: max |coef diff| {diff:.2e}; "
+        f"objective D + lam|b|^2: priorreg {obj_p:.10g}, glum {obj_g:.10g} "
+        f"(rel. diff {(obj_g - obj_p) / abs(obj_p):+.1e})"
+    )
+    sm_diff = float(np.max(np.abs(np.asarray(s_fit.params) - np.asarray(r_zero.params))))
+    print(f"(for scale: max |statsmodels unpenalized - priorreg penalized| = {sm_diff:.2e})")
+    return {label: ratio for label, (ratio, _, _) in ratios.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="n = 20,000: runs in seconds")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per timing")
+    parser.add_argument(
+        "--cv",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time glum's 5-fold CV (default: yes at full size, no with --quick)",
+    )
+    parser.add_argument(
+        "--family", choices=[*FAMILIES, "both"], default="both", help="which family to run"
+    )
+    args = parser.parse_args(argv)
+    print_environment()
+    n = 20_000 if args.quick else 200_000
+    repeats = args.repeats or (5 if args.quick else 3)
+    names = list(FAMILIES) if args.family == "both" else [args.family]
+    cv = not args.quick if args.cv is None else args.cv
+    summary = {}
+    for i, name in enumerate(names):
+        summary[name] = run_family(name, n, repeats, cv=cv, seed=10 + i)
+    print("\nSummary of ratios (targets: fixed/glum <= 1.2, gcv/glum <= 3, gcv/path < 1):")
+    for name, ratios in summary.items():
+        cells = ", ".join(f"{label} {ratio:.2f}" for label, ratio in ratios.items())
+        print(f"  {name:9s} {cells}")
+
+
+if __name__ == "__main__":
+    main()
