@@ -210,17 +210,40 @@ class _ScaledColumns:
 
 
 def _centred_data(
-    Xw: FloatArray, zw: FloatArray, L: FloatArray, intercept: int | None
+    X: FloatArray,
+    sw: FloatArray | None,
+    zw: FloatArray,
+    L: FloatArray,
+    intercept: int | None,
 ) -> tuple[FloatArray, FloatArray]:
-    """``A = [Xw (I - e_int m'), zw]`` in one pass (C order) and ``I - e_int m'``.
+    """``A = [Xw (I - e_int m'), zw]`` (C order), ``Xw = W^1/2 X``, and ``I - e_int m'``.
 
     Centring is on an unpenalized constant column only (then it moves just
-    the intercept, so the penalty is unchanged).
+    the intercept, so the penalty is unchanged). When that column of ``X``
+    is constant, ``Xw (I - e_int m') = W^1/2 (X - c 1 m')``: the weighted means
+    come from one product ``w'X`` and ``A`` from one pass over ``X``, with no
+    weighted copy of the data.
     """
-    n, k = Xw.shape
+    n, k = X.shape
     A = np.empty((n, k + 1))
     P = np.eye(k)
-    if intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept]):
+    centre = intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept])
+    c = X[0, intercept] if centre and n else 0.0
+    if centre and c != 0 and np.all(X[:, intercept] == c):
+        if sw is None:
+            means = (X[:, intercept] @ X) / (c * c * n)
+        else:
+            w = sw * sw
+            means = (w @ X) / (c * float(np.sum(w)))
+        means[intercept] = 0.0
+        P[intercept] -= means
+        np.subtract(X, c * means, out=A[:, :k])
+        if sw is not None:
+            np.multiply(A[:, :k], sw[:, None], out=A[:, :k])
+        A[:, k] = zw
+        return A, P
+    Xw = X if sw is None else X * sw[:, None]
+    if centre:
         one = Xw[:, intercept]
         means = (one @ Xw) / (one @ one)
         means[intercept] = 0.0
@@ -609,13 +632,12 @@ def factorize(
     z = np.asarray(z, dtype=float)
     n, k = X.shape
     sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=float))
-    Xw = X if sw is None else X * sw[:, None]
     zw = z if sw is None else z * sw
 
     Qx: FloatArray | None = None
     Rx: FloatArray | None = None
     if n > k:
-        A, P = _centred_data(Xw, zw, L, intercept)
+        A, P = _centred_data(X, sw, zw, L, intercept)
         R, Q, method, scale = _gram_factor(A, k)
         col_scale, z_norm = scale[:k], 1.0 / scale[k]
         P *= col_scale
@@ -628,7 +650,7 @@ def factorize(
         F = Rx if Rx is not None else R[:k, :k]
         Xp: FloatArray | _ScaledColumns = _ScaledColumns(A, col_scale)
     else:
-        Xp, P, _, col_scale = _precondition(Xw, L, intercept)
+        Xp, P, _, col_scale = _precondition(X if sw is None else X * sw[:, None], L, intercept)
         method = "dual"
         F = Xp
         g = zw.copy()
