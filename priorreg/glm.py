@@ -353,6 +353,13 @@ class PriorGLM(PriorModel):
         )
         return self._finish(r)
 
+    def _performance_iteration(self, criterion: str, maxiter: int, tol: float) -> GLMFit:
+        """IRLS that selects ``lam`` on the working model at each step: a start."""
+        pi = penalized_irls(
+            self.problem, 1.0, maxiter=maxiter, tol=tol, select=working_selector(criterion)
+        )
+        return self._finish(pi)
+
     def _select(
         self, criterion: str, lams: FloatArray | None, maxiter: int, tol: float
     ) -> tuple[GLMFit, Selection]:
@@ -373,11 +380,9 @@ class PriorGLM(PriorModel):
             return value
 
         if lams is None:
-            pi = penalized_irls(
-                self.problem, 1.0, maxiter=maxiter, tol=tol, select=working_selector(criterion)
-            )
-            lam0 = max(pi.lam, 1e-300)
-            evaluated[lam0] = (fit0 := self._finish(pi), self.criterion(fit0, criterion))
+            fit0 = self._performance_iteration(criterion, maxiter, tol)
+            lam0 = max(fit0.lam, 1e-300)
+            evaluated[lam0] = (fit0, self.criterion(fit0, criterion))
             grid = [lam0]
             for step in range(1, 8):  # expand by decades while the minimum is at an end
                 for cand in (lam0 * 10.0**-step, lam0 * 10.0**step):

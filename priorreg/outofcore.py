@@ -1879,7 +1879,16 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             zw=_NO_ROWS,
         )
 
-    def _irls(self, lam: float, start: FloatArray | None, maxiter: int, tol: float) -> GLMFit:
+    def _irls(
+        self,
+        lam: float,
+        start: FloatArray | None,
+        maxiter: int,
+        tol: float,
+        start_fit: GLMFit | None = None,
+    ) -> GLMFit:
+        if start_fit is not None:
+            start = np.asarray(start_fit.params, dtype=float)
         return self._finish_dask(self._run_irls(lam, start, maxiter, tol))
 
     # --------------------------------------------------------- criteria
@@ -1926,69 +1935,9 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         return float(opt.fun)
 
     # ------------------------------------------------------------- fit
-    def _select(
-        self, criterion: str, lams: FloatArray | None, maxiter: int, tol: float
-    ) -> tuple[GLMFit, Selection]:
-        """As ``PriorGLM._select``: performance iteration, then converged fits."""
-        if criterion == "ubre":
-            self._known_scale("ubre")
-        evaluated: dict[float, tuple[GLMFit, float]] = {}
-
-        def evaluate(lam: float) -> float:
-            if lam in evaluated:
-                return evaluated[lam][1]
-            start = None
-            if evaluated:
-                nearest = min(evaluated, key=lambda v: abs(math.log(v) - math.log(lam)))
-                start = evaluated[nearest][0].params
-            fit = self._irls(lam, start, maxiter, tol)
-            value = self.criterion(fit, criterion) if fit.converged else math.inf
-            evaluated[lam] = (fit, value)
-            return value
-
-        if lams is None:
-            pi = self._run_irls(1.0, None, maxiter, tol, select=working_selector(criterion))
-            lam0 = max(pi.lam, 1e-300)
-            fit0 = self._finish_dask(pi)
-            evaluated[lam0] = (fit0, self.criterion(fit0, criterion))
-            for step in range(1, 8):  # expand by decades while the minimum is at an end
-                for cand in (lam0 * 10.0**-step, lam0 * 10.0**step):
-                    evaluate(cand)
-                grid = sorted(evaluated)
-                values = [evaluated[v][1] for v in grid]
-                best = int(np.argmin(values))
-                if 0 < best < len(grid) - 1 and step >= 1:
-                    break
-        else:
-            for lam in np.sort(np.asarray(lams, dtype=float)):
-                evaluate(float(lam))
-        grid = sorted(evaluated)
-        values = [evaluated[v][1] for v in grid]
-        best = int(np.argmin(values))
-        on_edge = best in (0, len(grid) - 1)
-        if not np.isfinite(values[best]):
-            raise ValueError(
-                f"{criterion} could not be evaluated: no fit on the lam grid converged"
-            )
-        if on_edge:
-            warn_on_edge(criterion, grid[best], upper=best > 0, stacklevel=4)
-        else:
-            minimize_scalar(
-                lambda t: evaluate(float(math.exp(t))),
-                bounds=(math.log(grid[best - 1]), math.log(grid[best + 1])),
-                method="bounded",
-                options={"xatol": 1e-4},
-            )
-        final = min(evaluated, key=lambda v: evaluated[v][1])
-        fit = evaluated[final][0]
-        lam_sorted = sorted(evaluated)
-        path = {
-            "lam": np.array(lam_sorted),
-            "edf": np.array([evaluated[v][0].edf for v in lam_sorted]),
-            "deviance": np.array([evaluated[v][0].deviance for v in lam_sorted]),
-            criterion: np.array([evaluated[v][1] for v in lam_sorted]),
-        }
-        return fit, Selection(final, criterion, evaluated[final][1], path, on_edge)
+    def _performance_iteration(self, criterion: str, maxiter: int, tol: float) -> GLMFit:
+        pi = self._run_irls(1.0, None, maxiter, tol, select=working_selector(criterion))
+        return self._finish_dask(pi)
 
     def fit(  # type: ignore[override]
         self,
