@@ -461,8 +461,6 @@ class PriorGLM(PriorModel):
         ConvergenceWarning
             When IRLS does not converge (``converged`` is then False).
         """
-        from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
-
         if cov_type not in ("bayes", "sandwich"):
             raise ValueError(f"cov_type must be 'bayes' or 'sandwich', not {cov_type!r}")
         if not (isinstance(maxiter, int) and maxiter > 0):
@@ -499,6 +497,7 @@ class PriorGLM(PriorModel):
         if (
             isinstance(self.family, smf.Binomial)
             and fit.lam == 0
+            and isinstance(fit.fittedvalues, np.ndarray)
             and np.max(np.abs(self.endog_response - fit.fittedvalues)) < 1e-6
         ):
             warnings.warn(
@@ -517,6 +516,12 @@ class PriorGLM(PriorModel):
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        return self._results(fit, selection, cov_type)
+
+    def _results(self, fit: GLMFit, selection: Selection | None, cov_type: str) -> Any:
+        """Wrap a fit in the results class of this model."""
+        from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
+
         res = PriorGLMResults(self, fit, selection=selection, cov_type=cov_type)
         return PriorGLMResultsWrapper(res)
 

@@ -71,8 +71,7 @@ from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.base import _constant_column, check_finite
-from priorreg.exceptions import ConvergenceWarning
-from priorreg.glm import GLM_CRITERIA, GLMFit, PriorGLM, _boolean_response
+from priorreg.glm import GLMFit, PriorGLM, _boolean_response
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
@@ -1939,62 +1938,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         pi = self._run_irls(1.0, None, maxiter, tol, select=working_selector(criterion))
         return self._finish_dask(pi)
 
-    def fit(  # type: ignore[override]
-        self,
-        lam: float | str = "gcv",
-        lams: ArrayLike | None = None,
-        maxiter: int = 100,
-        tol: float = 1e-8,
-        cov_type: str = "bayes",
-    ) -> Any:
-        """Fit by penalized IRLS, one pass per iteration (see :meth:`priorreg.PriorGLM.fit`).
-
-        Returns
-        -------
-        PriorGLMResultsWrapper
-            Wrapping a :class:`DaskPriorGLMResults`.
-        """
-        if cov_type not in ("bayes", "sandwich"):
-            raise ValueError(f"cov_type must be 'bayes' or 'sandwich', not {cov_type!r}")
-        if not (isinstance(maxiter, int) and maxiter > 0):
-            raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-        if not (np.isfinite(tol) and tol > 0):
-            raise ValueError(f"tol must be a positive number, got {tol!r}")
-        lam_value: float | str
-        if isinstance(lam, str):
-            key = lam.lower()
-            if key not in GLM_CRITERIA:
-                raise ValueError(
-                    f"unknown lam criterion {lam!r}; use a number >= 0 or one of {GLM_CRITERIA}"
-                )
-            lam_value = key
-        else:
-            lam_value = _check_lam(lam)
-        lams_arr = None
-        if lams is not None:
-            if not isinstance(lam_value, str):
-                raise ValueError("lams= is a grid to search; it needs a criterion for lam")
-            lams_arr = np.asarray(lams, dtype=float)
-            if (
-                lams_arr.ndim != 1
-                or lams_arr.size < 2
-                or np.any(~np.isfinite(lams_arr))
-                or np.any(lams_arr <= 0)
-            ):
-                raise ValueError("lams must be a 1-D grid of at least two finite values > 0")
-        selection = None
-        if isinstance(lam_value, str):
-            fit, selection = self._select(lam_value, lams_arr, maxiter, tol)
-        else:
-            fit = self._irls(float(lam_value), None, maxiter, tol)
-        if not fit.converged:
-            warnings.warn(
-                f"penalized IRLS did not converge in {maxiter} iterations (lam="
-                f"{fit.lam:.4g}); results have converged=False. Increase maxiter, or "
-                "use a larger lam if the data separate the classes.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+    def _results(self, fit: GLMFit, selection: Any, cov_type: str) -> Any:
         res = DaskPriorGLMResults(self, fit, selection=selection, cov_type=cov_type)
         return PriorGLMResultsWrapper(res)
 
