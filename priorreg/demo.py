@@ -1,4 +1,4 @@
-"""``priorreg demo``: refine a fitted model with a small new group.
+"""priorreg demo: refine a fitted model with a small new group.
 
 Grunfeld's investment data (shipped with statsmodels): a model of
 investment on firm value and capital stock is fitted on ten firms, then

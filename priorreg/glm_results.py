@@ -128,7 +128,7 @@ class PriorGLMResults(PriorRidgeResults):
         factor = self._glm_fit.factor
         r = int(factor.d.size)
         if self.lam <= 0 or r == 0:
-            return CompatibilityTest(0.0, r, 1.0, None, "chi2")
+            return CompatibilityTest(0.0, r, 1.0, None, "none")
         stat = self._working_delta() / self.scale
         return CompatibilityTest(stat, r, float(stats.chi2.sf(stat, r)), None, "chi2")
 

@@ -43,7 +43,9 @@ class CompatibilityTest:
         when the data alone leave residual degrees of freedom (exact under
         Gaussian errors), else from :math:`\chi^2_{df}` with the fit's scale.
     df_denom : float or None
-    distribution : {"F", "chi2"}
+    distribution : {"F", "chi2", "none"}
+        ``"none"`` when the prior carries no weight (``lam = 0``, or the data
+        reach no penalized direction): nothing to test, statistic 0, p-value 1.
     """
 
     statistic: float
@@ -58,6 +60,11 @@ class CompatibilityTest:
         return self.statistic / self.df if self.df else float("nan")
 
     def __str__(self) -> str:
+        if self.distribution == "none":
+            return (
+                "Prior compatibility (Theil): not applicable, the prior carries no weight "
+                "(lam = 0 or no penalized direction reached by the data)"
+            )
         if self.distribution == "F":
             return (
                 f"Prior compatibility (Theil): chi2={self.statistic:.4g}, df={self.df}, "
@@ -97,7 +104,7 @@ def compatibility_test(factor: PathFactor, lam: float, scale: float) -> Compatib
     """
     r = int(factor.d.size)
     if lam <= 0 or r == 0:
-        return CompatibilityTest(0.0, r, 1.0, None, "chi2")
+        return CompatibilityTest(0.0, r, 1.0, None, "none")
     delta = float(np.sum(lam * factor.f**2 / (factor.d**2 + lam)))
     df_denom = factor.n_obs - factor.n_unpen - r
     if df_denom > 0 and factor.rss_floor > 0:
