@@ -84,6 +84,44 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
     return smry
 
 
+def _header(
+    res: Any,
+    name: str,
+    gright: list[tuple[str, list[str]]],
+    title: str,
+    *,
+    before: tuple[tuple[str, list[str]], ...] = (),
+    after: tuple[tuple[str, list[str]], ...] = (),
+    yname: str | None = None,
+    xname: list[str] | None = None,
+    alpha: float = 0.05,
+) -> Summary:
+    """The two-column header shared by every model, then the coefficient table."""
+    model = res.model
+    how = "fixed" if res.lam_method == "fixed" else f"min {res.lam_method.upper()}"
+    gleft = [
+        ("Dep. Variable:", None),
+        ("Model:", [name]),
+        *before,
+        ("Penalty weight lam:", [_fmt(res.lam)]),
+        ("Lam chosen by:", [how]),
+        *after,
+        ("No. Observations:", [f"{int(res.nobs)}"]),
+        ("Rows dropped (NA):", [f"{model.n_dropped}"]),
+        ("Covariance Type:", [res.cov_type]),
+    ]
+    smry = Summary()
+    smry.add_table_2cols(
+        res,
+        gleft=gleft,
+        gright=gright,
+        yname=yname or model.endog_names,
+        xname=xname,
+        title=title,
+    )
+    return _finish(res, smry, xname, alpha)
+
+
 def glm_summary(
     res: Any,
     yname: str | None = None,
@@ -92,19 +130,7 @@ def glm_summary(
     alpha: float = 0.05,
 ) -> Summary:
     """Build the statsmodels ``Summary`` of a ``PriorGLM`` fit."""
-    model = res.model
-    how = "fixed" if res.lam_method == "fixed" else f"min {res.lam_method.upper()}"
-    gleft = [
-        ("Dep. Variable:", None),
-        ("Model:", ["PriorGLM"]),
-        ("Family:", [type(model.family).__name__]),
-        ("Link:", [type(model.family.link).__name__]),
-        ("Penalty weight lam:", [_fmt(res.lam)]),
-        ("Lam chosen by:", [how]),
-        ("No. Observations:", [f"{int(res.nobs)}"]),
-        ("Rows dropped (NA):", [f"{model.n_dropped}"]),
-        ("Covariance Type:", [res.cov_type]),
-    ]
+    family = res.model.family
     gright = [
         ("Effective df (edf):", [f"{res.edf:.3f}"]),
         ("Df Residuals:", [f"{res.df_resid:.3f}"]),
@@ -116,16 +142,20 @@ def glm_summary(
         ("Converged:", [f"{res.converged} ({res.iterations} it.)"]),
         ("AIC (edf):", [_fmt(res.aic)]),
     ]
-    smry = Summary()
-    smry.add_table_2cols(
-        res,
-        gleft=gleft,
-        gright=gright,
-        yname=yname or model.endog_names,
-        xname=xname,
-        title=title or "Prior-centred penalized GLM results",
+    before = (
+        ("Family:", [type(family).__name__]),
+        ("Link:", [type(family.link).__name__]),
     )
-    return _finish(res, smry, xname, alpha)
+    return _header(
+        res,
+        "PriorGLM",
+        gright,
+        title or "Prior-centred penalized GLM results",
+        before=before,
+        yname=yname,
+        xname=xname,
+        alpha=alpha,
+    )
 
 
 def ridge_summary(
@@ -137,17 +167,6 @@ def ridge_summary(
 ) -> Summary:
     """Build the statsmodels ``Summary`` of a ``PriorRidge`` fit."""
     model = res.model
-    how = "fixed" if res.lam_method == "fixed" else f"min {res.lam_method.upper()}"
-    gleft = [
-        ("Dep. Variable:", None),
-        ("Model:", ["PriorRidge"]),
-        ("Penalty weight lam:", [_fmt(res.lam)]),
-        ("Lam chosen by:", [how]),
-        ("Penalty:", [model.penalty_kind + (" (standardized)" if model.standardize else "")]),
-        ("No. Observations:", [f"{int(res.nobs)}"]),
-        ("Rows dropped (NA):", [f"{model.n_dropped}"]),
-        ("Covariance Type:", [res.cov_type]),
-    ]
     gright = [
         ("R-squared:", [f"{res.rsquared:.4f}"]),
         ("Effective df (edf):", [f"{res.edf:.3f}"]),
@@ -158,14 +177,14 @@ def ridge_summary(
         ("Log-Likelihood:", [_fmt(res.llf)]),
         ("AIC (edf):", [_fmt(res.aic)]),
     ]
-    smry = Summary()
-    yname = yname or model.endog_names
-    smry.add_table_2cols(
+    penalty = model.penalty_kind + (" (standardized)" if model.standardize else "")
+    return _header(
         res,
-        gleft=gleft,
-        gright=gright,
+        "PriorRidge",
+        gright,
+        title or "Prior-centred ridge regression results",
+        after=(("Penalty:", [penalty]),),
         yname=yname,
         xname=xname,
-        title=title or "Prior-centred ridge regression results",
+        alpha=alpha,
     )
-    return _finish(res, smry, xname, alpha)
