@@ -190,11 +190,19 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
 
     # ---------------------------------------------------------------- fit
     @cached_property
+    def _prior_residual(self) -> FloatArray:
+        """``z = y - o - X b0`` (one pass; skipped for a zero prior)."""
+        z = (
+            self.endog
+            if not np.any(self.prior_values)
+            else self.endog - (self.exog @ self.prior_values)
+        )
+        return z if self.offset is None else z - self.offset
+
+    @cached_property
     def _weighted_data(self) -> tuple[FloatArray, FloatArray]:
         """``(W^1/2 X, W^1/2 (y - o - X b0))``."""
-        z = self.endog - self.exog @ self.prior_values
-        if self.offset is not None:
-            z = z - self.offset
+        z = self._prior_residual
         if self.weights is None:
             return self.exog, z
         sw = np.sqrt(self.weights)
@@ -203,11 +211,13 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
     @cached_property
     def factor(self) -> PathFactor:
         """The one factorization behind every ``lam`` (computed once)."""
-        X = self.exog
-        z = self.endog - X @ self.prior_values
-        if self.offset is not None:
-            z = z - self.offset
-        return factorize(X, z, self.penalty_matrix, self.weights, self.intercept_idx)
+        return factorize(
+            self.exog,
+            self._prior_residual,
+            self.penalty_matrix,
+            self.weights,
+            self.intercept_idx,
+        )
 
     def solve(self, lam: float) -> LinearFit:
         """Estimates and their normalized covariance at a fixed ``lam``."""
