@@ -54,6 +54,7 @@ models. JRSS B 73(1), 3-36.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -142,6 +143,59 @@ def _gram_factor(
     return R, Q, "householder", scale
 
 
+def _gram_of_raw_data(
+    X: FloatArray, z: FloatArray, L: FloatArray, intercept: int | None
+) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+    """``R`` of the centred ``[X, z]`` from the Gram matrix of the raw data, or ``None``.
+
+    Without weights, centring on a constant unpenalized column ``c 1`` is
+    the exact reparametrization ``X_c = X (I - e_int m')``, so the Gram
+    matrix of the centred data is ``(I - m e_int') X'X (I - e_int m')``:
+    one ``syrk`` of the caller's data, no centred copy. Forming it this way
+    costs ``eps |x_j|^2`` instead of ``eps |x_j - c m_j|^2`` per entry, a
+    factor ``kappa_j = |x_j|^2 / |x_j - c m_j|^2`` (1 + mean^2 / variance).
+    The factor is used only when ``max(kappa) * cond^2 <= 1e4``, so that its
+    relative error stays below ``eps * 1e4`` (the bound of the one-pass
+    Cholesky path); otherwise ``None`` and the caller centres a copy.
+
+    Returns ``(R, P, scale)``: ``R`` as in :func:`_gram_factor` for the
+    ``k + 1`` columns ``[X_c, z]`` scaled by ``scale``, and ``P`` the centring
+    ``I - e_int m'`` (identity without an intercept to centre on).
+    """
+    n, k = X.shape
+    P = np.eye(k)
+    centre = intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept])
+    G = np.empty((k + 1, k + 1))
+    G[:k, :k] = X.T @ X
+    G[:k, k] = G[k, :k] = X.T @ z
+    G[k, k] = z @ z
+    raw_diag = np.diag(G).copy()
+    if centre:
+        c = X[0, intercept]
+        if c == 0 or not np.all(X[:, intercept] == c):
+            return None
+        means = G[intercept, :k] / (c * c * n)
+        means[intercept] = 0.0
+        P[intercept] -= means
+        Pa = np.eye(k + 1)
+        Pa[:k, :k] = P
+        G = Pa.T @ G @ Pa
+    diag = np.diag(G)
+    if not np.all(np.isfinite(G)) or np.any(diag <= 0):
+        return None
+    kappa = float(np.max(raw_diag / diag))
+    scale = 1.0 / np.sqrt(diag)
+    G = G * scale[:, None] * scale[None, :]
+    try:
+        R = np.linalg.cholesky(G).T
+    except np.linalg.LinAlgError:
+        return None
+    sv = np.linalg.svd(R[:k, :k], compute_uv=False)
+    if not (sv.size and sv[-1] > 0) or kappa * (sv[0] / sv[-1]) ** 2 > _ONE_PASS_COND**2:
+        return None
+    return R, P, scale
+
+
 def _svd_graded(M: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Thin SVD ``M = U diag(d) V'`` truncated to a rank that ignores column scaling.
 
@@ -194,19 +248,25 @@ def _centre_and_scale(
     return P, scale
 
 
-_ROW_BLOCK = 16384
+#: Rows per block when a pass over the data works block by block (cache-sized).
+_ROW_BLOCK = 8192
 
 
 @dataclass(frozen=True)
-class _ScaledColumns:
-    """The first ``k`` columns of ``A`` times ``diag(scale)``, never materialized."""
+class _MappedColumns:
+    """The design ``A[:, :k] @ P`` (``k = P.shape[0]``), never materialized.
+
+    ``A`` is the data (or its centred copy) and ``P`` the preconditioning
+    (centring on the intercept, then column scaling): products with it cost
+    one product with ``A`` and a small ``k x k`` one.
+    """
 
     A: FloatArray
-    scale: FloatArray
+    P: FloatArray
 
     def __matmul__(self, M: FloatArray) -> FloatArray:
-        k = self.scale.size
-        return self.A[:, :k] @ (self.scale[:, None] * M)
+        k = self.P.shape[0]
+        return self.A[:, :k] @ _times_structured(self.P, M)
 
 
 def _centred_data(
@@ -512,6 +572,52 @@ class PathFactor:
         return float(out[0]) if np.ndim(lam) == 0 else out
 
     # ------------------------------------------------------------- leverages
+    def _row_maps(self) -> tuple[FloatArray | None, FloatArray, FloatArray]:
+        """``(rows_of, M0, Mu)``: the row basis blocks are ``rows_of @ M0`` and ``rows_of @ Mu``.
+
+        ``rows_of`` is the (preconditioned) design or its orthogonal factor,
+        ``None`` in the dual form, where ``M0`` and ``Mu`` are the blocks.
+        """
+        Xp, Rx, Qx, house, U = self._row_basis_inputs
+        k0 = self.n_unpen
+        r = self.d.size
+        E = np.zeros((house.qr.shape[0], k0 + r))
+        E[:k0, :k0] = np.eye(k0)
+        E[k0:, k0:] = U
+        E = house.apply(E, transpose=False)
+        if Qx is not None:
+            rows_of, M = Qx, E
+        elif Rx is not None:
+            rows_of, M = Xp, sla.solve_triangular(Rx, E, lower=False)
+        else:  # dual form: the rows are the observations themselves
+            return None, E[:, :k0], E[:, k0:]
+        if isinstance(rows_of, _MappedColumns):  # fold the preconditioning into M
+            M = _times_structured(rows_of.P, M)
+            rows_of = rows_of.A[:, : rows_of.P.shape[0]]
+        return rows_of, np.ascontiguousarray(M[:, :k0]), np.ascontiguousarray(M[:, k0:])
+
+    def row_blocks(
+        self, block: int = 8192
+    ) -> Iterator[tuple[slice, FloatArray, FloatArray, FloatArray]]:
+        """Yield ``(rows, h0, Bu, fit0)`` of :attr:`row_basis` for consecutive blocks of rows.
+
+        Reads the cached row basis when it exists; otherwise computes each
+        block from the data (one pass, nothing of size ``n x r`` kept).
+        """
+        n = self.n_obs
+        cached = self.__dict__.get("row_basis")
+        maps = None if cached is not None else self._row_maps()
+        for start in range(0, n, block):
+            rows = slice(start, min(start + block, n))
+            if cached is not None:
+                h0, Bu, fit0 = cached
+                yield rows, h0[rows], Bu[rows], fit0[rows]
+                continue
+            rows_of, M0, Mu = maps  # type: ignore[misc]
+            B0 = M0[rows] if rows_of is None else rows_of[rows] @ M0
+            Bu = Mu[rows] if rows_of is None else rows_of[rows] @ Mu
+            yield rows, np.einsum("ij,ij->i", B0, B0), Bu, B0 @ self.g0
+
     @cached_property
     def row_basis(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Row basis ``(h0, Bu, fit0)`` of the hat matrix.
@@ -523,32 +629,12 @@ class PathFactor:
         ``h_ii(lam) = h0_i + sum_j Bu_ij^2 phi_j(lam)``; the fitted values
         are ``fit0 + Bu (phi * f)``.
         """
-        Xp, Rx, Qx, house, _ = self._row_basis_inputs
-        k0 = self.n_unpen
-        r = self.d.size
-        rows = house.qr.shape[0]
-        E = np.zeros((rows, k0 + r))
-        E[:k0, :k0] = np.eye(k0)
-        E[k0:, k0:] = self._row_basis_inputs[4]
-        E = house.apply(E, transpose=False)
-        if Qx is not None:
-            rows_of, M = Qx, E
-        elif Rx is not None:
-            rows_of, M = Xp, sla.solve_triangular(Rx, E, lower=False)
-        else:  # dual form: the rows are the observations themselves
-            rows_of, M = None, E
+        rows_of, M0, Mu = self._row_maps()
         # the two blocks as separate products: no copy of the large one
-        B0 = M[:, :k0] if rows_of is None else rows_of @ np.ascontiguousarray(M[:, :k0])
-        Bu = M[:, k0:] if rows_of is None else rows_of @ np.ascontiguousarray(M[:, k0:])
+        B0 = M0 if rows_of is None else rows_of @ M0
+        Bu = Mu if rows_of is None else rows_of @ Mu
         h0 = np.einsum("ij,ij->i", B0, B0)
-        fit0 = B0 @ self.g0
-        return h0, np.ascontiguousarray(Bu), fit0
-
-    @cached_property
-    def row_basis_squared(self) -> FloatArray:
-        """``Bu ** 2`` (cached: every LOOCV evaluation needs it)."""
-        Bu = self.row_basis[1]
-        return Bu * Bu
+        return h0, np.ascontiguousarray(Bu), B0 @ self.g0
 
     @cached_property
     def row_map(self) -> FloatArray:
@@ -571,8 +657,11 @@ class PathFactor:
         """Hat-matrix diagonal, shape ``(n,)`` or ``(n, n_lam)``."""
         h0, Bu, _ = self.row_basis
         phi = self.shrinkage(lam)
-        Bu2 = Bu**2
-        return h0 + Bu2 @ phi if phi.ndim == 1 else h0[:, None] + Bu2 @ phi
+        out = np.empty((h0.size, *phi.shape[1:]))
+        for start in range(0, h0.size, _ROW_BLOCK):  # Bu**2 a block at a time
+            rows = slice(start, start + _ROW_BLOCK)
+            np.matmul(Bu[rows] * Bu[rows], phi, out=out[rows])
+        return out + (h0 if phi.ndim == 1 else h0[:, None])
 
     def weighted_resid(self, z_w: FloatArray, lam: float | FloatArray) -> FloatArray:
         """``W^{1/2}`` residuals for each ``lam`` given ``z_w = W^{1/2} z``."""
@@ -637,10 +726,17 @@ def factorize(
     Qx: FloatArray | None = None
     Rx: FloatArray | None = None
     if n > k:
-        A, P = _centred_data(X, sw, zw, L, intercept)
-        R, Q, method, scale = _gram_factor(A, k)
+        raw = _gram_of_raw_data(X, zw, L, intercept) if sw is None else None
+        if raw is not None:  # the rows of the design are X (I - e_int m') D
+            (R, P, scale), Q, method = raw, None, "cholesky"
+            P *= scale[:k]
+            Xp: FloatArray | _MappedColumns = _MappedColumns(X, P)
+        else:  # a centred copy A: its rows are A D
+            A, P = _centred_data(X, sw, zw, L, intercept)
+            R, Q, method, scale = _gram_factor(A, k)
+            P *= scale[:k]
+            Xp = _MappedColumns(A, np.diag(scale[:k]))
         col_scale, z_norm = scale[:k], 1.0 / scale[k]
-        P *= col_scale
         Rx = R[:k, :k]
         g = R[:k, k] * z_norm
         rho2 = float((R[k, k] * z_norm) ** 2) if R.shape[0] > k else 0.0
@@ -648,7 +744,6 @@ def factorize(
             Qx = Q[:, :k]
             Rx = None
         F = Rx if Rx is not None else R[:k, :k]
-        Xp: FloatArray | _ScaledColumns = _ScaledColumns(A, col_scale)
     else:
         Xp, P, _, col_scale = _precondition(X if sw is None else X * sw[:, None], L, intercept)
         method = "dual"

@@ -80,11 +80,11 @@ from priorreg.prior import check_prior_names
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.selection import (
     Selection,
-    _parabola_vertex,
     criterion_path,
     default_grid,
     select_lam,
     warn_on_edge,
+    zoom_loocv,
 )
 
 __all__ = [
@@ -1296,25 +1296,17 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         if on_edge:
             warn_on_edge("loocv", best_lam, upper=i > 0, stacklevel=4)
             return Selection(best_lam, "loocv", best_val, path, on_edge)
-        # the zoom of select_lam (batches of 9 lams, then a parabola), on an
-        # interpolant of LOOCV over the bracket computed in one pass
+        # the zoom of select_lam, on an interpolant of LOOCV over the bracket
+        # computed in one pass
         lo, hi = float(np.log(grid[i - 1])), float(np.log(grid[i + 1]))
         nodes = np.cos(np.pi * (np.arange(_LOOCV_NODES) + 0.5) / _LOOCV_NODES)
         t = 0.5 * (lo + hi) + 0.5 * (hi - lo) * nodes
         curve = np.polynomial.Chebyshev.fit(
             t, self.loocv_path(np.exp(t)), _LOOCV_NODES - 1, domain=[lo, hi]
         )
-        for _ in range(4):
-            ts = np.linspace(lo, hi, 9)
-            vals = curve(ts)
-            j = min(max(int(np.argmin(vals)), 1), ts.size - 2)
-            lo, hi = ts[j - 1], ts[j + 1]
-        t_best = _parabola_vertex(ts[j - 1 : j + 2], vals[j - 1 : j + 2])
-        j_min = int(np.argmin(vals))
-        candidates = [(float(curve(t_best)), t_best), (float(vals[j_min]), float(ts[j_min]))]
-        val, t_min = min(candidates)
-        if val <= best_val:
-            best_lam, best_val = float(np.exp(t_min)), val
+        lam, value = zoom_loocv(lambda lams: curve(np.log(lams)), lo, hi)
+        if value <= best_val:
+            best_lam, best_val = lam, value
         return Selection(best_lam, "loocv", best_val, path, on_edge)
 
     def fit(  # type: ignore[override]

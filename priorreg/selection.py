@@ -20,6 +20,7 @@ coordinates, then refined by a bounded scalar search on ``log(lam)``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,10 +30,21 @@ from priorreg._typing import FloatArray
 from priorreg.exceptions import LamOnEdgeWarning
 from priorreg.linalg import PathFactor
 
-__all__ = ["CRITERIA", "Selection", "criterion_path", "default_grid", "select_lam"]
+__all__ = [
+    "CRITERIA",
+    "LoocvPath",
+    "Selection",
+    "criterion_path",
+    "default_grid",
+    "select_lam",
+    "zoom_loocv",
+]
 
 CRITERIA = ("gcv", "loocv", "reml")
-_ROW_BLOCK = 65536
+_EPS = float(np.finfo(float).eps)
+_ROW_BLOCK = 8192  # rows per block: the block's buffers stay in cache
+#: LOOCV values computed at once between the grid neighbours of the grid minimum.
+_LOOCV_ZOOM = 17
 
 
 def gcv(factor: PathFactor, lams: FloatArray) -> FloatArray:
@@ -48,29 +60,129 @@ def gcv(factor: PathFactor, lams: FloatArray) -> FloatArray:
 def loocv(factor: PathFactor, z_w: FloatArray, lams: FloatArray) -> FloatArray:
     """Exact leave-one-out mean squared (weighted) error for each ``lam``.
 
-    One matrix product per block of rows gives the residuals and leverages
-    of every ``lam`` at once.
+    With the row basis ``(h0, Bu, fit0)`` of :attr:`PathFactor.row_basis`
+    and ``phi = d^2 / (d^2 + lam)``, the residuals and leverages of every
+    ``lam`` are ``z_w - fit0 - Bu (phi * f)`` and ``h0 + Bu^2 phi``: two
+    matrix products per block of rows, with the block's ``Bu^2`` and both
+    products kept in cache-sized buffers (one read of ``Bu`` per call).
     """
     lams = np.atleast_1d(lams)
-    total = np.zeros(lams.size)
     n = factor.n_obs
     h0, Bu, fit0 = factor.row_basis
-    Bu2 = factor.row_basis_squared
     phi = factor.shrinkage(lams)
     if phi.ndim == 1:
         phi = phi[:, None]
     fphi = phi * factor.f[:, None]
     base = z_w - fit0
     one_minus_h0 = 1.0 - h0
-    for start in range(0, n, _ROW_BLOCK):
-        sl = slice(start, min(start + _ROW_BLOCK, n))
-        resid = base[sl, None] - Bu[sl] @ fphi
-        denom = one_minus_h0[sl, None] - Bu2[sl] @ phi
-        with np.errstate(divide="ignore", invalid="ignore"):
-            resid /= denom
-        total += np.einsum("ij,ij->j", resid, resid)
+    block = min(_ROW_BLOCK, n)
+    resid = np.empty((block, lams.size))
+    denom = np.empty((block, lams.size))
+    squares = np.empty((block, Bu.shape[1]))
+    total = np.zeros(lams.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for start in range(0, n, block):
+            rows = slice(start, min(start + block, n))
+            size = rows.stop - start
+            r, h, sq = resid[:size], denom[:size], squares[:size]
+            np.matmul(Bu[rows], fphi, out=r)
+            np.subtract(base[rows, None], r, out=r)
+            np.multiply(Bu[rows], Bu[rows], out=sq)
+            np.matmul(sq, phi, out=h)
+            np.subtract(one_minus_h0[rows, None], h, out=h)
+            np.divide(r, h, out=r)
+            total += np.einsum("ij,ij->j", r, r)
     out = total / n
     return np.where(np.isfinite(out), out, np.inf)
+
+
+class LoocvPath:
+    r"""LOOCV for any number of ``lam`` in ``[lo, hi]`` after one pass over the rows.
+
+    The shrinkage factors :math:`\phi_j(\lambda) = d_j^2/(d_j^2 + \lambda)`
+    are shifted logistic functions of :math:`\log\lambda`, so the vectors
+    :math:`\phi(\lambda)` for all ``lam`` of an interval span a space of low
+    dimension ``p`` (a Cauchy-like matrix: about 20 to 60 directions to
+    rounding error, whatever ``r``). With an orthonormal basis ``U_phi``
+    (``r x p``, from the SVD of :math:`\phi` sampled densely on the
+    interval, singular values kept down to ``eps`` relative) and
+    :math:`\phi(\lambda) = U_\phi c(\lambda)`, one pass over the row basis
+    stores ``Bu diag(f) U_phi`` and ``Bu^2 U_phi`` (``n x p`` each); every
+    later ``lam`` costs ``O(n p)``:
+
+    .. math::
+
+        r_i = z_i - \mathrm{fit0}_i - (B_u\,\mathrm{diag}(f)\,U_\phi)_i\, c, \qquad
+        h_{ii} = h0_i + (B_u^{2}\,U_\phi)_i\, c .
+
+    Each call checks that :math:`\phi(\lambda)` lies in the span to
+    ``1e-13`` (absolute; then leverages are off by less than that) and
+    otherwise falls back to the exact :func:`loocv`.
+    """
+
+    #: Largest |phi - U_phi c| accepted (absolute: phi is in [0, 1]).
+    tolerance = 1e-13
+
+    def __init__(self, factor: PathFactor, z_w: FloatArray, lo: float, hi: float) -> None:
+        self.factor, self.z_w = factor, z_w
+        t = np.log(np.asarray([lo, hi], dtype=float))
+        samples = np.exp(np.linspace(t[0] - 1.0, t[1] + 1.0, int(8 * (t[1] - t[0])) + 64))
+        phi = factor.shrinkage(samples)
+        if phi.shape[0]:
+            U, sv, _ = np.linalg.svd(phi, full_matrices=False)
+            self.basis = U[:, sv > sv[0] * _EPS]
+        else:  # nothing penalized reaches the data: no shrinkage to represent
+            self.basis = np.zeros((0, 0))
+        p = self.basis.shape[1]
+        n = factor.n_obs
+        self.fitted_basis = np.empty((n, p))  # Bu diag(f) U_phi
+        self.leverage_basis = np.empty((n, p))  # Bu^2 U_phi
+        self.base = np.empty(n)  # z_w - fit0
+        self.one_minus_h0 = np.empty(n)
+        fU = factor.f[:, None] * self.basis
+        for rows, h0, Bu, fit0 in factor.row_blocks(_ROW_BLOCK):
+            np.matmul(Bu, fU, out=self.fitted_basis[rows])
+            np.matmul(Bu * Bu, self.basis, out=self.leverage_basis[rows])
+            np.subtract(z_w[rows], fit0, out=self.base[rows])
+            np.subtract(1.0, h0, out=self.one_minus_h0[rows])
+
+    def __call__(self, lams: FloatArray) -> FloatArray:
+        """LOOCV at each of ``lams`` (exact :func:`loocv` outside the span)."""
+        lams = np.atleast_1d(np.asarray(lams, dtype=float))
+        phi = self.factor.shrinkage(lams)
+        c = self.basis.T @ phi
+        if phi.size and np.max(np.abs(phi - self.basis @ c)) > self.tolerance:
+            return loocv(self.factor, self.z_w, lams)
+        n = self.factor.n_obs
+        total = np.zeros(lams.size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for start in range(0, n, _ROW_BLOCK):
+                rows = slice(start, min(start + _ROW_BLOCK, n))
+                resid = self.base[rows, None] - self.fitted_basis[rows] @ c
+                resid /= self.one_minus_h0[rows, None] - self.leverage_basis[rows] @ c
+                total += np.einsum("ij,ij->j", resid, resid)
+        out = total / n
+        return np.where(np.isfinite(out), out, np.inf)
+
+
+def zoom_loocv(
+    evaluate: Callable[[FloatArray], FloatArray], lo: float, hi: float
+) -> tuple[float, float]:
+    """Refine a LOOCV minimum bracketed by ``[lo, hi]`` (log lam): ``(lam, value)``.
+
+    ``evaluate`` maps an array of lams to LOOCV values at once (a pass over
+    the rows, or an interpolant of one). One batch of lams across the
+    bracket, then the vertex of the parabola through the best three; the
+    better of the vertex and the best batch point is returned.
+    """
+    ts = np.linspace(lo, hi, _LOOCV_ZOOM)
+    vals = np.asarray(evaluate(np.exp(ts)), dtype=float)
+    j = min(max(int(np.argmin(vals)), 1), ts.size - 2)
+    t_vertex = _parabola_vertex(ts[j - 1 : j + 2], vals[j - 1 : j + 2])
+    at_vertex = float(np.asarray(evaluate(np.array([np.exp(t_vertex)])))[0])
+    j_min = int(np.argmin(vals))
+    value, t = min((at_vertex, t_vertex), (float(vals[j_min]), float(ts[j_min])))
+    return float(np.exp(t)), value
 
 
 def reml(factor: PathFactor, lams: FloatArray) -> FloatArray:
@@ -91,7 +203,11 @@ def criterion_path(
         "reml": reml(factor, lams),
     }
     if criterion == "loocv":
-        out["loocv"] = loocv(factor, z_w, lams)
+        out["loocv"] = (
+            LoocvPath(factor, z_w, lams.min(), lams.max())(lams)
+            if lams.size > _LOOCV_ZOOM
+            else loocv(factor, z_w, lams)
+        )
     return out
 
 
@@ -192,7 +308,10 @@ def select_lam(
         raise ValueError("lams must be a 1-D grid of at least two penalty weights")
     if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
         raise ValueError("lams must be finite and > 0 (the grid is searched in log(lam))")
-    path = criterion_path(factor, z_w, grid, criterion)
+    path = criterion_path(factor, z_w, grid, criterion if criterion != "loocv" else "gcv")
+    if criterion == "loocv":  # one pass over the rows serves the grid and the zoom
+        loocv_path = LoocvPath(factor, z_w, grid[0], grid[-1])
+        path["loocv"] = loocv_path(grid)
     values = path[criterion]
     if not np.any(np.isfinite(values)):
         raise ValueError(f"{criterion} is not finite anywhere on the grid")
@@ -204,20 +323,9 @@ def select_lam(
     else:
         lo, hi = np.log(grid[i - 1]), np.log(grid[i + 1])
         if criterion == "loocv":
-            # each LOOCV evaluation is a pass over the rows: zoom in with
-            # batches of lams (one matrix product each), then a parabola
-            for _ in range(4):
-                ts = np.linspace(lo, hi, 9)
-                vals = loocv(factor, z_w, np.exp(ts))
-                j = min(max(int(np.argmin(vals)), 1), ts.size - 2)
-                lo, hi = ts[j - 1], ts[j + 1]
-            t_best = _parabola_vertex(ts[j - 1 : j + 2], vals[j - 1 : j + 2])
-            value = float(loocv(factor, z_w, np.array([np.exp(t_best)]))[0])
-            j_min = int(np.argmin(vals))
-            candidates = [(value, t_best), (float(vals[j_min]), float(ts[j_min]))]
-            val, t = min(candidates)
-            if val <= best_val:
-                best_lam, best_val = float(np.exp(t)), val
+            lam, value = zoom_loocv(loocv_path, lo, hi)
+            if value <= best_val:
+                best_lam, best_val = lam, value
             return Selection(best_lam, criterion, best_val, path, on_edge)
         opt = minimize_scalar(
             lambda t: _scalar(factor, z_w, criterion, float(np.exp(t))),

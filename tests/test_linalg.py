@@ -188,3 +188,41 @@ def test_property_routes_and_edf_bounds(n, k, kind, log_lam, seed):
     lev = fac.leverage(lam)
     assert np.all(lev >= -1e-10)
     assert np.all(lev <= 1 + 1e-10)
+
+
+def test_unweighted_gram_skips_the_centred_copy_only_when_safe(rng):
+    # moderate column means: the Gram matrix of the raw data is centred
+    # algebraically (no copy of X); the factor still matches the dense solve
+    n, k = 300, 6
+    L = np.diag([0.0] + [1.0] * (k - 1))
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1)) + rng.uniform(-2, 2, k - 1)])
+    z = X @ rng.normal(size=k) + rng.normal(size=n)
+    fac = factorize(X, z, L, None, 0)
+    assert fac.method == "cholesky" and fac._row_basis_inputs[0].A is X
+    for lam in (0.0, 2.0, 300.0):
+        delta, A = dense_solution(X, z, L, np.ones(n), lam)
+        np.testing.assert_allclose(fac.coef(lam), delta, rtol=1e-11)
+        H = X @ np.linalg.solve(A, X.T)
+        np.testing.assert_allclose(fac.leverage(lam), np.diag(H), rtol=1e-10)
+    # means 1e4 standard deviations: centring the Gram matrix would cost
+    # eps * 1e8; the copy is centred instead and the estimate keeps its digits
+    X[:, 1:] += 1e4
+    fac = factorize(X, z, L, None, 0)
+    assert fac._row_basis_inputs[0].A is not X
+    Xc = X - np.r_[0.0, X[:, 1:].mean(axis=0)]  # exact centring, rounding 1e-12
+    delta_c, _ = dense_solution(Xc, z, L, np.ones(n), 2.0)
+    slopes = fac.coef(2.0)[1:]
+    np.testing.assert_allclose(slopes, delta_c[1:], rtol=1e-9)
+
+
+@pytest.mark.parametrize(("n", "k", "weighted"), [(500, 7, False), (500, 7, True), (9, 14, False)])
+def test_row_blocks_equal_the_row_basis(rng, n, k, weighted):
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    fac = factorize(X, rng.normal(size=n), np.diag([0.0] + [1.0] * (k - 1)), w, 0)
+    for _ in range(2):  # computed from the data, then read from the cache
+        blocks = list(fac.row_blocks(block=128))
+        h0, Bu, fit0 = fac.row_basis
+        np.testing.assert_allclose(np.concatenate([b[1] for b in blocks]), h0, atol=1e-13)
+        np.testing.assert_allclose(np.vstack([b[2] for b in blocks]), Bu, atol=1e-13)
+        np.testing.assert_allclose(np.concatenate([b[3] for b in blocks]), fit0, atol=1e-12)

@@ -93,3 +93,51 @@ def test_default_grid_needs_no_warning_on_ordinary_data(rng):
         warnings.simplefilter("error")
         res = pr.PriorRidge(y, X, prior=b0, weights=w).fit(lam="gcv")
     assert 0 < res.lam < np.inf
+
+
+@pytest.mark.parametrize("kind", ["default", "dense", "difference"])
+def test_loocv_on_a_long_grid_equals_brute_force_refits(rng, kind):
+    # more lams than the zoom batch: the path goes through LoocvPath (one pass
+    # over the rows, then O(n p) per lam) and must still equal brute force
+    X, y, b0, w, offset, L = random_problem(rng, 30, 5, kind=kind)
+    model = pr.PriorRidge(y, X, prior=b0, penalty=L, weights=w, offset=offset)
+    lams = np.logspace(-3, 4, 30)
+    path = model.path(lams, criterion="loocv")
+    brute = [brute_force_loocv(X, y, b0, w, offset, L, lam) for lam in lams]
+    np.testing.assert_allclose(path["loocv"], brute, rtol=1e-9)
+
+
+def test_loocv_path_equals_exact_pass_inside_and_outside_its_interval(rng):
+    from priorreg.selection import LoocvPath, loocv
+
+    n, k = 400, 60
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1)) * np.logspace(-2, 2, k - 1)])
+    y = X @ rng.normal(size=k) + rng.normal(size=n)
+    model = pr.PriorRidge(y, X)
+    factor, z_w = model.factor, model._weighted_data[1]
+    evaluate = LoocvPath(factor, z_w, 1e-3, 1e5)
+    # the shrinkage vectors of an interval span few directions: the reduction is real
+    assert evaluate.basis.shape[1] < factor.d.size
+    inside = np.logspace(-3, 5, 57) * 1.013  # not the sample points of the basis
+    # the leverages are off by at most the 1e-13 span tolerance, the criterion
+    # by rounding: 1e-11 relative leaves two orders of margin
+    np.testing.assert_allclose(evaluate(inside), loocv(factor, z_w, inside), rtol=1e-11)
+    # far outside the interval the shrinkage leaves the span: the exact pass is used
+    outside = np.array([1e-12, 1e12])
+    np.testing.assert_array_equal(evaluate(outside), loocv(factor, z_w, outside))
+
+
+def test_loocv_selection_equals_sklearn_ridgecv_on_its_grid(rng):
+    # the grid's LOOCV values (through LoocvPath) equal RidgeCV's, and the
+    # refined optimum is no worse than RidgeCV's grid choice
+    from sklearn.linear_model import RidgeCV
+
+    X, y, _, _, _, _ = random_problem(rng, 80, 6, weights=False)
+    alphas = np.logspace(-3, 4, 40)
+    ref = RidgeCV(alphas=alphas, fit_intercept=True, store_cv_results=True).fit(X[:, 1:], y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pr.LamOnEdgeWarning)
+        res = pr.PriorRidge(y, X).fit(lam="loocv", lams=alphas)
+    np.testing.assert_allclose(res.lam_path["loocv"], ref.cv_results_.mean(axis=0), rtol=1e-9)
+    assert res.selection.value <= -ref.best_score_ * (1 + 1e-12)
+    assert res.loocv == pytest.approx(res.selection.value, rel=1e-11)
