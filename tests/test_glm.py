@@ -8,6 +8,7 @@ stop at ~1e-6 relative, the tolerance used against them.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -286,3 +287,156 @@ def test_non_convergence_warns_and_reports(rng):
     with pytest.warns(pr.ConvergenceWarning, match="did not converge"):
         res = pr.PriorGLM(y, X, family=F.Poisson()).fit(lam=1.0, maxiter=1)
     assert res.converged is False
+
+
+# --------------------------------------------------- the penalty search's fits
+# The search minimises the criterion over converged fits made by IRLS steps on
+# the weighted Gram matrix (priorreg.newton); these tests hold that route to
+# the path route (priorreg.irls with priorreg.linalg.factorize).
+
+GRAM_FAMILIES = [
+    (F.Poisson(), lambda rng, mu: rng.poisson(mu)),
+    (F.Binomial(), lambda rng, mu: rng.binomial(1, mu / (1 + mu))),
+    (F.Gamma(link=F.links.Log()), lambda rng, mu: rng.gamma(2.0, mu / 2.0)),
+]
+GRAM_IDS = ["poisson", "binomial", "gamma"]
+
+
+def weighted_glm(rng, family, make_y, *, n=300, prior=True):
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 4)) + rng.uniform(-1, 1, 4)])
+    beta = np.array([0.3, 0.4, -0.2, 0.1, 0.0])
+    offset = rng.normal(scale=0.1, size=n)
+    y = make_y(rng, np.exp(X @ beta + offset)).astype(float)
+    b0 = beta + rng.normal(scale=0.2, size=5) if prior else None
+    return pr.PriorGLM(
+        y,
+        X,
+        family=family,
+        prior=b0,
+        offset=offset,
+        freq_weights=rng.integers(1, 3, n).astype(float),
+        var_weights=rng.uniform(0.5, 2.0, n),
+    )
+
+
+@pytest.mark.parametrize(("family", "make_y"), GRAM_FAMILIES, ids=GRAM_IDS)
+def test_gram_route_irls_is_the_path_irls(rng, family, make_y):
+    from priorreg.irls import penalized_irls
+    from priorreg.newton import gram_point, newton_irls
+
+    model = weighted_glm(rng, family, make_y)
+    problem = model.problem
+    b0, lam = problem.b0, 7.0
+    eta, mu = problem.mean(b0)
+    start = gram_point(problem, b0, eta, mu, problem.deviance(mu))
+    fast = newton_irls(problem, lam, start, tol=1e-12)
+    ref = penalized_irls(problem, lam, start=b0, tol=1e-12)
+    # the same iteration, its linear step solved two ways: the estimates
+    # differ by rounding (cond(D (X'WX + lam L) D) < 1e2 here)
+    assert fast is not None
+    assert fast.converged
+    assert ref.converged
+    assert fast.iterations == ref.iterations
+    np.testing.assert_allclose(fast.params, ref.params, rtol=1e-11, atol=1e-13)
+    assert fast.deviance == pytest.approx(ref.deviance, rel=1e-12)
+    # edf at the converged estimate: the path factorization and the dense trace
+    full = model._finish(ref)
+    assert fast.edf == pytest.approx(full.edf, rel=1e-11)
+    W = problem.prior_weights * family.weights(ref.mu)
+    H = problem.X.T @ (W[:, None] * problem.X)
+    dense = np.trace(np.linalg.solve(H + lam * problem.L, H))
+    assert fast.edf == pytest.approx(dense, rel=1e-11)
+
+
+@pytest.mark.parametrize("prior", [True, False], ids=["prior", "no-prior"])
+@pytest.mark.parametrize(("family", "make_y"), GRAM_FAMILIES, ids=GRAM_IDS)
+def test_gram_route_performance_iteration_is_the_path_one(rng, family, make_y, prior):
+    from priorreg.irls import penalized_irls, working_selector
+    from priorreg.newton import performance_irls
+
+    problem = weighted_glm(rng, family, make_y, prior=prior).problem
+    fast = performance_irls(problem, tol=1e-12)
+    ref = penalized_irls(problem, 1.0, tol=1e-12, select=working_selector("gcv"))
+    assert fast is not None
+    assert fast.converged
+    assert ref.converged
+    # both end with a bounded search on log(lam) to xatol 1e-6 over a criterion
+    # flat at its minimum: lam agrees to about that, the estimates (smooth in
+    # lam) to about the same
+    assert fast.lam == pytest.approx(ref.lam, rel=1e-5)
+    np.testing.assert_allclose(fast.params, ref.params, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("criterion", ["gcv", "ubre", "aic"])
+def test_search_values_are_the_criterion_at_path_fits(rng, criterion):
+    X, y, beta = poisson_data(rng, n=400, k=6)
+    b0 = beta + rng.normal(scale=0.2, size=6)
+    model = pr.PriorGLM(y, X, family=F.Poisson(), prior=b0)
+    res = model.fit(lam=criterion, tol=1e-12)
+    path = res.selection.path
+    assert path["lam"].size >= 5
+    for lam, value, edf in zip(path["lam"], path[criterion], path["edf"], strict=True):
+        full = model._irls(float(lam), None, 100, 1e-12)
+        # converged fits of the same iteration (warm and cold started), edf by
+        # Gram-Cholesky (rounding ~eps / rcond) or by the path factorization;
+        # UBRE = D/n + 2 edf/n - 1 loses the digits of the terms it cancels
+        assert edf == pytest.approx(full.edf, rel=1e-10)
+        assert value == pytest.approx(model.criterion(full, criterion), rel=1e-10, abs=1e-12)
+    # the reported fit is the path IRLS fit at the selected lam
+    fixed = model.fit(lam=res.lam, tol=1e-12)
+    np.testing.assert_allclose(res.params, fixed.params, rtol=1e-7, atol=1e-9)
+    assert res.edf == pytest.approx(fixed.edf, rel=1e-9)
+    assert res.selection.value == pytest.approx(getattr(fixed, criterion), rel=1e-10)
+
+
+def test_selected_lam_is_the_minimum_on_a_fine_grid(rng):
+    X, y, beta = poisson_data(rng, n=400, k=6)
+    b0 = beta + rng.normal(scale=0.3, size=6)
+    model = pr.PriorGLM(y, X, family=F.Poisson(), prior=b0)
+    res = model.fit(lam="gcv")
+    assert not res.selection.on_edge
+    grid = res.lam * np.exp(np.linspace(-0.05, 0.05, 41))
+    values = np.array([model.criterion(model._irls(v, None, 100, 1e-12), "gcv") for v in grid])
+    best = model.criterion(model._irls(res.lam, None, 100, 1e-12), "gcv")
+    # the search locates the minimum to 1e-3 on log(lam): above the grid's
+    # minimum by at most curvature * 1e-6 (~1e-10 relative here)
+    assert best <= values.min() * (1 + 1e-9)
+    assert abs(np.log(res.lam) - np.log(grid[np.argmin(values)])) <= 2.5e-3 + 1e-3
+
+
+def test_ill_conditioned_gram_falls_back_to_the_path(rng):
+    from priorreg.newton import gram_point, newton_irls
+
+    n = 300
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x + 1e4, rng.normal(size=n)])  # cond(X'X) ~ 1e16
+    y = rng.poisson(np.exp(0.2 + 0.3 * x)).astype(float)
+    model = pr.PriorGLM(y, X, family=F.Poisson(), prior=[0.2 - 1e3, 0.1, 0.3])
+    problem = model.problem
+    eta, mu = problem.mean(problem.b0)
+    start = gram_point(problem, problem.b0, eta, mu, problem.deviance(mu))
+    assert newton_irls(problem, 1.0, start) is None  # declined: edf not certain
+    res = model.fit(lam="gcv")
+    for lam, value in zip(res.selection.path["lam"], res.selection.path["gcv"], strict=True):
+        full = model._irls(float(lam), None, 100, 1e-12)
+        assert value == pytest.approx(model.criterion(full, "gcv"), rel=1e-9)
+
+
+def test_brent_search_in_a_bracket():
+    from priorreg.glm import _brent
+
+    calls = []
+
+    def f(t):
+        calls.append(t)
+        return (t - 0.3) ** 2 + 0.1 * (t - 0.3) ** 3
+
+    ts = [-1.1, 0.0, 1.1]
+    x, fx = _brent(f, ts, [f(t) for t in ts], 1e-3)
+    assert abs(x - 0.3) <= 1e-3
+    assert len(calls) - 3 <= 8  # parabolic steps: golden sections alone take ~17
+    assert fx == min(f(t) for t in list(calls))
+    # an unusable value at an end (a fit that did not converge) is only a bound
+    calls.clear()
+    x, _ = _brent(f, ts, [math.inf, f(0.0), f(1.1)], 1e-3)
+    assert abs(x - 0.3) <= 1e-3
