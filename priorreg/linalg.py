@@ -60,11 +60,12 @@ from functools import cached_property
 
 import numpy as np
 from scipy import linalg as sla
+from scipy import sparse
 from scipy.linalg import lapack
 
 from priorreg._typing import FloatArray
 
-__all__ = ["PathFactor", "SingularSystemError", "factorize", "factorize_triangular"]
+__all__ = ["PathFactor", "SingularSystemError", "factorize", "factorize_triangular", "is_diagonal"]
 
 _EPS = float(np.finfo(float).eps)
 #: Cholesky factors better conditioned than this are used after one pass:
@@ -143,6 +144,31 @@ def _gram_factor(
     return R, Q, "householder", scale
 
 
+def _centring(k: int, intercept: int | None, means: FloatArray | None) -> sparse.csr_array:
+    """``I - e_int m'`` (sparse: the identity plus one row), the identity without centring."""
+    rows, cols, vals = np.arange(k), np.arange(k), np.ones(k)
+    if intercept is not None and means is not None:
+        off = np.flatnonzero(means)
+        rows = np.concatenate([rows, np.full(off.size, intercept)])
+        cols = np.concatenate([cols, off])
+        vals = np.concatenate([vals, -means[off]])
+    return sparse.csr_array((vals, (rows, cols)), shape=(k, k))
+
+
+def _scale_columns(P: sparse.csr_array, scale: FloatArray) -> sparse.csr_array:
+    """``P diag(scale)`` for a sparse ``P``."""
+    out = P.copy()
+    out.data = out.data * scale[out.indices]
+    return out
+
+
+def _right_times(F: FloatArray, T: FloatArray | sparse.csr_array) -> FloatArray:
+    """``F @ T`` for a dense ``F`` and a dense or sparse ``T`` (dense result)."""
+    if sparse.issparse(T):
+        return np.asarray((T.T @ F.T).T)
+    return F @ T
+
+
 def _gram_of_raw_data(
     X: FloatArray, z: FloatArray, L: FloatArray, intercept: int | None
 ) -> tuple[FloatArray, FloatArray, FloatArray] | None:
@@ -163,7 +189,7 @@ def _gram_of_raw_data(
     ``I - e_int m'`` (identity without an intercept to centre on).
     """
     n, k = X.shape
-    P = np.eye(k)
+    means = None
     centre = intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept])
     G = np.empty((k + 1, k + 1))
     G[:k, :k] = X.T @ X
@@ -176,9 +202,8 @@ def _gram_of_raw_data(
             return None
         means = G[intercept, :k] / (c * c * n)
         means[intercept] = 0.0
-        P[intercept] -= means
         Pa = np.eye(k + 1)
-        Pa[:k, :k] = P
+        Pa[intercept, :k] -= means
         G = Pa.T @ G @ Pa
     diag = np.diag(G)
     if not np.all(np.isfinite(G)) or np.any(diag <= 0):
@@ -193,7 +218,7 @@ def _gram_of_raw_data(
     sv = np.linalg.svd(R[:k, :k], compute_uv=False)
     if not (sv.size and sv[-1] > 0) or kappa * (sv[0] / sv[-1]) ** 2 > _ONE_PASS_COND**2:
         return None
-    return R, P, scale
+    return R, _centring(k, intercept, means), scale
 
 
 def _svd_graded(M: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -227,25 +252,23 @@ def _svd_graded(M: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
 
 def _centre_and_scale(
     M: FloatArray, L: FloatArray, intercept: int | None
-) -> tuple[FloatArray, FloatArray]:
+) -> tuple[sparse.csr_array, FloatArray]:
     """In place: centre ``M``'s columns on an unpenalized intercept, scale to unit norm.
 
     Works on the data or on any factor with the same column inner products
     (``M'M = X~'X~``). Returns ``(P, scale)`` with ``M_new = M_old P``.
     """
     k = M.shape[1]
-    P = np.eye(k)
+    means = None
     if intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept]):
         one = M[:, intercept].copy()
         means = (one @ M) / (one @ one)
         means[intercept] = 0.0
         M -= np.outer(one, means)
-        P[intercept] -= means
     norms = np.sqrt(np.einsum("ij,ij->j", M, M))
     scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
     M *= scale
-    P *= scale
-    return P, scale
+    return _scale_columns(_centring(k, intercept, means), scale), scale
 
 
 #: Rows per block when a pass over the data works block by block (cache-sized).
@@ -262,11 +285,11 @@ class _MappedColumns:
     """
 
     A: FloatArray
-    P: FloatArray
+    P: sparse.csr_array
 
     def __matmul__(self, M: FloatArray) -> FloatArray:
         k = self.P.shape[0]
-        return self.A[:, :k] @ _times_structured(self.P, M)
+        return self.A[:, :k] @ (self.P @ M)
 
 
 def _centred_data(
@@ -275,7 +298,7 @@ def _centred_data(
     zw: FloatArray,
     L: FloatArray,
     intercept: int | None,
-) -> tuple[FloatArray, FloatArray]:
+) -> tuple[FloatArray, sparse.csr_array]:
     """``A = [Xw (I - e_int m'), zw]`` (C order), ``Xw = W^1/2 X``, and ``I - e_int m'``.
 
     Centring is on an unpenalized constant column only (then it moves just
@@ -286,7 +309,6 @@ def _centred_data(
     """
     n, k = X.shape
     A = np.empty((n, k + 1))
-    P = np.eye(k)
     centre = intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept])
     c = X[0, intercept] if centre and n else 0.0
     if centre and c != 0 and np.all(X[:, intercept] == c):
@@ -296,18 +318,16 @@ def _centred_data(
             w = sw * sw
             means = (w @ X) / (c * float(np.sum(w)))
         means[intercept] = 0.0
-        P[intercept] -= means
         np.subtract(X, c * means, out=A[:, :k])
         if sw is not None:
             np.multiply(A[:, :k], sw[:, None], out=A[:, :k])
         A[:, k] = zw
-        return A, P
+        return A, _centring(k, intercept, means)
     Xw = X if sw is None else X * sw[:, None]
     if centre:
         one = Xw[:, intercept]
         means = (one @ Xw) / (one @ one)
         means[intercept] = 0.0
-        P[intercept] -= means
         if np.all(one == one[0]):
             np.subtract(Xw, one[0] * means, out=A[:, :k])
         else:
@@ -316,57 +336,59 @@ def _centred_data(
                 np.subtract(Xw[rows], np.outer(one[rows], means), out=A[rows, :k])
     else:
         A[:, :k] = Xw
+        means = None
     A[:, k] = zw
-    return A, P
+    return A, _centring(k, intercept, means)
 
 
 def _precondition(
     Xw: FloatArray, L: FloatArray, intercept: int | None
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, sparse.csr_array, FloatArray]:
     """Centre on an unpenalized intercept and scale columns to unit norm.
 
-    Returns ``(X_p, P, L_p, col_scale)`` with ``X_p = Xw P`` and
-    ``L_p = P' L P``. ``P = (I - e_int m') diag(col_scale)``.
+    Returns ``(X_p, P, col_scale)`` with ``X_p = Xw P``,
+    ``P = (I - e_int m') diag(col_scale)``.
     """
     Xc = np.array(Xw, dtype=float, order="F")
     P, scale = _centre_and_scale(Xc, L, intercept)
-    # L_p = P' L P = D L D: centring only moves the intercept, which is
-    # unpenalized whenever it is applied (L e_int = 0).
-    Lp = scale[:, None] * L * scale[None, :]
-    return Xc, P, Lp, scale
+    return Xc, P, scale
 
 
-def _is_diagonal(M: FloatArray) -> bool:
+def is_diagonal(M: FloatArray) -> bool:
     """True when every non-zero of a square matrix is on its diagonal (no copy)."""
     return int(np.count_nonzero(M)) == int(np.count_nonzero(np.diagonal(M)))
 
 
 def _rank(L: FloatArray) -> int:
-    """Numerical rank of a PSD matrix in the caller's units (exact if diagonal)."""
-    if _is_diagonal(L):
-        return int(np.count_nonzero(np.diagonal(L) > 0))
+    """Numerical rank of a PSD matrix (or of the diagonal matrix of a 1-D ``L``)."""
+    if L.ndim == 1:
+        return int(np.count_nonzero(L > 0))
     s = np.linalg.eigvalsh(L)
     return int(np.count_nonzero(s > float(np.max(s, initial=0.0)) * L.shape[0] * _EPS))
 
 
-def _whiten(Lp: FloatArray, rank: int) -> tuple[FloatArray, int, FloatArray]:
+def _whiten(
+    Lp: FloatArray, rank: int
+) -> tuple[FloatArray | sparse.csr_array, int, FloatArray]:
     """Basis ``T = [U_0, U_+ diag(s_+^-1/2)]`` of the whitened coordinates.
 
+    ``Lp`` is the scaled penalty, or its diagonal (1-D) when it is diagonal.
     Returns ``(T, k0, s_plus)``; the null space of ``Lp`` comes first. The
     rank comes from the unscaled penalty, so that column scaling (which
     can spread eigenvalues over many orders of magnitude) never turns a
     penalized direction into an unpenalized one. A diagonal penalty is
-    whitened exactly: its zeros are the unpenalized columns.
+    whitened exactly: its zeros are the unpenalized columns, and ``T`` is a
+    sparse scaled permutation.
     """
     k = Lp.shape[0]
-    if _is_diagonal(Lp):
-        s = np.diagonal(Lp).copy()
+    if Lp.ndim == 1:
+        s = Lp.copy()
         null = s <= 0
         order = np.concatenate([np.flatnonzero(null), np.flatnonzero(~null)])
         s = s[order]
         k0 = int(null.sum())
-        T = np.zeros((k, k))
-        T[order, np.arange(k)] = np.concatenate([np.ones(k0), 1.0 / np.sqrt(s[k0:])])
+        weights = np.concatenate([np.ones(k0), 1.0 / np.sqrt(s[k0:])])
+        T = sparse.csr_array((weights, (order, np.arange(k))), shape=(k, k))
         return T, k0, s[k0:]
     s, U = np.linalg.eigh(Lp)
     null = np.arange(k) < k - rank
@@ -381,7 +403,7 @@ def _log_pdet(L: FloatArray) -> float:
     """Log pseudo-determinant: sum of logs of the positive eigenvalues."""
     if L.size == 0:
         return 0.0
-    s = np.diagonal(L) if _is_diagonal(L) else np.linalg.eigvalsh(L)
+    s = L if L.ndim == 1 else np.diagonal(L) if is_diagonal(L) else np.linalg.eigvalsh(L)
     tol = float(np.max(np.abs(s), initial=0.0)) * L.shape[0] * _EPS
     return float(np.sum(np.log(s[s > tol])))
 
@@ -398,8 +420,9 @@ class PathFactor:
     ----------
     n_obs, n_coef, n_unpen, n_pen : int
         ``n``, ``k``, ``k0 = dim null(L)`` and ``m = rank(L)``.
-    basis : ndarray of shape (k, k)
-        Maps ``theta`` to ``delta`` in the caller's units.
+    basis : ndarray or sparse array of shape (k, k)
+        Maps ``theta`` to ``delta`` in the caller's units (sparse for a
+        diagonal penalty: then it is a scaled permutation plus one row).
     T0 : ndarray of shape (k0, k0)
         Triangular factor of the unpenalized block.
     B : ndarray of shape (k0, m)
@@ -407,6 +430,9 @@ class PathFactor:
     d, V, f : ndarray
         Singular values (length ``r <= m``), right singular vectors
         ``(m, r)`` and projected response ``(r,)`` of the penalized block.
+        With more coefficients than observations ``V = M' U / d`` is formed
+        only when asked for (it costs ``2 m n^2``); coefficients and solves
+        apply it as ``M' (U y)``.
     g0 : ndarray of shape (k0,)
         Projected response on the unpenalized block.
     rss_floor : float
@@ -419,11 +445,11 @@ class PathFactor:
     n_coef: int
     n_unpen: int
     n_pen: int
-    basis: FloatArray
+    basis: FloatArray | sparse.csr_array
     T0: FloatArray
     B: FloatArray
     d: FloatArray
-    V: FloatArray
+    right_vectors: FloatArray | None
     f: FloatArray
     g0: FloatArray
     rss_floor: float
@@ -434,6 +460,32 @@ class PathFactor:
     _row_basis_inputs: tuple[
         FloatArray, FloatArray | None, FloatArray | None, _Householder, FloatArray
     ] = field(repr=False)
+    #: ``(M, U)`` of the wide case, from which ``V = M' U / d``.
+    _wide_inputs: tuple[FloatArray, FloatArray] | None = field(default=None, repr=False)
+
+    @cached_property
+    def V(self) -> FloatArray:  # noqa: N802 - the V of U D V'
+        """Right singular vectors ``(m, r)`` of the penalized block."""
+        if self.right_vectors is not None:
+            return self.right_vectors
+        M, U = self._wide_inputs  # type: ignore[misc]
+        return (M.T @ U) / self.d
+
+    def _v_times(self, y: FloatArray) -> FloatArray:
+        """``V @ y`` (as ``M' (U (y / d))`` while ``V`` is not formed)."""
+        if self._wide_inputs is None or "V" in self.__dict__:
+            return self.V @ y
+        M, U = self._wide_inputs
+        d = self.d if y.ndim == 1 else self.d[:, None]
+        return M.T @ (U @ (y / d))
+
+    def _vt_times(self, v: FloatArray) -> FloatArray:
+        """``V' @ v`` (as ``U' (M v) / d`` while ``V`` is not formed)."""
+        if self._wide_inputs is None or "V" in self.__dict__:
+            return self.V.T @ v
+        M, U = self._wide_inputs
+        d = self.d if v.ndim == 1 else self.d[:, None]
+        return (U.T @ (M @ v)) / d
 
     # ------------------------------------------------------------------ lam
     def _check_identified(self, lam: float) -> None:
@@ -493,7 +545,7 @@ class PathFactor:
         """Solution in whitened coordinates ``(a, c)``."""
         self._check_identified(lam)
         d2 = self.d**2
-        c = self.V @ (self.d * self.f / (d2 + lam))
+        c = self._v_times(self.d * self.f / (d2 + lam))
         a = (
             sla.solve_triangular(self.T0, self.g0 - self.B @ c, lower=False)
             if self.n_unpen
@@ -528,7 +580,59 @@ class PathFactor:
             Ginv[:k0, :k0] = T0inv
             Ginv[:k0, k0:] = -T0inv @ (self.B @ Cinv)
         Ginv[k0:, k0:] = Cinv
-        return _times_structured(self.basis, Ginv)
+        return np.asarray(self.basis @ Ginv)
+
+    def _cov_theta_times(self, lam: float, Y: FloatArray) -> FloatArray:
+        """``(G'G)^{-1} Y`` in whitened coordinates, ``G = [[T0, B], [0, C]]``.
+
+        Block back-substitution with ``(C'C)^{-1} = V diag(1/(d^2+lam)) V'
+        + (I - VV')/lam``: ``O(k r)`` per column, no ``k x k`` matrix.
+        """
+        k0 = self.n_unpen
+        Ya, Yc = Y[:k0], Y[k0:]
+        ua = sla.solve_triangular(self.T0, Ya, trans="T", lower=False) if k0 else Ya
+        v = Yc - self.B.T @ ua
+        Vv = self._vt_times(v)
+        d2 = (self.d**2)[:, None] if Y.ndim == 2 else self.d**2
+        wc = self._v_times(Vv / (d2 + lam))
+        if self.d.size < self.n_pen:  # the complement of V, reached by the penalty alone
+            wc = wc + (v - self._v_times(Vv)) / lam
+        wa = sla.solve_triangular(self.T0, ua - self.B @ wc, lower=False) if k0 else ua
+        return np.concatenate([wa, wc])
+
+    def cov_times(self, lam: float, Y: FloatArray) -> FloatArray:
+        r"""``(X'WX + \lambda L)^{-1} Y`` in the caller's units, without forming the inverse."""
+        self._check_identified(lam)
+        Y = np.asarray(Y, dtype=float)
+        return np.asarray(self.basis @ self._cov_theta_times(lam, np.asarray(self.basis.T @ Y)))
+
+    def cov_diagonal(self, lam: float) -> FloatArray:
+        r"""Diagonal of :math:`(X'WX + \lambda L)^{-1}` in ``O(k r)`` for a diagonal penalty.
+
+        With the basis ``[B_a, B_c]`` (null space, whitened range of ``L``),
+        ``Z_a = B_a T_0^{-1}`` and ``Z_c = B_c - Z_a B``, the inverse is
+        :math:`Z_a Z_a' + Z_c [V \mathrm{diag}(\frac{1}{d^2+\lambda}) V' +
+        (I - VV')/\lambda] Z_c'`, whose diagonal needs only the row norms of
+        ``Z_c`` and ``Z_c V`` (``B_c`` is sparse, ``Z_a`` has ``k0`` columns).
+        """
+        self._check_identified(lam)
+        k0 = self.n_unpen
+        basis = self.basis
+        Ba = np.asarray(basis[:, :k0].todense() if sparse.issparse(basis) else basis[:, :k0])
+        Bc = basis[:, k0:]
+        Za = sla.solve_triangular(self.T0, Ba.T, trans="T", lower=False).T if k0 else Ba
+        ZcV = np.asarray(Bc @ self.V) - Za @ (self.B @ self.V)
+        out = np.einsum("ij,ij->i", Za, Za) + (ZcV**2) @ (1.0 / (self.d**2 + lam))
+        if self.d.size < self.n_pen:
+            BcB = np.asarray(Bc @ self.B.T)  # k x k0
+            Bc2 = np.asarray((Bc.multiply(Bc) if sparse.issparse(Bc) else Bc * Bc).sum(axis=1))
+            Zc2 = (
+                Bc2.ravel()
+                - 2 * np.einsum("ij,ij->i", BcB, Za)
+                + np.einsum("ij,jk,ik->i", Za, self.B @ self.B.T, Za)
+            )
+            out = out + (Zc2 - np.einsum("ij,ij->i", ZcV, ZcV)) / lam
+        return out
 
     def log_det_ratio(self, lam: float | FloatArray) -> FloatArray | float:
         r"""``log|X'WX + lam L| - log|lam L|_+`` for ``lam > 0``."""
@@ -592,7 +696,7 @@ class PathFactor:
         else:  # dual form: the rows are the observations themselves
             return None, E[:, :k0], E[:, k0:]
         if isinstance(rows_of, _MappedColumns):  # fold the preconditioning into M
-            M = _times_structured(rows_of.P, M)
+            M = rows_of.P @ M
             rows_of = rows_of.A[:, : rows_of.P.shape[0]]
         return rows_of, np.ascontiguousarray(M[:, :k0]), np.ascontiguousarray(M[:, k0:])
 
@@ -729,13 +833,13 @@ def factorize(
         raw = _gram_of_raw_data(X, zw, L, intercept) if sw is None else None
         if raw is not None:  # the rows of the design are X (I - e_int m') D
             (R, P, scale), Q, method = raw, None, "cholesky"
-            P *= scale[:k]
+            P = _scale_columns(P, scale[:k])
             Xp: FloatArray | _MappedColumns = _MappedColumns(X, P)
         else:  # a centred copy A: its rows are A D
             A, P = _centred_data(X, sw, zw, L, intercept)
             R, Q, method, scale = _gram_factor(A, k)
-            P *= scale[:k]
-            Xp = _MappedColumns(A, np.diag(scale[:k]))
+            P = _scale_columns(P, scale[:k])
+            Xp = _MappedColumns(A, _scale_columns(_centring(k, None, None), scale[:k]))
         col_scale, z_norm = scale[:k], 1.0 / scale[k]
         Rx = R[:k, :k]
         g = R[:k, k] * z_norm
@@ -745,7 +849,7 @@ def factorize(
             Rx = None
         F = Rx if Rx is not None else R[:k, :k]
     else:
-        Xp, P, _, col_scale = _precondition(X if sw is None else X * sw[:, None], L, intercept)
+        Xp, P, col_scale = _precondition(X if sw is None else X * sw[:, None], L, intercept)
         method = "dual"
         F = Xp
         g = zw.copy()
@@ -812,37 +916,11 @@ def factorize_triangular(
     return _reduce(F, g, rho2, P, scale, L, n_obs, log_weights, "triangular", (None, F, None))
 
 
-def _times_structured(P: FloatArray, M: FloatArray) -> FloatArray:
-    """``P @ M`` in O(k * cols) when ``P`` is diagonal except for one row.
-
-    That is the shape of the preconditioning ``(I - e_int m') D`` and of the
-    whitened basis for a diagonal penalty; anything else is a plain product.
-    """
-    diag = np.diagonal(P)
-    rows = np.flatnonzero(np.count_nonzero(P, axis=1) > (diag != 0))
-    if rows.size > 4:
-        return P @ M
-    out = diag[:, None] * M  # P @ M = diag(P) M + (off-diagonal rows of P) @ M
-    for i in rows:
-        row = P[i].copy()
-        row[i] = 0.0
-        out[i] += row @ M
-    return out
-
-
-def _times_permuted_diagonal(F: FloatArray, T: FloatArray) -> FloatArray:
-    """``F @ T``, as a column gather and scaling when ``T`` has one non-zero per column."""
-    if int(np.count_nonzero(T)) != T.shape[1]:
-        return F @ T
-    src = np.argmax(T != 0, axis=0)
-    return F[:, src] * T[src, np.arange(T.shape[1])]
-
-
 def _reduce(
     F: FloatArray,
     g: FloatArray,
     rho2: float,
-    P: FloatArray,
+    P: sparse.csr_array,
     col_scale: FloatArray,
     L: FloatArray,
     n: int,
@@ -856,10 +934,14 @@ def _reduce(
     of ``delta_p`` is ``|g - F delta_p|^2 + rho2`` with ``delta = P delta_p``.
     """
     k = F.shape[1]
-    Lp = col_scale[:, None] * L * col_scale[None, :]
+    if is_diagonal(L):  # L_p = P' L P = D L D (centring moves only the unpenalized intercept)
+        L = np.diagonal(L).copy()
+        Lp = col_scale**2 * L
+    else:
+        Lp = col_scale[:, None] * L * col_scale[None, :]
     T, k0, s_plus = _whiten(Lp, _rank(L))
     m = k - k0
-    Fw = _times_permuted_diagonal(F, T)
+    Fw = _right_times(F, T)
     F0, M = Fw[:, :k0], Fw[:, k0:]
     rows = F.shape[0]
     if k0:
@@ -883,25 +965,27 @@ def _reduce(
     g0 = Qtg[:k0]
     gperp = Qtg[k0:]
 
+    wide_inputs = None
+    V: FloatArray | None
     if m == 0 or Mperp.shape[0] == 0:
         U = np.zeros((Mperp.shape[0], 0))
         d = np.zeros(0)
         V = np.zeros((m, 0))
     elif Mperp.shape[0] >= m:
         U, d, V = _svd_graded(Mperp)
-    else:  # wide: eigen-decompose the small Gram matrix of the rows
+    else:  # wide: eigen-decompose the small Gram matrix of the rows; V on demand
         ev, U = np.linalg.eigh(Mperp @ Mperp.T)
         ev, U = ev[::-1], U[:, ::-1]
-        keep = ev > max(ev[0], 0.0) * max(Mperp.shape) * _EPS
-        U, d = U[:, keep], np.sqrt(ev[keep])
-        V = (Mperp.T @ U) / d
-        if d.size:
-            keep = d > d[0] * max(Mperp.shape) * _EPS
-            U, d, V = U[:, keep], d[keep], V[:, keep]
+        tol = max(Mperp.shape) * _EPS
+        keep = ev > max(ev[0], 0.0) * tol
+        d = np.sqrt(ev[keep])
+        keep[: d.size] &= d > (d[0] if d.size else 0.0) * tol
+        U, d, V = np.ascontiguousarray(U[:, keep]), np.sqrt(ev[keep]), None
+        wide_inputs = (Mperp, U)
     f = U.T @ gperp
     rss_floor = rho2 + float(np.sum((gperp - U @ f) ** 2))
 
-    basis = _times_structured(P, T)
+    basis = P @ T
     # det P = prod(col_scale) (unit-triangular centring), |det U| = 1
     logdet_basis = float(np.sum(np.log(col_scale)) - 0.5 * np.sum(np.log(s_plus)))
     log_det_const = (
@@ -916,7 +1000,7 @@ def _reduce(
         T0=T0,
         B=B,
         d=d,
-        V=V,
+        right_vectors=V,
         f=f,
         g0=g0,
         rss_floor=rss_floor,
@@ -925,4 +1009,5 @@ def _reduce(
         method=method,
         _row_basis_inputs=(*row_inputs, house, U),
         precondition=P,
+        _wide_inputs=wide_inputs,
     )

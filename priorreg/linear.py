@@ -10,8 +10,9 @@ r"""``PriorRidge``: least squares with a penalty centred on prior coefficients.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ import pandas as pd
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, CovType, FloatArray
 from priorreg.base import PriorModel
-from priorreg.linalg import PathFactor, factorize
+from priorreg.linalg import PathFactor, factorize, is_diagonal
 from priorreg.selection import CRITERIA, Selection, criterion_path, select_lam
 
 __all__ = ["LinearFit", "PriorRidge"]
@@ -35,16 +36,30 @@ _EXTENDED_RESIDUAL_MAX = 2_000_000
 
 @dataclass(frozen=True)
 class LinearFit:
-    """The numbers of one fit at one ``lam`` (no labels)."""
+    """The numbers of one fit at one ``lam`` (no labels).
+
+    ``normalized_cov`` is ``(X'WX + lam L)^{-1}``, or a function returning
+    it when forming the ``k x k`` matrix is deferred until asked for;
+    ``cov_diagonal`` is a function returning its diagonal in ``O(k r)``
+    (``None``: take the matrix's). ``edf_params`` is ``None`` when it
+    follows from that diagonal (``1 - lam L_jj cov_jj``, diagonal ``L``).
+    """
 
     lam: float
     params: FloatArray
-    normalized_cov: FloatArray
+    normalized_cov: FloatArray | Callable[[], FloatArray]
     edf: float
-    edf_params: FloatArray
+    edf_params: FloatArray | None
     fittedvalues: FloatArray
     resid: FloatArray
     rss: float
+    cov_diagonal: Callable[[], FloatArray] | None = field(default=None, kw_only=True)
+
+
+def _normalized_cov(factor: PathFactor, lam: float) -> FloatArray:
+    """``(X'WX + lam L)^{-1} = K K'`` as a dense ``k x k`` matrix."""
+    K = factor.cov_factor(lam)
+    return K @ K.T
 
 
 def _check_lam(lam: Any) -> float | str:
@@ -81,23 +96,22 @@ def _weighted_gradient(
 
 def solve_refined(
     factor: PathFactor, Xw: FloatArray, zw: FloatArray, L: FloatArray, lam: float
-) -> tuple[FloatArray, FloatArray]:
-    r"""``delta = b - b0`` at ``lam`` with iterative refinement, and ``K``.
+) -> FloatArray:
+    r"""``delta = b - b0`` at ``lam`` with iterative refinement.
 
     Starting from the factor's solution, each step solves
     :math:`(X'WX + \lambda L) e = X'W r - \lambda L \delta` with the same
-    factor (``K K' = (X'WX + lam L)^{-1}``), ``r`` the current residual
+    factor (:meth:`PathFactor.cov_times`), ``r`` the current residual
     (``r`` and ``X'W r`` accumulated in extended precision for small
     designs); steps stop when they no longer reduce the gradient. This is
     corrected semi-normal equations: QR-class accuracy from a Gram-speed
     factor.
     """
-    K = factor.cov_factor(lam)
     delta = factor.coef(lam)
     if factor.method == "cholesky" and Xw.size > _EXTENDED_RESIDUAL_MAX:
         # one-pass factor of a well-conditioned design (cond <= 100): its
         # solution is accurate to eps cond^2 <= 1e-12 already
-        return delta, K
+        return delta
     Xl = Xw.astype(np.longdouble) if Xw.size <= _EXTENDED_RESIDUAL_MAX else None
     best_grad = np.inf
     for _ in range(4):
@@ -106,11 +120,11 @@ def solve_refined(
         if not size < best_grad:
             break
         best_grad = size
-        step = K @ (K.T @ grad)
+        step = factor.cov_times(lam, grad)
         delta = delta + step
         if np.linalg.norm(step) <= 4 * _EPS * np.linalg.norm(delta):
             break
-    return delta, K
+    return delta
 
 
 class PriorRidge(PriorModel):  # type: ignore[misc]
@@ -224,10 +238,18 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         factor = self.factor
         Xw, zw = self._weighted_data
         L = self.penalty_matrix
-        delta, K = solve_refined(factor, Xw, zw, L, lam)
+        delta = solve_refined(factor, Xw, zw, L, lam)
         params = self.prior_values + delta
-        ncov = K @ K.T
-        edf_params = 1.0 - lam * np.einsum("ij,ji->i", ncov, L)
+        ncov: FloatArray | Callable[[], FloatArray]
+        if is_diagonal(L):  # inference on demand: the diagonal in O(k r), the matrix if asked
+            cov_diagonal = partial(factor.cov_diagonal, lam)
+            edf_params = None
+            ncov = partial(_normalized_cov, factor, lam)
+        else:
+            K = factor.cov_factor(lam)
+            ncov = K @ K.T
+            cov_diagonal = None
+            edf_params = 1.0 - lam * np.einsum("ij,ji->i", ncov, L)
         fitted = self.exog @ params
         if self.offset is not None:
             fitted = fitted + self.offset
@@ -243,6 +265,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
             fittedvalues=fitted,
             resid=resid,
             rss=rss,
+            cov_diagonal=cov_diagonal,
         )
 
     def fit(  # type: ignore[override]

@@ -96,7 +96,6 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         self.nobs = model.nobs
         self.lam = fit.lam
         self.edf = fit.edf
-        self.edf_params = fit.edf_params
         self.df_resid = self._n_effective(model) - fit.edf
         self.df_model = fit.edf - model.k_constant
         self.ssr = fit.rss
@@ -111,8 +110,44 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         self.penalized = np.diag(model.penalty_matrix) > 0
         if cov_type == "sandwich":
             self.cov_params_default = self.scale * sandwich_cov(
-                fit.normalized_cov, model.penalty_matrix, fit.lam
+                self.normalized_cov_params, model.penalty_matrix, fit.lam
             )
+
+    @property
+    def normalized_cov_params(self) -> FloatArray:
+        """``(X'WX + lam L)^{-1}``; a ``k x k`` matrix formed on first use."""
+        if callable(self._normalized_cov):
+            self._normalized_cov = self._normalized_cov()
+        return self._normalized_cov
+
+    @normalized_cov_params.setter
+    def normalized_cov_params(self, value: Any) -> None:
+        self._normalized_cov = value
+
+    @cached_property
+    def _cov_diagonal(self) -> FloatArray:
+        """``diag(normalized_cov_params)``, without the matrix when the fit can."""
+        diagonal = getattr(self._fit, "cov_diagonal", None)
+        if diagonal is None:
+            return np.diagonal(self.normalized_cov_params).copy()
+        return np.asarray(diagonal())
+
+    @cached_property
+    def bse(self) -> FloatArray:
+        """Standard errors: ``sqrt(scale * diag(normalized_cov_params))`` (or of the sandwich)."""
+        if self.cov_type == "sandwich":
+            return np.sqrt(np.diag(self.cov_params()))
+        return np.sqrt(self.scale * self._cov_diagonal)
+
+    @cached_property
+    def edf_params(self) -> FloatArray:
+        r"""Effective degrees of freedom per coefficient, :math:`\operatorname{diag}(S)`.
+
+        :math:`S = (X'WX + \lambda L)^{-1} X'WX = I - \lambda (X'WX + \lambda L)^{-1} L`.
+        """
+        if self._fit.edf_params is not None:
+            return self._fit.edf_params
+        return 1.0 - self.lam * self._cov_diagonal * np.diagonal(self.model.penalty_matrix)
 
     @staticmethod
     def _use_t_for(model: Any) -> bool:

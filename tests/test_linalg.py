@@ -226,3 +226,21 @@ def test_row_blocks_equal_the_row_basis(rng, n, k, weighted):
         np.testing.assert_allclose(np.concatenate([b[1] for b in blocks]), h0, atol=1e-13)
         np.testing.assert_allclose(np.vstack([b[2] for b in blocks]), Bu, atol=1e-13)
         np.testing.assert_allclose(np.concatenate([b[3] for b in blocks]), fit0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("n", "k"), SHAPES)
+def test_cov_times_and_diagonal_equal_the_dense_inverse(rng, kind, n, k):
+    # the structured products (no k x k matrix) against a dense inverse;
+    # cond(A) stays below ~1e6 here, so 1e-9 relative leaves margin
+    X, _, _, w, _, L, z, fac = _setup(rng, n, k, kind)
+    Y = rng.normal(size=(k, 3))
+    for lam in LAMS:
+        if n <= k and lam == 0:
+            continue
+        _, A = dense_solution(X, z, L, w, lam)
+        Ainv = np.linalg.inv(A)
+        scale = np.max(np.abs(Ainv))
+        np.testing.assert_allclose(fac.cov_times(lam, Y), Ainv @ Y, atol=1e-9 * scale * 3)
+        np.testing.assert_allclose(fac.cov_times(lam, Y[:, 0]), Ainv @ Y[:, 0], atol=1e-9 * scale * 3)
+        np.testing.assert_allclose(fac.cov_diagonal(lam), np.diag(Ainv), rtol=1e-9, atol=1e-12 * scale)

@@ -297,3 +297,19 @@ def test_more_coefficients_than_observations(rng):
     b = np.linalg.solve(X.T @ W @ X + res.lam * L, X.T @ W @ y + res.lam * L @ b0)
     np.testing.assert_allclose(res.params, b, rtol=1e-8)
     assert 1 <= res.edf <= 15
+
+
+@pytest.mark.parametrize(("n", "k"), [(15, 40), (60, 8)])
+def test_inference_without_the_dense_covariance_equals_the_dense_one(rng, n, k):
+    # with a diagonal penalty, bse and edf per coefficient come from the
+    # structured diagonal; the k x k matrix is formed only when asked for.
+    # Oracle: the dense inverse of X'WX + lam L (cond < 1e6 here: 1e-9 relative)
+    X, y, b0, w, _, L = random_problem(rng, n, k)
+    res = pr.PriorRidge(y, X, prior=b0, weights=w).fit(lam=3.0)
+    str(res.summary())
+    assert callable(res._results._normalized_cov)  # not formed by the fit or the summary
+    A_inv = np.linalg.inv(X.T @ (w[:, None] * X) + 3.0 * L)
+    np.testing.assert_allclose(res.bse, np.sqrt(res.scale * np.diag(A_inv)), rtol=1e-9)
+    np.testing.assert_allclose(res.edf_params, 1 - 3.0 * np.diag(A_inv @ L), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res.cov_params(), res.scale * A_inv, rtol=1e-9, atol=1e-14)
+    assert not callable(res._results._normalized_cov)
