@@ -631,12 +631,19 @@ class PriorGLM(PriorModel):
             A number fixes the penalty weight. A criterion selects it: a
             performance iteration (selection on the working linear model at
             each IRLS step) finds a starting value, then warm-started
-            converged fits minimise the criterion itself (bounded search on
-            ``log(lam)``), so the reported ``lam`` is optimal for the
-            criterion at converged fits.
+            converged fits minimise the criterion itself (a bracket of
+            x1.5 each side, widened while the minimum is at an end, then
+            Brent's search on ``log(lam)`` to ``1e-3``), so the reported
+            ``lam`` is optimal for the criterion at converged fits. For
+            ``gcv``, ``ubre`` and ``aic`` the fits tried are made by IRLS
+            steps on the weighted Gram matrix (:mod:`priorreg.newton`: the
+            same iteration, and the exact deviance and edf at each
+            converged fit); the path factorization is computed only at the
+            chosen ``lam``.
         lams : array-like, optional
             Explicit grid of positive penalty weights to evaluate (each a
-            converged fit) before the bounded search.
+            converged fit) before the search between the grid neighbours
+            of its minimum.
         maxiter, tol : int, float
             IRLS limits: relative change of the penalized deviance below
             ``tol`` means converged.
