@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -105,7 +104,7 @@ def compatibility_test(factor: PathFactor, lam: float, scale: float) -> Compatib
     r = int(factor.d.size)
     if lam <= 0 or r == 0:
         return CompatibilityTest(0.0, r, 1.0, None, "none")
-    delta = float(np.sum(lam * factor.f**2 / (factor.d**2 + lam)))
+    delta = factor.prior_misfit(lam)
     df_denom = factor.n_obs - factor.n_unpen - r
     if df_denom > 0 and factor.rss_floor > 0:
         s2 = factor.rss_floor / df_denom

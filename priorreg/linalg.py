@@ -64,8 +64,9 @@ from scipy import sparse
 from scipy.linalg import lapack
 
 from priorreg._typing import FloatArray
+from priorreg.dual import RowGram
 
-__all__ = ["PathFactor", "SingularSystemError", "factorize", "factorize_triangular", "is_diagonal"]
+__all__ = ["PathFactor", "SingularSystemError", "factorize", "factorize_triangular"]
 
 _EPS = float(np.finfo(float).eps)
 #: Cholesky factors better conditioned than this are used after one pass:
@@ -264,7 +265,10 @@ def _centre_and_scale(
         one = M[:, intercept].copy()
         means = (one @ M) / (one @ one)
         means[intercept] = 0.0
-        M -= np.outer(one, means)
+        if np.all(one == one[0]):
+            M -= one[0] * means  # a constant column: no n x k outer product
+        else:
+            M -= np.outer(one, means)
     norms = np.sqrt(np.einsum("ij,ij->j", M, M))
     scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
     M *= scale
@@ -354,7 +358,7 @@ def _precondition(
     return Xc, P, scale
 
 
-def is_diagonal(M: FloatArray) -> bool:
+def _is_diagonal(M: FloatArray) -> bool:
     """True when every non-zero of a square matrix is on its diagonal (no copy)."""
     return int(np.count_nonzero(M)) == int(np.count_nonzero(np.diagonal(M)))
 
@@ -403,7 +407,7 @@ def _log_pdet(L: FloatArray) -> float:
     """Log pseudo-determinant: sum of logs of the positive eigenvalues."""
     if L.size == 0:
         return 0.0
-    s = L if L.ndim == 1 else np.diagonal(L) if is_diagonal(L) else np.linalg.eigvalsh(L)
+    s = L if L.ndim == 1 else np.diagonal(L) if _is_diagonal(L) else np.linalg.eigvalsh(L)
     tol = float(np.max(np.abs(s), initial=0.0)) * L.shape[0] * _EPS
     return float(np.sum(np.log(s[s > tol])))
 
@@ -430,9 +434,10 @@ class PathFactor:
     d, V, f : ndarray
         Singular values (length ``r <= m``), right singular vectors
         ``(m, r)`` and projected response ``(r,)`` of the penalized block.
-        With more coefficients than observations ``V = M' U / d`` is formed
-        only when asked for (it costs ``2 m n^2``); coefficients and solves
-        apply it as ``M' (U y)``.
+        With more coefficients than observations ``U``, ``f`` and
+        ``V = M' U / d`` are formed only when asked for (an eigendecomposition
+        and ``2 m n^2``): the path, coefficients and solves use the
+        tridiagonal reduction of ``M M'`` (:mod:`priorreg.dual`).
     g0 : ndarray of shape (k0,)
         Projected response on the unpenalized block.
     rss_floor : float
@@ -450,7 +455,7 @@ class PathFactor:
     B: FloatArray
     d: FloatArray
     right_vectors: FloatArray | None
-    f: FloatArray
+    projections: FloatArray | None
     g0: FloatArray
     rss_floor: float
     log_det_const: float
@@ -460,32 +465,44 @@ class PathFactor:
     _row_basis_inputs: tuple[
         FloatArray, FloatArray | None, FloatArray | None, _Householder, FloatArray
     ] = field(repr=False)
-    #: ``(M, U)`` of the wide case, from which ``V = M' U / d``.
-    _wide_inputs: tuple[FloatArray, FloatArray] | None = field(default=None, repr=False)
+    #: The wide case (fewer rows than penalized directions): ``M M'`` reduced.
+    _rows: RowGram | None = field(default=None, repr=False)
+    #: ``L`` is diagonal (then :meth:`cov_diagonal` needs no ``k x k`` product).
+    diagonal_penalty: bool = False
 
     @cached_property
     def V(self) -> FloatArray:  # noqa: N802 - the V of U D V'
         """Right singular vectors ``(m, r)`` of the penalized block."""
         if self.right_vectors is not None:
             return self.right_vectors
-        M, U = self._wide_inputs  # type: ignore[misc]
-        return (M.T @ U) / self.d
+        return (self._rows.M.T @ self._left_vectors) / self.d  # type: ignore[union-attr]
 
-    def _v_times(self, y: FloatArray) -> FloatArray:
-        """``V @ y`` (as ``M' (U (y / d))`` while ``V`` is not formed)."""
-        if self._wide_inputs is None or "V" in self.__dict__:
-            return self.V @ y
-        M, U = self._wide_inputs
-        d = self.d if y.ndim == 1 else self.d[:, None]
-        return M.T @ (U @ (y / d))
+    @cached_property
+    def f(self) -> FloatArray:
+        """Projections ``U' g`` of the response on the left singular vectors."""
+        if self.projections is not None:
+            return self.projections
+        return self._rows.spectrum[1]  # type: ignore[union-attr]
 
-    def _vt_times(self, v: FloatArray) -> FloatArray:
-        """``V' @ v`` (as ``U' (M v) / d`` while ``V`` is not formed)."""
-        if self._wide_inputs is None or "V" in self.__dict__:
-            return self.V.T @ v
-        M, U = self._wide_inputs
-        d = self.d if v.ndim == 1 else self.d[:, None]
-        return (U.T @ (M @ v)) / d
+    @property
+    def _left_vectors(self) -> FloatArray:
+        U = self._row_basis_inputs[4]
+        return U if U is not None else self._rows.spectrum[0]  # type: ignore[union-attr]
+
+    @property
+    def _tridiagonal(self) -> bool:
+        """True when the path runs on the tridiagonal reduction (wide, non-singular)."""
+        return self._rows is not None and self._rows.tridiagonal is not None
+
+    def _path_terms(self, lam: FloatArray) -> FloatArray:
+        """``(3, n_lam)``: RSS above the floor, ``|c|^2`` and prior misfit, per ``lam``."""
+        out = np.empty((3, lam.size))
+        for j, value in enumerate(lam):
+            if value > 0:
+                out[:, j] = self._rows.path_terms(float(value))  # type: ignore[union-attr]
+            else:  # lam = 0 with a wide block is not identified: the limits
+                out[:, j] = (0.0, np.inf, 0.0)
+        return out
 
     # ------------------------------------------------------------------ lam
     def _check_identified(self, lam: float) -> None:
@@ -524,6 +541,9 @@ class PathFactor:
 
     def rss(self, lam: float | FloatArray) -> FloatArray | float:
         """Weighted residual sum of squares ``rho^2 + sum((1-phi) f)^2``."""
+        if self._tridiagonal:
+            out = self.rss_floor + self._path_terms(np.atleast_1d(lam))[0]
+            return float(out[0]) if np.ndim(lam) == 0 else out
         phi = self.shrinkage(lam)
         f = self.f if phi.ndim == 1 else self.f[:, None]
         out = self.rss_floor + (((1.0 - phi) * f) ** 2).sum(axis=0)
@@ -531,6 +551,9 @@ class PathFactor:
 
     def penalty_norm(self, lam: float | FloatArray) -> FloatArray | float:
         """``|c|^2 = (b - b0)' L (b - b0)`` at the solution for ``lam``."""
+        if self._tridiagonal:
+            out = self._path_terms(np.atleast_1d(lam))[1]
+            return float(out[0]) if np.ndim(lam) == 0 else out
         d2 = self.d**2
         lam_arr = np.asarray(lam, dtype=float)
         denom = d2 if lam_arr.ndim == 0 else d2[:, None]
@@ -541,11 +564,25 @@ class PathFactor:
         out = (coef**2).sum(axis=0)
         return float(out) if np.ndim(out) == 0 else out
 
+    def prior_misfit(self, lam: float) -> float:
+        r"""Increase of the penalized RSS caused by the prior.
+
+        :math:`\sum_j \lambda f_j^2/(d_j^2+\lambda) = \lambda g'(MM' + \lambda I)^{-1} g`
+        on the directions the data reach.
+        """
+        if lam <= 0:
+            return 0.0
+        if self._tridiagonal:
+            return float(self._path_terms(np.array([lam]))[2, 0])
+        return float(np.sum(lam * self.f**2 / (self.d**2 + lam)))
+
     def theta(self, lam: float) -> FloatArray:
         """Solution in whitened coordinates ``(a, c)``."""
         self._check_identified(lam)
-        d2 = self.d**2
-        c = self._v_times(self.d * self.f / (d2 + lam))
+        if self._rows is not None:
+            c = self._rows.coefficients(lam)
+        else:
+            c = self.V @ (self.d * self.f / (self.d**2 + lam))
         a = (
             sla.solve_triangular(self.T0, self.g0 - self.B @ c, lower=False)
             if self.n_unpen
@@ -592,11 +629,15 @@ class PathFactor:
         Ya, Yc = Y[:k0], Y[k0:]
         ua = sla.solve_triangular(self.T0, Ya, trans="T", lower=False) if k0 else Ya
         v = Yc - self.B.T @ ua
-        Vv = self._vt_times(v)
-        d2 = (self.d**2)[:, None] if Y.ndim == 2 else self.d**2
-        wc = self._v_times(Vv / (d2 + lam))
-        if self.d.size < self.n_pen:  # the complement of V, reached by the penalty alone
-            wc = wc + (v - self._v_times(Vv)) / lam
+        if self._rows is not None:  # (M'M + lam I)^{-1} v = (v - M'(K + lam I)^{-1} M v) / lam
+            M = self._rows.M
+            wc = (v - M.T @ self._rows.solve(lam, M @ v)) / lam
+        else:
+            Vv = self.V.T @ v
+            d2 = (self.d**2)[:, None] if Y.ndim == 2 else self.d**2
+            wc = self.V @ (Vv / (d2 + lam))
+            if self.d.size < self.n_pen:  # the complement of V, reached by the penalty alone
+                wc = wc + (v - self.V @ Vv) / lam
         wa = sla.solve_triangular(self.T0, ua - self.B @ wc, lower=False) if k0 else ua
         return np.concatenate([wa, wc])
 
@@ -614,6 +655,9 @@ class PathFactor:
         :math:`Z_a Z_a' + Z_c [V \mathrm{diag}(\frac{1}{d^2+\lambda}) V' +
         (I - VV')/\lambda] Z_c'`, whose diagonal needs only the row norms of
         ``Z_c`` and ``Z_c V`` (``B_c`` is sparse, ``Z_a`` has ``k0`` columns).
+        In the wide case the bracket is :math:`(I - M'(MM' + \lambda I)^{-1}M)/\lambda`
+        and ``Z_c M'`` takes the place of ``Z_c V`` (one Cholesky factor of
+        ``MM' + lam I``, no singular vectors).
         """
         self._check_identified(lam)
         k0 = self.n_unpen
@@ -621,18 +665,24 @@ class PathFactor:
         Ba = np.asarray(basis[:, :k0].todense() if sparse.issparse(basis) else basis[:, :k0])
         Bc = basis[:, k0:]
         Za = sla.solve_triangular(self.T0, Ba.T, trans="T", lower=False).T if k0 else Ba
+        out = np.einsum("ij,ij->i", Za, Za)
+        if self._rows is None and self.d.size == self.n_pen:
+            ZcV = np.asarray(Bc @ self.V) - Za @ (self.B @ self.V)
+            return out + (ZcV**2) @ (1.0 / (self.d**2 + lam))
+        BcB = np.asarray(Bc @ self.B.T)  # k x k0
+        Bc2 = np.asarray((Bc.multiply(Bc) if sparse.issparse(Bc) else Bc * Bc).sum(axis=1))
+        Zc2 = (
+            Bc2.ravel()
+            - 2 * np.einsum("ij,ij->i", BcB, Za)
+            + np.einsum("ij,jk,ik->i", Za, self.B @ self.B.T, Za)
+        )
+        if self._rows is not None:
+            M = self._rows.M
+            ZcM = np.asarray(Bc @ M.T) - Za @ (self.B @ M.T)
+            return out + (Zc2 - self._rows.inverse_quadratic_diagonal(lam, ZcM)) / lam
         ZcV = np.asarray(Bc @ self.V) - Za @ (self.B @ self.V)
-        out = np.einsum("ij,ij->i", Za, Za) + (ZcV**2) @ (1.0 / (self.d**2 + lam))
-        if self.d.size < self.n_pen:
-            BcB = np.asarray(Bc @ self.B.T)  # k x k0
-            Bc2 = np.asarray((Bc.multiply(Bc) if sparse.issparse(Bc) else Bc * Bc).sum(axis=1))
-            Zc2 = (
-                Bc2.ravel()
-                - 2 * np.einsum("ij,ij->i", BcB, Za)
-                + np.einsum("ij,jk,ik->i", Za, self.B @ self.B.T, Za)
-            )
-            out = out + (Zc2 - np.einsum("ij,ij->i", ZcV, ZcV)) / lam
-        return out
+        in_span = (ZcV**2) @ (1.0 / (self.d**2 + lam))
+        return out + in_span + (Zc2 - np.einsum("ij,ij->i", ZcV, ZcV)) / lam
 
     def log_det_ratio(self, lam: float | FloatArray) -> FloatArray | float:
         r"""``log|X'WX + lam L| - log|lam L|_+`` for ``lam > 0``."""
@@ -682,7 +732,8 @@ class PathFactor:
         ``rows_of`` is the (preconditioned) design or its orthogonal factor,
         ``None`` in the dual form, where ``M0`` and ``Mu`` are the blocks.
         """
-        Xp, Rx, Qx, house, U = self._row_basis_inputs
+        Xp, Rx, Qx, house, _ = self._row_basis_inputs
+        U = self._left_vectors
         k0 = self.n_unpen
         r = self.d.size
         E = np.zeros((house.qr.shape[0], k0 + r))
@@ -747,7 +798,8 @@ class PathFactor:
         Lets leverages be computed chunk by chunk (``h0`` from the first
         ``n_unpen`` columns, ``Bu`` from the rest).
         """
-        _, Rx, _, house, U = self._row_basis_inputs
+        _, Rx, _, house, _ = self._row_basis_inputs
+        U = self._left_vectors
         if Rx is None:
             raise ValueError("row_map needs a square triangular factor (not the dual form)")
         k0, r = self.n_unpen, self.d.size
@@ -934,7 +986,8 @@ def _reduce(
     of ``delta_p`` is ``|g - F delta_p|^2 + rho2`` with ``delta = P delta_p``.
     """
     k = F.shape[1]
-    if is_diagonal(L):  # L_p = P' L P = D L D (centring moves only the unpenalized intercept)
+    diagonal_penalty = _is_diagonal(L)
+    if diagonal_penalty:  # L_p = P' L P = D L D (centring moves only the unpenalized intercept)
         L = np.diagonal(L).copy()
         Lp = col_scale**2 * L
     else:
@@ -965,25 +1018,27 @@ def _reduce(
     g0 = Qtg[:k0]
     gperp = Qtg[k0:]
 
-    wide_inputs = None
+    rows_gram = None
+    U: FloatArray | None
     V: FloatArray | None
+    f: FloatArray | None
     if m == 0 or Mperp.shape[0] == 0:
         U = np.zeros((Mperp.shape[0], 0))
         d = np.zeros(0)
         V = np.zeros((m, 0))
     elif Mperp.shape[0] >= m:
         U, d, V = _svd_graded(Mperp)
-    else:  # wide: eigen-decompose the small Gram matrix of the rows; V on demand
-        ev, U = np.linalg.eigh(Mperp @ Mperp.T)
-        ev, U = ev[::-1], U[:, ::-1]
-        tol = max(Mperp.shape) * _EPS
-        keep = ev > max(ev[0], 0.0) * tol
-        d = np.sqrt(ev[keep])
-        keep[: d.size] &= d > (d[0] if d.size else 0.0) * tol
-        U, d, V = np.ascontiguousarray(U[:, keep]), np.sqrt(ev[keep]), None
-        wide_inputs = (Mperp, U)
-    f = U.T @ gperp
-    rss_floor = rho2 + float(np.sum((gperp - U @ f) ** 2))
+    else:  # wide: the Gram matrix of the rows, tridiagonalized (dual.RowGram)
+        rows_gram = RowGram.reduce(Mperp, gperp)
+        d, U, V = rows_gram.d, None, None
+    if U is not None:
+        f = U.T @ gperp
+        rss_floor = rho2 + float(np.sum((gperp - U @ f) ** 2))
+    elif rows_gram.tridiagonal is not None:  # type: ignore[union-attr]
+        f, rss_floor = None, rho2  # K = MM' is non-singular: g is in its range
+    else:
+        Uw, f = rows_gram.spectrum  # type: ignore[union-attr]
+        rss_floor = rho2 + float(np.sum((gperp - Uw @ f) ** 2))
 
     basis = P @ T
     # det P = prod(col_scale) (unit-triangular centring), |det U| = 1
@@ -1001,7 +1056,7 @@ def _reduce(
         B=B,
         d=d,
         right_vectors=V,
-        f=f,
+        projections=f,
         g0=g0,
         rss_floor=rss_floor,
         log_det_const=log_det_const,
@@ -1009,5 +1064,6 @@ def _reduce(
         method=method,
         _row_basis_inputs=(*row_inputs, house, U),
         precondition=P,
-        _wide_inputs=wide_inputs,
+        _rows=rows_gram,
+        diagonal_penalty=diagonal_penalty,
     )

@@ -21,7 +21,7 @@ import pandas as pd
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, CovType, FloatArray
 from priorreg.base import PriorModel
-from priorreg.linalg import PathFactor, factorize, is_diagonal
+from priorreg.linalg import PathFactor, factorize
 from priorreg.selection import CRITERIA, Selection, criterion_path, select_lam
 
 __all__ = ["LinearFit", "PriorRidge"]
@@ -241,7 +241,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         delta = solve_refined(factor, Xw, zw, L, lam)
         params = self.prior_values + delta
         ncov: FloatArray | Callable[[], FloatArray]
-        if is_diagonal(L):  # inference on demand: the diagonal in O(k r), the matrix if asked
+        if factor.diagonal_penalty:  # inference on demand: diagonal in O(k r), matrix if asked
             cov_diagonal = partial(factor.cov_diagonal, lam)
             edf_params = None
             ncov = partial(_normalized_cov, factor, lam)
