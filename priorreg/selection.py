@@ -120,7 +120,7 @@ class LoocvPath:
     otherwise falls back to the exact :func:`loocv`.
     """
 
-    #: Largest |phi - U_phi c| accepted (absolute: phi is in [0, 1]).
+    #: Largest ``max |phi - U_phi c|`` accepted (absolute: ``phi`` is in [0, 1]).
     tolerance = 1e-13
 
     def __init__(self, factor: PathFactor, z_w: FloatArray, lo: float, hi: float) -> None:
