@@ -19,8 +19,10 @@ Tall workload (n = 200,000, k = 200; ``--quick``: n = 20,000)
 Wide workload, k > n (n = 2,000, k = 5,000; ``--quick``: n = 1,000, k = 2,500)
 
 1. one ``X @ X.T`` (the floor of the dual form);
-2. ``PriorRidge(y, X).fit(lam="gcv", lams=lams)``;
-3. ``RidgeCV`` on the same grid.
+2. ``PriorRidge(y, X).fit(lam="gcv", lams=lams)``: selection and estimates;
+   standard errors are computed on first use, as in statsmodels, so
+3. the same plus ``.bse`` (what ``summary()`` needs) is timed too;
+4. ``RidgeCV`` on the same grid.
 
 The design is AR(1)-correlated Gaussian (rho = 0.5) with non-zero column
 means plus an intercept column of ones; ``y = X beta + noise``; ``lams`` is a
@@ -234,10 +236,16 @@ def wide(n: int, k: int, lams: np.ndarray, repeats: int) -> None:
     Xs = np.ascontiguousarray(X[:, 1:])
 
     timed = median_times(
-        {"gram": lambda: X @ X.T, "gcv": lambda: fit_priorreg(y, X, "gcv", lams)}, repeats
+        {
+            "gram": lambda: X @ X.T,
+            "gcv": lambda: fit_priorreg(y, X, "gcv", lams),
+            "gcv+bse": lambda: fit_priorreg(y, X, "gcv", lams).bse,
+        },
+        repeats,
     )
     t_gram = timed["gram"][0]
     t_gcv, res_gcv = timed["gcv"]
+    t_bse = timed["gcv+bse"][0]
     t_sk, sk = median_times({"sk": lambda: fit_ridgecv(y, Xs, lams)}, 1)["sk"]
 
     print(f"{'':34s}{'median s':>10s}{'/ X@X.T':>10s}   target")
@@ -245,6 +253,7 @@ def wide(n: int, k: int, lams: np.ndarray, repeats: int) -> None:
     ratio = t_gcv / t_gram
     label = "priorreg fit(lam='gcv')"
     print(f"{label:34s}{t_gcv:10.3f}{ratio:10.2f}   <= 5x: {verdict(ratio <= 5)}")
+    print(f"{'  the same, then .bse':34s}{t_bse:10.3f}{t_bse / t_gram:10.2f}")
     print(f"{'sklearn RidgeCV (1 repeat)':34s}{t_sk:10.3f}{t_sk / t_gram:10.2f}")
     speedup = t_sk / t_gcv
     print(f"RidgeCV time / priorreg gcv time: {speedup:.1f}x   >= 3x: {verdict(speedup >= 3)}")

@@ -66,7 +66,8 @@ def test_repeated_observations_fall_back_to_the_spectrum(rng):
     z = rng.normal(size=n)
     L = np.diag([0.0] + [1.0] * (k - 1))
     fac = factorize(X, z, L, None, 0)
-    assert fac._rows is not None and fac._rows.tridiagonal is None
+    assert fac._rows is not None
+    assert fac._rows.tridiagonal is None
     assert fac.d.size == n - 2  # one row repeated, one absorbed by the intercept
     for lam in (0.3, 30.0):
         delta, A = dense_solution(X, z, L, np.ones(n), lam)
@@ -85,7 +86,9 @@ def test_wide_factor_forms_no_singular_vectors_until_asked(rng):
     L = np.diag([0.0] + [1.0] * (k - 1))
     fac = factorize(X, z, L, None, 0)
     fac.rss(np.logspace(-2, 3, 20)), fac.coef(2.0), fac.cov_diagonal(2.0), fac.prior_misfit(2.0)
-    assert "f" not in fac.__dict__ and "V" not in fac.__dict__ and fac._rows is not None
+    assert "f" not in fac.__dict__
+    assert "V" not in fac.__dict__
+    assert fac._rows is not None
     assert "spectrum" not in fac._rows.__dict__
     delta, A = dense_solution(X, z, L, np.ones(n), 2.0)
     np.testing.assert_allclose(fac.coef(2.0), delta, rtol=1e-9, atol=1e-12)

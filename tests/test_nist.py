@@ -12,17 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from nist_strd import lre
 
 import priorreg as pr
 from priorreg.linalg import SingularSystemError
 
 DATA = Path(__file__).parent / "data"
-
-
-def lre(estimate, certified):
-    estimate, certified = np.asarray(estimate, float), np.asarray(certified, float)
-    err = np.abs(estimate - certified) / np.abs(certified)
-    return -np.log10(np.maximum(err, 1e-17))
 
 
 @pytest.fixture(scope="module")
