@@ -564,6 +564,20 @@ class PathFactor:
         out = (coef**2).sum(axis=0)
         return float(out) if np.ndim(out) == 0 else out
 
+    def solution_error_bound(self, lam: float) -> float:
+        r"""A bound on the relative error of :meth:`coef` before refinement.
+
+        ``eps cond^2`` (at most ``1e-12`` by construction) for a one-pass
+        Cholesky factor; for the wide case, where ``MM'`` is formed,
+        :math:`\epsilon (d_1^2 + \lambda)/(d_r^2 + \lambda)`; ``inf`` (refine)
+        otherwise.
+        """
+        if self.method == "cholesky":
+            return _EPS * _ONE_PASS_COND**2
+        if self._rows is not None and self._rows.tridiagonal is not None and self.d.size:
+            return _EPS * (self.d[0] ** 2 + lam) / (self.d[-1] ** 2 + lam)
+        return np.inf
+
     def prior_misfit(self, lam: float) -> float:
         r"""Increase of the penalized RSS caused by the prior.
 
@@ -752,26 +766,38 @@ class PathFactor:
         return rows_of, np.ascontiguousarray(M[:, :k0]), np.ascontiguousarray(M[:, k0:])
 
     def row_blocks(
-        self, block: int = 8192
-    ) -> Iterator[tuple[slice, FloatArray, FloatArray, FloatArray]]:
-        """Yield ``(rows, h0, Bu, fit0)`` of :attr:`row_basis` for consecutive blocks of rows.
+        self, block: int = 8192, right: FloatArray | None = None
+    ) -> Iterator[tuple[slice, FloatArray, FloatArray, FloatArray, FloatArray | None]]:
+        """Yield ``(rows, h0, Bu, fit0, Bu @ right)`` of :attr:`row_basis`, block by block.
 
         Reads the cached row basis when it exists; otherwise computes each
-        block from the data (one pass, nothing of size ``n x r`` kept).
+        block from the data with one matrix product (one pass, nothing of
+        size ``n x r`` kept), which also gives ``Bu @ right`` (``None``
+        without ``right``). The blocks are views of one reused buffer:
+        copy what must outlive the next step.
         """
         n = self.n_obs
+        k0, r = self.n_unpen, self.d.size
         cached = self.__dict__.get("row_basis")
-        maps = None if cached is not None else self._row_maps()
+        if cached is None:
+            rows_of, M0, Mu = self._row_maps()
+            maps = [M0, Mu] if right is None else [M0, Mu, Mu @ right]
+            M_all = np.ascontiguousarray(np.hstack(maps))
+            buffer = np.empty((min(block, n), M_all.shape[1]))
         for start in range(0, n, block):
             rows = slice(start, min(start + block, n))
             if cached is not None:
                 h0, Bu, fit0 = cached
-                yield rows, h0[rows], Bu[rows], fit0[rows]
+                extra = None if right is None else Bu[rows] @ right
+                yield rows, h0[rows], Bu[rows], fit0[rows], extra
                 continue
-            rows_of, M0, Mu = maps  # type: ignore[misc]
-            B0 = M0[rows] if rows_of is None else rows_of[rows] @ M0
-            Bu = Mu[rows] if rows_of is None else rows_of[rows] @ Mu
-            yield rows, np.einsum("ij,ij->i", B0, B0), Bu, B0 @ self.g0
+            if rows_of is None:
+                prod = M_all[rows]
+            else:
+                prod = np.matmul(rows_of[rows], M_all, out=buffer[: rows.stop - start])
+            B0, Bu = prod[:, :k0], prod[:, k0 : k0 + r]
+            extra = None if right is None else prod[:, k0 + r :]
+            yield rows, np.einsum("ij,ij->i", B0, B0), Bu, B0 @ self.g0, extra
 
     @cached_property
     def row_basis(self) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -32,6 +32,9 @@ _EPS = float(np.finfo(float).eps)
 #: there, and it buys the last digits on ill-conditioned problems such as
 #: NIST Longley, Filip and Wampler4/5).
 _EXTENDED_RESIDUAL_MAX = 2_000_000
+#: Large designs skip refinement when the factor's solution has a relative
+#: error bound below this (``eps cond^2`` with ``cond <= 100``).
+_UNREFINED_ERROR = 1e4 * _EPS
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,9 @@ def solve_refined(
     factor.
     """
     delta = factor.coef(lam)
-    if factor.method == "cholesky" and Xw.size > _EXTENDED_RESIDUAL_MAX:
-        # one-pass factor of a well-conditioned design (cond <= 100): its
-        # solution is accurate to eps cond^2 <= 1e-12 already
+    if Xw.size > _EXTENDED_RESIDUAL_MAX and factor.solution_error_bound(lam) <= _UNREFINED_ERROR:
+        # e.g. a one-pass factor of a design with cond <= 100, or a wide
+        # problem with cond(MM' + lam I) <= 1e4: accurate to ~1e-12 already
         return delta
     Xl = Xw.astype(np.longdouble) if Xw.size <= _EXTENDED_RESIDUAL_MAX else None
     best_grad = np.inf

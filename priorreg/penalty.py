@@ -42,12 +42,17 @@ _SYM_RTOL = 1e-10
 _PSD_RTOL = 1e-10
 
 
-def default_penalty(k: int, intercept: int | None) -> FloatArray:
-    """``diag(1, ..., 1)`` with 0 on the constant column (if any)."""
+def default_weights(k: int, intercept: int | None) -> FloatArray:
+    """``(1, ..., 1)`` with 0 for the constant column (if any): the default's diagonal."""
     diag = np.ones(k)
     if intercept is not None:
         diag[intercept] = 0.0
-    return np.diag(diag)
+    return diag
+
+
+def default_penalty(k: int, intercept: int | None) -> FloatArray:
+    """``diag(1, ..., 1)`` with 0 on the constant column (if any)."""
+    return np.diag(default_weights(k, intercept))
 
 
 def check_psd(L: FloatArray, names: Sequence[str]) -> FloatArray:
@@ -121,7 +126,7 @@ def penalty_matrix(penalty: Any, names: Sequence[str], intercept: int | None) ->
     """
     names = list(names)
     k = len(names)
-    default = np.diag(default_penalty(k, intercept)).copy()
+    default = default_weights(k, intercept)
     if penalty is None:
         return np.diag(default)
     if isinstance(penalty, str):

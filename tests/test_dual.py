@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import dense_solution
 
+import priorreg as pr
 from priorreg.dual import RowGram
 from priorreg.linalg import factorize
 
@@ -95,3 +96,21 @@ def test_wide_factor_forms_no_singular_vectors_until_asked(rng):
     H = X @ np.linalg.solve(A, X.T)
     np.testing.assert_allclose(fac.leverage(2.0), np.diag(H), rtol=1e-9)  # now they are formed
     assert "spectrum" in fac._rows.__dict__
+
+
+@pytest.mark.parametrize(("n", "k"), [(300, 7000), (20000, 120)])
+def test_large_fit_skips_refinement_only_when_accurate(rng, n, k):
+    # above 2e6 entries a well-conditioned fit (wide, or tall with a one-pass
+    # Cholesky factor) returns the factor's solution unrefined; it must satisfy
+    # the normal equations X'(y - Xb) = lam L (b - b0) to rounding (an
+    # independent optimality check)
+    lam = 50.0
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
+    y = X[:, :20] @ rng.normal(size=20) + rng.normal(size=n)
+    b0 = rng.normal(scale=0.01, size=k)
+    model = pr.PriorRidge(y, X, prior=b0)
+    assert model.factor.solution_error_bound(lam) <= 1e4 * np.finfo(float).eps
+    res = model.fit(lam=lam)
+    L = model.penalty_matrix
+    grad = X.T @ (y - X @ res.params) - lam * (L @ (res.params - b0))
+    assert np.linalg.norm(grad) <= 1e-11 * np.linalg.norm(X.T @ y)

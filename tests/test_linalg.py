@@ -222,8 +222,10 @@ def test_row_blocks_equal_the_row_basis(rng, n, k, weighted):
     w = rng.uniform(0.5, 2.0, n) if weighted else None
     fac = factorize(X, rng.normal(size=n), np.diag([0.0] + [1.0] * (k - 1)), w, 0)
     for _ in range(2):  # computed from the data, then read from the cache
-        blocks = list(fac.row_blocks(block=128))
+        right = rng.normal(size=(fac.d.size, 3))
+        blocks = [[np.copy(part) for part in b] for b in fac.row_blocks(block=128, right=right)]
         h0, Bu, fit0 = fac.row_basis
+        np.testing.assert_allclose(np.vstack([b[4] for b in blocks]), Bu @ right, atol=1e-12)
         np.testing.assert_allclose(np.concatenate([b[1] for b in blocks]), h0, atol=1e-13)
         np.testing.assert_allclose(np.vstack([b[2] for b in blocks]), Bu, atol=1e-13)
         np.testing.assert_allclose(np.concatenate([b[3] for b in blocks]), fit0, atol=1e-12)
