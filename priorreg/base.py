@@ -197,6 +197,20 @@ class PriorModel(Model):  # type: ignore[misc]
         if self.standardize:
             L = standardize_penalty(L, self.exog, self._penalty_scale_weights())
         self.penalty_matrix = L
+        # a penalty given by weights is diagonal: the kernel then takes its
+        # diagonal and never scans the k x k matrix
+        by_weights = self.penalty_kind == "default" or (
+            self.penalty_kind == "user"
+            and not isinstance(penalty, pd.DataFrame)
+            and np.ndim(penalty) < 2
+        )
+        self.penalty_diagonal = np.diagonal(L).copy() if by_weights else None
+
+    @property
+    def kernel_penalty(self) -> FloatArray:
+        """``L`` for the numerical kernel: its diagonal when it is known to be diagonal."""
+        diagonal = getattr(self, "penalty_diagonal", None)
+        return self.penalty_matrix if diagonal is None else diagonal
 
     def _find_intercept(self) -> int | None:
         idx = getattr(self.data, "const_idx", None)

@@ -145,6 +145,15 @@ def _gram_factor(
     return R, Q, "householder", scale
 
 
+def _unpenalized(L: FloatArray, j: int | None) -> bool:
+    """Column ``j`` is free of the penalty (``L`` a matrix, or its diagonal when 1-D)."""
+    if j is None:
+        return False
+    if L.ndim == 1:
+        return bool(L[j] == 0)
+    return not np.any(L[j]) and not np.any(L[:, j])
+
+
 def _centring(k: int, intercept: int | None, means: FloatArray | None) -> sparse.csr_array:
     """``I - e_int m'`` (sparse: the identity plus one row), the identity without centring."""
     rows, cols, vals = np.arange(k), np.arange(k), np.ones(k)
@@ -191,7 +200,7 @@ def _gram_of_raw_data(
     """
     n, k = X.shape
     means = None
-    centre = intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept])
+    centre = _unpenalized(L, intercept)
     G = np.empty((k + 1, k + 1))
     G[:k, :k] = X.T @ X
     G[:k, k] = G[k, :k] = X.T @ z
@@ -261,7 +270,7 @@ def _centre_and_scale(
     """
     k = M.shape[1]
     means = None
-    if intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept]):
+    if _unpenalized(L, intercept):
         one = M[:, intercept].copy()
         means = (one @ M) / (one @ one)
         means[intercept] = 0.0
@@ -313,7 +322,7 @@ def _centred_data(
     """
     n, k = X.shape
     A = np.empty((n, k + 1))
-    centre = intercept is not None and not np.any(L[intercept]) and not np.any(L[:, intercept])
+    centre = _unpenalized(L, intercept)
     c = X[0, intercept] if centre and n else 0.0
     if centre and c != 0 and np.all(X[:, intercept] == c):
         if sw is None:
@@ -869,8 +878,9 @@ def factorize(
         Design matrix.
     z : ndarray of shape (n_obs,)
         Response after removing offset and prior fit, ``y - o - X b0``.
-    L : ndarray of shape (n_coef, n_coef)
-        Symmetric positive semi-definite penalty matrix (not checked here).
+    L : ndarray of shape (n_coef, n_coef) or (n_coef,)
+        Symmetric positive semi-definite penalty matrix (not checked here),
+        or its diagonal when it is diagonal (no ``k x k`` scan).
     weights : ndarray of shape (n_obs,), optional
         Positive observation weights ``w``.
     intercept : int, optional
@@ -1012,9 +1022,9 @@ def _reduce(
     of ``delta_p`` is ``|g - F delta_p|^2 + rho2`` with ``delta = P delta_p``.
     """
     k = F.shape[1]
-    diagonal_penalty = _is_diagonal(L)
+    diagonal_penalty = L.ndim == 1 or _is_diagonal(L)
     if diagonal_penalty:  # L_p = P' L P = D L D (centring moves only the unpenalized intercept)
-        L = np.diagonal(L).copy()
+        L = L if L.ndim == 1 else np.diagonal(L).copy()
         Lp = col_scale**2 * L
     else:
         Lp = col_scale[:, None] * L * col_scale[None, :]

@@ -102,6 +102,8 @@ def solve_refined(
 ) -> FloatArray:
     r"""``delta = b - b0`` at ``lam`` with iterative refinement.
 
+    ``L`` is the penalty matrix, or its diagonal (1-D).
+
     Starting from the factor's solution, each step solves
     :math:`(X'WX + \lambda L) e = X'W r - \lambda L \delta` with the same
     factor (:meth:`PathFactor.cov_times`), ``r`` the current residual
@@ -118,7 +120,8 @@ def solve_refined(
     Xl = Xw.astype(np.longdouble) if Xw.size <= _EXTENDED_RESIDUAL_MAX else None
     best_grad = np.inf
     for _ in range(4):
-        grad = _weighted_gradient(Xw, zw, delta, Xl) - lam * (L @ delta)
+        penalty_grad = L * delta if L.ndim == 1 else L @ delta
+        grad = _weighted_gradient(Xw, zw, delta, Xl) - lam * penalty_grad
         size = float(np.linalg.norm(grad))
         if not size < best_grad:
             break
@@ -231,7 +234,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         return factorize(
             self.exog,
             self._prior_residual,
-            self.penalty_matrix,
+            self.kernel_penalty,
             self.weights,
             self.intercept_idx,
         )
@@ -241,7 +244,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         factor = self.factor
         Xw, zw = self._weighted_data
         L = self.penalty_matrix
-        delta = solve_refined(factor, Xw, zw, L, lam)
+        delta = solve_refined(factor, Xw, zw, self.kernel_penalty, lam)
         params = self.prior_values + delta
         ncov: FloatArray | Callable[[], FloatArray]
         if factor.diagonal_penalty:  # inference on demand: diagonal in O(k r), matrix if asked

@@ -247,3 +247,14 @@ def test_cov_times_and_diagonal_equal_the_dense_inverse(rng, kind, n, k):
         np.testing.assert_allclose(fac.cov_times(lam, Y), Ainv @ Y, atol=tol)
         np.testing.assert_allclose(fac.cov_times(lam, Y[:, 0]), Ainv @ Y[:, 0], atol=tol)
         np.testing.assert_allclose(fac.cov_diagonal(lam), np.diag(Ainv), rtol=1e-9, atol=tol / 3e3)
+
+
+@pytest.mark.parametrize(("n", "k"), SHAPES)
+def test_diagonal_penalty_given_as_its_diagonal_is_the_same_problem(rng, n, k):
+    X, _, _, w, _, L, z, fac = _setup(rng, n, k, "default")
+    by_diagonal = factorize(X, z, np.diagonal(L).copy(), w, 0)
+    for lam in (0.05, 3.0):
+        np.testing.assert_allclose(by_diagonal.coef(lam), fac.coef(lam), rtol=1e-13, atol=1e-15)
+        assert by_diagonal.edf(lam) == pytest.approx(fac.edf(lam), rel=1e-14)
+        assert by_diagonal.reml(lam) == pytest.approx(fac.reml(lam), rel=1e-14)
+        np.testing.assert_allclose(by_diagonal.cov_diagonal(lam), fac.cov_diagonal(lam), rtol=1e-13)
