@@ -158,12 +158,18 @@ class LoocvPath:
             return loocv(self.factor, self.z_w, lams)
         n = self.factor.n_obs
         total = np.zeros(lams.size)
+        block = min(_ROW_BLOCK, n)
+        resid, denom = np.empty((block, lams.size)), np.empty((block, lams.size))
         with np.errstate(divide="ignore", invalid="ignore"):
-            for start in range(0, n, _ROW_BLOCK):
-                rows = slice(start, min(start + _ROW_BLOCK, n))
-                resid = self.base[rows, None] - self.fitted_basis[rows] @ c
-                resid /= self.one_minus_h0[rows, None] - self.leverage_basis[rows] @ c
-                total += np.einsum("ij,ij->j", resid, resid)
+            for start in range(0, n, block):
+                rows = slice(start, min(start + block, n))
+                r, h = resid[: rows.stop - start], denom[: rows.stop - start]
+                np.matmul(self.fitted_basis[rows], c, out=r)
+                np.subtract(self.base[rows, None], r, out=r)
+                np.matmul(self.leverage_basis[rows], c, out=h)
+                np.subtract(self.one_minus_h0[rows, None], h, out=h)
+                np.divide(r, h, out=r)
+                total += np.einsum("ij,ij->j", r, r)
         out = total / n
         return np.where(np.isfinite(out), out, np.inf)
 
