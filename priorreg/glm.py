@@ -28,7 +28,7 @@ from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selec
 from priorreg.linalg import PathFactor
 from priorreg.linear import LinearFit, _check_lam
 from priorreg.newton import NewtonFit, NewtonPoint, gram_point, newton_irls, performance_irls
-from priorreg.selection import Selection, warn_on_edge
+from priorreg.selection import Selection, _parabola_vertex, warn_on_edge
 
 __all__ = ["GLM_CRITERIA", "GLMFit", "PriorGLM"]
 
@@ -545,6 +545,18 @@ class PriorGLM(PriorModel):
                 [values[best - 1], values[best], values[best + 1]],
                 _XATOL,
             )
+            # one parabola step through the best point and its neighbours
+            # locates lam far below the search tolerance (the printed digits
+            # of lam and of what depends on it stay put)
+            grid = sorted(trials)
+            best = int(np.argmin([trials[v].value for v in grid]))
+            if 0 < best < len(grid) - 1:
+                near = [grid[best - 1], grid[best], grid[best + 1]]
+                t_vertex = _parabola_vertex(
+                    np.log(near), np.array([trials[v].value for v in near])
+                )
+                if abs(t_vertex - math.log(grid[best])) > 1e-6:
+                    evaluate(float(math.exp(t_vertex)))
         final = min(trials, key=lambda v: trials[v].value)
         chosen = trials[final]
         fit = chosen.fit

@@ -180,13 +180,16 @@ def zoom_loocv(
     """Refine a LOOCV minimum bracketed by ``[lo, hi]`` (log lam): ``(lam, value)``.
 
     ``evaluate`` maps an array of lams to LOOCV values at once (a pass over
-    the rows, or an interpolant of one). One batch of lams across the
-    bracket, then the vertex of the parabola through the best three; the
-    better of the vertex and the best batch point is returned.
+    the rows, or an interpolant of one). Two batches of lams, the second
+    between the neighbours of the first's minimum (the spacing shrinks 8
+    times each), then the vertex of the parabola through the best three;
+    the better of the vertex and the best batch point is returned.
     """
-    ts = np.linspace(lo, hi, _LOOCV_ZOOM)
-    vals = np.asarray(evaluate(np.exp(ts)), dtype=float)
-    j = min(max(int(np.argmin(vals)), 1), ts.size - 2)
+    for _ in range(2):
+        ts = np.linspace(lo, hi, _LOOCV_ZOOM)
+        vals = np.asarray(evaluate(np.exp(ts)), dtype=float)
+        j = min(max(int(np.argmin(vals)), 1), ts.size - 2)
+        lo, hi = ts[j - 1], ts[j + 1]
     t_vertex = _parabola_vertex(ts[j - 1 : j + 2], vals[j - 1 : j + 2])
     at_vertex = float(np.asarray(evaluate(np.array([np.exp(t_vertex)])))[0])
     j_min = int(np.argmin(vals))

@@ -141,3 +141,28 @@ def test_loocv_selection_equals_sklearn_ridgecv_on_its_grid(rng):
     np.testing.assert_allclose(res.lam_path["loocv"], ref.cv_results_.mean(axis=0), rtol=1e-9)
     assert res.selection.value <= -ref.best_score_ * (1 + 1e-12)
     assert res.loocv == pytest.approx(res.selection.value, rel=1e-11)
+
+
+def test_loocv_selection_is_the_minimiser_to_printed_precision():
+    # the zoom (two batches and a parabola) against scipy's scalar minimiser on
+    # the exact criterion; the criterion is smooth, so the minimiser is defined
+    # to ~1e-6 in lam: 1e-5 relative leaves margin
+    import statsmodels.api as sm
+    from scipy.optimize import minimize_scalar
+
+    from priorreg.selection import loocv
+
+    data = sm.datasets.grunfeld.load_pandas().data
+    others = data[data.firm != "Westinghouse"]
+    small = data[data.firm == "Westinghouse"].sort_values("year").head(8)
+    old = pr.PriorRidge.from_formula("invest ~ value + capital", others).fit(lam=0)
+    res = old.refine(small, lam="loocv")
+    factor, z_w = res.model.factor, res.model._weighted_data[1]
+
+    def criterion(t):
+        return float(loocv(factor, z_w, np.array([np.exp(t)]))[0])
+
+    t0 = np.log(res.lam)
+    opt = minimize_scalar(criterion, bracket=(t0 - 0.2, t0 + 0.2), tol=1e-12)
+    assert res.lam == pytest.approx(np.exp(opt.x), rel=1e-5)
+    assert res.selection.value <= opt.fun * (1 + 1e-12)
