@@ -45,6 +45,8 @@ _BRACKET_LOG10 = (float(np.log10(1.5)), 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 #: already moves the argmin by about 1e-3 on ``log(lam)`` in the benchmark of
 #: ``benchmarks/glm_path.py``, and the criterion changes there by ~1e-13.
 _XATOL = 1e-3
+#: Criterion values closer than this (relative) cannot locate a vertex.
+_FLAT_RTOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -547,15 +549,17 @@ class PriorGLM(PriorModel):
             )
             # one parabola step through the best point and its neighbours
             # locates lam far below the search tolerance (the printed digits
-            # of lam and of what depends on it stay put)
+            # of lam and of what depends on it stay put); skipped where the
+            # criterion is flat to rounding over them (large samples), as the
+            # vertex is then no better determined than the bracket
             grid = sorted(trials)
             best = int(np.argmin([trials[v].value for v in grid]))
             if 0 < best < len(grid) - 1:
                 near = [grid[best - 1], grid[best], grid[best + 1]]
-                t_vertex = _parabola_vertex(
-                    np.log(near), np.array([trials[v].value for v in near])
-                )
-                if abs(t_vertex - math.log(grid[best])) > 1e-6:
+                vals = np.array([trials[v].value for v in near])
+                t_vertex = _parabola_vertex(np.log(near), vals)
+                resolved = np.ptp(vals) > _FLAT_RTOL * abs(vals[1])
+                if resolved and abs(t_vertex - math.log(grid[best])) > 1e-6:
                     evaluate(float(math.exp(t_vertex)))
         final = min(trials, key=lambda v: trials[v].value)
         chosen = trials[final]

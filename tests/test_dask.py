@@ -41,9 +41,9 @@ pytestmark = [
 DATA = Path(__file__).parent / "data" / "nist"
 FORMULA = "y ~ x1 + x2 + x3 + C(g)"
 #: The selected lam is the argmin of a criterion that is flat at its minimum:
-#: rounding moves it by about the search's tolerance (1e-6 on log(lam)); in
-#: memory, reversing the order of the rows moves it as much. Fits at the same
-#: lam agree to rtol 1e-8 and better.
+#: both searches end with a parabola step that locates it to ~1e-6 in lam, and
+#: rounding (in memory, reversing the order of the rows) moves it about as much.
+#: Fits at the same lam agree to rtol 1e-8 and better.
 SEARCH_RTOL = 1e-5
 
 
