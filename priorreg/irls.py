@@ -119,6 +119,42 @@ def _valid(dev: float) -> bool:
     return bool(np.isfinite(dev))
 
 
+#: Step halvings before a step is given up.
+_MAX_HALVINGS = 40
+
+
+def halve_step(
+    problem: IRLSProblem,
+    lam: float,
+    params: FloatArray | None,
+    new: FloatArray,
+    pen_old: float,
+) -> tuple[FloatArray, FloatArray, FloatArray, float, float]:
+    r"""Take the step to ``new``, halved towards ``params`` while it does not descend.
+
+    The step is halved (at most 40 times) while the penalized deviance
+    :math:`P = D + \lambda (b - b_0)'L(b - b_0)` is not finite or exceeds
+    ``pen_old`` by more than ``1e-12`` relative; ``params=None`` (no
+    current estimate) takes the step as it is. Returns
+    ``(b, eta, mu, D, P)`` at the accepted point.
+    """
+    eta, mu = problem.mean(new)
+    dev = problem.deviance(mu)
+    pen = dev + lam * problem.penalty(new)
+    halvings = 0
+    while (
+        params is not None
+        and halvings < _MAX_HALVINGS
+        and (not _valid(pen) or pen > pen_old + 1e-12 * abs(pen_old))
+    ):
+        new = 0.5 * (params + new)
+        eta, mu = problem.mean(new)
+        dev = problem.deviance(mu)
+        pen = dev + lam * problem.penalty(new)
+        halvings += 1
+    return new, eta, mu, dev, pen
+
+
 def penalized_irls(
     problem: IRLSProblem,
     lam: float,
@@ -181,21 +217,9 @@ def penalized_irls(
             lam = select(factor, zw)
         if params is not None:
             pen_old = dev + lam * problem.penalty(params)
-        new = problem.b0 + factor.coef(lam)
-        new_eta, new_mu = problem.mean(new)
-        new_dev = problem.deviance(new_mu)
-        new_pen = new_dev + lam * problem.penalty(new)
-        halvings = 0
-        while (
-            params is not None
-            and halvings < 40
-            and (not _valid(new_pen) or new_pen > pen_old + 1e-12 * abs(pen_old))
-        ):
-            new = 0.5 * (params + new)
-            new_eta, new_mu = problem.mean(new)
-            new_dev = problem.deviance(new_mu)
-            new_pen = new_dev + lam * problem.penalty(new)
-            halvings += 1
+        new, new_eta, new_mu, new_dev, new_pen = halve_step(
+            problem, lam, params, problem.b0 + factor.coef(lam), pen_old
+        )
         if not _valid(new_pen):
             break
         change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)

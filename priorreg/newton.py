@@ -49,7 +49,7 @@ from scipy.linalg import lapack
 from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
-from priorreg.irls import IRLSProblem
+from priorreg.irls import IRLSProblem, halve_step
 
 __all__ = ["NewtonFit", "NewtonPoint", "gram_point", "newton_irls", "performance_irls"]
 
@@ -225,19 +225,9 @@ def newton_irls(
             return None
         params = point.params
         step = _solve(*factor, point.score - lam * (L @ (params - b0)))
-        new = params + step
-        new_eta, new_mu = problem.mean(new)
-        new_dev = problem.deviance(new_mu)
-        new_pen = new_dev + lam * problem.penalty(new)
-        halvings = 0
-        while halvings < 40 and (
-            not np.isfinite(new_pen) or new_pen > pen_old + 1e-12 * abs(pen_old)
-        ):
-            new = 0.5 * (params + new)
-            new_eta, new_mu = problem.mean(new)
-            new_dev = problem.deviance(new_mu)
-            new_pen = new_dev + lam * problem.penalty(new)
-            halvings += 1
+        new, new_eta, new_mu, new_dev, new_pen = halve_step(
+            problem, lam, params, params + step, pen_old
+        )
         if not np.isfinite(new_pen):
             return None
         change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
@@ -364,20 +354,9 @@ def performance_irls(
         if has_params:
             pen_old = point.deviance + lam * problem.penalty(params)
         new = params + _solve(*factor, point.score - lam * (L @ (params - b0)))
-        new_eta, new_mu = problem.mean(new)
-        new_dev = problem.deviance(new_mu)
-        new_pen = new_dev + lam * problem.penalty(new)
-        halvings = 0
-        while (
-            has_params
-            and halvings < 40
-            and (not np.isfinite(new_pen) or new_pen > pen_old + 1e-12 * abs(pen_old))
-        ):
-            new = 0.5 * (params + new)
-            new_eta, new_mu = problem.mean(new)
-            new_dev = problem.deviance(new_mu)
-            new_pen = new_dev + lam * problem.penalty(new)
-            halvings += 1
+        new, new_eta, new_mu, new_dev, new_pen = halve_step(
+            problem, lam, params if has_params else None, new, pen_old
+        )
         if not np.isfinite(new_pen):
             return None
         change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
