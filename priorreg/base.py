@@ -15,7 +15,7 @@ from statsmodels.base.model import Model
 
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
-from priorreg.penalty import penalty_matrix, standardize_penalty
+from priorreg.penalty import resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
 
 __all__ = ["PriorModel", "check_finite"]
@@ -192,25 +192,37 @@ class PriorModel(Model):  # type: ignore[misc]
             L = prior_information(prior, names, intercept_name)
             self.penalty_kind = "information"
         else:
-            L = penalty_matrix(penalty, names, self.intercept_idx)
+            L = resolve_penalty(penalty, names, self.intercept_idx)
             self.penalty_kind = "default" if penalty is None else "user"
         if self.standardize:
             L = standardize_penalty(L, self.exog, self._penalty_scale_weights())
-        self.penalty_matrix = L
-        # a penalty given by weights is diagonal: the kernel then takes its
-        # diagonal and never scans the k x k matrix
-        by_weights = self.penalty_kind == "default" or (
-            self.penalty_kind == "user"
-            and not isinstance(penalty, pd.DataFrame)
-            and np.ndim(penalty) < 2
-        )
-        self.penalty_diagonal = np.diagonal(L).copy() if by_weights else None
+        # a penalty given by weights is kept as its diagonal: no k x k matrix
+        # is formed or scanned unless asked for
+        self._penalty_matrix = None if L.ndim == 1 else L
+        self.penalty_diagonal = L if L.ndim == 1 else None
+
+    @property
+    def penalty_matrix(self) -> FloatArray:
+        """The penalty matrix ``L`` (``k x k``; formed on first use from weights)."""
+        if self._penalty_matrix is None:
+            self._penalty_matrix = np.diag(self.penalty_diagonal)
+        return self._penalty_matrix
+
+    @penalty_matrix.setter
+    def penalty_matrix(self, L: FloatArray) -> None:
+        self._penalty_matrix = np.asarray(L, dtype=float)
+        self.penalty_diagonal = None
 
     @property
     def kernel_penalty(self) -> FloatArray:
         """``L`` for the numerical kernel: its diagonal when it is known to be diagonal."""
-        diagonal = getattr(self, "penalty_diagonal", None)
-        return self.penalty_matrix if diagonal is None else diagonal
+        return self.penalty_matrix if self.penalty_diagonal is None else self.penalty_diagonal
+
+    @property
+    def penalty_weights(self) -> FloatArray:
+        """The diagonal of ``L`` (what each coefficient's penalty weighs)."""
+        L = self.kernel_penalty
+        return L if L.ndim == 1 else np.diagonal(L).copy()
 
     def _find_intercept(self) -> int | None:
         idx = getattr(self.data, "const_idx", None)

@@ -36,7 +36,13 @@ import pandas as pd
 
 from priorreg._typing import FloatArray
 
-__all__ = ["check_psd", "default_penalty", "penalty_matrix", "standardize_penalty"]
+__all__ = [
+    "check_psd",
+    "default_penalty",
+    "penalty_matrix",
+    "resolve_penalty",
+    "standardize_penalty",
+]
 
 _SYM_RTOL = 1e-10
 _PSD_RTOL = 1e-10
@@ -96,7 +102,27 @@ def _weights_from_named(
 
 
 def penalty_matrix(penalty: Any, names: Sequence[str], intercept: int | None) -> FloatArray:
+    """Resolve a penalty specification (except ``"information"``) to the matrix ``L``.
+
+    See :func:`resolve_penalty` (this always returns the ``k x k`` matrix).
+
+    Examples
+    --------
+    >>> penalty_matrix({"x": 2.0}, ["Intercept", "x", "z"], 0)
+    array([[0., 0., 0.],
+           [0., 2., 0.],
+           [0., 0., 1.]])
+    """
+    L = resolve_penalty(penalty, names, intercept)
+    return np.diag(L) if L.ndim == 1 else L
+
+
+def resolve_penalty(penalty: Any, names: Sequence[str], intercept: int | None) -> FloatArray:
     """Resolve a penalty specification (except ``"information"``) to ``L``.
+
+    A specification by weights (``None``, a vector, a Series or a dict)
+    gives the diagonal of ``L`` (1-D), so that nothing ``k x k`` is formed;
+    a matrix or DataFrame gives the checked matrix.
 
     Parameters
     ----------
@@ -109,7 +135,7 @@ def penalty_matrix(penalty: Any, names: Sequence[str], intercept: int | None) ->
 
     Returns
     -------
-    ndarray of shape (k, k)
+    ndarray of shape (k,) or (k, k)
 
     Raises
     ------
@@ -119,16 +145,14 @@ def penalty_matrix(penalty: Any, names: Sequence[str], intercept: int | None) ->
 
     Examples
     --------
-    >>> penalty_matrix({"x": 2.0}, ["Intercept", "x", "z"], 0)
-    array([[0., 0., 0.],
-           [0., 2., 0.],
-           [0., 0., 1.]])
+    >>> resolve_penalty({"x": 2.0}, ["Intercept", "x", "z"], 0)
+    array([0., 2., 1.])
     """
     names = list(names)
     k = len(names)
     default = default_weights(k, intercept)
     if penalty is None:
-        return np.diag(default)
+        return default
     if isinstance(penalty, str):
         raise ValueError(
             f"unknown penalty {penalty!r}; use None, per-column weights, a "
@@ -165,7 +189,7 @@ def penalty_matrix(penalty: Any, names: Sequence[str], intercept: int | None) ->
     if np.any(diag < 0):
         bad = [names[i] for i in np.flatnonzero(diag < 0)]
         raise ValueError(f"penalty weights must be >= 0; negative for {bad}")
-    return np.diag(diag)
+    return diag
 
 
 def standardize_penalty(L: FloatArray, X: FloatArray, weights: FloatArray | None) -> FloatArray:
@@ -178,4 +202,6 @@ def standardize_penalty(L: FloatArray, X: FloatArray, weights: FloatArray | None
     var = (w @ (X - mean) ** 2) / w.sum()
     sd = np.sqrt(var)
     sd = np.where(sd > 0, sd, 1.0)
+    if L.ndim == 1:  # the diagonal of a diagonal penalty
+        return sd * L * sd
     return sd[:, None] * L * sd[None, :]

@@ -51,7 +51,7 @@ def plot_path(res: Any, ax: Any = None) -> Any:
     lams = _grid(res)
     coefs = model.coef_path(lams)
     names = list(model.exog_names)
-    penalized = np.diag(model.penalty_matrix) > 0
+    penalized = model.penalty_weights > 0
     for j, name in enumerate(names):
         if not penalized[j] and model.penalty_kind != "information":
             continue

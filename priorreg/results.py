@@ -107,7 +107,7 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         self.cov_type = cov_type
         self.selection = selection
         self.lam_method = "fixed" if selection is None else selection.criterion
-        self.penalized = np.diag(model.penalty_matrix) > 0
+        self.penalized = model.penalty_weights > 0
         if cov_type == "sandwich":
             self.cov_params_default = self.scale * sandwich_cov(
                 self.normalized_cov_params, model.penalty_matrix, fit.lam
@@ -147,7 +147,7 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         """
         if self._fit.edf_params is not None:
             return self._fit.edf_params
-        return 1.0 - self.lam * self._cov_diagonal * np.diagonal(self.model.penalty_matrix)
+        return 1.0 - self.lam * self._cov_diagonal * self.model.penalty_weights
 
     @staticmethod
     def _use_t_for(model: Any) -> bool:

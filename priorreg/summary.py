@@ -25,9 +25,9 @@ def _fmt(value: float, digits: int = 4) -> str:
 
 def _penalized_names(res: Any) -> str:
     names = list(res.model.exog_names)
-    L = res.model.penalty_matrix
-    pen = [n for n, p in zip(names, np.diag(L) > 0, strict=True) if p]
-    unpen = [n for n, p in zip(names, np.diag(L) > 0, strict=True) if not p]
+    weights = res.model.penalty_weights
+    pen = [n for n, p in zip(names, weights > 0, strict=True) if p]
+    unpen = [n for n, p in zip(names, weights > 0, strict=True) if not p]
     if not unpen:
         return "all coefficients are penalized"
     if not pen:

@@ -308,6 +308,7 @@ def test_inference_without_the_dense_covariance_equals_the_dense_one(rng, n, k):
     res = pr.PriorRidge(y, X, prior=b0, weights=w).fit(lam=3.0)
     str(res.summary())
     assert callable(res._results._normalized_cov)  # not formed by the fit or the summary
+    assert res.model._penalty_matrix is None  # nor is the k x k penalty of weights
     A_inv = np.linalg.inv(X.T @ (w[:, None] * X) + 3.0 * L)
     np.testing.assert_allclose(res.bse, np.sqrt(res.scale * np.diag(A_inv)), rtol=1e-9)
     np.testing.assert_allclose(res.edf_params, 1 - 3.0 * np.diag(A_inv @ L), rtol=1e-9, atol=1e-12)
