@@ -243,7 +243,6 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         """Estimates and their normalized covariance at a fixed ``lam``."""
         factor = self.factor
         Xw, zw = self._weighted_data
-        L = self.penalty_matrix
         delta = solve_refined(factor, Xw, zw, self.kernel_penalty, lam)
         params = self.prior_values + delta
         ncov: FloatArray | Callable[[], FloatArray]
@@ -255,7 +254,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
             K = factor.cov_factor(lam)
             ncov = K @ K.T
             cov_diagonal = None
-            edf_params = 1.0 - lam * np.einsum("ij,ji->i", ncov, L)
+            edf_params = 1.0 - lam * np.einsum("ij,ji->i", ncov, self.penalty_matrix)
         fitted = self.exog @ params
         if self.offset is not None:
             fitted = fitted + self.offset
