@@ -1,0 +1,416 @@
+"""Design coding of Dask partitions: formula and array coders and the shared design.
+
+The patsy design is built once from template rows holding every categorical
+level (collected from the metadata or in one pass); each partition is then
+coded with it into a :class:`~priorreg.outofcore.passes._Block`.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from priorreg import formula as _formula
+from priorreg._typing import FloatArray
+from priorreg.base import check_finite
+from priorreg.glm import _boolean_response
+from priorreg.outofcore.passes import _SPLIT_EVERY, _Block, _compute
+
+#: Rows of the first partition used as the template of the design.
+_TEMPLATE_ROWS = 32
+
+
+def _check_rows(block: _Block, number: int, positive: Sequence[str]) -> _Block:
+    """In-memory checks on one partition: finite values, positive weights."""
+    try:
+        check_finite("endog", block.y)
+        check_finite("exog", block.X)
+        for key, arr in block.rows.items():
+            check_finite(key, arr)
+            if key in positive and arr is not None and np.any(arr <= 0):
+                bad = np.flatnonzero(arr <= 0)
+                raise ValueError(
+                    f"{key} must be > 0; {bad.size} are not (first at position "
+                    f"{int(bad[0])}). Drop those rows instead of giving them weight 0"
+                )
+    except ValueError as exc:
+        raise ValueError(f"{exc} (position within partition {number})") from None
+    return block
+
+
+def _drop_missing(y: FloatArray, X: FloatArray, rows: dict[str, Any]) -> np.ndarray:
+    """Rows without NaN in any array (``missing="drop"``)."""
+    arrays = [np.asarray(y, dtype=float), np.asarray(X, dtype=float)]
+    arrays += [a for a in rows.values() if a is not None]
+    keep = np.ones(arrays[0].shape[0], dtype=bool)
+    for arr in arrays:
+        bad = np.isnan(arr)
+        keep &= ~(bad.any(axis=tuple(range(1, arr.ndim))) if arr.ndim > 1 else bad)
+    return keep
+
+
+@dataclass(frozen=True)
+class _Plain:
+    """A design whose columns are the intercept and numeric data columns as they are.
+
+    Coding it needs no formula evaluation: ``columns`` names the data column
+    of each design column (``None`` for the intercept), ``response`` the
+    response's. Checked against patsy on the template rows before use.
+    """
+
+    response: str
+    columns: tuple[str | None, ...]
+
+    def code(self, frame: pd.DataFrame, missing: str) -> tuple[FloatArray, FloatArray, Any]:
+        """``(y, X, rows)`` of one partition, rows with a missing value dropped."""
+        used = dict.fromkeys([self.response, *(c for c in self.columns if c is not None)])
+        values = {col: frame[col].to_numpy(dtype=float) for col in used}
+        n = len(frame)
+        keep = np.ones(n, dtype=bool)
+        for arr in values.values():
+            keep &= ~np.isnan(arr)
+        if keep.all():
+            rows: Any = np.arange(n)
+            take = slice(None)
+        else:
+            if missing != "drop":
+                raise ValueError(
+                    f"{int((~keep).sum())} row(s) with missing values in the formula's "
+                    "variables; pass missing='drop'"
+                )
+            rows = take = np.flatnonzero(keep)
+        X = np.empty((rows.size, len(self.columns)), order="F")
+        for j, col in enumerate(self.columns):
+            X[:, j] = 1.0 if col is None else values[col][take]
+        return values[self.response][take], X, rows
+
+
+def _plain_plan(design: _formula.Design, template: pd.DataFrame) -> _Plain | None:
+    """The :class:`_Plain` coding of a design, if it reproduces patsy on ``template``."""
+    numeric = {str(c) for c in template.columns if pd.api.types.is_numeric_dtype(template[c])}
+    numeric -= {str(c) for c in template.columns if pd.api.types.is_bool_dtype(template[c])}
+
+    def plain(info: Any) -> list[str | None] | None:
+        out: list[str | None] = []
+        for term in info.terms:
+            if not term.factors:
+                out.append(None)
+                continue
+            if len(term.factors) != 1:
+                return None
+            factor = term.factors[0]
+            fi = info.factor_infos[factor]
+            code = getattr(factor, "code", "")
+            if fi.type != "numerical" or fi.num_columns != 1 or code not in numeric:
+                return None
+            out.append(code)
+        return out
+
+    columns, response = plain(design.x_info), plain(design.y_info)
+    if columns is None or response is None or len(response) != 1 or response[0] is None:
+        return None
+    plan = _Plain(response[0], tuple(columns))
+    try:
+        y, X, rows = plan.code(template, "drop")
+        coded = _formula.rebuild_design(design, template, "drop")
+    except Exception:
+        return None
+    same = (
+        np.array_equal(rows, coded.rows)
+        and np.array_equal(X, coded.exog.to_numpy(dtype=float))
+        and np.array_equal(y, np.asarray(coded.endog, dtype=float))
+    )
+    return plan if same else None
+
+
+@dataclass(frozen=True)
+class _FormulaCoder:
+    """Codes a pandas partition with fixed patsy design infos."""
+
+    design: _formula.Design
+    row_columns: dict[str, str | float]
+    missing: str
+    positive: tuple[str, ...]
+    boolean_response: bool
+    plain: _Plain | None = None
+
+    def __call__(self, number: int, frame: pd.DataFrame) -> _Block:
+        try:
+            if self.plain is not None:
+                y, X, rows = self.plain.code(frame, self.missing)
+            else:
+                coded = _formula.rebuild_design(self.design, frame, self.missing)
+                endog = coded.endog
+                if self.boolean_response:
+                    endog = _boolean_response(endog)
+                y, rows = endog.to_numpy(dtype=float), coded.rows
+                X = coded.exog.to_numpy(dtype=float)
+        except ValueError as exc:
+            raise ValueError(f"partition {number}: {exc}") from None
+        arrays: dict[str, FloatArray | None] = {}
+        for key, column in self.row_columns.items():
+            if isinstance(column, str):
+                arrays[key] = frame[column].to_numpy(dtype=float)[rows]
+            else:
+                arrays[key] = np.full(rows.size, float(column))
+        block = _Block(
+            y=y,
+            X=X,
+            rows=arrays,
+            index=frame.index[rows],
+            dropped=len(frame) - rows.size,
+        )
+        return _check_rows(block, number, self.positive)
+
+
+@dataclass(frozen=True)
+class _ArrayCoder:
+    """Codes aligned partitions of dask arrays/Series given to the model constructor."""
+
+    row_keys: tuple[str, ...]
+    scalars: dict[str, float]
+    missing: str
+    positive: tuple[str, ...]
+    boolean_response: bool
+
+    def __call__(self, number: int, endog: Any, exog: Any, *row_parts: Any) -> _Block:
+        index = endog.index if isinstance(endog, (pd.Series, pd.DataFrame)) else None
+        if self.boolean_response:
+            endog = _boolean_response(endog)
+        y = np.asarray(endog, dtype=float)
+        X = np.asarray(exog, dtype=float)
+        if X.ndim == 1:
+            X = X[:, None]
+        rows: dict[str, Any] = dict(zip(self.row_keys, row_parts, strict=True))
+        rows = {k: np.asarray(v, dtype=float) for k, v in rows.items()}
+        n = y.shape[0]
+        for key, value in self.scalars.items():
+            rows[key] = np.full(n, value)
+        for name, arr in [("exog", X), *rows.items()]:
+            if arr.shape[0] != n:
+                raise ValueError(
+                    f"partition {number}: {name} has {arr.shape[0]} rows and endog {n}; "
+                    "the Dask collections must be partitioned alike"
+                )
+        dropped = 0
+        if self.missing == "drop":
+            keep = _drop_missing(y, X, rows)
+            dropped = int(n - keep.sum())
+            y, X = y[keep], X[keep]
+            rows = {k: v[keep] for k, v in rows.items()}
+            index = None if index is None else index[keep]
+        block = _Block(y=y, X=X, rows=rows, index=index, dropped=dropped)
+        return _check_rows(block, number, self.positive)
+
+
+def _parts_of(obj: Any) -> tuple[list[Any], str, Any]:
+    """Delayed partitions of a dask collection; for 2-D arrays one column block."""
+    import dask.array as da
+
+    if isinstance(obj, da.Array):
+        if obj.ndim == 2:
+            obj = obj.rechunk({1: -1})
+            return list(obj.to_delayed()[:, 0]), "array", None
+        return list(obj.to_delayed()), "array", None
+    kind = "series"
+    divisions = obj.divisions if obj.known_divisions else None
+    return list(obj.to_delayed(optimize_graph=True)), kind, divisions
+
+
+# ------------------------------------------------------------- formulas
+def _names_in(code: str) -> set[str]:
+    """Variable names (and quoted column names) used by a patsy factor's code."""
+    try:
+        tree = ast.parse(code.strip(), mode="eval")
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.add(node.value)
+    return names
+
+
+def _factor_items(design: _formula.Design) -> list[tuple[Any, Any]]:
+    return [
+        (factor, info)
+        for design_info in (design.y_info, design.x_info)
+        for factor, info in design_info.factor_infos.items()
+    ]
+
+
+def _quiet_design(formula: str, frame: pd.DataFrame, env: Any, missing: str) -> _formula.Design:
+    """Build a design on template rows (their warnings are not the data's)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return _formula.build_design(formula, frame, env, missing)
+
+
+def _head(ddf: Any) -> pd.DataFrame:
+    """Rows of the first non-empty partition (of at most the first four)."""
+    for number in range(min(ddf.npartitions, 4)):
+        part = ddf.partitions[number].compute()
+        if len(part):
+            return part.head(1000)
+    return ddf._meta_nonempty
+
+
+def _partition_levels(frame: pd.DataFrame, columns: list[str]) -> dict[str, Any]:
+    """Distinct values (or the categories) of each column in one partition."""
+    out: dict[str, Any] = {}
+    for col in columns:
+        values = frame[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            out[col] = ("categories", [list(values.cat.categories)])
+        else:
+            out[col] = ("values", list(pd.unique(values.dropna())))
+    return out
+
+
+def _merge_levels(*parts: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in parts:
+        for col, (kind, values) in part.items():
+            if col not in out:
+                out[col] = (kind, list(values))
+            elif kind == "categories":
+                out[col][1].extend(v for v in values if v not in out[col][1])
+            else:
+                seen = dict.fromkeys(out[col][1])
+                seen.update(dict.fromkeys(values))
+                out[col] = (kind, list(seen))
+    return out
+
+
+def _collect_levels(ddf: Any, columns: list[str], progress: bool) -> dict[str, Any]:
+    """One parallel pass over the categorical columns: the levels of each.
+
+    Returns, per column, ``("categorical", categories)`` when the column is
+    categorical with the same categories in every partition (in memory it
+    would stay categorical), else the list of distinct values.
+    """
+    import dask
+
+    if not columns:
+        return {}
+    parts = ddf[columns].to_delayed(optimize_graph=True)
+    level = [dask.delayed(_partition_levels, pure=False)(p, columns) for p in parts]
+    while len(level) > 1:
+        level = [
+            dask.delayed(_merge_levels, pure=False)(*level[i : i + _SPLIT_EVERY])
+            for i in range(0, len(level), _SPLIT_EVERY)
+        ]
+    raw = _compute(level[0], progress, "collect categorical levels")
+    out: dict[str, Any] = {}
+    for col, (kind, values) in raw.items():
+        if kind == "categories" and len(values) == 1:
+            out[col] = ("categorical", values[0])
+        elif kind == "categories":  # categories differ: in memory an object column
+            out[col] = list(dict.fromkeys(v for cats in values for v in cats))
+        else:
+            out[col] = values
+    return out
+
+
+def _template(base: pd.DataFrame, levels: dict[str, Any]) -> pd.DataFrame:
+    """Real rows plus every level: patsy sniffs the full data's levels from it."""
+    sizes = [len(v[1]) if isinstance(v, tuple) else len(v) for v in levels.values()]
+    m = max([len(base), *sizes, 1])
+    frame = base.iloc[np.arange(m) % len(base)].reset_index(drop=True).copy()
+    for col, values in levels.items():
+        if isinstance(values, tuple):  # categorical dtype, same categories everywhere
+            cats = values[1]
+            codes = np.arange(m) % max(len(cats), 1)
+            frame[col] = pd.Categorical.from_codes(codes, categories=cats)
+        elif values:
+            cycled = [values[i % len(values)] for i in range(m)]
+            dtype = base[col].dtype
+            keep = not isinstance(dtype, pd.CategoricalDtype)
+            frame[col] = pd.Series(cycled, dtype=dtype if keep else object)
+    return frame
+
+
+@dataclass(frozen=True)
+class _DaskDesign:
+    """The design (coded template rows and patsy infos) and the columns it reads."""
+
+    design: _formula.Design
+    columns: list[str]
+
+
+def build_dask_design(
+    formula: str, ddf: Any, env: Any, missing: str, progress: bool = False
+) -> _DaskDesign:
+    """Patsy design infos valid for every partition of ``ddf``.
+
+    Built once on a template frame: complete rows of the first partition,
+    extended so that every categorical factor sees all of its levels
+    (categories of categorical dtypes come from the metadata when known;
+    the rest from one parallel pass over those columns). Stateful
+    transforms (``center``, ``standardize``, splines) would need the whole
+    data's statistics before coding and are refused.
+
+    Parameters
+    ----------
+    formula : str
+        The patsy formula.
+    ddf : dask.dataframe.DataFrame
+        The data.
+    env : patsy.EvalEnvironment
+        Namespace in which the formula is evaluated.
+    missing : {"drop", "raise", "none"}
+        Missing-value handling of the formula's variables.
+    progress : bool
+        Show a progress bar for the pass that collects levels.
+
+    Returns
+    -------
+    _DaskDesign
+    """
+    all_columns = [str(c) for c in ddf.columns]
+    raw = _head(ddf)
+    first = _quiet_design(formula, raw.head(_TEMPLATE_ROWS), env, missing)
+    used: set[str] = set()
+    categorical: set[str] = set()
+    for factor, info in _factor_items(first):
+        names = _names_in(getattr(factor, "code", str(factor))) & set(all_columns)
+        used |= names
+        if info.type == "categorical":
+            categorical |= names
+        state = info.state if isinstance(info.state, dict) else {}
+        if state.get("transforms"):
+            raise NotImplementedError(
+                f"the formula term {factor.name()!r} uses a stateful transform "
+                f"({', '.join(sorted(state['transforms']))}), whose statistics would "
+                "have to be computed over the whole Dask data before coding. Compute "
+                "the variable in the DataFrame first (e.g. ddf.assign(...)); for a "
+                "units-free penalty use standardize=True"
+            )
+    columns = [c for c in all_columns if c in used]
+    meta = ddf._meta
+    need = []
+    known: dict[str, Any] = {}
+    for col in sorted(categorical):
+        dtype = meta[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            cats = list(dtype.categories)
+            if cats != ["__UNKNOWN_CATEGORIES__"]:
+                known[col] = ("categorical", cats)
+                continue
+        if pd.api.types.is_bool_dtype(dtype):
+            continue
+        need.append(col)
+    levels = {**known, **_collect_levels(ddf, need, progress)}
+    base = raw[columns].dropna().head(_TEMPLATE_ROWS)
+    if len(base) == 0:
+        base = ddf._meta_nonempty[columns]
+    design = _quiet_design(formula, _template(base, levels), env, missing)
+    return _DaskDesign(design, columns)

@@ -1,0 +1,234 @@
+"""The passes over the partitions: per-partition reductions and how they combine.
+
+Householder (TSQR) factors and weighted moments of each partition, merged in a
+reduction tree; ``dask.compute`` with an optional progress bar; the coded
+partition (:class:`_Block`) and the source that codes and reduces partitions.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import lapack
+
+from priorreg._typing import FloatArray
+
+#: Partial factors combined per node of the reduction tree.
+_SPLIT_EVERY = 8
+#: Rows per chunk of the QR factorization inside a partition (cache-sized).
+_QR_ROWS = 32768
+
+
+def _qr_r(A: FloatArray) -> FloatArray:
+    """Householder triangular factor of ``A`` (LAPACK ``geqrf``), ``min(m, n)`` rows.
+
+    ``A`` (Fortran order avoids a copy) is overwritten.
+    """
+    m, n = A.shape
+    if m == 0:
+        return np.zeros((0, n))
+    qr, _, _, info = lapack.dgeqrf(A, overwrite_a=True)
+    if info != 0:  # pragma: no cover - LAPACK argument error
+        raise RuntimeError(f"dgeqrf failed with info={info}")
+    return np.triu(qr[: min(m, n)])
+
+
+def _weighted_qr(X: FloatArray, target: FloatArray, sw: FloatArray | None) -> FloatArray:
+    """Triangular factor of ``[sw X, sw target]``, built and factorized in row chunks.
+
+    Each chunk of ``_QR_ROWS`` rows stays in cache while its Householder
+    reflectors are applied (a level-2 factorization of the whole partition
+    would stream it from memory once per column); the chunk factors are
+    stacked and factorized again (TSQR within the partition, no copy of
+    the partition).
+    """
+    n, k = X.shape
+    factors = []
+    for start in range(0, n, _QR_ROWS):
+        stop = min(start + _QR_ROWS, n)
+        A = np.empty((stop - start, k + 1), order="F")
+        if sw is None:
+            A[:, :k] = X[start:stop]
+            A[:, k] = target[start:stop]
+        else:
+            A[:, :k] = X[start:stop] * sw[start:stop, None]
+            A[:, k] = target[start:stop] * sw[start:stop]
+        factors.append(_qr_r(A))
+    if not factors:
+        return np.zeros((0, k + 1))
+    if len(factors) == 1:
+        return factors[0]
+    return _qr_r(np.asfortranarray(np.vstack(factors)))
+
+
+def _chan(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    """Combine weighted (total weight, mean, sum of squared deviations) (Chan et al. 1979)."""
+    wa, ma, sa = a
+    wb, mb, sb = b
+    w = wa + wb
+    if w <= 0:
+        return w, ma, sa
+    delta = mb - ma
+    return w, ma + delta * (wb / w), sa + sb + delta**2 * (wa * wb / w)
+
+
+def _moments(values: FloatArray, w: FloatArray | None) -> tuple[float, Any, Any]:
+    """Weighted moments of the rows of ``values`` (columns independent)."""
+    if values.shape[0] == 0:
+        zero = np.zeros(values.shape[1:])
+        return 0.0, zero, zero
+    w = np.ones(values.shape[0]) if w is None else w
+    total = float(w.sum())
+    mean = (w @ values) / total
+    return total, mean, w @ (values - mean) ** 2
+
+
+def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Combine partial reductions: triangular factors, extrema, moments, sums, lists."""
+    out = dict(parts[0])
+    for part in parts[1:]:
+        for key, value in part.items():
+            mine = out[key]
+            if key.endswith("_R"):
+                out[key] = _qr_r(np.vstack([mine, value]))
+            elif key.endswith("_min"):
+                out[key] = np.fmin(mine, value)
+            elif key.endswith("_max"):
+                out[key] = np.fmax(mine, value)
+            elif key.endswith("_mom"):
+                out[key] = _chan(mine, value)
+            elif key.endswith("_list"):
+                out[key] = [*mine, *value]
+            else:
+                out[key] = mine + value
+    return out
+
+
+def _tree(leaves: list[Any], split_every: int = _SPLIT_EVERY) -> Any:
+    """Reduce delayed partial results in a tree of ``_merge`` nodes."""
+    import dask
+
+    level = list(leaves)
+    while len(level) > 1:
+        level = [
+            dask.delayed(_merge, pure=False)(*level[i : i + split_every])
+            for i in range(0, len(level), split_every)
+        ]
+    return level[0]
+
+
+def _distributed_client() -> Any:
+    """The ``distributed`` client that ``dask.compute`` would use, if any."""
+    import dask.base
+
+    scheduler = dask.base.get_scheduler()
+    client = getattr(scheduler, "__self__", None)
+    if client is not None and type(client).__name__ == "Client":
+        return client
+    return None
+
+
+def _compute(obj: Any, progress: bool, label: str) -> Any:
+    """``dask.compute`` on the active scheduler, with a progress bar when asked."""
+    import dask
+
+    if not progress:
+        return dask.compute(obj)[0]
+    start = time.perf_counter()
+    print(f"priorreg: {label}", file=sys.stderr, flush=True)
+    client = _distributed_client()
+    if client is not None:
+        from distributed import progress as show_progress
+
+        future = client.compute(obj)
+        show_progress(future)
+        out = future.result()
+    else:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(out=sys.stderr):
+            out = dask.compute(obj)[0]
+    print(f"priorreg: {label} done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return out
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One partition coded as arrays: the model's view of those rows."""
+
+    y: FloatArray
+    X: FloatArray
+    rows: dict[str, FloatArray | None]
+    index: Any
+    dropped: int
+
+
+def _apply(coder: Any, number: int, fn: Callable[..., Any], args: tuple[Any, ...], *pieces: Any):
+    """Code partition ``number`` and reduce it with ``fn`` (one task)."""
+    return fn(coder(number, *pieces), *args)
+
+
+class _Source:
+    """The partitions of a Dask dataset and how to code each into a :class:`_Block`.
+
+    Nothing is kept between passes: every pass reads and codes each
+    partition again, so memory stays bounded by a partition.
+    """
+
+    def __init__(self, parts: list[tuple[Any, ...]], coder: Any, kind: str, divisions: Any):
+        import dask
+
+        self.parts = parts
+        self.coder = coder
+        self.kind = kind  # "frame" (pandas index kept), "series" or "array"
+        self.divisions = divisions
+        self._coder = dask.delayed(coder, name=f"priorreg-coder-{uuid.uuid4().hex}", traverse=False)
+        self.counts: list[int] | None = None
+
+    def tasks(self, fn: Callable[..., Any], *args: Any) -> list[Any]:
+        import dask
+
+        return [
+            dask.delayed(_apply, pure=False)(self._coder, i, fn, args, *pieces)
+            for i, pieces in enumerate(self.parts)
+        ]
+
+    def reduce(self, fn: Callable[..., Any], *args: Any, progress: bool = False, label: str = ""):
+        """One pass: ``fn(block, *args)`` per partition, combined by :func:`_merge`."""
+        return _compute(_tree(self.tasks(fn, *args)), progress, label or fn.__name__)
+
+    def rows(self, fn: Callable[..., FloatArray], *args: Any, name: str) -> Any:
+        """A lazy n-length result: ``fn(block, *args)`` per partition."""
+        import dask.array as da
+        import dask.dataframe as dd
+
+        if self.kind == "array":
+            if self.counts is None:
+                raise RuntimeError("the row counts of the partitions are not known yet")
+            arrays = [
+                da.from_delayed(task, shape=(count,), dtype=float)
+                for task, count in zip(self.tasks(fn, *args), self.counts, strict=True)
+            ]
+            return da.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+        series = self.tasks(_RowsAsSeries(fn, name), *args)
+        meta = pd.Series(np.zeros(0), name=name, dtype=float)
+        return dd.from_delayed(series, meta=meta, divisions=self.divisions, verify_meta=False)
+
+
+@dataclass(frozen=True)
+class _RowsAsSeries:
+    """``fn(block, *args)`` as a Series labelled with the block's row index."""
+
+    fn: Callable[..., FloatArray]
+    name: str
+
+    def __call__(self, block: _Block, *args: Any) -> pd.Series:
+        values = np.asarray(self.fn(block, *args), dtype=float)
+        return pd.Series(values, index=block.index, name=self.name)
