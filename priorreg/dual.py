@@ -91,6 +91,9 @@ class _Tridiagonal:
     def solve(self, lam: float, B: FloatArray) -> FloatArray:
         """``(T + lam I)^{-1} B`` (positive definite for ``lam > 0``: ``dptsv``)."""
         rhs = B[:, None] if B.ndim == 1 else B
+        if self.diag.size == 1:  # dptsv wants a non-empty off-diagonal
+            x = rhs / (self.diag[0] + lam)
+            return x[:, 0] if B.ndim == 1 else x
         _, _, x, info = lapack.dptsv(self.diag + lam, self.off, rhs)
         if info != 0:
             raise np.linalg.LinAlgError(f"T + lam I is not positive definite (dptsv info={info})")

@@ -114,3 +114,18 @@ def test_large_fit_skips_refinement_only_when_accurate(rng, n, k):
     L = model.penalty_matrix
     grad = X.T @ (y - X @ res.params) - lam * (L @ (res.params - b0))
     assert np.linalg.norm(grad) <= 1e-11 * np.linalg.norm(X.T @ y)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_one_or_two_rows_beyond_the_intercept(rng, n):
+    # the reduced block has n - 1 rows: a 1 x 1 (or 2 x 2) tridiagonal system
+    k = 5
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
+    z = rng.normal(size=n)
+    L = np.diag([0.0] + [1.0] * (k - 1))
+    fac = factorize(X, z, L, None, 0)
+    for lam in (0.5, 20.0):
+        delta, A = dense_solution(X, z, L, np.ones(n), lam)
+        np.testing.assert_allclose(fac.coef(lam), delta, rtol=1e-10, atol=1e-13)
+        assert fac.rss(lam) == pytest.approx(np.sum((z - X @ delta) ** 2), rel=1e-10, abs=1e-14)
+        np.testing.assert_allclose(fac.cov_diagonal(lam), np.diag(np.linalg.inv(A)), rtol=1e-10)
