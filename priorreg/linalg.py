@@ -775,15 +775,16 @@ class PathFactor:
         return rows_of, np.ascontiguousarray(M[:, :k0]), np.ascontiguousarray(M[:, k0:])
 
     def row_blocks(
-        self, block: int = 8192, right: FloatArray | None = None
+        self, block: int = 8192, right: FloatArray | None = None, *, squared: bool = False
     ) -> Iterator[tuple[slice, FloatArray, FloatArray, FloatArray, FloatArray | None]]:
         """Yield ``(rows, h0, Bu, fit0, Bu @ right)`` of :attr:`row_basis`, block by block.
 
         Reads the cached row basis when it exists; otherwise computes each
         block from the data with one matrix product (one pass, nothing of
         size ``n x r`` kept), which also gives ``Bu @ right`` (``None``
-        without ``right``). The blocks are views of one reused buffer:
-        copy what must outlive the next step.
+        without ``right``). With ``squared``, ``Bu ** 2`` takes the place of
+        ``Bu`` (squared in place in the buffer). The blocks are views of one
+        reused buffer: copy what must outlive the next step.
         """
         n = self.n_obs
         k0, r = self.n_unpen, self.d.size
@@ -798,7 +799,8 @@ class PathFactor:
             if cached is not None:
                 h0, Bu, fit0 = cached
                 extra = None if right is None else Bu[rows] @ right
-                yield rows, h0[rows], Bu[rows], fit0[rows], extra
+                part = np.square(Bu[rows]) if squared else Bu[rows]
+                yield rows, h0[rows], part, fit0[rows], extra
                 continue
             if rows_of is None:
                 prod = M_all[rows]
@@ -806,6 +808,8 @@ class PathFactor:
                 prod = np.matmul(rows_of[rows], M_all, out=buffer[: rows.stop - start])
             B0, Bu = prod[:, :k0], prod[:, k0 : k0 + r]
             extra = None if right is None else prod[:, k0 + r :]
+            if squared:
+                np.square(Bu, out=Bu)
             yield rows, np.einsum("ij,ij->i", B0, B0), Bu, B0 @ self.g0, extra
 
     @cached_property

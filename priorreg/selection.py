@@ -140,12 +140,9 @@ class LoocvPath:
         self.base = np.empty(n)  # z_w - fit0
         self.one_minus_h0 = np.empty(n)
         fU = factor.f[:, None] * self.basis
-        squares = np.empty((min(_ROW_BLOCK, n), factor.d.size))
-        for rows, h0, Bu, fit0, BufU in factor.row_blocks(_ROW_BLOCK, right=fU):
-            sq = squares[: Bu.shape[0]]
+        for rows, h0, Bu2, fit0, BufU in factor.row_blocks(_ROW_BLOCK, right=fU, squared=True):
             self.fitted_basis[rows] = BufU
-            np.multiply(Bu, Bu, out=sq)
-            np.matmul(sq, self.basis, out=self.leverage_basis[rows])
+            np.matmul(Bu2, self.basis, out=self.leverage_basis[rows])
             np.subtract(z_w[rows], fit0, out=self.base[rows])
             np.subtract(1.0, h0, out=self.one_minus_h0[rows])
 

@@ -226,6 +226,8 @@ def test_row_blocks_equal_the_row_basis(rng, n, k, weighted):
         blocks = [[np.copy(part) for part in b] for b in fac.row_blocks(block=128, right=right)]
         h0, Bu, fit0 = fac.row_basis
         np.testing.assert_allclose(np.vstack([b[4] for b in blocks]), Bu @ right, atol=1e-12)
+        squares = [np.copy(b[2]) for b in fac.row_blocks(block=128, squared=True)]
+        np.testing.assert_allclose(np.vstack(squares), Bu**2, atol=1e-13)
         np.testing.assert_allclose(np.concatenate([b[1] for b in blocks]), h0, atol=1e-13)
         np.testing.assert_allclose(np.vstack([b[2] for b in blocks]), Bu, atol=1e-13)
         np.testing.assert_allclose(np.concatenate([b[3] for b in blocks]), fit0, atol=1e-12)
