@@ -90,11 +90,25 @@ class _Householder:
     qr: FloatArray
     tau: FloatArray
 
-    def apply(self, C: FloatArray, *, transpose: bool) -> FloatArray:
-        """Return ``P' C`` (``transpose``) or ``P C`` with the full ``P``."""
-        C = np.asfortranarray(C, dtype=float)
+    def apply(self, C: FloatArray, *, transpose: bool, overwrite: bool = False) -> FloatArray:
+        """Return ``P' C`` (``transpose``) or ``P C`` with the full ``P``.
+
+        One reflector of a constant column (an intercept) is applied as two
+        row operations, in place with ``overwrite`` (``C`` 2-D).
+        """
         if self.qr.shape[1] == 0:
-            return np.array(C)
+            return np.array(C, dtype=float)
+        if self.qr.shape[1] == 1 and C.ndim == 2 and self.qr.shape[0] > 1:
+            tail = self.qr[1:, 0]
+            if np.all(tail == tail[0]):
+                # H = I - tau v v' with v = (1 - c) e_1 + c 1 (symmetric: H' = H)
+                c, tau = float(tail[0]), float(self.tau[0])
+                out = C if overwrite else np.array(C, dtype=float)
+                w = (1.0 - c) * out[0] + c * out.sum(axis=0)  # v'C
+                out -= (tau * c) * w
+                out[0] -= (tau * (1.0 - c)) * w
+                return out
+        C = np.asfortranarray(C, dtype=float)
         trans = "T" if transpose else "N"
         lwork = max(1, 64 * C.shape[1] if C.ndim == 2 else 64)
         out, _, info = lapack.dormqr("L", trans, self.qr, self.tau, C, lwork)
@@ -172,11 +186,25 @@ def _scale_columns(P: sparse.csr_array, scale: FloatArray) -> sparse.csr_array:
     return out
 
 
-def _right_times(F: FloatArray, T: FloatArray | sparse.csr_array) -> FloatArray:
-    """``F @ T`` for a dense ``F`` and a dense or sparse ``T`` (dense result)."""
-    if sparse.issparse(T):
-        return np.asarray((T.T @ F.T).T)
-    return F @ T
+def _right_times(
+    F: FloatArray, T: FloatArray | sparse.csr_array, *, overwrite: bool = False
+) -> FloatArray:
+    """``F @ T`` for a dense ``F`` and a dense or sparse ``T`` (dense result).
+
+    A diagonal ``T`` (the whitening of a diagonal penalty whose unpenalized
+    columns already come first) scales the columns, in place with
+    ``overwrite``.
+    """
+    if not sparse.issparse(T):
+        return F @ T
+    Tc = sparse.csc_array(T)
+    k = Tc.shape[1]
+    if np.array_equal(Tc.indptr, np.arange(k + 1)) and np.array_equal(Tc.indices, np.arange(k)):
+        if overwrite:
+            F *= Tc.data
+            return F
+        return F * Tc.data
+    return np.asarray((T.T @ F.T).T)
 
 
 def _gram_of_raw_data(
@@ -362,7 +390,7 @@ def _precondition(
     Returns ``(X_p, P, col_scale)`` with ``X_p = Xw P``,
     ``P = (I - e_int m') diag(col_scale)``.
     """
-    Xc = np.array(Xw, dtype=float, order="F")
+    Xc = np.array(Xw, dtype=float)
     P, scale = _centre_and_scale(Xc, L, intercept)
     return Xc, P, scale
 
@@ -1034,7 +1062,7 @@ def _reduce(
         Lp = col_scale[:, None] * L * col_scale[None, :]
     T, k0, s_plus = _whiten(Lp, _rank(L))
     m = k - k0
-    Fw = _right_times(F, T)
+    Fw = _right_times(F, T, overwrite=method == "dual")  # the dual F is a private copy
     F0, M = Fw[:, :k0], Fw[:, k0:]
     rows = F.shape[0]
     if k0:
@@ -1051,7 +1079,7 @@ def _reduce(
                 "the null space of the penalty): remove a redundant "
                 "unpenalized column or penalize it"
             )
-    QtM = house.apply(M, transpose=True) if m else np.zeros((rows, 0))
+    QtM = house.apply(M, transpose=True, overwrite=method == "dual") if m else np.zeros((rows, 0))
     Qtg = house.apply(g[:, None], transpose=True)[:, 0]
     B = QtM[:k0]
     Mperp = QtM[k0:]
