@@ -135,14 +135,16 @@ class LoocvPath:
             self.basis = np.zeros((0, 0))
         p = self.basis.shape[1]
         n = factor.n_obs
-        self.fitted_basis = np.empty((n, p))  # Bu diag(f) U_phi
-        self.leverage_basis = np.empty((n, p))  # Bu^2 U_phi
+        # stored transposed (p x n): the products U_phi' (Bu^2)' run faster
+        self.fitted_basis = np.empty((p, n))  # (Bu diag(f) U_phi)'
+        self.leverage_basis = np.empty((p, n))  # (Bu^2 U_phi)'
+        basis_t = np.ascontiguousarray(self.basis.T)
         self.base = np.empty(n)  # z_w - fit0
         self.one_minus_h0 = np.empty(n)
         fU = factor.f[:, None] * self.basis
         for rows, h0, Bu2, fit0, BufU in factor.row_blocks(_ROW_BLOCK, right=fU, squared=True):
-            self.fitted_basis[rows] = BufU
-            np.matmul(Bu2, self.basis, out=self.leverage_basis[rows])
+            self.fitted_basis[:, rows] = BufU.T
+            np.matmul(basis_t, Bu2.T, out=self.leverage_basis[:, rows])
             np.subtract(z_w[rows], fit0, out=self.base[rows])
             np.subtract(1.0, h0, out=self.one_minus_h0[rows])
 
@@ -156,17 +158,18 @@ class LoocvPath:
         n = self.factor.n_obs
         total = np.zeros(lams.size)
         block = min(_ROW_BLOCK, n)
-        resid, denom = np.empty((block, lams.size)), np.empty((block, lams.size))
+        ct = np.ascontiguousarray(c.T)
+        resid, denom = np.empty((lams.size, block)), np.empty((lams.size, block))
         with np.errstate(divide="ignore", invalid="ignore"):
             for start in range(0, n, block):
                 rows = slice(start, min(start + block, n))
-                r, h = resid[: rows.stop - start], denom[: rows.stop - start]
-                np.matmul(self.fitted_basis[rows], c, out=r)
-                np.subtract(self.base[rows, None], r, out=r)
-                np.matmul(self.leverage_basis[rows], c, out=h)
-                np.subtract(self.one_minus_h0[rows, None], h, out=h)
+                r, h = resid[:, : rows.stop - start], denom[:, : rows.stop - start]
+                np.matmul(ct, self.fitted_basis[:, rows], out=r)
+                np.subtract(self.base[None, rows], r, out=r)
+                np.matmul(ct, self.leverage_basis[:, rows], out=h)
+                np.subtract(self.one_minus_h0[None, rows], h, out=h)
                 np.divide(r, h, out=r)
-                total += np.einsum("ij,ij->j", r, r)
+                total += np.einsum("ij,ij->i", r, r)
         out = total / n
         return np.where(np.isfinite(out), out, np.inf)
 
