@@ -999,7 +999,8 @@ def factorize_triangular(
     Parameters
     ----------
     R : ndarray of shape (k + 1, k + 1)
-        Triangular factor, ``R'R = [X~, z~]'[X~, z~]``.
+        Triangular factor, ``R'R = [X~, z~]'[X~, z~]`` (fewer rows when the
+        data have fewer rows than columns: zero rows are added).
     L : ndarray of shape (k, k)
         Penalty matrix.
     n_obs : int
@@ -1028,6 +1029,8 @@ def factorize_triangular(
     """
     R = np.asarray(R, dtype=float)
     k = R.shape[1] - 1
+    if R.shape[0] < k + 1:  # from fewer rows than columns: complete with zero rows
+        R = np.vstack([R, np.zeros((k + 1 - R.shape[0], k + 1))])
     Rx = R[:k, :k]
     g = R[:k, k].copy()
     rho2 = float(R[k, k] ** 2)

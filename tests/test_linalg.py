@@ -260,3 +260,18 @@ def test_diagonal_penalty_given_as_its_diagonal_is_the_same_problem(rng, n, k):
         assert by_diagonal.edf(lam) == pytest.approx(fac.edf(lam), rel=1e-14)
         assert by_diagonal.reml(lam) == pytest.approx(fac.reml(lam), rel=1e-14)
         np.testing.assert_allclose(by_diagonal.cov_diagonal(lam), fac.cov_diagonal(lam), rtol=1e-13)
+
+
+def test_triangular_factor_of_fewer_rows_than_columns(rng):
+    # QR of 4 rows and 7 columns gives a 4 x 7 "R": the missing rows are zeros
+    from priorreg.linalg import factorize_triangular
+
+    X = np.column_stack([np.ones(4), rng.normal(size=(4, 5))])
+    z = rng.normal(size=4)
+    L = np.diag([0.0] + [1.0] * 5)
+    R = np.linalg.qr(np.column_stack([X, z]), mode="r")
+    assert R.shape == (4, 7)
+    short = factorize_triangular(R, L, 4, intercept=0)
+    for lam in (0.3, 30.0):
+        delta, _ = dense_solution(X, z, L, np.ones(4), lam)
+        np.testing.assert_allclose(short.coef(lam), delta, rtol=1e-10, atol=1e-13)

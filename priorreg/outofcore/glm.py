@@ -317,12 +317,8 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         if point._factor is None:
             if point.sums["bad_w"]:
                 raise FloatingPointError("working weights are not finite and positive")
-            R = np.array(point.sums["work_R"], dtype=float)
-            k = self.k_params
-            if R.shape[0] < k + 1:
-                R = np.vstack([R, np.zeros((k + 1 - R.shape[0], k + 1))])
             point._factor = factorize_triangular(
-                R,
+                np.asarray(point.sums["work_R"], dtype=float),
                 self.penalty_matrix,
                 int(self.nobs),
                 self.intercept_idx,

@@ -162,8 +162,6 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         """
         R = np.array(self._scan["fit_R"], dtype=float)
         k = self.k_params
-        if R.shape[0] < k + 1:  # fewer rows than columns: complete with zeros
-            R = np.vstack([R, np.zeros((k + 1 - R.shape[0], k + 1))])
         R[:, k] -= R[:, :k] @ self.prior_values
         return factorize_triangular(
             R,
