@@ -11,6 +11,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -271,9 +272,9 @@ class PriorGLM(PriorModel):
     def _penalty_scale_weights(self) -> FloatArray | None:
         return self.freq_weights
 
-    @property
+    @cached_property
     def problem(self) -> IRLSProblem:
-        """The arrays of the penalized IRLS problem."""
+        """The arrays of the penalized IRLS problem (built once)."""
         return IRLSProblem(
             X=self.exog,
             y=self.endog_response,
@@ -421,21 +422,30 @@ class PriorGLM(PriorModel):
         total = float(np.sum(self.freq_weights_total * dev)) / self.wnobs
         return total if np.isfinite(total) else math.inf
 
+    def _penalty_value(self, params: FloatArray) -> float:
+        """``(b - b0)' L (b - b0)``."""
+        return self.problem.penalty(params)
+
+    def _loglike_of(self, fit: GLMFit) -> Callable[[float], float]:
+        """The log-likelihood of ``fit`` as a function of the scale."""
+        y, mu = self.endog_response, fit.fittedvalues
+        return lambda phi: _families.loglike(
+            self.family, y, mu, self.var_weights_total, self.freq_weights_total, phi
+        )
+
     def _laplace_reml(self, fit: GLMFit) -> float:
         lam = fit.lam
         if lam <= 0 and fit.factor.n_pen:
             return math.inf
         factor = fit.factor
         k0 = factor.n_unpen
-        pen = lam * self.problem.penalty(fit.params)
+        pen = lam * self._penalty_value(np.asarray(fit.params, dtype=float))
         log_det = float(factor.log_det_ratio(lam)) if factor.n_pen else float(factor.log_det_const)
-        y, mu = self.endog_response, fit.fittedvalues
+        loglike = self._loglike_of(fit)
 
         def neg(log_phi: float) -> float:
             phi = math.exp(log_phi)
-            ll = _families.loglike(
-                self.family, y, mu, self.var_weights_total, self.freq_weights_total, phi
-            )
+            ll = loglike(phi)
             return -ll + pen / (2 * phi) + 0.5 * log_det - 0.5 * k0 * math.log(2 * math.pi * phi)
 
         if _families.is_known_scale(self.family):

@@ -15,7 +15,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from statsmodels.genmod import families as smf
 
 from priorreg import families as _families
@@ -483,28 +482,9 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         total = float(total) / self.wnobs
         return total if np.isfinite(total) else math.inf
 
-    def _laplace_reml(self, fit: GLMFit) -> float:
-        lam = fit.lam
-        if lam <= 0 and fit.factor.n_pen:
-            return math.inf
-        factor = fit.factor
-        k0 = factor.n_unpen
-        pen = lam * self._penalty_value(np.asarray(fit.params, dtype=float))
-        log_det = float(factor.log_det_ratio(lam)) if factor.n_pen else float(factor.log_det_const)
+    def _loglike_of(self, fit: GLMFit) -> Callable[[float], float]:
         point = self._point_of(fit)
-
-        def neg(log_phi: float) -> float:
-            phi = math.exp(log_phi)
-            ll = self._loglike_at(point, phi)
-            return -ll + pen / (2 * phi) + 0.5 * log_det - 0.5 * k0 * math.log(2 * math.pi * phi)
-
-        if _families.is_known_scale(self.family):
-            return neg(0.0)
-        if self.fixed_scale is not None:
-            return neg(math.log(self.fixed_scale))
-        guess = math.log(max(fit.pearson_chi2 / max(self.wnobs - k0, 1.0), 1e-300))
-        opt = minimize_scalar(neg, bracket=(guess - 0.5, guess + 0.5), tol=1e-10)
-        return float(opt.fun)
+        return lambda phi: self._loglike_at(point, phi)
 
     # ------------------------------------------------------------- fit
     def _performance_iteration(self, criterion: str, maxiter: int, tol: float) -> GLMFit:
