@@ -307,23 +307,26 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         LamOnEdgeWarning
             When the selected ``lam`` is on the edge of the grid.
         """
-        from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
-
         if cov_type not in ("bayes", "sandwich"):
             raise ValueError(f"cov_type must be 'bayes' or 'sandwich', not {cov_type!r}")
         lam_value = _check_lam(lam)
         selection: Selection | None = None
         if isinstance(lam_value, str):
-            selection = select_lam(
-                self.factor,
-                self._weighted_data[1],
-                lam_value,
-                None if lams is None else np.asarray(lams, dtype=float),
-            )
+            grid = None if lams is None else np.asarray(lams, dtype=float)
+            selection = self._select(lam_value, grid)
             lam_value = selection.lam
         elif lams is not None:
             raise ValueError("lams= is a grid to search; it needs lam='gcv', 'loocv' or 'reml'")
-        fit = self.solve(float(lam_value))
+        return self._results(self.solve(float(lam_value)), selection, cov_type)
+
+    def _select(self, criterion: str, grid: FloatArray | None) -> Selection:
+        """Minimise ``criterion`` over ``lam`` (:func:`priorreg.selection.select_lam`)."""
+        return select_lam(self.factor, self._weighted_data[1], criterion, grid)
+
+    def _results(self, fit: LinearFit, selection: Selection | None, cov_type: str) -> Any:
+        """The wrapped results object of ``fit``."""
+        from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
+
         res = PriorRidgeResults(self, fit, selection=selection, cov_type=cov_type)
         return PriorRidgeResultsWrapper(res)
 

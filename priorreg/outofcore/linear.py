@@ -15,7 +15,7 @@ import pandas as pd
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.linalg import PathFactor, factorize_triangular
-from priorreg.linear import LinearFit, PriorRidge, _check_lam
+from priorreg.linear import LinearFit, PriorRidge
 from priorreg.outofcore.dispatch import _require_dask, is_dask
 from priorreg.outofcore.model import _NO_ROWS, _array_source, _DaskModel
 from priorreg.outofcore.passes import _Block, _Source
@@ -261,20 +261,14 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         PriorRidgeResultsWrapper
             Wrapping a :class:`DaskPriorRidgeResults`.
         """
-        if cov_type not in ("bayes", "sandwich"):
-            raise ValueError(f"cov_type must be 'bayes' or 'sandwich', not {cov_type!r}")
-        lam_value = _check_lam(lam)
-        selection: Selection | None = None
-        if isinstance(lam_value, str):
-            grid = None if lams is None else np.asarray(lams, dtype=float)
-            if lam_value == "loocv":
-                selection = self._select_loocv(grid)
-            else:
-                selection = select_lam(self.factor, _NO_ROWS, lam_value, grid)
-            lam_value = selection.lam
-        elif lams is not None:
-            raise ValueError("lams= is a grid to search; it needs lam='gcv', 'loocv' or 'reml'")
-        fit = self.solve(float(lam_value))
+        return super().fit(lam, lams, cov_type)
+
+    def _select(self, criterion: str, grid: FloatArray | None) -> Selection:
+        if criterion == "loocv":
+            return self._select_loocv(grid)
+        return select_lam(self.factor, _NO_ROWS, criterion, grid)
+
+    def _results(self, fit: LinearFit, selection: Selection | None, cov_type: str) -> Any:
         res = DaskPriorRidgeResults(self, fit, selection=selection, cov_type=cov_type)
         return PriorRidgeResultsWrapper(res)
 
