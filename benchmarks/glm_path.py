@@ -47,7 +47,6 @@ Run ``python benchmarks/glm_path.py`` (add ``--quick`` for a run of seconds).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -62,13 +61,13 @@ import scipy
 import statsmodels
 import statsmodels.api as sm
 from glum import GeneralizedLinearRegressor, GeneralizedLinearRegressorCV
-from threadpoolctl import threadpool_info
 
 try:
     import priorreg
 except ModuleNotFoundError:  # a source checkout run as `python benchmarks/glm_path.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import priorreg
+from _common import ar1_design, print_environment
 
 RHO = 0.5
 K = 50
@@ -82,43 +81,10 @@ FAMILIES: dict[str, tuple[Callable[[], Any], str]] = {
 }
 
 
-def print_environment() -> None:
-    print(
-        "priorreg",
-        getattr(priorreg, "__version__", "?"),
-        "| numpy",
-        np.__version__,
-        "| scipy",
-        scipy.__version__,
-        "| glum",
-        glum.__version__,
-        "| statsmodels",
-        statsmodels.__version__,
-    )
-    print(f"CPUs visible: {os.cpu_count()}")
-    pools = threadpool_info()
-    if not pools:
-        print("BLAS/OpenMP thread pools: none reported by threadpoolctl")
-    for pool in pools:
-        print(
-            f"  {pool.get('user_api')}: {pool.get('internal_api')} "
-            f"{pool.get('version')} threads={pool.get('num_threads')} "
-            f"({Path(pool.get('filepath', '')).name})"
-        )
-
-
 def make_data(family: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(y, X, beta)``: intercept plus ``K - 1`` AR(1) Gaussian columns."""
     rng = np.random.default_rng(seed)
-    X = np.empty((n, K))
-    X[:, 0] = 1.0
-    col = rng.standard_normal(n)
-    innovation_sd = np.sqrt(1.0 - RHO**2)
-    means = rng.uniform(-0.5, 0.5, size=K)
-    for j in range(1, K):
-        if j > 1:
-            col = RHO * col + innovation_sd * rng.standard_normal(n)
-        X[:, j] = col + means[j]
+    X = ar1_design(rng, n, K, RHO, 0.5)
     slopes = rng.normal(scale=0.1, size=K - 1)
     if family == "poisson":
         beta = np.concatenate([[0.5], slopes])
@@ -273,7 +239,15 @@ def main(argv: list[str] | None = None) -> None:
         "--family", choices=[*FAMILIES, "both"], default="both", help="which family to run"
     )
     args = parser.parse_args(argv)
-    print_environment()
+    print_environment(
+        {
+            "priorreg": getattr(priorreg, "__version__", "?"),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "glum": glum.__version__,
+            "statsmodels": statsmodels.__version__,
+        }
+    )
     n = 20_000 if args.quick else 200_000
     repeats = args.repeats or (5 if args.quick else 3)
     names = list(FAMILIES) if args.family == "both" else [args.family]

@@ -55,7 +55,6 @@ Run ``python benchmarks/linear_path.py`` (add ``--quick`` for a run of seconds).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -68,55 +67,22 @@ import numpy as np
 import scipy
 import sklearn
 from sklearn.linear_model import RidgeCV
-from threadpoolctl import threadpool_info
 
 try:
     import priorreg
 except ModuleNotFoundError:  # a source checkout run as `python benchmarks/linear_path.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import priorreg
+from _common import ar1_design, print_environment
 
 RHO = 0.5
 N_LAMS = 100
 
 
-def print_environment() -> None:
-    print(
-        "priorreg",
-        priorreg.__version__,
-        "| numpy",
-        np.__version__,
-        "| scipy",
-        scipy.__version__,
-        "| scikit-learn",
-        sklearn.__version__,
-    )
-    print(f"CPUs visible: {os.cpu_count()}")
-    coretype = os.environ.get("OPENBLAS_CORETYPE")
-    print(
-        f"OPENBLAS_CORETYPE = {coretype!r}" if coretype is not None else "OPENBLAS_CORETYPE not set"
-    )
-    print("BLAS/OpenMP thread pools (threadpoolctl):")
-    for pool in threadpool_info():
-        print(
-            f"  {pool.get('user_api')}: {pool.get('internal_api')} "
-            f"{pool.get('version')} threads={pool.get('num_threads')} "
-            f"arch={pool.get('architecture', '-')} ({Path(pool.get('filepath', '')).name})"
-        )
-
-
 def make_data(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Intercept column plus k - 1 AR(1)-correlated Gaussian columns with non-zero means."""
     rng = np.random.default_rng(seed)
-    X = np.empty((n, k))
-    X[:, 0] = 1.0
-    col = rng.standard_normal(n)
-    innovation_sd = np.sqrt(1.0 - RHO**2)
-    means = rng.uniform(-2.0, 2.0, size=k)
-    for j in range(1, k):
-        if j > 1:
-            col = RHO * col + innovation_sd * rng.standard_normal(n)
-        X[:, j] = col + means[j]
+    X = ar1_design(rng, n, k, RHO, 2.0)
     beta = np.concatenate([[1.0], rng.normal(scale=0.05, size=k - 1)])
     y = X @ beta + rng.standard_normal(n)
     return y, X
@@ -269,7 +235,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: runs in seconds")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per timing")
     args = parser.parse_args(argv)
-    print_environment()
+    print_environment(
+        {
+            "priorreg": priorreg.__version__,
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__,
+        }
+    )
     lams = np.logspace(-2, 6, N_LAMS)
     if args.quick:
         repeats = args.repeats or 3
