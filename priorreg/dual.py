@@ -189,7 +189,8 @@ class RowGram:
     def path_terms(self, lam: float) -> tuple[float, float, float]:
         r"""``(lam^2 |y|^2, y'Ty, lam g'y)``: RSS above the floor, :math:`|c|^2`, prior misfit.
 
-        With :math:`y = (K + \lambda I)^{-1} g`; for ``lam > 0`` only.
+        With :math:`y = (K + \lambda I)^{-1} g` (``K`` is non-singular here, so ``lam = 0``
+        gives the minimum-norm interpolant).
         """
         y = self._response_solution(lam)
         tri = self.tridiagonal

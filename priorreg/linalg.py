@@ -533,13 +533,8 @@ class PathFactor:
 
     def _path_terms(self, lam: FloatArray) -> FloatArray:
         """``(3, n_lam)``: RSS above the floor, ``|c|^2`` and prior misfit, per ``lam``."""
-        out = np.empty((3, lam.size))
-        for j, value in enumerate(lam):
-            if value > 0:
-                out[:, j] = self._rows.path_terms(float(value))  # type: ignore[union-attr]
-            else:  # lam = 0 with a wide block is not identified: the limits
-                out[:, j] = (0.0, np.inf, 0.0)
-        return out
+        rows = self._rows
+        return np.array([rows.path_terms(float(value)) for value in lam]).T  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ lam
     def _check_identified(self, lam: float) -> None:

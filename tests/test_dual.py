@@ -129,3 +129,15 @@ def test_one_or_two_rows_beyond_the_intercept(rng, n):
         np.testing.assert_allclose(fac.coef(lam), delta, rtol=1e-10, atol=1e-13)
         assert fac.rss(lam) == pytest.approx(np.sum((z - X @ delta) ** 2), rel=1e-10, abs=1e-14)
         np.testing.assert_allclose(fac.cov_diagonal(lam), np.diag(np.linalg.inv(A)), rtol=1e-10)
+
+
+def test_wide_path_at_lam_zero_is_the_minimum_norm_interpolant(rng):
+    # MM' is non-singular, so lam = 0 is the interpolating fit of least |c|:
+    # RSS = rho^2, |c|^2 = g'(MM')^{-1} g (dense solve), no misfit
+    M = rng.normal(size=(6, 15))
+    g = rng.normal(size=6)
+    rows = RowGram.reduce(M, g)
+    rss_part, penalty, misfit = rows.path_terms(0.0)
+    assert rss_part == 0.0
+    assert misfit == 0.0
+    assert penalty == pytest.approx(g @ np.linalg.solve(M @ M.T, g), rel=1e-10)
