@@ -26,6 +26,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    # MathJax shipped with the HTML (copied to _static/mathjax), so the
+    # formulas render offline; no CDN is referenced.
+    "sphinx-mathjax-offline",
     "numpydoc",
 ]
 

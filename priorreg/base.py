@@ -7,6 +7,7 @@ changes after construction: ``fit()`` returns new results objects.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 import numpy as np
@@ -88,6 +89,14 @@ class PriorModel(Model):  # type: ignore[misc]
     _row_keys: ClassVar[tuple[str, ...]] = ()
     _positive_keys: ClassVar[tuple[str, ...]] = ()
     _endog_columns: ClassVar[tuple[int, ...]] = (1,)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # ``__new__`` below takes ``*args, **kwargs``; tools that read the
+        # signature from ``__new__`` first (Sphinx's autodoc) would show that
+        # instead of the real parameters, so state them: ``__init__``'s, less ``self``.
+        super().__init_subclass__(**kwargs)
+        init = inspect.signature(cls.__init__)
+        cls.__signature__ = init.replace(parameters=list(init.parameters.values())[1:])
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         """Dask collections as ``endog``/``exog`` give the model of :mod:`priorreg.outofcore`."""
