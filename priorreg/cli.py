@@ -228,13 +228,9 @@ def _plot(res: Any, path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ValueError('--plot needs matplotlib: pip install "priorreg[plot]"') from exc
-    from priorreg.plotting import plot_criterion, plot_path, plot_shrinkage
+    from priorreg.plotting import plot_overview
 
-    fig, axes = plt.subplots(1, 3, figsize=(18, 5))
-    plot_path(res, ax=axes[0])
-    plot_criterion(res, ax=axes[1])
-    plot_shrinkage(res, ax=axes[2])
-    fig.tight_layout()
+    fig = plot_overview(res)
     fig.savefig(path)
     plt.close(fig)
 
