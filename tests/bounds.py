@@ -82,6 +82,18 @@ def glm_optimum_distance(family, X, y, params, *, lam=0.0, L=None, b0=None, **gl
     IRLS fit (Newton or Fisher scoring) stops within this distance of the
     optimum, whatever its stopping rule.
     """
+    step, H = glm_newton_step(family, X, y, params, lam=lam, L=L, b0=b0, **glm_kwargs)
+    b = np.asarray(params, dtype=float)
+    return float(np.linalg.norm(step)) + b.size * EPS * cond(H) * float(np.linalg.norm(b))
+
+
+def glm_newton_step(family, X, y, params, *, lam=0.0, L=None, b0=None, **glm_kwargs):
+    """Newton step ``-H^-1 g`` of the penalized log-likelihood at ``params``, and ``-H``.
+
+    ``-H`` (positive definite) is the penalized observed information at
+    scale 1; ``step' (-H) step / 2`` is, to second order, how far the
+    penalized log-likelihood at ``params`` is below its maximum.
+    """
     import statsmodels.api as sm
 
     b = np.asarray(params, dtype=float)
@@ -91,8 +103,7 @@ def glm_optimum_distance(family, X, y, params, *, lam=0.0, L=None, b0=None, **gl
     model = sm.GLM(y, X, family=family, **glm_kwargs)
     g = model.score(b, scale=1.0) - lam * L @ (b - b0)
     H = model.hessian(b, scale=1.0) - lam * L
-    step = np.linalg.solve(H, g)
-    return float(np.linalg.norm(step)) + k * EPS * cond(H) * float(np.linalg.norm(b))
+    return -np.linalg.solve(H, g), -H
 
 
 def sensitivity(f, b, radius):
