@@ -1,14 +1,16 @@
 """The wide-case reduction (priorreg.dual) against dense eigendecompositions and solves.
 
-Tolerances: the tridiagonal reduction and the dense eigendecomposition are
-both backward stable; on these problems (cond(K + lam I) < 1e8) 1e-10
-relative agreement leaves a margin of several digits.
+Tolerances (tests/bounds.py): the tridiagonal reduction and the dense
+eigendecomposition and solves are backward stable, so they agree within
+solve_rtol(K + lam I) (2 m eps cond, x 10), computed for each problem;
+orthogonality and reconstruction within m eps times the norms involved.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from bounds import EPS, MARGIN, assert_close_normwise, solve_rtol
 from conftest import dense_solution
 
 import priorreg as pr
@@ -26,11 +28,19 @@ def test_reduction_reproduces_the_gram_matrix(rng):
     assert tri is not None
     T = np.diag(tri.diag) + np.diag(tri.off, 1) + np.diag(tri.off, -1)
     HQ = tri.to_rows(np.eye(12))
-    np.testing.assert_allclose(HQ @ T @ HQ.T, M @ M.T, atol=1e-12 * np.abs(M @ M.T).max())
-    np.testing.assert_allclose(HQ.T @ HQ, np.eye(12), atol=1e-14)  # orthogonal
-    np.testing.assert_allclose(tri.from_rows(g), [tri.alpha] + [0.0] * 11, atol=1e-13)
-    ev = np.linalg.eigvalsh(M @ M.T)[::-1]
-    np.testing.assert_allclose(rows.d**2, ev, rtol=1e-12)
+    # Householder reduction: backward error m eps ||K|| (Higham 19.3), m = 12;
+    # Q orthogonal to m eps; the reflected g to m eps ||g||; x 10 each
+    m = 12
+    K = M @ M.T
+    np.testing.assert_allclose(HQ @ T @ HQ.T, K, atol=MARGIN * m * EPS * np.linalg.norm(K, 2))
+    np.testing.assert_allclose(HQ.T @ HQ, np.eye(12), atol=MARGIN * m * EPS)  # orthogonal
+    np.testing.assert_allclose(
+        tri.from_rows(g), [tri.alpha] + [0.0] * 11, atol=MARGIN * m * EPS * np.linalg.norm(g)
+    )
+    # symmetric eigenvalues move by at most the backward error (Weyl): both
+    # sides m eps ||K||
+    ev = np.linalg.eigvalsh(K)[::-1]
+    np.testing.assert_allclose(rows.d**2, ev, rtol=0, atol=2 * MARGIN * m * EPS * ev[0])
 
 
 @pytest.mark.parametrize("lam", LAMS)
@@ -39,22 +49,46 @@ def test_path_terms_and_solves_equal_dense_formulas(rng, lam):
     g = rng.normal(size=10)
     rows = RowGram.reduce(M, g)
     K = M @ M.T
-    y = np.linalg.solve(K + lam * np.eye(10), g)
+    S = K + lam * np.eye(10)
+    y = np.linalg.solve(S, g)
+    # y within tol = solve_rtol(S) normwise; quadratic forms in y: 2 tol
+    # relative to the form with |.| inside (e.g. ||K|| |y|^2 for y'Ky)
+    tol = solve_rtol(S)
+    ny = np.linalg.norm(y)
     rss_part, penalty, misfit = rows.path_terms(lam)
-    assert rss_part == pytest.approx(lam**2 * y @ y, rel=1e-10)
-    assert penalty == pytest.approx(y @ K @ y, rel=1e-10)
-    assert misfit == pytest.approx(lam * g @ y, rel=1e-10)
-    np.testing.assert_allclose(rows.coefficients(lam), M.T @ y, rtol=1e-10, atol=1e-14)
+    assert rss_part == pytest.approx(lam**2 * y @ y, abs=2 * tol * lam**2 * ny**2)
+    assert penalty == pytest.approx(y @ K @ y, abs=2 * tol * np.linalg.norm(K, 2) * ny**2)
+    assert misfit == pytest.approx(lam * g @ y, abs=2 * tol * lam * np.linalg.norm(g) * ny)
+    coef_tol = tol * np.linalg.norm(M, 2) * ny / np.abs(M.T @ y).max()
+    assert_close_normwise(rows.coefficients(lam), M.T @ y, coef_tol)
     X = rng.normal(size=(10, 3))
-    np.testing.assert_allclose(
-        rows.solve(lam, X), np.linalg.solve(K + lam * np.eye(10), X), rtol=1e-10, atol=1e-14
-    )
+    assert_close_normwise(rows.solve(lam, X), np.linalg.solve(S, X), tol)
     Y = rng.normal(size=(7, 10))
-    dense = np.diag(Y @ np.linalg.solve(K + lam * np.eye(10), Y.T))
-    np.testing.assert_allclose(rows.inverse_quadratic_diagonal(lam, Y), dense, rtol=1e-10)
+    dense = np.diag(Y @ np.linalg.solve(S, Y.T))
+    bound = tol * np.linalg.norm(Y, axis=1) ** 2 * np.linalg.norm(np.linalg.inv(S), 2)
+    np.testing.assert_array_less(np.abs(rows.inverse_quadratic_diagonal(lam, Y) - dense), bound)
     U, f = rows.spectrum
-    np.testing.assert_allclose(U.T @ U, np.eye(10), atol=1e-13)
-    np.testing.assert_allclose(np.sum(lam * f**2 / (rows.d**2 + lam)), misfit, rtol=1e-10)
+    np.testing.assert_allclose(U.T @ U, np.eye(10), atol=MARGIN * 10 * EPS)
+    misfit_bound = 2 * tol * lam * np.linalg.norm(g) * ny
+    np.testing.assert_allclose(
+        np.sum(lam * f**2 / (rows.d**2 + lam)), misfit, rtol=0, atol=misfit_bound
+    )
+
+
+def check_against_dense(fac, X, z, delta, A, lam):
+    """coef, leverages, RSS and cov diagonal against the dense solve, within solve_rtol(A)."""
+    tol = solve_rtol(A)
+    assert_close_normwise(fac.coef(lam), delta, tol)
+    H = X @ np.linalg.solve(A, X.T)
+    np.testing.assert_allclose(fac.leverage(lam), np.diag(H), rtol=0, atol=tol)  # in [0, 1]
+    r = z - X @ delta
+    r_err = tol * np.linalg.norm(X, 2) * np.linalg.norm(delta)
+    rss = np.sum(r**2)
+    assert fac.rss(lam) == pytest.approx(rss, abs=2 * r_err * np.sqrt(rss) + r_err**2)
+    A_inv = np.linalg.inv(A)
+    np.testing.assert_allclose(
+        fac.cov_diagonal(lam), np.diag(A_inv), rtol=0, atol=tol * np.linalg.norm(A_inv, 2)
+    )
 
 
 def test_repeated_observations_fall_back_to_the_spectrum(rng):
@@ -72,12 +106,7 @@ def test_repeated_observations_fall_back_to_the_spectrum(rng):
     assert fac.d.size == n - 2  # one row repeated, one absorbed by the intercept
     for lam in (0.3, 30.0):
         delta, A = dense_solution(X, z, L, np.ones(n), lam)
-        np.testing.assert_allclose(fac.coef(lam), delta, rtol=1e-9, atol=1e-12)
-        H = X @ np.linalg.solve(A, X.T)
-        np.testing.assert_allclose(fac.leverage(lam), np.diag(H), rtol=1e-9)
-        rss = np.sum((z - X @ delta) ** 2)
-        assert fac.rss(lam) == pytest.approx(rss, rel=1e-9)
-        np.testing.assert_allclose(fac.cov_diagonal(lam), np.diag(np.linalg.inv(A)), rtol=1e-9)
+        check_against_dense(fac, X, z, delta, A, lam)
 
 
 def test_wide_factor_forms_no_singular_vectors_until_asked(rng):
@@ -92,9 +121,7 @@ def test_wide_factor_forms_no_singular_vectors_until_asked(rng):
     assert fac._rows is not None
     assert "spectrum" not in fac._rows.__dict__
     delta, A = dense_solution(X, z, L, np.ones(n), 2.0)
-    np.testing.assert_allclose(fac.coef(2.0), delta, rtol=1e-9, atol=1e-12)
-    H = X @ np.linalg.solve(A, X.T)
-    np.testing.assert_allclose(fac.leverage(2.0), np.diag(H), rtol=1e-9)  # now they are formed
+    check_against_dense(fac, X, z, delta, A, 2.0)  # the leverages: now they are formed
     assert "spectrum" in fac._rows.__dict__
 
 
@@ -113,7 +140,13 @@ def test_large_fit_skips_refinement_only_when_accurate(rng, n, k):
     res = model.fit(lam=lam)
     L = model.penalty_matrix
     grad = X.T @ (y - X @ res.params) - lam * (L @ (res.params - b0))
-    assert np.linalg.norm(grad) <= 1e-11 * np.linalg.norm(X.T @ y)
+    # a solution with relative error e leaves a gradient <= e ||A|| ||b||
+    # (A = X'X + lam L), e <= the factor's own bound; the gradient's own
+    # rounding is n eps ||X|| (||y|| + ||X b||); x 10
+    A_norm = np.linalg.norm(X, 2) ** 2 + lam
+    e = model.factor.solution_error_bound(lam)
+    rounding = n * EPS * np.linalg.norm(X, 2) * (np.linalg.norm(y) + np.linalg.norm(X @ res.params))
+    assert np.linalg.norm(grad) <= MARGIN * (e * A_norm * np.linalg.norm(res.params) + rounding)
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -126,9 +159,7 @@ def test_one_or_two_rows_beyond_the_intercept(rng, n):
     fac = factorize(X, z, L, None, 0)
     for lam in (0.5, 20.0):
         delta, A = dense_solution(X, z, L, np.ones(n), lam)
-        np.testing.assert_allclose(fac.coef(lam), delta, rtol=1e-10, atol=1e-13)
-        assert fac.rss(lam) == pytest.approx(np.sum((z - X @ delta) ** 2), rel=1e-10, abs=1e-14)
-        np.testing.assert_allclose(fac.cov_diagonal(lam), np.diag(np.linalg.inv(A)), rtol=1e-10)
+        check_against_dense(fac, X, z, delta, A, lam)
 
 
 def test_wide_path_at_lam_zero_is_the_minimum_norm_interpolant(rng):
@@ -140,4 +171,7 @@ def test_wide_path_at_lam_zero_is_the_minimum_norm_interpolant(rng):
     rss_part, penalty, misfit = rows.path_terms(0.0)
     assert rss_part == 0.0
     assert misfit == 0.0
-    assert penalty == pytest.approx(g @ np.linalg.solve(M @ M.T, g), rel=1e-10)
+    # g'(MM')^-1 g: 2 solve_rtol(MM') relative (a quadratic form), x 10 inside
+    assert penalty == pytest.approx(
+        g @ np.linalg.solve(M @ M.T, g), rel=2 * solve_rtol(M @ M.T)
+    )
