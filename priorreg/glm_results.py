@@ -13,6 +13,7 @@ from statsmodels.base._prediction_inference import PredictionResultsMean
 from statsmodels.regression._prediction import PredictionResults
 
 from priorreg import families as _families
+from priorreg._sm_attributes import GLMAttributes
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
@@ -20,7 +21,7 @@ from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 __all__ = ["PriorGLMResults", "PriorGLMResultsWrapper"]
 
 
-class PriorGLMResults(PriorRidgeResults):
+class PriorGLMResults(GLMAttributes, PriorRidgeResults):
     r"""Results of :meth:`PriorGLM.fit`.
 
     As :class:`PriorRidgeResults`, with GLM quantities: ``deviance``,
@@ -229,7 +230,14 @@ class PriorGLMResultsWrapper(PriorRidgeResultsWrapper):
 
     _attrs = wrap.union_dicts(
         PriorRidgeResultsWrapper._attrs,
-        {"resid_response": "rows", "resid_pearson": "rows", "resid_deviance": "rows", "mu": "rows"},
+        {
+            "resid_response": "rows",
+            "resid_pearson": "rows",
+            "resid_deviance": "rows",
+            "resid_working": "rows",
+            "resid_anscombe": "rows",
+            "mu": "rows",
+        },
     )
     _wrap_attrs = _attrs
     _wrap_methods = PriorRidgeResultsWrapper._wrap_methods

@@ -14,6 +14,7 @@ from statsmodels.base.model import LikelihoodModelResults, LikelihoodResultsWrap
 from statsmodels.regression._prediction import PredictionResults
 
 from priorreg import formula as _formula
+from priorreg._sm_attributes import LinearAttributes
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.inference import (
     CompatibilityTest,
@@ -47,7 +48,7 @@ def _warn_degenerate_scale(scale: float, df_resid: float) -> None:
         )
 
 
-class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
+class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: ignore[misc]
     r"""Results of :meth:`PriorRidge.fit`.
 
     The estimates are ``params``; the prior they were pulled towards is
@@ -195,17 +196,10 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
     def rsquared(self) -> float:
         """``1 - RSS_w / TSS_w``.
 
-        TSS is about the weighted mean when there is an intercept, about
-        zero otherwise (as statsmodels).
+        TSS of ``y - offset`` about the weighted mean when there is an
+        intercept, about zero otherwise (as statsmodels and R's ``lm``).
         """
-        y = self.model.endog
-        w = np.ones_like(y) if self.model.weights is None else self.model.weights
-        if self.model.k_constant:
-            centre = np.sum(w * y) / np.sum(w)
-            tss = float(np.sum(w * (y - centre) ** 2))
-        else:
-            tss = float(np.sum(w * y**2))
-        return 1.0 - self.ssr / tss
+        return 1.0 - self.ssr / self._tss
 
     @cached_property
     def llf(self) -> float:
