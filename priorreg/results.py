@@ -25,6 +25,7 @@ from priorreg.inference import (
 from priorreg.linear import LinearFit
 from priorreg.prior import save_prior
 from priorreg.selection import Selection, loocv
+from priorreg.units import warn_penalty_units
 
 __all__ = ["PriorRidgeResults", "PriorRidgeResultsWrapper"]
 
@@ -102,6 +103,7 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         self.ssr = fit.rss
         self.scale = self._scale_of(fit)
         _warn_degenerate_scale(self.scale, self.df_resid)
+        warn_penalty_units(getattr(model, "units_message", None), self.lam)
         self.prior = model.prior_values
         self.fittedvalues = fit.fittedvalues
         self.resid = fit.resid
