@@ -15,13 +15,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
 from priorreg._typing import FloatArray
 from priorreg.linalg import PathFactor
 
-__all__ = ["CompatibilityTest", "DataShare", "compatibility_test", "sandwich_cov"]
+__all__ = [
+    "LOW_SHARE",
+    "NEGLIGIBLE_SHARE",
+    "CompatibilityTest",
+    "DataShare",
+    "compatibility_test",
+    "sandwich_cov",
+]
+
+#: A data share below this (5%) means the prior supplies at least 19 times the
+#: data's information: the summary lists such coefficients.
+LOW_SHARE = 0.05
+#: Below this share the prior supplies over 999 times the data's information:
+#: the posterior mean moves from the prior by at most a share of the data's
+#: own deviation, ``s (b_data - b0)``, so with ``s < 1e-3`` it restates the
+#: prior to three digits of that deviation, and the posterior standard error is
+#: the prior's, ``sqrt(scale / (lam L_jj))``. A t statistic is then the prior's
+#: distance from zero in units of its own spread (millions at a large lam), not
+#: evidence: the summary shows it as ``--``.
+NEGLIGIBLE_SHARE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,19 @@ class DataShare:
 
     def __str__(self) -> str:
         return f"share of information from the data: {self.overall:.3f} (overall)"
+
+    def low(self, threshold: float = LOW_SHARE) -> list[str]:
+        """Names of the coefficients whose data share is below ``threshold``."""
+        return [str(n) for n, v in self.per_coefficient.items() if v < threshold]
+
+    def not_informative(self) -> FloatArray:
+        """Mask of the coefficients whose share is below :data:`NEGLIGIBLE_SHARE`.
+
+        Their estimate, standard error and interval restate the prior; a t or
+        z statistic for them measures the prior's distance from zero in units
+        of the prior's own spread, not evidence from the data.
+        """
+        return np.asarray(self.per_coefficient.to_numpy() < NEGLIGIBLE_SHARE)
 
 
 def sandwich_cov(ncov: FloatArray, L: FloatArray, lam: float) -> FloatArray:
