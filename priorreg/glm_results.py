@@ -15,6 +15,7 @@ from statsmodels.regression._prediction import PredictionResults
 from priorreg import families as _families
 from priorreg._sm_attributes import GLMAttributes
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.compat import two_sample_for
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 
@@ -120,18 +121,37 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         )
 
     # ------------------------------------------------------------ tests
-    def compatibility_test(self) -> CompatibilityTest:
-        """Theil's test on the working linear model at convergence (approximate).
+    @cached_property
+    def _two_sample(self) -> CompatibilityTest | None:
+        known = _families.is_known_scale(self.family) or self.model.fixed_scale is not None
+        return two_sample_for(self, self._unpenalized_fit, estimated_scale=not known)
 
-        The statistic uses the estimated scale (chi-square form), since the
+    def compatibility_test(self) -> CompatibilityTest:
+        """Test whether the new data are compatible with the prior.
+
+        The two-sample Wald comparison when the prior is a fitted model with a
+        covariance and the unpenalized fit on these data exists (converges and
+        identifies every coefficient; :mod:`priorreg.compat`). Otherwise
+        Theil's test on the working linear model at convergence
+        (approximate), with the estimated scale (chi-square form), since the
         data-only fit of a GLM has no exact F reference.
         """
+        if self._two_sample is not None:
+            return self._two_sample
         factor = self._glm_fit.factor
         r = int(factor.d.size)
         if self.lam <= 0 or r == 0:
             return CompatibilityTest(0.0, r, 1.0, None, "none")
         stat = self._working_delta() / self.scale
         return CompatibilityTest(stat, r, float(stats.chi2.sf(stat, r)), None, "chi2")
+
+    def _unpenalized_fit(self) -> tuple[FloatArray, FloatArray, float]:
+        """``(params, cov, df_resid)`` of the GLM on these data (same weights, offsets)."""
+        fit = self.model._irls(0.0, None, 100, 1e-12)
+        if not fit.converged:
+            raise ValueError("the unpenalized fit did not converge")
+        df = self.model.wnobs - self.model.k_params
+        return fit.params, fit.scale * np.asarray(fit.normalized_cov), df
 
     def _working_delta(self) -> float:
         factor = self._glm_fit.factor

@@ -46,25 +46,50 @@ NEGLIGIBLE_SHARE = 1e-3
 
 @dataclass(frozen=True)
 class CompatibilityTest:
-    r"""Theil's test that the new data are compatible with the prior.
+    r"""A test that the new data are compatible with the prior.
+
+    Two tests, named by ``method``:
+
+    ``"two-sample"``
+        The prior is a fitted results object with a covariance and the new
+        data identify every coefficient: the Wald comparison of two
+        independent samples, :math:`(b_{new} - b_{old})'(V_{old} +
+        V_{new})^{-1}(b_{new} - b_{old})` with :math:`b_{new}, V_{new}` from
+        the unpenalized fit on the new data (see
+        :func:`priorreg.compat.two_sample_test`). It does not depend on
+        ``lam``.
+    ``"theil"``
+        Otherwise: Theil's (1963) test at the fitted ``lam``, which treats
+        the prior as :math:`b \sim N(b_0, \sigma^2(\lambda L)^+)` (see
+        :func:`compatibility_test`).
 
     Attributes
     ----------
     statistic : float
-        :math:`\Delta / s^2` (chi-square form) where :math:`\Delta` is the
-        increase of the penalized residual sum of squares caused by the
-        prior.
+        The chi-square form: the two-sample Wald statistic, or Theil's
+        :math:`\Delta / s^2` where :math:`\Delta` is the increase of the
+        penalized residual sum of squares caused by the prior.
     df : int
-        Number of prior restrictions the data can test (penalized
-        directions the data reach).
+        Number of restrictions tested: ``k`` coefficients (two-sample), or
+        the penalized directions the data reach (Theil).
     pvalue : float
-        From the F distribution with ``(df, df_denom)`` degrees of freedom
-        when the data alone leave residual degrees of freedom (exact under
-        Gaussian errors), else from :math:`\chi^2_{df}` with the fit's scale.
+        Two-sample: from :math:`F(k, \mathrm{df}_{new})` (``statistic / k``)
+        when the new fit's scale is estimated, else from :math:`\chi^2_k`.
+        Theil: from the F distribution
+        with ``(df, df_denom)`` degrees of freedom when the data alone leave
+        residual degrees of freedom (exact under Gaussian errors), else from
+        :math:`\chi^2_{df}` with the fit's scale.
     df_denom : float or None
+        The denominator degrees of freedom of the F form (two-sample: the
+        new data's residual df).
     distribution : {"F", "chi2", "none"}
-        ``"none"`` when the prior carries no weight (``lam = 0``, or the data
-        reach no penalized direction): nothing to test, statistic 0, p-value 1.
+        Reference distribution of ``pvalue``; ``"none"`` when Theil's test
+        has nothing to test (``lam = 0`` or no penalized direction reached):
+        statistic 0, p-value 1.
+    method : {"theil", "two-sample"}
+    f_pvalue, chi2_pvalue : float or None
+        Two-sample: ``P(F(df, df_denom) > statistic / df)`` and
+        ``P(chi2(df) > statistic)``, both forms.
     """
 
     statistic: float
@@ -72,6 +97,9 @@ class CompatibilityTest:
     pvalue: float
     df_denom: float | None
     distribution: str
+    method: str = "theil"
+    f_pvalue: float | None = None
+    chi2_pvalue: float | None = None
 
     @property
     def fvalue(self) -> float:
@@ -79,6 +107,13 @@ class CompatibilityTest:
         return self.statistic / self.df if self.df else float("nan")
 
     def __str__(self) -> str:
+        if self.method == "two-sample":
+            what = "Prior compatibility (two-sample Wald: prior fit vs unpenalized fit here)"
+            chi2 = f"chi2={self.statistic:.4g}, df={self.df}"
+            if self.distribution == "F":
+                f_form = f"F({self.df},{self.df_denom:.0f})={self.fvalue:.4g}"
+                return f"{what}: {f_form}, p={self.pvalue:.4g} ({chi2}, p={self.chi2_pvalue:.4g})"
+            return f"{what}: {chi2}, p={self.pvalue:.4g}"
         if self.distribution == "none":
             return (
                 "Prior compatibility (Theil): not applicable, the prior carries no weight "
@@ -86,12 +121,13 @@ class CompatibilityTest:
             )
         if self.distribution == "F":
             return (
-                f"Prior compatibility (Theil): chi2={self.statistic:.4g}, df={self.df}, "
-                f"F({self.df}, {self.df_denom:.0f})={self.fvalue:.4g}, p={self.pvalue:.4g}"
+                f"Prior compatibility (Theil, at the fitted lam): chi2={self.statistic:.4g}, "
+                f"df={self.df}, F({self.df}, {self.df_denom:.0f})={self.fvalue:.4g}, "
+                f"p={self.pvalue:.4g}"
             )
         return (
-            f"Prior compatibility (Theil): chi2={self.statistic:.4g}, df={self.df}, "
-            f"p={self.pvalue:.4g}"
+            f"Prior compatibility (Theil, at the fitted lam): chi2={self.statistic:.4g}, "
+            f"df={self.df}, p={self.pvalue:.4g}"
         )
 
 

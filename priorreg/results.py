@@ -16,6 +16,7 @@ from statsmodels.regression._prediction import PredictionResults
 from priorreg import formula as _formula
 from priorreg._sm_attributes import LinearAttributes
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.compat import two_sample_for
 from priorreg.inference import (
     CompatibilityTest,
     DataShare,
@@ -228,11 +229,28 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
 
     # ---------------------------------------------------------- diagnostics
     def compatibility_test(self) -> CompatibilityTest:
-        """Theil's test of whether the new data are compatible with the prior.
+        """Test whether the new data are compatible with the prior.
 
-        See :func:`priorreg.inference.compatibility_test`.
+        The two-sample Wald comparison when the prior is a fitted model with a
+        covariance and these data identify every coefficient
+        (:mod:`priorreg.compat`; ``method="two-sample"``, independent of
+        ``lam``); otherwise Theil's test at the fitted ``lam``
+        (:func:`priorreg.inference.compatibility_test`, ``method="theil"``).
         """
+        if self._two_sample is not None:
+            return self._two_sample
         return compatibility_test(self.model.factor, self.lam, self.scale)
+
+    @cached_property
+    def _two_sample(self) -> CompatibilityTest | None:
+        return two_sample_for(self, self._unpenalized_fit)
+
+    def _unpenalized_fit(self) -> tuple[FloatArray, FloatArray, float]:
+        """``(params, cov, df_resid)`` of OLS/WLS on these data (same weights, offset)."""
+        fit = self.model.solve(0.0)  # a ValueError when the data do not identify b
+        ncov = fit.normalized_cov() if callable(fit.normalized_cov) else fit.normalized_cov
+        df = self.nobs - self.model.k_params
+        return fit.params, fit.rss / df * np.asarray(ncov), df
 
     def share_data(self) -> DataShare:
         """Share of each estimate's information that comes from the data."""

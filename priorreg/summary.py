@@ -81,15 +81,14 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
     smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=_FMT))
     compat = res.compatibility_test()
     share = res.share_data()
-    smry.add_extra_txt(
-        [
-            f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
-            str(compat) + ".",
-            f"Share of information from the data: {share.overall:.3f} overall "
-            "(column 'share': 1 = data only, 0 = prior only).",
-            *_share_notes(share, "t" if res.use_t else "z"),
-        ]
-    )
+    lines = [
+        f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
+        str(compat) + ".",
+        f"Share of information from the data: {share.overall:.3f} overall "
+        "(column 'share': 1 = data only, 0 = prior only).",
+        *_share_notes(share, "t" if res.use_t else "z"),
+    ]
+    smry.add_extra_txt([textwrap.fill(line, width=_NOTE_WIDTH) for line in lines])
     return smry
 
 
@@ -112,7 +111,7 @@ def _share_notes(share: Any, stat: str) -> list[str]:
             f"a {stat} would only measure the prior's distance from 0 in units of its "
             "own spread."
         )
-    return [textwrap.fill(note, width=_NOTE_WIDTH) for note in notes]
+    return notes
 
 
 def penalty_label(model: Any) -> str:

@@ -131,3 +131,153 @@ def test_units_warning_for_glm_too(units_frame):
         ).fit(lam=2.0)
     assert [r.filename for r in record] == [__file__]
     assert "Penalty:" in str(res.summary())
+
+
+# ----------------------------------------------------------- compatibility
+def _two_sample_oracle(old, new):
+    """Direct numpy: d'(V_old + V_new)^-1 d and both p-values, from two statsmodels fits."""
+    from scipy import stats
+
+    d = np.asarray(new.params) - np.asarray(old.params)
+    V = np.asarray(old.cov_params()) + np.asarray(new.cov_params())
+    stat = float(d @ np.linalg.inv(V) @ d)
+    k = d.size
+    return stat, stats.chi2.sf(stat, k), stats.f.sf(stat / k, k, new.df_resid)
+
+
+@pytest.fixture
+def two_frames(rng):
+    def make(n, shift=0.0):
+        df = pd.DataFrame(
+            {"x1": rng.normal(size=n), "x2": rng.uniform(0, 3, n), "w": rng.uniform(0.5, 2, n)}
+        )
+        df["o"] = rng.normal(size=n)
+        df["y"] = 1 + (0.5 + shift) * df.x1 - 0.3 * df.x2 + df.o + rng.normal(size=n)
+        df["yo"] = df.y - df.o
+        df["t"] = rng.uniform(1, 3, n)
+        df["count"] = rng.poisson(df.t * np.exp(0.2 + 0.3 * df.x1 - 0.2 * df.x2))
+        return df
+
+    return make(150), make(30)
+
+
+def test_two_sample_linear_equals_two_statsmodels_fits_at_any_lam(two_frames):
+    big, small = two_frames
+    old = sm.WLS.from_formula("yo ~ x1 + x2", big, weights=big["w"]).fit()
+    new = sm.WLS.from_formula("yo ~ x1 + x2", small, weights=small["w"]).fit()
+    stat, p_chi2, p_f = _two_sample_oracle(old, new)
+    model = pr.PriorRidge.from_formula(
+        "y ~ x1 + x2", small, prior=old, weights="w", offset="o"
+    )
+    tests = [model.fit(lam=lam).compatibility_test() for lam in (0.3, 30.0, 3e4)]
+    for t in tests:
+        assert t.method == "two-sample"
+        # two QR-class solves of cond ~ 10 systems: eps * cond^2 * k ~ 1e-13; 1e-9 is far above
+        assert t.statistic == pytest.approx(stat, rel=1e-9)
+        assert t.chi2_pvalue == pytest.approx(p_chi2, rel=1e-8)
+        assert t.f_pvalue == pytest.approx(p_f, rel=1e-8)
+        assert t.pvalue == t.f_pvalue  # the new data's scale is estimated: F form
+        assert (t.df, t.df_denom, t.distribution) == (3, new.df_resid, "F")
+        assert "two-sample" in str(t)
+    assert tests[0].statistic == tests[1].statistic == tests[2].statistic  # lam plays no part
+
+
+def test_two_sample_from_a_prior_file_equals_the_results_object(two_frames, tmp_path):
+    big, small = two_frames
+    old = pr.PriorRidge.from_formula("y ~ x1 + x2", big).fit(lam=0.0)
+    old.save_prior(tmp_path / "old.json")
+    a = pr.PriorRidge.from_formula("y ~ x1 + x2", small, prior=old).fit(lam=1.0)
+    b = pr.PriorRidge.from_formula(
+        "y ~ x1 + x2", small, prior=pr.load_prior(tmp_path / "old.json")
+    ).fit(lam=1.0)
+    # JSON round-trips floats exactly: only the product scale * ncov is rounded again
+    stat_a = a.compatibility_test().statistic
+    assert b.compatibility_test().statistic == pytest.approx(stat_a, rel=1e-12)
+    ols = [sm.OLS.from_formula("y ~ x1 + x2", frame).fit() for frame in (big, small)]
+    ref = _two_sample_oracle(*ols)
+    assert a.compatibility_test().statistic == pytest.approx(ref[0], rel=1e-9)
+
+
+def test_two_sample_poisson_with_exposure_equals_two_statsmodels_glms(two_frames):
+    big, small = two_frames
+    kw = {"family": sm.families.Poisson()}
+    old = sm.GLM.from_formula("count ~ x1 + x2", big, exposure=big["t"], **kw).fit(tol=1e-13)
+    new = sm.GLM.from_formula("count ~ x1 + x2", small, exposure=small["t"], **kw).fit(tol=1e-13)
+    stat, p_chi2, _ = _two_sample_oracle(old, new)
+    res = pr.PriorGLM.from_formula(
+        "count ~ x1 + x2", small, prior=old, exposure="t", **kw
+    ).fit(lam=5.0)
+    t = res.compatibility_test()
+    # IRLS to a relative deviance change of 1e-12 (ours) and 1e-13: estimates agree to
+    # ~sqrt(1e-12) = 1e-6 relative; the statistic moves with d: rel 1e-5 (10x)
+    assert t.statistic == pytest.approx(stat, rel=1e-5)
+    assert t.pvalue == pytest.approx(p_chi2, rel=1e-5)
+    assert t.distribution == "chi2"  # known scale: the chi-square form
+
+
+def test_theil_is_kept_and_named_where_two_samples_cannot_be_compared(two_frames):
+    big, small = two_frames
+    old = pr.PriorRidge.from_formula("y ~ x1 + x2", big).fit(lam=0.0)
+    vector = pr.PriorRidge.from_formula("y ~ x1 + x2", small, prior=np.asarray(old.params))
+    t = vector.fit(lam=1.0).compatibility_test()
+    assert t.method == "theil"
+    assert "Theil, at the fitted lam" in str(t)
+    tiny = pr.PriorRidge.from_formula("y ~ x1 + x2", small.head(3), prior=old).fit(lam=1.0)
+    assert tiny.compatibility_test().method == "theil"  # n <= k
+    # a level absent from the new data: its column is 0, the unpenalized fit is singular
+    big = big.assign(g=np.where(np.arange(len(big)) % 2, "a", "b"))
+    small = small.assign(g="a")
+    old_g = pr.PriorRidge.from_formula("y ~ x1 + x2 + C(g)", big).fit(lam=0.0)
+    res = old_g.refine(small, lam=1.0)
+    assert res.compatibility_test().method == "theil"
+
+
+def test_two_sample_detects_a_moved_slope_that_theil_at_gcv_lam_misses(rng):
+    # the issue's scenario: the new slope moved by many standard errors
+    n_old, n_new = 400, 25
+    X_old = np.column_stack([np.ones(n_old), rng.normal(size=(n_old, 2))])
+    X_new = np.column_stack([np.ones(n_new), rng.normal(size=(n_new, 2))])
+    y_old = X_old @ [1.0, 0.5, -0.3] + rng.normal(size=n_old)
+    y_new = X_new @ [1.0, 2.5, -0.3] + rng.normal(size=n_new)  # slope + ~10 SE
+    old = pr.PriorRidge(y_old, X_old).fit(lam=0.0)
+    res = pr.PriorRidge(y_new, X_new, prior=old).fit(lam="gcv")
+    assert res.compatibility_test().pvalue < 1e-6
+
+
+def _uniformity_bound(reps):
+    """Kolmogorov-Smirnov: P(D > 1.95 / sqrt(reps)) ~ 0.001 under uniform p-values."""
+    return 1.95 / np.sqrt(reps)
+
+
+def test_two_sample_pvalues_are_uniform_under_the_null_linear(rng):
+    from scipy import stats
+
+    reps, beta = 300, np.array([1.0, 0.5, -0.3])
+    pvals = []
+    for _ in range(reps):
+        X_old = np.column_stack([np.ones(400), rng.normal(size=(400, 2))])
+        X_new = np.column_stack([np.ones(12), rng.normal(size=(12, 2))])
+        old = pr.PriorRidge(X_old @ beta + rng.normal(size=400), X_old).fit(lam=0.0)
+        new_y = X_new @ beta + rng.normal(size=12)
+        res = pr.PriorRidge(new_y, X_new, prior=old).fit(lam=1.0)
+        pvals.append(res.compatibility_test().pvalue)
+    # V_old is 1/33 of V_new here: the F form is exact up to that share (slightly conservative)
+    assert stats.kstest(pvals, "uniform").statistic < _uniformity_bound(reps)
+    # size at 5%: binomial sd sqrt(.05 * .95 / 300) = 0.0126; 3 sd either side
+    assert abs(np.mean(np.asarray(pvals) < 0.05) - 0.05) < 3 * 0.0126
+
+
+def test_two_sample_pvalues_are_uniform_under_the_null_poisson(rng):
+    from scipy import stats
+
+    reps, beta = 200, np.array([0.5, 0.3, -0.2])
+    pvals = []
+    for _ in range(reps):
+        X_old = np.column_stack([np.ones(300), rng.normal(size=(300, 2))])
+        X_new = np.column_stack([np.ones(80), rng.normal(size=(80, 2))])
+        old = sm.GLM(rng.poisson(np.exp(X_old @ beta)), X_old, family=sm.families.Poisson()).fit()
+        y_new = rng.poisson(np.exp(X_new @ beta))
+        res = pr.PriorGLM(y_new, X_new, family=sm.families.Poisson(), prior=old).fit(lam=1.0)
+        pvals.append(res.compatibility_test().pvalue)
+    # asymptotic chi-square with 80 and 300 counts of mean ~2: close to uniform
+    assert stats.kstest(pvals, "uniform").statistic < _uniformity_bound(reps)
