@@ -26,6 +26,7 @@ from priorreg.inference import (
 from priorreg.linear import LinearFit
 from priorreg.prior import save_prior
 from priorreg.selection import Selection, loocv
+from priorreg.unconditional import reml_curvature, unconditional_cov
 from priorreg.units import warn_penalty_units
 
 __all__ = ["PriorRidgeResults", "PriorRidgeResultsWrapper"]
@@ -116,6 +117,33 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
             self.cov_params_default = self.scale * sandwich_cov(
                 self.normalized_cov_params, model.penalty_matrix, fit.lam
             )
+        elif cov_type == "unconditional" and selection is not None and fit.lam > 0:
+            # at a fixed lam there is no selection to allow for: "bayes"
+            self.cov_params_default = unconditional_cov(
+                np.asarray(self.normalized_cov_params),
+                model.penalty_matrix,
+                fit.lam,
+                np.asarray(fit.params) - model.prior_values,
+                self.scale,
+                self.reml_curvature,
+            )
+
+    #: Step in log(lam) of the REML curvature: the score is exact to rounding,
+    #: eps |score| / h^2 ~ 1e-9 for |score| ~ 1e3, and the truncation error
+    #: h^2 |s^(4)| / 12 ~ 1e-5 relative.
+    _CURVATURE_STEP = 1e-2
+
+    @cached_property
+    def reml_curvature(self) -> float:
+        """Second derivative of the REML score in ``log(lam)`` at the fitted ``lam``.
+
+        Its inverse is the variance of ``log(lam)`` used by
+        ``cov_type="unconditional"`` (:mod:`priorreg.unconditional`).
+        """
+        return reml_curvature(self._reml_at, self.lam, self._CURVATURE_STEP)
+
+    def _reml_at(self, lam: float) -> float:
+        return float(self.model.factor.reml(lam))
 
     @property
     def normalized_cov_params(self) -> FloatArray:
@@ -139,7 +167,7 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
     @cached_property
     def bse(self) -> FloatArray:
         """Standard errors: ``sqrt(scale * diag(normalized_cov_params))`` (or of the sandwich)."""
-        if self.cov_type == "sandwich":
+        if getattr(self, "cov_params_default", None) is not None:  # sandwich, unconditional
             return np.sqrt(np.diag(self.cov_params()))
         return np.sqrt(self.scale * self._cov_diagonal)
 
