@@ -185,12 +185,19 @@ class DataShare:
 
     per_coefficient: pd.Series
     overall: float
+    #: The penalty is diagonal, so each entry is a share in [0, 1]: the
+    #: posterior variance of coefficient j is its prior variance times
+    #: ``1 - share_j``. With a non-diagonal penalty entries mix coefficients
+    #: and are not flagged by :meth:`low` and :meth:`not_informative`.
+    diagonal: bool = True
 
     def __str__(self) -> str:
         return f"share of information from the data: {self.overall:.3f} (overall)"
 
     def low(self, threshold: float = LOW_SHARE) -> list[str]:
-        """Names of the coefficients whose data share is below ``threshold``."""
+        """Names of the coefficients whose data share is below ``threshold`` (diagonal penalty)."""
+        if not self.diagonal:
+            return []
         return [str(n) for n, v in self.per_coefficient.items() if v < threshold]
 
     def not_informative(self) -> FloatArray:
@@ -198,9 +205,11 @@ class DataShare:
 
         Their estimate, standard error and interval restate the prior; a t or
         z statistic for them measures the prior's distance from zero in units
-        of the prior's own spread, not evidence from the data.
+        of the prior's own spread, not evidence from the data. All False for
+        a non-diagonal penalty.
         """
-        return np.asarray(self.per_coefficient.to_numpy() < NEGLIGIBLE_SHARE)
+        values = self.per_coefficient.to_numpy()
+        return np.asarray(values < NEGLIGIBLE_SHARE) & self.diagonal
 
 
 def sandwich_cov(ncov: FloatArray, L: FloatArray, lam: float) -> FloatArray:

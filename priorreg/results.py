@@ -283,7 +283,9 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
     def share_data(self) -> DataShare:
         """Share of each estimate's information that comes from the data."""
         per = pd.Series(self.edf_params, index=list(self.model.exog_names), name="share_data")
-        return DataShare(per, float(self.edf / self.model.k_params))
+        L = self.model.kernel_penalty
+        diagonal = L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L)))
+        return DataShare(per, float(self.edf / self.model.k_params), diagonal=bool(diagonal))
 
     # ---------------------------------------------------------- prediction
     def _exog_for(self, exog: Any) -> tuple[FloatArray, Any]:
