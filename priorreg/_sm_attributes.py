@@ -171,7 +171,7 @@ class LinearAttributes:
         r""":math:`1 - (1 - R^2)(n - k_c)/\mathrm{df\_resid}`, ``k_c`` = 1 with a constant."""
         if not self.df_resid > 0:
             return math.nan
-        rsq = 1.0 - self.ssr / self._tss if self._tss > 0 else math.nan
+        rsq = self.rsquared  # type: ignore[attr-defined]
         return 1.0 - (self.nobs - self.model.k_constant) / self.df_resid * (1.0 - rsq)
 
     @cached_property
