@@ -368,3 +368,31 @@ class GLMAttributes:
             )
             return -2 * ll1 / scale + 2 * k_params
         raise ValueError(f"crit must be 'aic', 'bic' or 'qaic', not {crit!r}")
+
+
+def _linear_only(name: str) -> property:
+    """A GLM results attribute that exists only for the linear model: AttributeError."""
+
+    def missing(self: Any) -> Any:
+        raise AttributeError(
+            f"{name} is defined for PriorRidge results; for a GLM use deviance, "
+            "null_deviance, pseudo_rsquared() or info_criteria()"
+        )
+
+    return property(missing)
+
+
+for _name in (
+    "rsquared_adj",
+    "fvalue",
+    "f_pvalue",
+    "ess",
+    "centered_tss",
+    "uncentered_tss",
+    "mse_model",
+    "mse_resid",
+    "mse_total",
+    "condition_number",
+    "get_influence",
+):
+    setattr(GLMAttributes, _name, _linear_only(_name))

@@ -177,3 +177,13 @@ def test_glm_bad_kinds_are_clear_errors(frame):
         ours.info_criteria("hqic")
     with pytest.raises(ValueError, match="scale="):
         ours.info_criteria("qaic")
+
+
+def test_linear_only_attributes_are_absent_on_glm_results(frame):
+    ours, ref = _glm_pair(frame, "binomial")
+    for name in ["rsquared_adj", "fvalue", "ess", "mse_resid"]:
+        assert not hasattr(ref, name)  # statsmodels' GLM results do not have them either
+        with pytest.raises(AttributeError, match="for a GLM use deviance"):
+            getattr(ours, name)
+    with pytest.raises(AttributeError, match="PriorRidge results"):
+        ours.get_influence()  # not (yet) for GLMs: no silent linear-model answer
