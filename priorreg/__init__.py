@@ -1,6 +1,6 @@
 """priorreg: regression with an L2 penalty centred on prior coefficients."""
 
-from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning
+from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning, PenaltyUnitsWarning
 from priorreg.glm import PriorGLM
 from priorreg.glm_results import PriorGLMResults
 from priorreg.linear import PriorRidge
@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvergenceWarning",
     "LamOnEdgeWarning",
+    "PenaltyUnitsWarning",
     "PriorFile",
     "PriorGLM",
     "PriorGLMResults",

@@ -10,7 +10,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
 Criterion = Literal["gcv", "loocv", "reml"]
-CovType = Literal["bayes", "sandwich"]
+CovType = Literal["bayes", "sandwich", "unconditional"]
 Missing = Literal["none", "drop", "raise"]
 AnyResults = Any
 

@@ -18,6 +18,7 @@ from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.penalty import resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
+from priorreg.units import penalty_units_message
 
 __all__ = ["PriorModel", "check_finite"]
 
@@ -196,6 +197,7 @@ class PriorModel(Model):  # type: ignore[misc]
         self.intercept_idx = self._find_intercept()
         intercept_name = None if self.intercept_idx is None else names[self.intercept_idx]
         self.prior_spec = prior
+        self.units_message: str | None = None
         self.prior_values = align_prior(prior, names, intercept_name)
         if isinstance(penalty, str) and penalty == "information":
             L = prior_information(prior, names, intercept_name)
@@ -203,6 +205,12 @@ class PriorModel(Model):  # type: ignore[misc]
         else:
             L = resolve_penalty(penalty, names, self.intercept_idx)
             self.penalty_kind = "default" if penalty is None else "user"
+            if penalty is None and not self.standardize and isinstance(self.exog, np.ndarray):
+                # the default penalty is the diagonal (0 on the intercept); said
+                # by the results of a fit with lam > 0
+                self.units_message = penalty_units_message(
+                    self.exog, self._penalty_scale_weights(), L > 0, names
+                )
         if self.standardize:
             L = standardize_penalty(L, self.exog, self._penalty_scale_weights())
         # a penalty given by weights is kept as its diagonal: no k x k matrix

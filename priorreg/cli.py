@@ -159,8 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--cov-type",
         default="bayes",
-        choices=["bayes", "sandwich"],
-        help="posterior (bayes, default) or sampling (sandwich) covariance",
+        choices=["bayes", "sandwich", "unconditional"],
+        help="posterior (bayes, default), sampling (sandwich) covariance, or "
+        "posterior allowing for the choice of lam (unconditional)",
     )
     fit.add_argument("--weights", help="column of observation (GLM: variance) weights")
     fit.add_argument("--freq-weights", help="GLM: column of frequency weights")

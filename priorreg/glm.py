@@ -27,7 +27,7 @@ from priorreg.base import PriorModel
 from priorreg.exceptions import ConvergenceWarning
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
 from priorreg.linalg import PathFactor
-from priorreg.linear import LinearFit, _check_lam
+from priorreg.linear import LinearFit, _check_cov_type, _check_lam
 from priorreg.newton import NewtonFit, NewtonPoint, gram_point, newton_irls, performance_irls
 from priorreg.selection import Selection, _parabola_vertex, warn_on_edge
 
@@ -673,9 +673,9 @@ class PriorGLM(PriorModel):
         maxiter, tol : int, float
             IRLS limits: relative change of the penalized deviance below
             ``tol`` means converged.
-        cov_type : {"bayes", "sandwich"}
-            ``scale (X'WX + lam L)^-1`` or ``scale A^-1 X'WX A^-1`` at
-            convergence.
+        cov_type : {"bayes", "sandwich", "unconditional"}
+            ``scale (X'WX + lam L)^-1``, ``scale A^-1 X'WX A^-1`` at convergence,
+            or with the uncertainty of a selected ``lam`` (:mod:`priorreg.unconditional`).
 
         Returns
         -------
@@ -686,8 +686,7 @@ class PriorGLM(PriorModel):
         ConvergenceWarning
             When IRLS does not converge (``converged`` is then False).
         """
-        if cov_type not in ("bayes", "sandwich"):
-            raise ValueError(f"cov_type must be 'bayes' or 'sandwich', not {cov_type!r}")
+        _check_cov_type(cov_type)
         if not (isinstance(maxiter, int) and maxiter > 0):
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
         if not (np.isfinite(tol) and tol > 0):

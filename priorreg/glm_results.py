@@ -13,14 +13,16 @@ from statsmodels.base._prediction_inference import PredictionResultsMean
 from statsmodels.regression._prediction import PredictionResults
 
 from priorreg import families as _families
+from priorreg._sm_attributes import GLMAttributes
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.compat import two_sample_for
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 
 __all__ = ["PriorGLMResults", "PriorGLMResultsWrapper"]
 
 
-class PriorGLMResults(PriorRidgeResults):
+class PriorGLMResults(GLMAttributes, PriorRidgeResults):
     r"""Results of :meth:`PriorGLM.fit`.
 
     As :class:`PriorRidgeResults`, with GLM quantities: ``deviance``,
@@ -33,6 +35,7 @@ class PriorGLMResults(PriorRidgeResults):
     """
 
     def __init__(self, model: Any, fit: Any, **kwargs: Any) -> None:
+        self._glm_fit = fit  # before the base class, whose covariance may refit
         super().__init__(model, fit, **kwargs)
         self.deviance = fit.deviance
         self.pearson_chi2 = fit.pearson_chi2
@@ -41,6 +44,18 @@ class PriorGLMResults(PriorRidgeResults):
         self.mu = fit.fittedvalues
         self.family = model.family
         self._glm_fit = fit
+
+    #: Step in log(lam) of the REML curvature from converged refits (to a relative
+    #: deviance change of 1e-12, so the score is good to ~1e-12 |D|, ~1e-8 after
+    #: dividing by h^2; the truncation error h^2 |s^(4)| / 12 is ~1e-3 relative).
+    _CURVATURE_STEP = 0.1
+
+    def _reml_at(self, lam: float) -> float:
+        """Laplace REML score of the converged fit at ``lam`` (warm-started)."""
+        if lam == self.lam:
+            return self.model.criterion(self._glm_fit, "reml")
+        fit = self.model._irls(lam, None, 200, 1e-12, start_fit=self._glm_fit)
+        return self.model.criterion(fit, "reml")
 
     @staticmethod
     def _use_t_for(model: Any) -> bool:
@@ -119,18 +134,37 @@ class PriorGLMResults(PriorRidgeResults):
         )
 
     # ------------------------------------------------------------ tests
-    def compatibility_test(self) -> CompatibilityTest:
-        """Theil's test on the working linear model at convergence (approximate).
+    @cached_property
+    def _two_sample(self) -> CompatibilityTest | None:
+        known = _families.is_known_scale(self.family) or self.model.fixed_scale is not None
+        return two_sample_for(self, self._unpenalized_fit, estimated_scale=not known)
 
-        The statistic uses the estimated scale (chi-square form), since the
+    def compatibility_test(self) -> CompatibilityTest:
+        """Test whether the new data are compatible with the prior.
+
+        The two-sample Wald comparison when the prior is a fitted model with a
+        covariance and the unpenalized fit on these data exists (converges and
+        identifies every coefficient; :mod:`priorreg.compat`). Otherwise
+        Theil's test on the working linear model at convergence
+        (approximate), with the estimated scale (chi-square form), since the
         data-only fit of a GLM has no exact F reference.
         """
+        if self._two_sample is not None:
+            return self._two_sample
         factor = self._glm_fit.factor
         r = int(factor.d.size)
         if self.lam <= 0 or r == 0:
             return CompatibilityTest(0.0, r, 1.0, None, "none")
         stat = self._working_delta() / self.scale
         return CompatibilityTest(stat, r, float(stats.chi2.sf(stat, r)), None, "chi2")
+
+    def _unpenalized_fit(self) -> tuple[FloatArray, FloatArray, float]:
+        """``(params, cov, df_resid)`` of the GLM on these data (same weights, offsets)."""
+        fit = self.model._irls(0.0, None, 100, 1e-12)
+        if not fit.converged:
+            raise ValueError("the unpenalized fit did not converge")
+        df = self.model.wnobs - self.model.k_params
+        return fit.params, fit.scale * np.asarray(fit.normalized_cov), df
 
     def _working_delta(self) -> float:
         factor = self._glm_fit.factor
@@ -229,7 +263,14 @@ class PriorGLMResultsWrapper(PriorRidgeResultsWrapper):
 
     _attrs = wrap.union_dicts(
         PriorRidgeResultsWrapper._attrs,
-        {"resid_response": "rows", "resid_pearson": "rows", "resid_deviance": "rows", "mu": "rows"},
+        {
+            "resid_response": "rows",
+            "resid_pearson": "rows",
+            "resid_deviance": "rows",
+            "resid_working": "rows",
+            "resid_anscombe": "rows",
+            "mu": "rows",
+        },
     )
     _wrap_attrs = _attrs
     _wrap_methods = PriorRidgeResultsWrapper._wrap_methods

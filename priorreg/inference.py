@@ -15,36 +15,81 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
 from priorreg._typing import FloatArray
 from priorreg.linalg import PathFactor
 
-__all__ = ["CompatibilityTest", "DataShare", "compatibility_test", "sandwich_cov"]
+__all__ = [
+    "LOW_SHARE",
+    "NEGLIGIBLE_SHARE",
+    "CompatibilityTest",
+    "DataShare",
+    "compatibility_test",
+    "sandwich_cov",
+]
+
+#: A data share below this (5%) means the prior supplies at least 19 times the
+#: data's information: the summary lists such coefficients.
+LOW_SHARE = 0.05
+#: Below this share the prior supplies over 999 times the data's information:
+#: the posterior mean moves from the prior by at most a share of the data's
+#: own deviation, ``s (b_data - b0)``, so with ``s < 1e-3`` it restates the
+#: prior to three digits of that deviation, and the posterior standard error is
+#: the prior's, ``sqrt(scale / (lam L_jj))``. A t statistic is then the prior's
+#: distance from zero in units of its own spread (millions at a large lam), not
+#: evidence: the summary shows it as ``--``.
+NEGLIGIBLE_SHARE = 1e-3
 
 
 @dataclass(frozen=True)
 class CompatibilityTest:
-    r"""Theil's test that the new data are compatible with the prior.
+    r"""A test that the new data are compatible with the prior.
+
+    Two tests, named by ``method``:
+
+    ``"two-sample"``
+        The prior is a fitted results object with a covariance and the new
+        data identify every coefficient: the Wald comparison of two
+        independent samples, :math:`(b_{new} - b_{old})'(V_{old} +
+        V_{new})^{-1}(b_{new} - b_{old})` with :math:`b_{new}, V_{new}` from
+        the unpenalized fit on the new data (see
+        :func:`priorreg.compat.two_sample_test`). It does not depend on
+        ``lam``.
+    ``"theil"``
+        Otherwise: Theil's (1963) test at the fitted ``lam``, which treats
+        the prior as :math:`b \sim N(b_0, \sigma^2(\lambda L)^+)` (see
+        :func:`compatibility_test`).
 
     Attributes
     ----------
     statistic : float
-        :math:`\Delta / s^2` (chi-square form) where :math:`\Delta` is the
-        increase of the penalized residual sum of squares caused by the
-        prior.
+        The chi-square form: the two-sample Wald statistic, or Theil's
+        :math:`\Delta / s^2` where :math:`\Delta` is the increase of the
+        penalized residual sum of squares caused by the prior.
     df : int
-        Number of prior restrictions the data can test (penalized
-        directions the data reach).
+        Number of restrictions tested: ``k`` coefficients (two-sample), or
+        the penalized directions the data reach (Theil).
     pvalue : float
-        From the F distribution with ``(df, df_denom)`` degrees of freedom
-        when the data alone leave residual degrees of freedom (exact under
-        Gaussian errors), else from :math:`\chi^2_{df}` with the fit's scale.
+        Two-sample: from :math:`F(k, \mathrm{df}_{new})` (``statistic / k``)
+        when the new fit's scale is estimated, else from :math:`\chi^2_k`.
+        Theil: from the F distribution
+        with ``(df, df_denom)`` degrees of freedom when the data alone leave
+        residual degrees of freedom (exact under Gaussian errors), else from
+        :math:`\chi^2_{df}` with the fit's scale.
     df_denom : float or None
+        The denominator degrees of freedom of the F form (two-sample: the
+        new data's residual df).
     distribution : {"F", "chi2", "none"}
-        ``"none"`` when the prior carries no weight (``lam = 0``, or the data
-        reach no penalized direction): nothing to test, statistic 0, p-value 1.
+        Reference distribution of ``pvalue``; ``"none"`` when Theil's test
+        has nothing to test (``lam = 0`` or no penalized direction reached):
+        statistic 0, p-value 1.
+    method : {"theil", "two-sample"}
+    f_pvalue, chi2_pvalue : float or None
+        Two-sample: ``P(F(df, df_denom) > statistic / df)`` and
+        ``P(chi2(df) > statistic)``, both forms.
     """
 
     statistic: float
@@ -52,6 +97,9 @@ class CompatibilityTest:
     pvalue: float
     df_denom: float | None
     distribution: str
+    method: str = "theil"
+    f_pvalue: float | None = None
+    chi2_pvalue: float | None = None
 
     @property
     def fvalue(self) -> float:
@@ -59,6 +107,13 @@ class CompatibilityTest:
         return self.statistic / self.df if self.df else float("nan")
 
     def __str__(self) -> str:
+        if self.method == "two-sample":
+            what = "Prior compatibility (two-sample Wald: prior fit vs unpenalized fit here)"
+            chi2 = f"chi2={self.statistic:.4g}, df={self.df}"
+            if self.distribution == "F":
+                f_form = f"F({self.df},{self.df_denom:.0f})={self.fvalue:.4g}"
+                return f"{what}: {f_form}, p={self.pvalue:.4g} ({chi2}, p={self.chi2_pvalue:.4g})"
+            return f"{what}: {chi2}, p={self.pvalue:.4g}"
         if self.distribution == "none":
             return (
                 "Prior compatibility (Theil): not applicable, the prior carries no weight "
@@ -66,12 +121,13 @@ class CompatibilityTest:
             )
         if self.distribution == "F":
             return (
-                f"Prior compatibility (Theil): chi2={self.statistic:.4g}, df={self.df}, "
-                f"F({self.df}, {self.df_denom:.0f})={self.fvalue:.4g}, p={self.pvalue:.4g}"
+                f"Prior compatibility (Theil, at the fitted lam): chi2={self.statistic:.4g}, "
+                f"df={self.df}, F({self.df}, {self.df_denom:.0f})={self.fvalue:.4g}, "
+                f"p={self.pvalue:.4g}"
             )
         return (
-            f"Prior compatibility (Theil): chi2={self.statistic:.4g}, df={self.df}, "
-            f"p={self.pvalue:.4g}"
+            f"Prior compatibility (Theil, at the fitted lam): chi2={self.statistic:.4g}, "
+            f"df={self.df}, p={self.pvalue:.4g}"
         )
 
 
@@ -129,9 +185,31 @@ class DataShare:
 
     per_coefficient: pd.Series
     overall: float
+    #: The penalty is diagonal, so each entry is a share in [0, 1]: the
+    #: posterior variance of coefficient j is its prior variance times
+    #: ``1 - share_j``. With a non-diagonal penalty entries mix coefficients
+    #: and are not flagged by :meth:`low` and :meth:`not_informative`.
+    diagonal: bool = True
 
     def __str__(self) -> str:
         return f"share of information from the data: {self.overall:.3f} (overall)"
+
+    def low(self, threshold: float = LOW_SHARE) -> list[str]:
+        """Names of the coefficients whose data share is below ``threshold`` (diagonal penalty)."""
+        if not self.diagonal:
+            return []
+        return [str(n) for n, v in self.per_coefficient.items() if v < threshold]
+
+    def not_informative(self) -> FloatArray:
+        """Mask of the coefficients whose share is below :data:`NEGLIGIBLE_SHARE`.
+
+        Their estimate, standard error and interval restate the prior; a t or
+        z statistic for them measures the prior's distance from zero in units
+        of the prior's own spread, not evidence from the data. All False for
+        a non-diagonal penalty.
+        """
+        values = self.per_coefficient.to_numpy()
+        return np.asarray(values < NEGLIGIBLE_SHARE) & self.diagonal
 
 
 def sandwich_cov(ncov: FloatArray, L: FloatArray, lam: float) -> FloatArray:

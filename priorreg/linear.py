@@ -81,6 +81,13 @@ def _check_lam(lam: Any) -> float | str:
     return value
 
 
+def _check_cov_type(cov_type: Any) -> None:
+    if cov_type not in ("bayes", "sandwich", "unconditional"):
+        raise ValueError(
+            f"cov_type must be 'bayes', 'sandwich' or 'unconditional', not {cov_type!r}"
+        )
+
+
 def _weighted_gradient(
     Xw: FloatArray, zw: FloatArray, delta: FloatArray, Xl: FloatArray | None
 ) -> FloatArray:
@@ -289,9 +296,11 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
             values) followed by a bounded search on ``log(lam)``.
         lams : array-like, optional
             Grid of positive penalty weights to search.
-        cov_type : {"bayes", "sandwich"}
+        cov_type : {"bayes", "sandwich", "unconditional"}
             ``scale (X'WX + lam L)^-1`` (posterior under the Gaussian prior)
-            or ``scale A^-1 X'WX A^-1`` (sampling variance of the estimator).
+            or ``scale A^-1 X'WX A^-1`` (sampling variance of the estimator);
+            ``"unconditional"`` adds the uncertainty of a selected ``lam``
+            (:mod:`priorreg.unconditional`; ``"bayes"`` at a fixed ``lam``).
 
         Returns
         -------
@@ -307,8 +316,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         LamOnEdgeWarning
             When the selected ``lam`` is on the edge of the grid.
         """
-        if cov_type not in ("bayes", "sandwich"):
-            raise ValueError(f"cov_type must be 'bayes' or 'sandwich', not {cov_type!r}")
+        _check_cov_type(cov_type)
         lam_value = _check_lam(lam)
         selection: Selection | None = None
         if isinstance(lam_value, str):

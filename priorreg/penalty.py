@@ -192,15 +192,19 @@ def resolve_penalty(penalty: Any, names: Sequence[str], intercept: int | None) -
     return diag
 
 
+def column_sd(X: FloatArray, weights: FloatArray | None) -> FloatArray:
+    """Weighted standard deviation of each column of ``X`` (divisor ``sum w``)."""
+    w = np.ones(X.shape[0]) if weights is None else weights
+    mean = (w @ X) / w.sum()
+    return np.sqrt((w @ (X - mean) ** 2) / w.sum())
+
+
 def standardize_penalty(L: FloatArray, X: FloatArray, weights: FloatArray | None) -> FloatArray:
     """``S L S`` with ``S = diag(sd_j)``, the columns' weighted standard deviations.
 
     Constant columns keep scale 1.
     """
-    w = np.ones(X.shape[0]) if weights is None else weights
-    mean = (w @ X) / w.sum()
-    var = (w @ (X - mean) ** 2) / w.sum()
-    sd = np.sqrt(var)
+    sd = column_sd(X, weights)
     sd = np.where(sd > 0, sd, 1.0)
     if L.ndim == 1:  # the diagonal of a diagonal penalty
         return sd * L * sd

@@ -14,7 +14,9 @@ from statsmodels.base.model import LikelihoodModelResults, LikelihoodResultsWrap
 from statsmodels.regression._prediction import PredictionResults
 
 from priorreg import formula as _formula
+from priorreg._sm_attributes import LinearAttributes
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.compat import two_sample_for
 from priorreg.inference import (
     CompatibilityTest,
     DataShare,
@@ -24,6 +26,8 @@ from priorreg.inference import (
 from priorreg.linear import LinearFit
 from priorreg.prior import save_prior
 from priorreg.selection import Selection, loocv
+from priorreg.unconditional import reml_curvature, unconditional_cov
+from priorreg.units import warn_penalty_units
 
 __all__ = ["PriorRidgeResults", "PriorRidgeResultsWrapper"]
 
@@ -47,7 +51,7 @@ def _warn_degenerate_scale(scale: float, df_resid: float) -> None:
         )
 
 
-class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
+class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: ignore[misc]
     r"""Results of :meth:`PriorRidge.fit`.
 
     The estimates are ``params``; the prior they were pulled towards is
@@ -101,6 +105,7 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         self.ssr = fit.rss
         self.scale = self._scale_of(fit)
         _warn_degenerate_scale(self.scale, self.df_resid)
+        warn_penalty_units(getattr(model, "units_message", None), self.lam)
         self.prior = model.prior_values
         self.fittedvalues = fit.fittedvalues
         self.resid = fit.resid
@@ -112,6 +117,33 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
             self.cov_params_default = self.scale * sandwich_cov(
                 self.normalized_cov_params, model.penalty_matrix, fit.lam
             )
+        elif cov_type == "unconditional" and selection is not None and fit.lam > 0:
+            # at a fixed lam there is no selection to allow for: "bayes"
+            self.cov_params_default = unconditional_cov(
+                np.asarray(self.normalized_cov_params),
+                model.penalty_matrix,
+                fit.lam,
+                np.asarray(fit.params) - model.prior_values,
+                self.scale,
+                self.reml_curvature,
+            )
+
+    #: Step in log(lam) of the REML curvature: the score is exact to rounding,
+    #: eps |score| / h^2 ~ 1e-9 for |score| ~ 1e3, and the truncation error
+    #: h^2 |s^(4)| / 12 ~ 1e-5 relative.
+    _CURVATURE_STEP = 1e-2
+
+    @cached_property
+    def reml_curvature(self) -> float:
+        """Second derivative of the REML score in ``log(lam)`` at the fitted ``lam``.
+
+        Its inverse is the variance of ``log(lam)`` used by
+        ``cov_type="unconditional"`` (:mod:`priorreg.unconditional`).
+        """
+        return reml_curvature(self._reml_at, self.lam, self._CURVATURE_STEP)
+
+    def _reml_at(self, lam: float) -> float:
+        return float(self.model.factor.reml(lam))
 
     @property
     def normalized_cov_params(self) -> FloatArray:
@@ -135,7 +167,7 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
     @cached_property
     def bse(self) -> FloatArray:
         """Standard errors: ``sqrt(scale * diag(normalized_cov_params))`` (or of the sandwich)."""
-        if self.cov_type == "sandwich":
+        if getattr(self, "cov_params_default", None) is not None:  # sandwich, unconditional
             return np.sqrt(np.diag(self.cov_params()))
         return np.sqrt(self.scale * self._cov_diagonal)
 
@@ -195,17 +227,10 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
     def rsquared(self) -> float:
         """``1 - RSS_w / TSS_w``.
 
-        TSS is about the weighted mean when there is an intercept, about
-        zero otherwise (as statsmodels).
+        TSS of ``y - offset`` about the weighted mean when there is an
+        intercept, about zero otherwise (as statsmodels and R's ``lm``).
         """
-        y = self.model.endog
-        w = np.ones_like(y) if self.model.weights is None else self.model.weights
-        if self.model.k_constant:
-            centre = np.sum(w * y) / np.sum(w)
-            tss = float(np.sum(w * (y - centre) ** 2))
-        else:
-            tss = float(np.sum(w * y**2))
-        return 1.0 - self.ssr / tss
+        return 1.0 - self.ssr / self._tss
 
     @cached_property
     def llf(self) -> float:
@@ -232,16 +257,35 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
 
     # ---------------------------------------------------------- diagnostics
     def compatibility_test(self) -> CompatibilityTest:
-        """Theil's test of whether the new data are compatible with the prior.
+        """Test whether the new data are compatible with the prior.
 
-        See :func:`priorreg.inference.compatibility_test`.
+        The two-sample Wald comparison when the prior is a fitted model with a
+        covariance and these data identify every coefficient
+        (:mod:`priorreg.compat`; ``method="two-sample"``, independent of
+        ``lam``); otherwise Theil's test at the fitted ``lam``
+        (:func:`priorreg.inference.compatibility_test`, ``method="theil"``).
         """
+        if self._two_sample is not None:
+            return self._two_sample
         return compatibility_test(self.model.factor, self.lam, self.scale)
+
+    @cached_property
+    def _two_sample(self) -> CompatibilityTest | None:
+        return two_sample_for(self, self._unpenalized_fit)
+
+    def _unpenalized_fit(self) -> tuple[FloatArray, FloatArray, float]:
+        """``(params, cov, df_resid)`` of OLS/WLS on these data (same weights, offset)."""
+        fit = self.model.solve(0.0)  # a ValueError when the data do not identify b
+        ncov = fit.normalized_cov() if callable(fit.normalized_cov) else fit.normalized_cov
+        df = self.nobs - self.model.k_params
+        return fit.params, fit.rss / df * np.asarray(ncov), df
 
     def share_data(self) -> DataShare:
         """Share of each estimate's information that comes from the data."""
         per = pd.Series(self.edf_params, index=list(self.model.exog_names), name="share_data")
-        return DataShare(per, float(self.edf / self.model.k_params))
+        L = self.model.kernel_penalty
+        diagonal = L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L)))
+        return DataShare(per, float(self.edf / self.model.k_params), diagonal=bool(diagonal))
 
     # ---------------------------------------------------------- prediction
     def _exog_for(self, exog: Any) -> tuple[FloatArray, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -9,10 +10,15 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_params
 
+from priorreg.inference import LOW_SHARE, NEGLIGIBLE_SHARE
+
 #: the coefficient table has two more columns than statsmodels': narrower cells
 _FMT = {**fmt_params, "colwidths": 8, "data_fmts": ["%s"]}
 
-__all__ = ["coef_table_rows", "ridge_summary"]
+#: Width of the wrapped notes under the table.
+_NOTE_WIDTH = 88
+
+__all__ = ["coef_table_rows", "penalty_label", "ridge_summary"]
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -44,6 +50,8 @@ def coef_table_rows(res: Any, alpha: float = 0.05) -> tuple[list[str], list[list
     pval = np.asarray(res.pvalues)
     ci = np.asarray(res.conf_int(alpha=alpha))
     share = np.asarray(res.edf_params)
+    # statistics of coefficients the data do not inform restate the prior
+    quiet = res.share_data().not_informative()
     lo, hi = alpha / 2, 1 - alpha / 2
     header = ["coef", "prior", "std err", "t", "P>|t|", f"[{lo:g}", f"{hi:g}]", "share"]
     rows = [
@@ -51,8 +59,8 @@ def coef_table_rows(res: Any, alpha: float = 0.05) -> tuple[list[str], list[list
             _fmt(params[i]),
             _fmt(prior[i]),
             _fmt(bse[i]),
-            f"{tval[i]:.3f}",
-            f"{pval[i]:.3f}",
+            "--" if quiet[i] else f"{tval[i]:.3f}",
+            "--" if quiet[i] else f"{pval[i]:.3f}",
             _fmt(ci[i, 0]),
             _fmt(ci[i, 1]),
             f"{share[i]:.3f}",
@@ -73,15 +81,45 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
     smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=_FMT))
     compat = res.compatibility_test()
     share = res.share_data()
-    smry.add_extra_txt(
-        [
-            f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
-            str(compat) + ".",
-            f"Share of information from the data: {share.overall:.3f} overall "
-            "(column 'share': 1 = data only, 0 = prior only).",
-        ]
-    )
+    lines = [
+        f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
+        str(compat) + ".",
+        f"Share of information from the data: {share.overall:.3f} overall "
+        "(column 'share': 1 = data only, 0 = prior only).",
+        *_share_notes(share, "t" if res.use_t else "z"),
+    ]
+    smry.add_extra_txt([textwrap.fill(line, width=_NOTE_WIDTH) for line in lines])
     return smry
+
+
+def _share_notes(share: Any, stat: str) -> list[str]:
+    """Say which rows restate the prior (data share < 5%, < 0.1%)."""
+    low = share.low(LOW_SHARE)
+    if not low:
+        return []
+    notes = [
+        f"Data share below {LOW_SHARE:.0%} for {', '.join(low)}: these rows restate "
+        "the prior; their standard errors, tests and intervals are not evidence "
+        "from these data."
+    ]
+    names = share.per_coefficient.index
+    quiet = [str(n) for n, q in zip(names, share.not_informative(), strict=True) if q]
+    if quiet:
+        notes.append(
+            f"{stat} and P are shown as -- where the share is below {NEGLIGIBLE_SHARE:g} "
+            f"({', '.join(quiet)}): the prior holds over 99.9% of the information, so "
+            f"a {stat} would only measure the prior's distance from 0 in units of its "
+            "own spread."
+        )
+    return notes
+
+
+def penalty_label(model: Any) -> str:
+    """``default (raw columns)``, ``user (standardized)``, ``information``, ..."""
+    if model.penalty_kind == "information":
+        return "information"
+    scale = "standardized" if model.standardize else "raw columns"
+    return f"{model.penalty_kind} ({scale})"
 
 
 def _header(
@@ -141,10 +179,12 @@ def glm_summary(
         ("GCV:", [_fmt(res.gcv)]),
         ("Converged:", [f"{res.converged} ({res.iterations} it.)"]),
         ("AIC (edf):", [_fmt(res.aic)]),
+        ("BIC (edf):", [_fmt(res.bic)]),
     ]
     before = (
         ("Family:", [type(family).__name__]),
         ("Link:", [type(family.link).__name__]),
+        ("Penalty:", [penalty_label(res.model)]),
     )
     return _header(
         res,
@@ -169,6 +209,7 @@ def ridge_summary(
     model = res.model
     gright = [
         ("R-squared:", [f"{res.rsquared:.4f}"]),
+        ("Adj. R-squared:", [f"{res.rsquared_adj:.4f}"]),
         ("Effective df (edf):", [f"{res.edf:.3f}"]),
         ("Df Residuals:", [f"{res.df_resid:.3f}"]),
         ("Scale:", [_fmt(res.scale)]),
@@ -176,8 +217,9 @@ def ridge_summary(
         ("LOOCV:", [_fmt(res.loocv)]),
         ("Log-Likelihood:", [_fmt(res.llf)]),
         ("AIC (edf):", [_fmt(res.aic)]),
+        ("BIC (edf):", [_fmt(res.bic)]),
     ]
-    penalty = model.penalty_kind + (" (standardized)" if model.standardize else "")
+    penalty = penalty_label(model)
     return _header(
         res,
         "PriorRidge",

@@ -311,6 +311,16 @@ class DaskPriorRidgeResults(PriorRidgeResults):
         )
 
     @cached_property
+    def centered_tss(self) -> float:
+        """Weighted sum of squares of ``y - offset`` about its mean (first pass)."""
+        return float(np.ravel(self.model._scan["y_mom"][2])[0])
+
+    @cached_property
+    def uncentered_tss(self) -> float:
+        """Weighted sum of squares of ``y - offset`` (first pass)."""
+        return float(self.model._scan["y_sq"])
+
+    @cached_property
     def rsquared(self) -> float:
         """``1 - RSS_w / TSS_w`` (TSS from the first pass)."""
         scan = self.model._scan

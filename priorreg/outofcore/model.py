@@ -90,8 +90,9 @@ def _scan(block: _Block, kind: str, std_key: str | None, family: Any) -> dict[st
         target = y if o is None else y - o
         out["fit_R"] = _weighted_qr(X, target, None if w is None else np.sqrt(w))
         out["log_w"] = 0.0 if w is None else float(np.sum(np.log(w)))
-        out["y_mom"] = _moments(y[:, None], w)
-        out["y_sq"] = float(np.sum((1.0 if w is None else w) * y**2))
+        # the total sum of squares of R^2 is that of y - offset (as R's lm)
+        out["y_mom"] = _moments(target[:, None], w)
+        out["y_sq"] = float(np.sum((1.0 if w is None else w) * target**2))
     else:
         resp, var_w, _, freq_w = _glm_arrays(block, family)
         out["y_sum"] = float(np.sum(resp))
