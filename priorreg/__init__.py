@@ -1,6 +1,11 @@
 """priorreg: regression with an L2 penalty centred on prior coefficients."""
 
-from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning
+from priorreg.exceptions import (
+    ConvergenceWarning,
+    DegenerateFitWarning,
+    LamOnEdgeWarning,
+    SeparationWarning,
+)
 from priorreg.glm import PriorGLM
 from priorreg.glm_results import PriorGLMResults
 from priorreg.linear import PriorRidge
@@ -11,12 +16,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning",
+    "DegenerateFitWarning",
     "LamOnEdgeWarning",
     "PriorFile",
     "PriorGLM",
     "PriorGLMResults",
     "PriorRidge",
     "PriorRidgeResults",
+    "SeparationWarning",
     "__version__",
     "load_prior",
 ]

@@ -16,6 +16,7 @@ from priorreg import families as _families
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
+from priorreg.separation import model_separation
 
 __all__ = ["PriorGLMResults", "PriorGLMResultsWrapper"]
 
@@ -41,6 +42,8 @@ class PriorGLMResults(PriorRidgeResults):
         self.mu = fit.fittedvalues
         self.family = model.family
         self._glm_fit = fit
+        #: :class:`priorreg.separation.Separation` of the data, or None
+        self.separation = model_separation(model)
 
     @staticmethod
     def _use_t_for(model: Any) -> bool:

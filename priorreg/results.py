@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from statsmodels.regression._prediction import PredictionResults
 
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.exceptions import DegenerateFitWarning, warn
 from priorreg.inference import (
     CompatibilityTest,
     DataShare,
@@ -30,20 +30,18 @@ __all__ = ["PriorRidgeResults", "PriorRidgeResultsWrapper"]
 
 def _warn_degenerate_scale(scale: float, df_resid: float) -> None:
     """Say so when standard errors cannot be meaningful."""
-    if not df_resid > 0:
-        warnings.warn(
+    if not df_resid > 0 and not np.isfinite(scale):
+        warn(
             f"no residual degrees of freedom (df_resid = {df_resid:.3g}): the scale "
             "cannot be estimated, so standard errors, tests and intervals are NaN. "
             "Use a larger lam or more observations.",
-            UserWarning,
-            stacklevel=4,
+            DegenerateFitWarning,
         )
     elif scale == 0:
-        warnings.warn(
+        warn(
             "the fit is exact (residual sum of squares 0, e.g. a constant response): "
-            "standard errors are 0 and tests are undefined.",
-            UserWarning,
-            stacklevel=4,
+            "standard errors are 0, tests are undefined and R-squared is NaN.",
+            DegenerateFitWarning,
         )
 
 
@@ -196,7 +194,8 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         """``1 - RSS_w / TSS_w``.
 
         TSS is about the weighted mean when there is an intercept, about
-        zero otherwise (as statsmodels).
+        zero otherwise (as statsmodels). NaN when TSS is 0 (a constant
+        response, or one row): there is no variation to explain.
         """
         y = self.model.endog
         w = np.ones_like(y) if self.model.weights is None else self.model.weights
@@ -205,7 +204,8 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
             tss = float(np.sum(w * (y - centre) ** 2))
         else:
             tss = float(np.sum(w * y**2))
-        return 1.0 - self.ssr / tss
+        # a constant response (or a single row) has nothing to explain: NaN, as R
+        return 1.0 - self.ssr / tss if tss > 0 else float("nan")
 
     @cached_property
     def llf(self) -> float:
@@ -215,6 +215,8 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         (statsmodels' OLS/WLS convention).
         """
         n = self.nobs
+        if self.ssr <= 0:  # an exact fit: the likelihood is unbounded, as statsmodels' OLS
+            return float("inf")
         out = -n / 2 * (np.log(2 * np.pi * self.ssr / n) + 1)
         if self.model.weights is not None:
             out += 0.5 * np.sum(np.log(self.model.weights))
