@@ -15,6 +15,7 @@ from statsmodels.base.model import Model
 
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.checks import check_column_scale, check_formula_response, check_formula_rows
 from priorreg.penalty import resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
 
@@ -156,6 +157,8 @@ class PriorModel(Model):  # type: ignore[misc]
             )
         if self.exog.ndim != 2 or self.exog.shape[0] != n:
             raise ValueError(f"exog has shape {self.exog.shape}; expected ({n}, k)")
+        check_column_scale("exog", self.exog, list(self.exog_names))
+        check_column_scale("endog", self.endog)
         # endog and exog were checked before missing-value handling
         for name in self._row_keys:
             arr = getattr(self, name, None)
@@ -300,6 +303,8 @@ class PriorModel(Model):  # type: ignore[misc]
 
     @classmethod
     def _from_design(cls, design: _formula.Design, frame: Any, **kwargs: Any) -> Any:
+        check_formula_rows(frame, design)
+        check_formula_response(design, cls._endog_columns)
         index = frame.index[design.rows] if isinstance(frame, pd.DataFrame) else None
         for key in cls._row_keys:
             if key in kwargs:

@@ -327,20 +327,39 @@ def load_prior(path: str | Path) -> PriorFile:
     """
     try:
         doc = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+    except FileNotFoundError as exc:
+        raise ValueError(f"prior file not found: {path}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
         raise ValueError(f"{path} is not a priorreg prior file (format {_FORMAT!r})")
-    names = [str(n) for n in doc["names"]]
-    params = pd.Series(np.asarray(doc["params"], dtype=float), index=names)
-    if params.size != len(names):
-        raise ValueError(f"{path}: names and params have different lengths")
+    names, values = doc.get("names"), doc.get("params")
+    if not isinstance(names, list) or not isinstance(values, list):
+        raise ValueError(f"{path}: 'names' and 'params' must be lists; write it with save_prior")
+    names = [str(n) for n in names]
+    if len(values) != len(names):
+        raise ValueError(
+            f"{path}: 'names' has {len(names)} entries but 'params' has {len(values)}; "
+            "give one value per name"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: 'names' repeats a name; give each coefficient once")
+    try:
+        params = pd.Series(np.asarray(values, dtype=float), index=names)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: 'params' must be numbers: {exc}") from exc
     ncov = doc.get("normalized_cov_params")
     ncov_df = None
     if ncov is not None:
-        arr = np.asarray(ncov, dtype=float)
+        try:
+            arr = np.asarray(ncov, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: 'normalized_cov_params' must be numbers: {exc}") from exc
         if arr.shape != (len(names), len(names)):
-            raise ValueError(f"{path}: normalized_cov_params has shape {arr.shape}")
+            raise ValueError(
+                f"{path}: normalized_cov_params has shape {arr.shape}; expected "
+                f"({len(names)}, {len(names)}), one row and column per name"
+            )
         ncov_df = pd.DataFrame(arr, index=names, columns=names)
     meta = {
         key: doc.get(key) for key in ("scale", "nobs", "lam", "formula", "version", "separated")
