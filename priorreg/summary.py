@@ -9,6 +9,8 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_params
 
+from priorreg.degenerate import summary_notes
+
 #: the coefficient table has two more columns than statsmodels': narrower cells
 _FMT = {**fmt_params, "colwidths": 8, "data_fmts": ["%s"]}
 
@@ -79,6 +81,7 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
             str(compat) + ".",
             f"Share of information from the data: {share.overall:.3f} overall "
             "(column 'share': 1 = data only, 0 = prior only).",
+            *summary_notes(res),
         ]
     )
     return smry
