@@ -158,7 +158,10 @@ def build_design(formula: str, data: Any, eval_env: Any, missing: str = "drop") 
             return_type="dataframe",
         )
     except patsy.PatsyError as exc:
-        raise ValueError(f"cannot build the design for {formula!r}: {exc}") from exc
+        raise ValueError(
+            f"cannot build the design for {formula!r}: {_patsy_reason(exc)}. Available "
+            f"columns: {list(frame.columns)}"
+        ) from exc
     except NameError as exc:
         raise ValueError(
             f"cannot build the design for {formula!r}: {exc}. Available columns: "
