@@ -161,7 +161,7 @@ GLM_CASES = [
     ("binomial y > 1", F.Binomial(), lambda d: d.assign(bin=d.bin * 2), "bin", r"in \[0, 1\]"),
     ("binomial y < 0", F.Binomial(), lambda d: d.assign(bin=-d.bin), "bin", r"in \[0, 1\]"),
     ("poisson negative", F.Poisson(), lambda d: d.assign(count=-d["count"] - 1), "count", ">= 0"),
-    ("gamma zero", F.Gamma(F.links.Log()), lambda d: d.assign(count=0 * d["count"]), "count", "> 0"),
+    ("gamma zero", F.Gamma(F.links.Log()), lambda d: d.assign(count=0.0), "count", "> 0"),
 ]
 
 
@@ -272,7 +272,7 @@ def test_all_rows_dropped_by_missing_names_the_column():
         "all 30 rows were dropped.*every row has a missing value",
         scattered,
     )
-    y, X, _ = arrays()
+    _, X, _ = arrays()
     assert_error(
         lambda: pr.PriorRidge(np.full(30, np.nan), X, missing="drop"), ValueError, "empty", X
     )
@@ -428,7 +428,9 @@ def test_single_row_with_a_prior_fits_with_nan_scale():
     )
     # a 4 x 3 augmented problem with cond < 10: eps * 10 * 3 ~ 1e-14; 1e-12
     np.testing.assert_allclose(out.params, oracle, rtol=1e-12, atol=1e-12)
-    assert np.isnan(out.scale) and np.all(np.isnan(out.bse)) and np.isnan(out.rsquared)
+    assert np.isnan(out.scale)
+    assert np.all(np.isnan(out.bse))
+    assert np.isnan(out.rsquared)
     text = str(out.summary())
     assert "No residual degrees of freedom" in text
     assert "R-squared is undefined" in text
@@ -446,7 +448,7 @@ def test_single_row_poisson_has_known_scale_and_finite_errors():
     mu = np.asarray(out.mu, dtype=float)
     X = np.array([[1.0, df.x.iloc[0]]])
     precision = X.T @ (mu[:, None] * X) + np.diag([0.0, 1.0])
-    # closed-form covariance at the estimate, cond(precision) < 1e3: eps * 1e3 ~ 1e-13; 1e-9 for IRLS
+    # closed-form covariance at the estimate, cond < 1e3: eps * 1e3 ~ 1e-13; 1e-9 for IRLS
     np.testing.assert_allclose(out.bse, np.sqrt(np.diag(np.linalg.inv(precision))), rtol=1e-9)
 
 
