@@ -148,7 +148,10 @@ class PriorModel(Model):  # type: ignore[misc]
             self.data.xnames = names
         n = self.endog.shape[0] if self.endog.ndim else 0
         if n == 0:
-            raise ValueError("no observations: the data are empty")
+            raise ValueError(
+                f"no observations: all {n_in} rows were dropped for missing values; fill "
+                "them in or drop the variables that are missing everywhere"
+            )
         ncols = 1 if self.endog.ndim == 1 else self.endog.shape[1]
         if self.endog.ndim > 2 or ncols not in self._endog_columns:
             raise ValueError(

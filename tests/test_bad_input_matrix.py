@@ -274,7 +274,7 @@ def test_all_rows_dropped_by_missing_names_the_column():
     )
     _, X, _ = arrays()
     assert_error(
-        lambda: pr.PriorRidge(np.full(30, np.nan), X, missing="drop"), ValueError, "empty", X
+        lambda: pr.PriorRidge(np.full(30, np.nan), X, missing="drop"), ValueError, "all 30 rows", X
     )
 
 
