@@ -50,6 +50,10 @@ class PriorGLMResults(PriorRidgeResults):
         return not _families.is_known_scale(model.family)
 
     @staticmethod
+    def _exact_fit(model: Any, fit: Any) -> bool:
+        return False  # a GLM's exact fit shows as a zero scale or as separation
+
+    @staticmethod
     def _n_effective(model: Any) -> float:
         return float(model.wnobs)
 

@@ -28,8 +28,13 @@ from priorreg.selection import Selection, loocv
 __all__ = ["PriorRidgeResults", "PriorRidgeResultsWrapper"]
 
 
-def _warn_degenerate_scale(scale: float, df_resid: float) -> None:
-    """Say so when standard errors cannot be meaningful."""
+#: Residuals below this share of the response's size, squared, are rounding
+#: (eps ~ 2.2e-16 times a margin of 1e3 for the ~k n operations of a fit).
+_EXACT_RSS = (1e3 * float(np.finfo(float).eps)) ** 2
+
+
+def _warn_degenerate_scale(scale: float, df_resid: float, exact: bool = False) -> None:
+    """Say so when standard errors cannot be meaningful (``exact``: residuals are rounding)."""
     if not df_resid > 0 and not np.isfinite(scale):
         warn(
             f"no residual degrees of freedom (df_resid = {df_resid:.3g}): the scale "
@@ -37,10 +42,11 @@ def _warn_degenerate_scale(scale: float, df_resid: float) -> None:
             "Use a larger lam or more observations.",
             DegenerateFitWarning,
         )
-    elif scale == 0:
+    elif scale == 0 or exact:
         warn(
-            "the fit is exact (residual sum of squares 0, e.g. a constant response): "
-            "standard errors are 0, tests are undefined and R-squared is NaN.",
+            "the fit is exact (residual sum of squares 0 to rounding, e.g. a constant "
+            "response): standard errors are 0, tests are undefined, R-squared is NaN for a "
+            "constant response, and no criterion can choose lam.",
             DegenerateFitWarning,
         )
 
@@ -98,7 +104,7 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
         self.df_model = fit.edf - model.k_constant
         self.ssr = fit.rss
         self.scale = self._scale_of(fit)
-        _warn_degenerate_scale(self.scale, self.df_resid)
+        _warn_degenerate_scale(self.scale, self.df_resid, self._exact_fit(model, fit))
         self.prior = model.prior_values
         self.fittedvalues = fit.fittedvalues
         self.resid = fit.resid
@@ -150,6 +156,13 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
     @staticmethod
     def _use_t_for(model: Any) -> bool:
         return True
+
+    @staticmethod
+    def _exact_fit(model: Any, fit: Any) -> bool:
+        """Residuals that are rounding of the response (a linear model's exact fit)."""
+        y = model.endog if model.offset is None else model.endog - model.offset
+        w = 1.0 if model.weights is None else model.weights
+        return bool(fit.rss <= _EXACT_RSS * float(np.sum(w * y**2)))
 
     @staticmethod
     def _n_effective(model: Any) -> float:

@@ -44,6 +44,9 @@ _EPS = float(np.finfo(float).eps)
 #: A criterion whose values on the grid differ by less than this (relative)
 #: is flat: it cannot locate lam (rounding of a zero RSS is ~1e-30 relative).
 _FLAT = 1e-12
+#: Residual sums of squares below this share of ``|z|^2`` are rounding (eps times
+#: a margin of 1e3, squared): the fit is exact at every lam.
+_EXACT_RSS = (1e3 * _EPS) ** 2
 _ROW_BLOCK = 8192  # rows per block: the block's buffers stay in cache
 #: LOOCV values computed at once between the grid neighbours of the grid minimum.
 _LOOCV_ZOOM = 17
@@ -362,8 +365,12 @@ def select_lam(
     i = int(np.nanargmin(values))
     on_edge = i in (0, grid.size - 1)
     best_lam, best_val = float(grid[i]), float(values[i])
+    # an exact fit at every lam (residuals of rounding size) leaves lam undetermined;
+    # the results' DegenerateFitWarning says so: one warning for one cause
+    exact = bool(np.max(path["rss"]) <= _EXACT_RSS * float(z_w @ z_w))
     if on_edge:
-        warn_on_edge(criterion, best_lam, upper=i > 0, values=values)
+        if not exact:
+            warn_on_edge(criterion, best_lam, upper=i > 0, values=values)
     else:
         lo, hi = np.log(grid[i - 1]), np.log(grid[i + 1])
         if criterion == "loocv":
