@@ -43,7 +43,10 @@ def _precheck(name: str, values: Any, missing: str) -> None:
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be numeric: {exc}") from exc
+        raise TypeError(
+            f"{name} must be numeric ({exc}); convert it to numbers first, e.g. 0/1 for "
+            "two classes"
+        ) from exc
     if missing == "drop":
         arr = np.where(np.isnan(arr), 0.0, arr)
     check_finite(name, arr)
@@ -157,6 +160,8 @@ class PriorModel(Model):  # type: ignore[misc]
             raise ValueError(
                 f"endog has shape {self.endog.shape}; {type(self).__name__} needs "
                 + " or ".join(f"{c} column(s)" for c in self._endog_columns)
+                + ": pass the response as one column (a binomial GLM also takes two: "
+                "successes, failures)"
             )
         if self.exog.ndim != 2 or self.exog.shape[0] != n:
             raise ValueError(f"exog has shape {self.exog.shape}; expected ({n}, k)")

@@ -160,6 +160,8 @@ class PriorRidgeResults(LikelihoodModelResults):  # type: ignore[misc]
     @staticmethod
     def _exact_fit(model: Any, fit: Any) -> bool:
         """Residuals that are rounding of the response (a linear model's exact fit)."""
+        if model.endog is None:  # out of core: an exact fit shows as a zero scale
+            return False
         y = model.endog if model.offset is None else model.endog - model.offset
         w = 1.0 if model.weights is None else model.weights
         return bool(fit.rss <= _EXACT_RSS * float(np.sum(w * y**2)))

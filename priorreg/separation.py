@@ -245,6 +245,8 @@ def model_separation(model: Any) -> Separation | None:
     if "_separation" not in cache:
         try:
             X, y = model.exog, model.endog_response
+            if X is None:  # out of core: no arrays in memory
+                raise NotImplementedError
             found = find_separation(
                 np.asarray(X, dtype=float),
                 np.asarray(y, dtype=float),
