@@ -22,12 +22,13 @@ from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.base import PriorModel
+from priorreg.degenerate import warn_glm_edge
 from priorreg.exceptions import ConvergenceWarning, warn
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
 from priorreg.linalg import PathFactor
 from priorreg.linear import LinearFit, _check_lam
 from priorreg.newton import NewtonFit, NewtonPoint, gram_point, newton_irls, performance_irls
-from priorreg.selection import Selection, _parabola_vertex, warn_on_edge
+from priorreg.selection import Selection, _parabola_vertex
 from priorreg.separation import model_separation, warn_separation
 
 __all__ = ["GLM_CRITERIA", "GLMFit", "PriorGLM"]
@@ -547,8 +548,8 @@ class PriorGLM(PriorModel):
                 f"{criterion} could not be evaluated: no fit on the lam grid converged"
             )
         if on_edge:
-            if model_separation(self) is None:  # else the separation is the cause
-                warn_on_edge(criterion, grid[best], upper=best > 0, values=values)
+            deviances = [trials[v].deviance for v in grid]
+            warn_glm_edge(self, criterion, grid[best], best > 0, values, deviances)
         else:
             ts = [math.log(grid[i]) for i in (best - 1, best, best + 1)]
             _brent(

@@ -14,6 +14,7 @@ from statsmodels.regression._prediction import PredictionResults
 
 from priorreg import families as _families
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.degenerate import estimated_scale, exact_deviance
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.separation import model_separation
@@ -51,7 +52,8 @@ class PriorGLMResults(PriorRidgeResults):
 
     @staticmethod
     def _exact_fit(model: Any, fit: Any) -> bool:
-        return False  # a GLM's exact fit shows as a zero scale or as separation
+        """A deviance of rounding size with an estimated scale (else nothing is undefined)."""
+        return estimated_scale(model) and exact_deviance(model, [fit.deviance])
 
     @staticmethod
     def _n_effective(model: Any) -> float:

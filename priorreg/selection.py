@@ -264,6 +264,7 @@ def warn_on_edge(
     upper: bool,
     stacklevel: int = 3,
     values: FloatArray | None = None,
+    flat: bool | None = None,
 ) -> None:
     """Warn that ``criterion`` is smallest at an end of the ``lam`` values tried.
 
@@ -271,13 +272,20 @@ def warn_on_edge(
     which does not determine ``lam``, from one that keeps decreasing. The
     warning points at the first caller outside priorreg (``stacklevel`` is
     kept for compatibility and not used); its advice names ``lams=`` in
-    Python and ``--lams`` on the command line.
+    Python and ``--lams`` on the command line. ``flat`` overrides the test
+    on ``values`` when the caller knows the fit is exact at every ``lam``.
     """
     option = grid_option.get()
     finite = None if values is None else np.asarray(values, dtype=float)
     if finite is not None:
         finite = finite[np.isfinite(finite)]
-    if finite is not None and finite.size > 1 and np.ptp(finite) <= _FLAT * np.max(np.abs(finite)):
+    if flat is None:
+        flat = (
+            finite is not None
+            and finite.size > 1
+            and bool(np.ptp(finite) <= _FLAT * np.max(np.abs(finite)))
+        )
+    if flat:
         warn(
             f"{criterion} is the same at every lam tried, so it does not determine lam "
             f"(lam={lam:.4g} was taken): the data carry no information on the penalized "

@@ -22,8 +22,8 @@ Detection is the linear programme of Konis (2007): maximise
 :math:`-1 \le d_j \le 1` (columns scaled to a maximum of 1), with
 :math:`s_i = \pm 1` the side of each row at a bound; a positive optimum is a
 separating direction. It is solved once per model (HiGHS, through
-``scipy.optimize.linprog``) on the distinct rows when the design has at
-most :data:`LP_MAX_ENTRIES` of them; larger designs are screened column
+``scipy.optimize.linprog``) when the design (or its distinct rows) has at
+most :data:`LP_MAX_ENTRIES` entries; larger designs are screened column
 by column (a single column whose non-zero rows all lie on one side, such
 as an indicator of a category with only zeros), which finds the usual
 case of a sparse categorical level but not every separating combination.
@@ -52,8 +52,13 @@ from priorreg.exceptions import SeparationWarning, warn
 __all__ = ["LP_MAX_ENTRIES", "Separation", "find_separation", "warn_separation"]
 
 #: Designs with more entries (distinct rows x columns) than this are screened
-#: column by column instead of by the linear programme (about 0.1 s here).
-LP_MAX_ENTRIES = 100_000
+#: column by column instead of by the linear programme (about 0.05 s here).
+LP_MAX_ENTRIES = 20_000
+#: Larger designs are reduced to their distinct rows first when they have at
+#: most this many entries (sorting them costs about as much as one fit).
+_UNIQUE_MAX_ENTRIES = 2_000_000
+#: Rows sampled to decide whether a design has many duplicated rows.
+_SAMPLE_ROWS = 1000
 #: ``x_i'd`` (columns scaled to max 1, ``|d_j| <= 1``) above this is a row
 #: pushed to its bound; HiGHS' feasibility tolerance is 1e-7, so a margin of 10x.
 _TOL = 1e-6
@@ -159,17 +164,15 @@ def _lp_direction(Xs: FloatArray, side: FloatArray, null: FloatArray | None) -> 
 
 def _column_screen(Xs: FloatArray, side: FloatArray, free: FloatArray) -> FloatArray | None:
     """A single column (``free`` allows it) whose non-zero rows all sit on one side."""
-    for j in np.flatnonzero(free):
-        col = Xs[:, j]
-        nz = np.abs(col) > _TOL
-        if not nz.any():
-            continue
-        signed = side[nz] * col[nz]
-        for sign in (1.0, -1.0):
-            if np.all(sign * signed > 0):
-                d = np.zeros(Xs.shape[1])
-                d[j] = sign
-                return d
+    nz = np.abs(Xs) > _TOL
+    signed = side[:, None] * Xs
+    reached = nz.any(axis=0) & free
+    for sign in (1.0, -1.0):
+        ok = reached & np.all((sign * signed > 0) | ~nz, axis=0)
+        if ok.any():
+            d = np.zeros(Xs.shape[1])
+            d[int(np.flatnonzero(ok)[0])] = sign
+            return d
     return None
 
 
@@ -204,10 +207,16 @@ def find_separation(
     scale = np.max(np.abs(X), axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     Xs = X / scale
-    # duplicated rows add nothing to the programme (a pattern seen on both
-    # sides gets both constraints, i.e. x_i'd = 0)
-    rows = np.unique(np.column_stack([Xs, side]), axis=0)
-    Xu, su = rows[:, :-1], rows[:, -1]
+    Xu, su = Xs, side
+    if Xs.size > LP_MAX_ENTRIES and Xs.size <= _UNIQUE_MAX_ENTRIES:
+        # duplicated rows add nothing to the programme (a pattern seen on both
+        # sides gets both constraints, i.e. x_i'd = 0): designs of indicators
+        # shrink; the first rows tell whether sorting all of them can pay off
+        both = np.column_stack([Xs, side])
+        head = both[:_SAMPLE_ROWS]
+        if np.unique(head, axis=0).shape[0] <= head.shape[0] // 2:
+            rows = np.unique(both, axis=0)
+            Xu, su = rows[:, :-1], rows[:, -1]
     Lm = np.diag(L) if L.ndim == 1 else L
     penalized = np.abs(np.diagonal(Lm)) > 0
     use_lp = Xu.size <= LP_MAX_ENTRIES

@@ -397,9 +397,7 @@ def test_extreme_but_representable_scales_fit_like_statsmodels(factor):
 # ------------------------------------------------------------ degenerate data with an answer
 def test_constant_response_gives_nan_r_squared_and_a_summary():
     df = make_frame().assign(y=3.0)
-    out, caught = run_clean(
-        lambda: pr.PriorRidge.from_formula("y ~ x + z", df).fit(lam=1.0), df
-    )
+    out, caught = run_clean(lambda: pr.PriorRidge.from_formula("y ~ x + z", df).fit(lam=1.0), df)
     assert [w.category for w in caught] == [pr.DegenerateFitWarning]
     assert "R-squared is NaN" in str(caught[0].message)
     ols = sm.OLS.from_formula("y ~ x + z", df).fit()
@@ -439,9 +437,9 @@ def test_single_row_with_a_prior_fits_with_nan_scale():
 def test_single_row_poisson_has_known_scale_and_finite_errors():
     df = make_frame().iloc[:1]
     out, caught = run_clean(
-        lambda: pr.PriorGLM.from_formula(
-            "count ~ x", df, family=F.Poisson(), prior={"x": 0.3}
-        ).fit(lam=1.0, tol=1e-12),
+        lambda: pr.PriorGLM.from_formula("count ~ x", df, family=F.Poisson(), prior={"x": 0.3}).fit(
+            lam=1.0, tol=1e-12
+        ),
         df,
     )
     assert not caught  # the scale is 1: nothing is undefined
@@ -465,14 +463,38 @@ def test_inputs_are_untouched_across_a_full_glm_run():
     w = df["w"].to_numpy().copy()
     prior = {"x": 0.4}
     out, caught = run_clean(
-        lambda: pr.PriorGLM.from_formula(
-            "count ~ x + C(g)", df, family=F.Poisson(), var_weights=w, offset="o", prior=prior
-        )
-        .fit(lam="reml")
-        .refine(df, lam="gcv"),
+        lambda: (
+            pr.PriorGLM.from_formula(
+                "count ~ x + C(g)", df, family=F.Poisson(), var_weights=w, offset="o", prior=prior
+            )
+            .fit(lam="reml")
+            .refine(df, lam="gcv")
+        ),
         df,
         w,
         prior,
     )
     assert np.all(np.isfinite(out.params))
     one_per_cause(caught)
+
+
+@pytest.mark.parametrize(
+    ("family", "warning"),
+    [
+        (F.Poisson(), pr.LamOnEdgeWarning),  # known scale: only lam is undetermined
+        (F.Gaussian(), pr.DegenerateFitWarning),  # estimated scale: the exact fit says it all
+        (F.Gamma(F.links.Log()), pr.DegenerateFitWarning),
+    ],
+)
+def test_constant_glm_response_gives_one_honest_warning(family, warning):
+    df = make_frame().assign(count=2.0)
+    out, caught = run_clean(
+        lambda: pr.PriorGLM.from_formula("count ~ x", df, family=family).fit(lam="gcv"), df
+    )
+    assert [w.category for w in caught] == [warning], [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    assert "agree" not in message
+    assert "no evidence against the prior" not in message
+    assert "does not determine lam" in message or "no criterion can choose lam" in message
+    # the exact fit: mean 2 everywhere (IRLS to 1e-8 relative: ~1e-8 on the mean; 1e-6)
+    np.testing.assert_allclose(out.mu, 2.0, rtol=1e-6)

@@ -36,9 +36,7 @@ def record(call):
 
 
 def only_separation(caught, column):
-    assert [w.category for w in caught] == [pr.SeparationWarning], [
-        str(w.message) for w in caught
-    ]
+    assert [w.category for w in caught] == [pr.SeparationWarning], [str(w.message) for w in caught]
     assert f"[{column}]" in str(caught[0].message)
     return str(caught[0].message)
 
