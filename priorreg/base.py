@@ -22,19 +22,20 @@ from priorreg.prior import align_prior, check_prior_names, prior_information
 __all__ = ["PriorModel", "check_finite"]
 
 
-def check_finite(name: str, arr: FloatArray | None) -> None:
-    """Raise a ``ValueError`` naming ``name`` and the first bad row."""
+def check_finite(name: str, arr: FloatArray | None, fix: str | None = None) -> None:
+    """Raise a ``ValueError`` naming ``name``, the first bad row and ``fix``."""
     if arr is None:
         return
     with np.errstate(all="ignore"):
         if np.isfinite(np.sum(arr)):  # one pass, no copy: a NaN or inf propagates
             return
+    fix = fix or "remove them or pass missing='drop'"
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=tuple(range(1, arr.ndim))) if arr.ndim > 1 else bad)
         raise ValueError(
             f"{name} has {rows.size} row(s) with NaN or inf (first at position "
-            f"{int(rows[0])}); remove them or pass missing='drop'"
+            f"{int(rows[0])}); {fix}"
         )
 
 
@@ -168,9 +169,10 @@ class PriorModel(Model):  # type: ignore[misc]
         check_column_scale("exog", self.exog, list(self.exog_names))
         check_column_scale("endog", self.endog)
         # endog and exog were checked before missing-value handling
+        fix = None if design is None else "fill them in or drop those rows from the data"
         for name in self._row_keys:
             arr = getattr(self, name, None)
-            check_finite(name, arr)
+            check_finite(name, arr, fix)
             if name in self._positive_keys and arr is not None and np.any(arr <= 0):
                 bad = np.flatnonzero(arr <= 0)
                 raise ValueError(

@@ -14,7 +14,8 @@ import pandas as pd
 
 from priorreg._typing import FloatArray
 
-__all__ = ["check_column_scale", "check_formula_response", "check_formula_rows"]
+__all__ = [
+    "as_grid","check_column_scale", "check_formula_response", "check_formula_rows"]
 
 #: Values beyond this overflow the squares and cross-products of a fit
 #: (``n * x^2`` exceeds the largest double, 1.8e308, from ``x ~ 1e150`` on);
@@ -99,3 +100,13 @@ def check_formula_response(design: Any, endog_columns: Sequence[int]) -> None:
             + " or ".join(str(c) for c in endog_columns)
             + " (two only for a Binomial GLM: successes + failures ~ ...)"
         )
+
+
+def as_grid(lams: Any) -> FloatArray:
+    """``lams=`` as a float array, or a ``TypeError`` that says what a grid is."""
+    try:
+        return np.asarray(lams, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"lams must be numbers (a list or array of penalty weights > 0), not {lams!r}"
+        ) from exc

@@ -22,6 +22,7 @@ from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.base import PriorModel
+from priorreg.checks import as_grid
 from priorreg.degenerate import warn_glm_edge
 from priorreg.exceptions import ConvergenceWarning, warn
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
@@ -708,7 +709,7 @@ class PriorGLM(PriorModel):
         if lams is not None:
             if not isinstance(lam_value, str):
                 raise ValueError("lams= is a grid to search; it needs a criterion for lam")
-            lams_arr = np.asarray(lams, dtype=float)
+            lams_arr = as_grid(lams)
             if (
                 lams_arr.ndim != 1
                 or lams_arr.size < 2

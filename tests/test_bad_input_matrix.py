@@ -498,3 +498,24 @@ def test_constant_glm_response_gives_one_honest_warning(family, warning):
     assert "does not determine lam" in message or "no criterion can choose lam" in message
     # the exact fit: mean 2 everywhere (IRLS to 1e-8 relative: ~1e-8 on the mean; 1e-6)
     np.testing.assert_allclose(out.mu, 2.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["ridge", "glm"])
+def test_lams_of_text_is_a_type_error(model):
+    df = make_frame()
+    if model == "ridge":
+        mod = pr.PriorRidge.from_formula("y ~ x", df)
+    else:
+        mod = pr.PriorGLM.from_formula("count ~ x", df, family=F.Poisson())
+    assert_error(lambda: mod.fit(lam="gcv", lams="1,2"), TypeError, "lams must be numbers", df)
+
+
+@pytest.mark.parametrize("key", ["weights", "offset"])
+def test_nan_in_a_row_column_of_a_formula_model_says_to_drop_rows(key):
+    df = make_frame().assign(w=np.r_[np.nan, np.ones(29)])
+    assert_error(
+        lambda: pr.PriorRidge.from_formula("y ~ x", df, **{key: "w"}),
+        ValueError,
+        f"{key} has 1 row.*drop those rows from the data",
+        df,
+    )
