@@ -115,6 +115,16 @@ def check_args(args: argparse.Namespace) -> None:
             "--lams is a grid to search; it needs a criterion for --lam (gcv, loocv, reml, "
             "...), not a fixed number"
         )
+    if isinstance(args.lam, str):
+        from priorreg.glm import GLM_CRITERIA
+        from priorreg.selection import CRITERIA
+
+        allowed = GLM_CRITERIA if args.family else CRITERIA
+        if args.lam.lower() not in allowed:
+            raise ValueError(
+                f"unknown lam criterion {args.lam!r}; use a number >= 0 or one of "
+                f"{', '.join(allowed)}" + ("" if args.family else " (GLM families add ubre, aic)")
+            )
     if args.prior and not Path(args.prior).is_file():
         raise ValueError(f"prior file not found: {args.prior}")
     if args.save_prior:
@@ -236,7 +246,10 @@ def _parser() -> argparse.ArgumentParser:
     fit = sub.add_parser(
         "fit",
         help="fit a formula on a CSV/Parquet file",
-        description="Fit FORMULA on a CSV or Parquet file and print the summary.",
+        description="Fit FORMULA on a CSV or Parquet file and print the summary. Options and "
+        "output paths are checked before anything is read or fitted; an error is one line "
+        "on stderr with exit status 2, warnings follow the output as 'priorreg: warning:' "
+        "lines.",
     )
     fit.add_argument("formula", help='R-style formula, e.g. "y ~ x1 + C(g)"')
     fit.add_argument("--data", required=True, help="CSV or Parquet file (by extension)")

@@ -72,6 +72,7 @@ CASES = [
     ("lams negative", ["--lams=-1,2"], "> 0"),
     ("lams with fixed lam", ["--lam", "1", "--lams", "1,10"], "--lams is a grid to search"),
     ("lam nan", ["--lam", "nan"], "lam must be finite"),
+    ("ubre for a linear model", ["--lam", "ubre"], "unknown lam criterion 'ubre'.*GLM families"),
     ("unknown family", ["--family", "weibull"], "invalid choice"),
     ("text response", ["FORMULA=g ~ x"], "response 'g' is not numeric"),
     ("huge column", ["FORMULA=y ~ huge"], "'huge' has values of magnitude"),
