@@ -1,6 +1,12 @@
 """priorreg: regression with an L2 penalty centred on prior coefficients."""
 
-from priorreg.exceptions import ConvergenceWarning, LamOnEdgeWarning, PenaltyUnitsWarning
+from priorreg.exceptions import (
+    ConvergenceWarning,
+    DegenerateFitWarning,
+    LamOnEdgeWarning,
+    PenaltyUnitsWarning,
+    SeparationWarning,
+)
 from priorreg.glm import PriorGLM
 from priorreg.glm_results import PriorGLMResults
 from priorreg.linear import PriorRidge
@@ -11,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning",
+    "DegenerateFitWarning",
     "LamOnEdgeWarning",
     "PenaltyUnitsWarning",
     "PriorFile",
@@ -18,6 +25,7 @@ __all__ = [
     "PriorGLMResults",
     "PriorRidge",
     "PriorRidgeResults",
+    "SeparationWarning",
     "__version__",
     "load_prior",
 ]

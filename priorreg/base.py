@@ -16,6 +16,7 @@ from statsmodels.base.model import Model
 
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.checks import check_column_scale, check_formula_response, check_formula_rows
 from priorreg.penalty import resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
 from priorreg.units import penalty_units_message
@@ -23,19 +24,20 @@ from priorreg.units import penalty_units_message
 __all__ = ["PriorModel", "check_finite"]
 
 
-def check_finite(name: str, arr: FloatArray | None) -> None:
-    """Raise a ``ValueError`` naming ``name`` and the first bad row."""
+def check_finite(name: str, arr: FloatArray | None, fix: str | None = None) -> None:
+    """Raise a ``ValueError`` naming ``name``, the first bad row and ``fix``."""
     if arr is None:
         return
     with np.errstate(all="ignore"):
         if np.isfinite(np.sum(arr)):  # one pass, no copy: a NaN or inf propagates
             return
+    fix = fix or "remove them or pass missing='drop'"
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=tuple(range(1, arr.ndim))) if arr.ndim > 1 else bad)
         raise ValueError(
             f"{name} has {rows.size} row(s) with NaN or inf (first at position "
-            f"{int(rows[0])}); remove them or pass missing='drop'"
+            f"{int(rows[0])}); {fix}"
         )
 
 
@@ -44,7 +46,10 @@ def _precheck(name: str, values: Any, missing: str) -> None:
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be numeric: {exc}") from exc
+        raise TypeError(
+            f"{name} must be numeric ({exc}); convert it to numbers first, e.g. 0/1 for "
+            "two classes"
+        ) from exc
     if missing == "drop":
         arr = np.where(np.isnan(arr), 0.0, arr)
     check_finite(name, arr)
@@ -157,19 +162,27 @@ class PriorModel(Model):  # type: ignore[misc]
             self.data.xnames = names
         n = self.endog.shape[0] if self.endog.ndim else 0
         if n == 0:
-            raise ValueError("no observations: the data are empty")
+            raise ValueError(
+                f"no observations: all {n_in} rows were dropped for missing values; fill "
+                "them in or drop the variables that are missing everywhere"
+            )
         ncols = 1 if self.endog.ndim == 1 else self.endog.shape[1]
         if self.endog.ndim > 2 or ncols not in self._endog_columns:
             raise ValueError(
                 f"endog has shape {self.endog.shape}; {type(self).__name__} needs "
                 + " or ".join(f"{c} column(s)" for c in self._endog_columns)
+                + ": pass the response as one column (a binomial GLM also takes two: "
+                "successes, failures)"
             )
         if self.exog.ndim != 2 or self.exog.shape[0] != n:
             raise ValueError(f"exog has shape {self.exog.shape}; expected ({n}, k)")
+        check_column_scale("exog", self.exog, list(self.exog_names))
+        check_column_scale("endog", self.endog)
         # endog and exog were checked before missing-value handling
+        fix = None if design is None else "fill them in or drop those rows from the data"
         for name in self._row_keys:
             arr = getattr(self, name, None)
-            check_finite(name, arr)
+            check_finite(name, arr, fix)
             if name in self._positive_keys and arr is not None and np.any(arr <= 0):
                 bad = np.flatnonzero(arr <= 0)
                 raise ValueError(
@@ -317,6 +330,8 @@ class PriorModel(Model):  # type: ignore[misc]
 
     @classmethod
     def _from_design(cls, design: _formula.Design, frame: Any, **kwargs: Any) -> Any:
+        check_formula_rows(frame, design)
+        check_formula_response(design, cls._endog_columns)
         index = frame.index[design.rows] if isinstance(frame, pd.DataFrame) else None
         for key in cls._row_keys:
             if key in kwargs:

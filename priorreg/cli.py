@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["main"]
+from priorreg.exceptions import grid_option
+
+__all__ = ["check_args", "main"]
 
 FAMILIES = {
     "gaussian": "Gaussian",
@@ -49,6 +52,94 @@ def _lam(text: str) -> float | str:
         return text
 
 
+def _lams(text: str) -> np.ndarray:
+    """``0.1,1,10`` or ``logspace:a,b,n`` (``10 ** linspace(a, b, n)``) as a grid of lam."""
+    spec = text.strip()
+    try:
+        if spec.lower().startswith("logspace:"):
+            a, b, n = spec.split(":", 1)[1].split(",")
+            if not float(n).is_integer():
+                raise ValueError
+            grid = np.logspace(float(a), float(b), int(float(n)))
+        else:
+            grid = np.array([float(v) for v in spec.split(",")])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a grid: give positive numbers separated by commas "
+            "(0.1,1,10) or logspace:a,b,n for n values from 10**a to 10**b"
+        ) from None
+    if grid.size < 2 or not np.all(np.isfinite(grid)) or np.any(grid <= 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must give at least two finite values > 0 (lam is searched in log(lam))"
+        )
+    return grid
+
+
+def _writable(option: str, path: str) -> Path:
+    """``path`` can be created: its folder exists and is writable, and it is no folder."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise ValueError(f"{option} {path} is a folder: give a file name")
+    if not folder.is_dir():
+        raise ValueError(f"{option} {path}: the folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ValueError(f"{option} {path}: no permission to write there; choose another path")
+    return p
+
+
+def _plot_formats() -> list[str]:
+    try:
+        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError as exc:
+        raise ValueError('--plot needs matplotlib: pip install "priorreg[plot]"') from exc
+    del matplotlib
+    return sorted(FigureCanvasAgg.get_supported_filetypes())
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Option combinations and output paths, checked before any data are read or fitted.
+
+    Raises
+    ------
+    ValueError
+        One sentence naming the option and the fix.
+    """
+    if args.link is not None and args.family is None:
+        raise ValueError("--link needs --family (e.g. --family binomial --link probit)")
+    if (args.exposure or args.freq_weights) and args.family is None:
+        raise ValueError("--exposure and --freq-weights need a GLM --family")
+    if args.lams is not None and not isinstance(args.lam, str):
+        raise ValueError(
+            "--lams is a grid to search; it needs a criterion for --lam (gcv, loocv, reml, "
+            "...), not a fixed number"
+        )
+    if isinstance(args.lam, str):
+        from priorreg.glm import GLM_CRITERIA
+        from priorreg.selection import CRITERIA
+
+        allowed = GLM_CRITERIA if args.family else CRITERIA
+        if args.lam.lower() not in allowed:
+            raise ValueError(
+                f"unknown lam criterion {args.lam!r}; use a number >= 0 or one of "
+                f"{', '.join(allowed)}" + ("" if args.family else " (GLM families add ubre, aic)")
+            )
+    if args.prior and not Path(args.prior).is_file():
+        raise ValueError(f"prior file not found: {args.prior}")
+    if args.save_prior:
+        _writable("--save-prior", args.save_prior)
+    if args.plot:
+        p = _writable("--plot", args.plot)
+        formats = _plot_formats()
+        suffix = p.suffix.lower().lstrip(".")
+        if suffix not in formats:
+            raise ValueError(
+                f"--plot {args.plot}: unknown image format {suffix!r}; end the name with "
+                f"one of {', '.join('.' + f for f in formats)}"
+            )
+
+
 def _read(path: str) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
@@ -63,7 +154,13 @@ def _read(path: str) -> pd.DataFrame:
             ) from exc
     if suffix not in (".csv", ".txt", ".gz"):
         raise ValueError(f"unknown data format {suffix!r}: use a .csv or .parquet file")
-    return pd.read_csv(p)
+    try:
+        return pd.read_csv(p)
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"data file {path} is empty: give a header line and rows") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise ValueError(f"cannot read data file {path} as CSV ({reason}); fix the file") from exc
 
 
 def _penalty(spec: str | None) -> Any:
@@ -75,18 +172,26 @@ def _penalty(spec: str | None) -> Any:
     p = Path(spec)
     if not p.exists():
         raise ValueError(f"penalty {spec!r} is neither 'information', 'none' nor an existing file")
-    if p.suffix.lower() == ".json":
-        doc = json.loads(p.read_text())
-        if isinstance(doc, dict) and "matrix" in doc:
-            names = doc.get("names")
-            return pd.DataFrame(np.asarray(doc["matrix"], dtype=float), index=names, columns=names)
-        if isinstance(doc, dict):
-            return {str(k): float(v) for k, v in doc.items()}
-        raise ValueError(f"{spec}: a penalty JSON is {{name: weight}} or {{names, matrix}}")
-    frame = pd.read_csv(p, index_col=0)
-    if frame.shape[1] == 1:  # name,weight
-        return frame.iloc[:, 0].astype(float)
-    return frame.astype(float)
+    shape = "a penalty file is JSON {name: weight} or {names, matrix}, or CSV name,weight"
+    try:
+        if p.suffix.lower() == ".json":
+            doc = json.loads(p.read_text())
+            if isinstance(doc, dict) and "matrix" in doc:
+                names = doc.get("names")
+                matrix = np.asarray(doc["matrix"], dtype=float)
+                if names is None or matrix.shape != (len(names), len(names)):
+                    raise ValueError("its matrix needs one row and column per name in 'names'")
+                return pd.DataFrame(matrix, index=names, columns=names)
+            if isinstance(doc, dict):
+                return {str(k): float(v) for k, v in doc.items()}
+            raise ValueError(shape)
+        frame = pd.read_csv(p, index_col=0)
+        if frame.shape[1] == 1:  # name,weight
+            return frame.iloc[:, 0].astype(float)
+        return frame.astype(float)
+    except (ValueError, TypeError, pd.errors.EmptyDataError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"penalty file {spec}: {reason} ({shape} or a k x k matrix)") from exc
 
 
 def _family(name: str | None, link: str | None) -> Any:
@@ -107,8 +212,15 @@ def _family(name: str | None, link: str | None) -> Any:
         raise ValueError(f"link {link!r} does not suit the {name} family: {exc}") from exc
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit status 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"priorreg: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="priorreg",
         description=(
             "Regression with an L2 penalty centred on prior coefficients: refine a "
@@ -134,7 +246,10 @@ def _parser() -> argparse.ArgumentParser:
     fit = sub.add_parser(
         "fit",
         help="fit a formula on a CSV/Parquet file",
-        description="Fit FORMULA on a CSV or Parquet file and print the summary.",
+        description="Fit FORMULA on a CSV or Parquet file and print the summary. Options and "
+        "output paths are checked before anything is read or fitted; an error is one line "
+        "on stderr with exit status 2, warnings follow the output as 'priorreg: warning:' "
+        "lines.",
     )
     fit.add_argument("formula", help='R-style formula, e.g. "y ~ x1 + C(g)"')
     fit.add_argument("--data", required=True, help="CSV or Parquet file (by extension)")
@@ -153,9 +268,19 @@ def _parser() -> argparse.ArgumentParser:
         help="a number >= 0, or gcv | loocv | reml (GLM also ubre | aic); default gcv",
     )
     fit.add_argument(
+        "--lams",
+        type=_lams,
+        default=None,
+        help="grid of lam to search with a criterion: a comma list (0.1,1,10) or "
+        "logspace:a,b,n for n values from 10**a to 10**b (e.g. logspace:-3,3,25); "
+        "widen it when a warning says lam is on the edge of the grid",
+    )
+    fit.add_argument(
         "--family", choices=sorted(FAMILIES), help="GLM family (default: linear model)"
     )
-    fit.add_argument("--link", help=f"GLM link: {', '.join(sorted(LINKS))}")
+    fit.add_argument(
+        "--link", help=f"GLM link (needs --family): {', '.join(sorted(LINKS))}"
+    )
     fit.add_argument(
         "--cov-type",
         default="bayes",
@@ -241,6 +366,7 @@ def _fit(args: argparse.Namespace) -> None:
     from priorreg.linear import PriorRidge
     from priorreg.prior import load_prior
 
+    check_args(args)
     data = _read(args.data)
     prior = load_prior(args.prior) if args.prior else None
     family = _family(args.family, args.link)
@@ -251,8 +377,6 @@ def _fit(args: argparse.Namespace) -> None:
         standardize=args.standardize,
     )
     if family is None:
-        if args.exposure or args.freq_weights:
-            raise ValueError("--exposure and --freq-weights need a GLM --family")
         model = PriorRidge.from_formula(args.formula, data, weights=args.weights, **common)
     else:
         model = PriorGLM.from_formula(
@@ -264,12 +388,17 @@ def _fit(args: argparse.Namespace) -> None:
             exposure=args.exposure,
             **common,
         )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = model.fit(lam=args.lam, cov_type=args.cov_type)
-    print(_output(res, args.format))
-    for w in caught:
-        print(f"priorreg: warning: {w.message}", file=sys.stderr)
+    token = grid_option.set("--lams")  # advice in warnings names the CLI's option
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = model.fit(lam=args.lam, lams=args.lams, cov_type=args.cov_type)
+            text = _output(res, args.format)
+    finally:
+        grid_option.reset(token)
+    print(text)
+    for message in dict.fromkeys(str(w.message) for w in caught):  # each cause once
+        print(f"priorreg: warning: {message}", file=sys.stderr)
     if args.save_prior:
         res.save_prior(args.save_prior)
     if args.plot:

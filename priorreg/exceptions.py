@@ -1,19 +1,48 @@
-"""Warnings raised by priorreg (errors are plain ``ValueError``/``TypeError``)."""
+"""Warnings raised by priorreg, and the one function that raises them.
+
+Errors are plain ``ValueError``/``TypeError`` (and
+:class:`priorreg.linalg.SingularSystemError`, a ``ValueError``).
+:func:`warn` gives every warning the ``stacklevel`` of the first caller
+outside priorreg, so the warning points at the user's line whatever the
+depth of the call inside the package (``fit``, ``refine``, ``summary``).
+"""
 
 from __future__ import annotations
 
-from statsmodels.tools.sm_exceptions import ConvergenceWarning as _SMConvergenceWarning
+import sys
+import warnings
+from contextvars import ContextVar
+from pathlib import Path
 
-__all__ = ["ConvergenceWarning", "LamOnEdgeWarning", "PenaltyUnitsWarning"]
+from statsmodels.tools.sm_exceptions import ConvergenceWarning as _SMConvergenceWarning
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning as _SMSeparationWarning
+
+__all__ = [
+    "ConvergenceWarning",
+    "DegenerateFitWarning",
+    "LamOnEdgeWarning",
+    "PenaltyUnitsWarning",
+    "SeparationWarning",
+    "grid_option",
+    "warn",
+]
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+#: How users widen the search grid where they are: ``lams=`` in Python;
+#: the command line sets ``--lams`` while it fits, so advice names its option.
+grid_option: ContextVar[str] = ContextVar("grid_option", default="lams=")
 
 
 class LamOnEdgeWarning(UserWarning):
     """The selected penalty weight lies on the edge of the search grid.
 
     The criterion may keep decreasing beyond the grid: widen it with
-    ``lams=`` or read ``res.lam_path``. A minimum at the upper edge means the
-    data agree with the prior (the estimate stays at the prior); at the
-    lower edge, that the prior adds little to the data.
+    ``lams=`` (``--lams`` on the command line) or read ``res.lam_path``. A
+    minimum at the upper edge means the estimates stay at the prior; at
+    the lower edge, that the prior adds little to the data. A criterion
+    that is flat in ``lam`` (e.g. a response the unpenalized columns fit
+    exactly) does not determine ``lam`` at all, and the warning says so.
     """
 
 
@@ -31,3 +60,38 @@ class PenaltyUnitsWarning(UserWarning):
     ``standardize=True`` (the penalty on standardized columns) or
     ``penalty="information"`` (the prior fit's own precision).
     """
+class SeparationWarning(_SMSeparationWarning):
+    """The data separate the outcomes: no finite estimate from the data alone.
+
+    Raised at every ``lam`` (fixed or selected): along the separated
+    direction the estimates are decided by the prior and ``lam`` alone.
+    """
+
+
+class DegenerateFitWarning(UserWarning):
+    """A fit whose scale or goodness of fit is undefined (constant response, no df left)."""
+
+
+def _outside_stacklevel() -> int:
+    """``stacklevel`` of the first frame outside priorreg, for a call from :func:`warn`."""
+    frame = sys._getframe(2)  # the caller of warn()
+    level = 2
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(
+        _PACKAGE_DIR
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """Issue ``message`` pointing at the first line outside priorreg.
+
+    Parameters
+    ----------
+    message : str
+        One sentence on the cause and one on what to do.
+    category : Warning subclass
+        The warning class.
+    """
+    warnings.warn(message, category, stacklevel=_outside_stacklevel())

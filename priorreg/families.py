@@ -80,6 +80,7 @@ def loglike(
             + (n - succ) * np.log1p(-mu_c)
         )
         return float(np.sum(freq_weights * obs))
-    return float(
-        family.loglike(y, mu, var_weights=var_weights, freq_weights=freq_weights, scale=scale)
-    )
+    with np.errstate(all="ignore"):  # a zero or NaN scale (exact fit, no df) gives inf/NaN
+        return float(
+            family.loglike(y, mu, var_weights=var_weights, freq_weights=freq_weights, scale=scale)
+        )

@@ -120,14 +120,18 @@ def _na_action(missing: str) -> patsy.NAAction:
     raise ValueError(f"missing must be 'drop', 'raise' or 'none', not {missing!r}")
 
 
-def _frame(data: Any) -> pd.DataFrame:
+def _frame(data: Any, *, allow_empty: bool = False) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
-        return data.reset_index(drop=True)
-    if isinstance(data, dict):
-        return pd.DataFrame(data)
-    raise TypeError(
-        f"data must be a pandas DataFrame or a dict of columns, not {type(data).__name__}"
-    )
+        frame = data.reset_index(drop=True)
+    elif isinstance(data, dict):
+        frame = pd.DataFrame(data)
+    else:
+        raise TypeError(
+            f"data must be a pandas DataFrame or a dict of columns, not {type(data).__name__}"
+        )
+    if len(frame) == 0 and not allow_empty:
+        raise ValueError("the data have no rows: give at least one observation")
+    return frame
 
 
 def _endog_series(y: pd.DataFrame, formula: str) -> pd.Series | pd.DataFrame:
@@ -154,7 +158,10 @@ def build_design(formula: str, data: Any, eval_env: Any, missing: str = "drop") 
             return_type="dataframe",
         )
     except patsy.PatsyError as exc:
-        raise ValueError(f"cannot build the design for {formula!r}: {exc}") from exc
+        raise ValueError(
+            f"cannot build the design for {formula!r}: {_patsy_reason(exc)}. Available "
+            f"columns: {list(frame.columns)}"
+        ) from exc
     except NameError as exc:
         raise ValueError(
             f"cannot build the design for {formula!r}: {exc}. Available columns: "
@@ -174,9 +181,41 @@ def build_design(formula: str, data: Any, eval_env: Any, missing: str = "drop") 
     )
 
 
+def _patsy_reason(exc: Exception) -> str:
+    """Patsy's explanation without the caret drawing under the formula."""
+    return str(getattr(exc, "message", exc)).strip().splitlines()[0]
+
+
+def _check_new_types(design: Design, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the fit's numeric variables numeric (a copy when one is converted).
+
+    A column that holds only numbers and missing values as objects (e.g.
+    ``None``) is converted; any other value is a ``ValueError``.
+    """
+    out = frame
+    for name in design.source.columns:
+        if name not in frame.columns or not pd.api.types.is_numeric_dtype(design.source[name]):
+            continue
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column):
+            continue
+        numbers = pd.to_numeric(column, errors="coerce")
+        bad = numbers.isna() & column.notna()
+        if bad.any():
+            raise ValueError(
+                f"the new data's column {name!r} is not numeric (e.g. {column[bad].iloc[0]!r}) "
+                "but was numeric in the fit: convert it to numbers"
+            )
+        if out is frame:
+            out = frame.copy()
+        out[name] = numbers.astype(float)
+    return out
+
+
 def rebuild_design(design: Design, data: Any, missing: str = "drop") -> Design:
     """Code new data with the design infos of an existing fit (for ``refine``)."""
     frame = _frame(data)
+    frame = _check_new_types(design, frame)
     try:
         y, X = patsy.build_design_matrices(
             [design.y_info, design.x_info],
@@ -186,7 +225,9 @@ def rebuild_design(design: Design, data: Any, missing: str = "drop") -> Design:
         )
     except patsy.PatsyError as exc:
         raise ValueError(
-            f"cannot code the new data with the fitted design of {design.formula!r}: {exc}"
+            f"cannot code the new data with the fitted design of {design.formula!r}: "
+            f"{_patsy_reason(exc)}. Keep only rows whose values the fit knows (a new "
+            "categorical level needs a new fit with that level)"
         ) from exc
     rows = np.asarray(X.index, dtype=int)
     return Design(
@@ -211,7 +252,8 @@ def exog_for(design: Design, data: Any) -> pd.DataFrame:
     if isinstance(data, pd.Series):
         data = data.to_frame().T
     index = data.index if isinstance(data, pd.DataFrame) else None
-    frame = _frame(data)
+    frame = _frame(data, allow_empty=True)
+    frame = _check_new_types(design, frame)
     try:
         (X,) = patsy.build_design_matrices(
             [design.x_info],
@@ -221,7 +263,9 @@ def exog_for(design: Design, data: Any) -> pd.DataFrame:
         )
     except patsy.PatsyError as exc:
         raise ValueError(
-            f"cannot code new data with the fitted design of {design.formula!r}: {exc}"
+            f"cannot code new data with the fitted design of {design.formula!r}: "
+            f"{_patsy_reason(exc)}. Predict only for rows with every variable present "
+            "and categorical levels the fit knows (a new level has no coefficient)"
         ) from exc
     if index is not None:
         X.index = index

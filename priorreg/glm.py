@@ -8,7 +8,6 @@ penalized IRLS (:mod:`priorreg.irls`), with the families and links of
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,18 +17,20 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 from statsmodels.genmod import families as smf
-from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.base import PriorModel
-from priorreg.exceptions import ConvergenceWarning
+from priorreg.checks import as_grid
+from priorreg.degenerate import warn_glm_edge
+from priorreg.exceptions import ConvergenceWarning, warn
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
 from priorreg.linalg import PathFactor
 from priorreg.linear import LinearFit, _check_cov_type, _check_lam
 from priorreg.newton import NewtonFit, NewtonPoint, gram_point, newton_irls, performance_irls
-from priorreg.selection import Selection, _parabola_vertex, warn_on_edge
+from priorreg.selection import Selection, _parabola_vertex
+from priorreg.separation import model_separation, warn_separation
 
 __all__ = ["GLM_CRITERIA", "GLMFit", "PriorGLM"]
 
@@ -548,7 +549,8 @@ class PriorGLM(PriorModel):
                 f"{criterion} could not be evaluated: no fit on the lam grid converged"
             )
         if on_edge:
-            warn_on_edge(criterion, grid[best], upper=best > 0, stacklevel=4)
+            deviances = [trials[v].deviance for v in grid]
+            warn_glm_edge(self, criterion, grid[best], best > 0, values, deviances)
         else:
             ts = [math.log(grid[i]) for i in (best - 1, best, best + 1)]
             _brent(
@@ -706,7 +708,7 @@ class PriorGLM(PriorModel):
         if lams is not None:
             if not isinstance(lam_value, str):
                 raise ValueError("lams= is a grid to search; it needs a criterion for lam")
-            lams_arr = np.asarray(lams, dtype=float)
+            lams_arr = as_grid(lams)
             if (
                 lams_arr.ndim != 1
                 or lams_arr.size < 2
@@ -714,31 +716,24 @@ class PriorGLM(PriorModel):
                 or (np.any(lams_arr <= 0))
             ):
                 raise ValueError("lams must be a 1-D grid of at least two finite values > 0")
-        if isinstance(lam_value, str):
-            fit, selection = self._select(lam_value, lams_arr, maxiter, tol)
-        else:
-            fit = self._irls(float(lam_value), None, maxiter, tol)
-        if (
-            isinstance(self.family, smf.Binomial)
-            and fit.lam == 0
-            and isinstance(fit.fittedvalues, np.ndarray)
-            and np.max(np.abs(self.endog_response - fit.fittedvalues)) < 1e-6
-        ):
-            warnings.warn(
-                "perfect separation: the fitted probabilities equal the 0/1 responses, "
-                "so the maximum-likelihood estimate does not exist and these estimates "
-                "only grew until IRLS stopped. Use lam > 0 (every direction penalized "
-                "gives finite estimates).",
-                PerfectSeparationWarning,
-                stacklevel=2,
-            )
-        if not fit.converged:
-            warnings.warn(
+        separation = model_separation(self)
+        try:
+            if isinstance(lam_value, str):
+                fit, selection = self._select(lam_value, lams_arr, maxiter, tol)
+            else:
+                fit = self._irls(float(lam_value), None, maxiter, tol)
+        except FloatingPointError as exc:  # working weights underflowed: means at a bound
+            raise ValueError(
+                separation.message(0.0) if separation is not None else f"penalized IRLS broke "
+                f"down ({exc}): fitted means reached the bound of the family. Use a larger lam."
+            ) from exc
+        warn_separation(separation, fit.lam)
+        if not fit.converged and (separation is None or not separation.unbounded):
+            warn(
                 f"penalized IRLS did not converge in {maxiter} iterations (lam="
                 f"{fit.lam:.4g}); results have converged=False. Increase maxiter, or "
-                "use a larger lam if the data separate the classes.",
+                "use a larger lam.",
                 ConvergenceWarning,
-                stacklevel=2,
             )
         return self._results(fit, selection, cov_type)
 

@@ -16,8 +16,10 @@ from priorreg import families as _families
 from priorreg._sm_attributes import GLMAttributes
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.compat import two_sample_for
+from priorreg.degenerate import estimated_scale, exact_deviance
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
+from priorreg.separation import model_separation
 
 __all__ = ["PriorGLMResults", "PriorGLMResultsWrapper"]
 
@@ -44,6 +46,8 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         self.mu = fit.fittedvalues
         self.family = model.family
         self._glm_fit = fit
+        #: :class:`priorreg.separation.Separation` of the data, or None
+        self.separation = model_separation(model)
 
     #: Step in log(lam) of the REML curvature from converged refits (to a relative
     #: deviance change of 1e-12, so the score is good to ~1e-12 |D|, ~1e-8 after
@@ -60,6 +64,11 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
     @staticmethod
     def _use_t_for(model: Any) -> bool:
         return not _families.is_known_scale(model.family)
+
+    @staticmethod
+    def _exact_fit(model: Any, fit: Any) -> bool:
+        """A deviance of rounding size with an estimated scale (else nothing is undefined)."""
+        return estimated_scale(model) and exact_deviance(model, [fit.deviance])
 
     @staticmethod
     def _n_effective(model: Any) -> float:

@@ -59,7 +59,8 @@ class IRLSProblem:
     def mean(self, params: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Linear predictor (with offset) and mean."""
         eta = self.X @ params + self.offset
-        return eta, self.family.link.inverse(eta)
+        with np.errstate(over="ignore", under="ignore"):  # a mean at its bound is valid
+            return eta, self.family.link.inverse(eta)
 
     def deviance(self, mu: FloatArray) -> float:
         """Deviance with prior weights (scale 1)."""

@@ -21,6 +21,7 @@ import pandas as pd
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, CovType, FloatArray
 from priorreg.base import PriorModel
+from priorreg.checks import as_grid
 from priorreg.linalg import PathFactor, factorize
 from priorreg.selection import CRITERIA, Selection, criterion_path, select_lam
 
@@ -320,7 +321,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         lam_value = _check_lam(lam)
         selection: Selection | None = None
         if isinstance(lam_value, str):
-            grid = None if lams is None else np.asarray(lams, dtype=float)
+            grid = None if lams is None else as_grid(lams)
             selection = self._select(lam_value, grid)
             lam_value = selection.lam
         elif lams is not None:

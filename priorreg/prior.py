@@ -241,9 +241,43 @@ def prior_information(
         )
     if not np.all(np.isfinite(ncov_arr)):
         raise ValueError("the prior's normalized_cov_params has non-finite values")
+    _refuse_separated(prior)
     pos = [prior_names.index(n) for n in names]
-    info = np.linalg.inv(ncov_arr[np.ix_(pos, pos)])
+    return _inverse_pd(ncov_arr[np.ix_(pos, pos)])
+
+
+#: A covariance whose eigenvalues span more than this has no usable inverse
+#: (its inverse would carry ~eps * cond relative error, i.e. none correct).
+_MAX_COND = 1e14
+
+
+def _inverse_pd(ncov: FloatArray) -> FloatArray:
+    """Inverse of a symmetric positive definite covariance, or a clear error."""
+    sym = 0.5 * (ncov + ncov.T)
+    evals, evecs = np.linalg.eigh(sym)
+    if not evals[0] > 0 or evals[-1] > _MAX_COND * evals[0]:
+        raise ValueError(
+            "the prior's normalized_cov_params is singular or nearly so (eigenvalues "
+            f"from {evals[0]:.3g} to {evals[-1]:.3g}), so it has no information matrix: "
+            'use penalty=None (or weights) with this prior instead of "information"'
+        )
+    info = (evecs / evals) @ evecs.T
     return 0.5 * (info + info.T)
+
+
+def _refuse_separated(prior: Any) -> None:
+    """A prior fit on separated data has no information matrix in that direction."""
+    separation = getattr(prior, "separation", None)
+    columns = getattr(separation, "columns", None)
+    if columns is None:
+        columns = (getattr(prior, "meta", None) or {}).get("separated")
+    if columns:
+        raise ValueError(
+            f"the prior fit's data separate the outcomes along {list(columns)}: its estimates "
+            "there were set by its own penalty (or grew without bound), not by data, so its "
+            'covariance is no information matrix. Use penalty=None (or weights) with this '
+            'prior instead of "information", or refit the prior on data that do not separate.'
+        )
 
 
 def save_prior(results: Any, path: str | Path) -> None:
@@ -268,6 +302,7 @@ def save_prior(results: Any, path: str | Path) -> None:
         "nobs": float(getattr(results, "nobs", math.nan)),
         "lam": float(getattr(results, "lam", 0.0)),
         "formula": getattr(model, "formula", None),
+        "separated": getattr(getattr(results, "separation", None), "columns", None),
     }
     Path(path).write_text(json.dumps(doc, indent=1, allow_nan=True))
 
@@ -292,20 +327,41 @@ def load_prior(path: str | Path) -> PriorFile:
     """
     try:
         doc = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+    except FileNotFoundError as exc:
+        raise ValueError(f"prior file not found: {path}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
         raise ValueError(f"{path} is not a priorreg prior file (format {_FORMAT!r})")
-    names = [str(n) for n in doc["names"]]
-    params = pd.Series(np.asarray(doc["params"], dtype=float), index=names)
-    if params.size != len(names):
-        raise ValueError(f"{path}: names and params have different lengths")
+    names, values = doc.get("names"), doc.get("params")
+    if not isinstance(names, list) or not isinstance(values, list):
+        raise ValueError(f"{path}: 'names' and 'params' must be lists; write it with save_prior")
+    names = [str(n) for n in names]
+    if len(values) != len(names):
+        raise ValueError(
+            f"{path}: 'names' has {len(names)} entries but 'params' has {len(values)}; "
+            "give one value per name"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: 'names' repeats a name; give each coefficient once")
+    try:
+        params = pd.Series(np.asarray(values, dtype=float), index=names)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: 'params' must be numbers: {exc}") from exc
     ncov = doc.get("normalized_cov_params")
     ncov_df = None
     if ncov is not None:
-        arr = np.asarray(ncov, dtype=float)
+        try:
+            arr = np.asarray(ncov, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: 'normalized_cov_params' must be numbers: {exc}") from exc
         if arr.shape != (len(names), len(names)):
-            raise ValueError(f"{path}: normalized_cov_params has shape {arr.shape}")
+            raise ValueError(
+                f"{path}: normalized_cov_params has shape {arr.shape}; expected "
+                f"({len(names)}, {len(names)}), one row and column per name"
+            )
         ncov_df = pd.DataFrame(arr, index=names, columns=names)
-    meta = {key: doc.get(key) for key in ("scale", "nobs", "lam", "formula", "version")}
+    meta = {
+        key: doc.get(key) for key in ("scale", "nobs", "lam", "formula", "version", "separated")
+    }
     return PriorFile(params=params, normalized_cov_params=ncov_df, meta=meta)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from priorreg import formula as _formula
 from priorreg._sm_attributes import LinearAttributes
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.compat import two_sample_for
+from priorreg.exceptions import DegenerateFitWarning, warn
 from priorreg.inference import (
     CompatibilityTest,
     DataShare,
@@ -32,22 +32,26 @@ from priorreg.units import warn_penalty_units
 __all__ = ["PriorRidgeResults", "PriorRidgeResultsWrapper"]
 
 
-def _warn_degenerate_scale(scale: float, df_resid: float) -> None:
-    """Say so when standard errors cannot be meaningful."""
-    if not df_resid > 0:
-        warnings.warn(
+#: Residuals below this share of the response's size, squared, are rounding
+#: (eps ~ 2.2e-16 times a margin of 1e3 for the ~k n operations of a fit).
+_EXACT_RSS = (1e3 * float(np.finfo(float).eps)) ** 2
+
+
+def _warn_degenerate_scale(scale: float, df_resid: float, exact: bool = False) -> None:
+    """Say so when standard errors cannot be meaningful (``exact``: residuals are rounding)."""
+    if not df_resid > 0 and not np.isfinite(scale):
+        warn(
             f"no residual degrees of freedom (df_resid = {df_resid:.3g}): the scale "
             "cannot be estimated, so standard errors, tests and intervals are NaN. "
             "Use a larger lam or more observations.",
-            UserWarning,
-            stacklevel=4,
+            DegenerateFitWarning,
         )
-    elif scale == 0:
-        warnings.warn(
-            "the fit is exact (residual sum of squares 0, e.g. a constant response): "
-            "standard errors are 0 and tests are undefined.",
-            UserWarning,
-            stacklevel=4,
+    elif scale == 0 or exact:
+        warn(
+            "the fit is exact (residual sum of squares 0 to rounding, e.g. a constant "
+            "response): standard errors are 0, tests are undefined, R-squared is NaN for a "
+            "constant response, and no criterion can choose lam.",
+            DegenerateFitWarning,
         )
 
 
@@ -104,7 +108,7 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         self.df_model = fit.edf - model.k_constant
         self.ssr = fit.rss
         self.scale = self._scale_of(fit)
-        _warn_degenerate_scale(self.scale, self.df_resid)
+        _warn_degenerate_scale(self.scale, self.df_resid, self._exact_fit(model, fit))
         warn_penalty_units(getattr(model, "units_message", None), self.lam)
         self.prior = model.prior_values
         self.fittedvalues = fit.fittedvalues
@@ -186,6 +190,15 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         return True
 
     @staticmethod
+    def _exact_fit(model: Any, fit: Any) -> bool:
+        """Residuals that are rounding of the response (a linear model's exact fit)."""
+        if model.endog is None:  # out of core: an exact fit shows as a zero scale
+            return False
+        y = model.endog if model.offset is None else model.endog - model.offset
+        w = 1.0 if model.weights is None else model.weights
+        return bool(fit.rss <= _EXACT_RSS * float(np.sum(w * y**2)))
+
+    @staticmethod
     def _n_effective(model: Any) -> float:
         return float(model.nobs)
 
@@ -229,8 +242,12 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
 
         TSS of ``y - offset`` about the weighted mean when there is an
         intercept, about zero otherwise (as statsmodels and R's ``lm``).
+        NaN when TSS is 0 (a constant response, or one row): there is no
+        variation to explain.
         """
-        return 1.0 - self.ssr / self._tss
+        tss = self._tss
+        # a constant response (or a single row) has nothing to explain: NaN, as R
+        return 1.0 - self.ssr / tss if tss > 0 else float("nan")
 
     @cached_property
     def llf(self) -> float:
@@ -240,6 +257,8 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         (statsmodels' OLS/WLS convention).
         """
         n = self.nobs
+        if self.ssr <= 0:  # an exact fit: the likelihood is unbounded, as statsmodels' OLS
+            return float("inf")
         out = -n / 2 * (np.log(2 * np.pi * self.ssr / n) + 1)
         if self.model.weights is not None:
             out += 0.5 * np.sum(np.log(self.model.weights))

@@ -19,7 +19,6 @@ coordinates, then refined by a bounded scalar search on ``log(lam)``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
-from priorreg.exceptions import LamOnEdgeWarning
+from priorreg.exceptions import LamOnEdgeWarning, grid_option, warn
 from priorreg.linalg import PathFactor
 
 __all__ = [
@@ -42,6 +41,12 @@ __all__ = [
 
 CRITERIA = ("gcv", "loocv", "reml")
 _EPS = float(np.finfo(float).eps)
+#: A criterion whose values on the grid differ by less than this (relative)
+#: is flat: it cannot locate lam (rounding of a zero RSS is ~1e-30 relative).
+_FLAT = 1e-12
+#: Residual sums of squares below this share of ``|z|^2`` are rounding (eps times
+#: a margin of 1e3, squared): the fit is exact at every lam.
+_EXACT_RSS = (1e3 * _EPS) ** 2
 _ROW_BLOCK = 8192  # rows per block: the block's buffers stay in cache
 #: LOOCV values computed at once between the grid neighbours of the grid minimum.
 _LOOCV_ZOOM = 17
@@ -252,18 +257,56 @@ class Selection:
     on_edge: bool
 
 
-def warn_on_edge(criterion: str, lam: float, *, upper: bool, stacklevel: int = 3) -> None:
-    """Warn that ``criterion`` is smallest at an end of the ``lam`` values tried."""
+def warn_on_edge(
+    criterion: str,
+    lam: float,
+    *,
+    upper: bool,
+    stacklevel: int = 3,
+    values: FloatArray | None = None,
+    flat: bool | None = None,
+) -> None:
+    """Warn that ``criterion`` is smallest at an end of the ``lam`` values tried.
+
+    ``values`` (the criterion on the values tried) tells a flat criterion,
+    which does not determine ``lam``, from one that keeps decreasing. The
+    warning points at the first caller outside priorreg (``stacklevel`` is
+    kept for compatibility and not used); its advice names ``lams=`` in
+    Python and ``--lams`` on the command line. ``flat`` overrides the test
+    on ``values`` when the caller knows the fit is exact at every ``lam``.
+    """
+    option = grid_option.get()
+    finite = None if values is None else np.asarray(values, dtype=float)
+    if finite is not None:
+        finite = finite[np.isfinite(finite)]
+    if flat is None:
+        flat = (
+            finite is not None
+            and finite.size > 1
+            and bool(np.ptp(finite) <= _FLAT * np.max(np.abs(finite)))
+        )
+    if flat:
+        warn(
+            f"{criterion} is the same at every lam tried, so it does not determine lam "
+            f"(lam={lam:.4g} was taken): the data carry no information on the penalized "
+            "coefficients beyond what the unpenalized ones fit (e.g. a constant response). "
+            f"Fix lam by a number, or widen the grid with {option} if you expect a minimum.",
+            LamOnEdgeWarning,
+        )
+        return
     side, meaning = (
-        ("upper", "the data agree with the prior, so the penalized estimates stay at it")
+        (
+            "upper",
+            "the criterion still falls as lam grows, so the data give no evidence against "
+            "the prior and the penalized estimates stay at it",
+        )
         if upper
         else ("lower", "the prior adds little to the data")
     )
-    warnings.warn(
+    warn(
         f"{criterion} is smallest at the {side} edge of the lam values tried "
-        f"(lam={lam:.4g}): {meaning}. Widen the grid with lams= to search further.",
+        f"(lam={lam:.4g}): {meaning}. Widen the grid with {option} to search further.",
         LamOnEdgeWarning,
-        stacklevel=stacklevel,
     )
 
 
@@ -330,8 +373,12 @@ def select_lam(
     i = int(np.nanargmin(values))
     on_edge = i in (0, grid.size - 1)
     best_lam, best_val = float(grid[i]), float(values[i])
+    # an exact fit at every lam (residuals of rounding size) leaves lam undetermined;
+    # the results' DegenerateFitWarning says so: one warning for one cause
+    exact = bool(np.max(path["rss"]) <= _EXACT_RSS * float(z_w @ z_w))
     if on_edge:
-        warn_on_edge(criterion, best_lam, upper=i > 0, stacklevel=4)
+        if not exact:
+            warn_on_edge(criterion, best_lam, upper=i > 0, values=values)
     else:
         lo, hi = np.log(grid[i - 1]), np.log(grid[i + 1])
         if criterion == "loocv":

@@ -11,6 +11,7 @@ from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_params
 
 from priorreg.inference import LOW_SHARE, NEGLIGIBLE_SHARE
+from priorreg.degenerate import summary_notes
 
 #: the coefficient table has two more columns than statsmodels': narrower cells
 _FMT = {**fmt_params, "colwidths": 8, "data_fmts": ["%s"]}
@@ -87,6 +88,7 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
         f"Share of information from the data: {share.overall:.3f} overall "
         "(column 'share': 1 = data only, 0 = prior only).",
         *_share_notes(share, "t" if res.use_t else "z"),
+        *summary_notes(res),
     ]
     smry.add_extra_txt([textwrap.fill(line, width=_NOTE_WIDTH) for line in lines])
     return smry

@@ -192,7 +192,7 @@ def test_glm_fit_json_csv_plot_and_penalty_file(tmp_path):
         (["fit", "y ~ x", "--data", "D", "--family", "gamma", "--lam", "ubre"], "known scale"),
         (["fit", "y ~ x", "--data", "D", "--exposure", "x"], "need a GLM --family"),
         (["fit", "y ~ x", "--data", "D", "--penalty", "nofile.json"], "neither"),
-        (["fit", "y ~ x", "--data", "D", "--prior", "nofile.json"], "No such file"),
+        (["fit", "y ~ x", "--data", "D", "--prior", "nofile.json"], "prior file not found"),
     ],
 )
 def test_more_bad_input(tmp_path, args, message):

@@ -338,7 +338,8 @@ def test_perfect_separation_is_finite_with_penalty(rng):
     x = np.linspace(-2, 2, 40)
     X = np.column_stack([np.ones(40), x])
     y = (x > 0).astype(float)
-    res = pr.PriorGLM(y, X, family=F.Binomial(), penalty=[1.0, 1.0]).fit(lam=1.0)
+    with pytest.warns(pr.SeparationWarning, match=r"along \[x1\].*set by the prior"):
+        res = pr.PriorGLM(y, X, family=F.Binomial(), penalty=[1.0, 1.0]).fit(lam=1.0)
     assert res.converged
     assert np.all(np.isfinite(res.params))
     assert res.params[1] > 0

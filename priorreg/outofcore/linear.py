@@ -231,7 +231,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         on_edge = i in (0, grid.size - 1)
         best_lam, best_val = float(grid[i]), float(values[i])
         if on_edge:
-            warn_on_edge("loocv", best_lam, upper=i > 0, stacklevel=4)
+            warn_on_edge("loocv", best_lam, upper=i > 0, values=values)
             return Selection(best_lam, "loocv", best_val, path, on_edge)
         # the zoom of select_lam, on an interpolant of LOOCV over the bracket
         # computed in one pass

@@ -1,0 +1,275 @@
+r"""Separation: directions along which the data alone push the estimates to infinity.
+
+A binomial response is *separated* (completely or quasi-completely, Albert
+and Anderson 1984) when a direction :math:`d` of the coefficients exists
+with :math:`x_i'd \ge 0` for every row with :math:`y_i = 1`,
+:math:`x_i'd \le 0` for every row with :math:`y_i = 0`, :math:`x_i'd = 0`
+for every row with a proportion strictly between 0 and 1, and
+:math:`Xd \ne 0`. Moving the estimate along :math:`d` then never lowers
+the likelihood, so the maximum-likelihood estimate does not exist. The
+same holds for a Poisson (or negative binomial) response with the log
+link and a group of zero counts: :math:`x_i'd \le 0` where
+:math:`y_i = 0` and :math:`x_i'd = 0` where :math:`y_i > 0`.
+
+With the penalty :math:`\lambda (b - b_0)'L(b - b_0)` the estimate is
+finite whenever :math:`d'Ld > 0`, but along :math:`d` it is set by the
+prior and :math:`\lambda` alone. A separating direction in the null space
+of ``L`` (e.g. the intercept for an all-ones response) has no finite
+estimate at any :math:`\lambda`.
+
+Detection is the linear programme of Konis (2007): maximise
+:math:`\sum_i s_i x_i'd` subject to the sign constraints above and
+:math:`-1 \le d_j \le 1` (columns scaled to a maximum of 1), with
+:math:`s_i = \pm 1` the side of each row at a bound; a positive optimum is a
+separating direction. It is solved once per model (HiGHS, through
+``scipy.optimize.linprog``) when the design (or its distinct rows) has at
+most :data:`LP_MAX_ENTRIES` entries; larger designs are screened column
+by column (a single column whose non-zero rows all lie on one side, such
+as an indicator of a category with only zeros), which finds the usual
+case of a sparse categorical level but not every separating combination.
+
+References
+----------
+Albert, A. and Anderson, J. A. (1984). On the existence of maximum
+likelihood estimates in logistic regression models. Biometrika 71, 1-10.
+Konis, K. (2007). Linear programming algorithms for detecting separated
+data in binary logistic regression models. DPhil thesis, Oxford.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linprog
+from statsmodels.genmod import families as smf
+
+from priorreg._typing import FloatArray
+from priorreg.exceptions import SeparationWarning, warn
+
+__all__ = ["LP_MAX_ENTRIES", "Separation", "find_separation", "warn_separation"]
+
+#: Designs with more entries (distinct rows x columns) than this are screened
+#: column by column instead of by the linear programme (about 0.05 s here).
+LP_MAX_ENTRIES = 20_000
+#: Larger designs are reduced to their distinct rows first when they have at
+#: most this many entries (sorting them costs about as much as one fit).
+_UNIQUE_MAX_ENTRIES = 2_000_000
+#: Rows sampled to decide whether a design has many duplicated rows.
+_SAMPLE_ROWS = 1000
+#: ``x_i'd`` (columns scaled to max 1, ``|d_j| <= 1``) above this is a row
+#: pushed to its bound; HiGHS' feasibility tolerance is 1e-7, so a margin of 10x.
+_TOL = 1e-6
+#: Links under which a binomial mean tends to 0 or 1 as ``eta -> -inf, +inf``.
+_BINOMIAL_LINKS = (
+    smf.links.Logit,
+    smf.links.Probit,
+    smf.links.CLogLog,
+    smf.links.LogLog,
+    smf.links.Cauchy,
+)
+
+
+@dataclass(frozen=True)
+class Separation:
+    """A separating direction of a GLM's data.
+
+    Attributes
+    ----------
+    direction : ndarray of shape (k,)
+        ``d``: the linear predictor ``X d`` is >= 0 on rows at the upper
+        bound, <= 0 at the lower bound, 0 elsewhere.
+    columns : list of str
+        Design columns with a non-zero component in ``d``.
+    n_rows : int
+        Rows the direction pushes to their bound (``|x_i'd| > 0``).
+    unbounded : bool
+        ``d`` lies in the null space of the penalty: no finite estimate at
+        any ``lam``.
+    """
+
+    direction: FloatArray
+    columns: list[str]
+    n_rows: int
+    unbounded: bool
+
+    def message(self, lam: float) -> str:
+        """One sentence on what the separation means at ``lam``, one on what to do."""
+        cols = ", ".join(self.columns)
+        what = (
+            f"the data separate the outcomes along [{cols}] ({self.n_rows} observation(s) "
+            "fitted at their bound by a direction of these coefficients)"
+        )
+        if self.unbounded:
+            return (
+                f"perfect separation: {what}, and the penalty does not reach that direction, "
+                "so these estimates have no finite value at any lam: they only grew until "
+                "IRLS stopped. Penalize these columns (penalty=), or drop the columns or "
+                "rows that separate."
+            )
+        if lam == 0:
+            return (
+                f"perfect separation: {what}, so the maximum-likelihood estimate does not "
+                "exist and these estimates only grew until IRLS stopped. Use lam > 0: the "
+                "estimates are then finite, set by the prior along that direction."
+            )
+        return (
+            f"perfect separation: {what}. The data alone would push these estimates to "
+            f"infinity, so at lam={lam:.4g} their values along that direction are set by "
+            "the prior and lam alone, and their standard errors, tests and intervals "
+            "restate the prior rather than evidence from the data."
+        )
+
+
+def _row_sides(family: Any, y: FloatArray) -> tuple[FloatArray, FloatArray] | None:
+    """Side of each row (+1 upper bound, -1 lower, 0 interior); ``None``: no separation possible."""
+    if isinstance(family, smf.Binomial):
+        if not isinstance(family.link, _BINOMIAL_LINKS):
+            return None
+        side = np.where(y >= 1, 1.0, np.where(y <= 0, -1.0, 0.0))
+    elif isinstance(family, (smf.Poisson, smf.NegativeBinomial)):
+        if not isinstance(family.link, smf.links.Log):
+            return None
+        side = np.where(y <= 0, -1.0, 0.0)
+    else:
+        return None
+    if not np.any(side):
+        return None
+    return side, y
+
+
+def _lp_direction(Xs: FloatArray, side: FloatArray, null: FloatArray | None) -> FloatArray | None:
+    """Konis' LP on scaled columns; ``null`` (``m x k``) restricts ``d`` to ``null d = 0``."""
+    k = Xs.shape[1]
+    bound = side != 0
+    A = -(side[bound, None] * Xs[bound])
+    eq = Xs[~bound]
+    if null is not None:
+        eq = np.vstack([eq, null]) if eq.size else null
+    res = linprog(
+        A.sum(axis=0),
+        A_ub=A if A.size else None,
+        b_ub=np.zeros(A.shape[0]) if A.size else None,
+        A_eq=eq if eq.size else None,
+        b_eq=np.zeros(eq.shape[0]) if eq.size else None,
+        bounds=[(-1.0, 1.0)] * k,
+        method="highs",
+    )
+    if res.status != 0 or not -res.fun > _TOL:
+        return None
+    return np.asarray(res.x, dtype=float)
+
+
+def _column_screen(Xs: FloatArray, side: FloatArray, free: FloatArray) -> FloatArray | None:
+    """A single column (``free`` allows it) whose non-zero rows all sit on one side."""
+    nz = np.abs(Xs) > _TOL
+    signed = side[:, None] * Xs
+    reached = nz.any(axis=0) & free
+    for sign in (1.0, -1.0):
+        ok = reached & np.all((sign * signed > 0) | ~nz, axis=0)
+        if ok.any():
+            d = np.zeros(Xs.shape[1])
+            d[int(np.flatnonzero(ok)[0])] = sign
+            return d
+    return None
+
+
+def find_separation(
+    X: FloatArray,
+    y: FloatArray,
+    family: Any,
+    names: Sequence[str],
+    L: FloatArray,
+) -> Separation | None:
+    """A separating direction of ``(y, X)`` for ``family``, or ``None``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_obs, n_coef)
+    y : ndarray of shape (n_obs,)
+        Response (binomial: proportions).
+    family : statsmodels family
+    names : sequence of str
+        Column names, for the message.
+    L : ndarray of shape (n_coef, n_coef) or (n_coef,)
+        Penalty matrix, or its diagonal.
+
+    Returns
+    -------
+    Separation or None
+    """
+    sides = _row_sides(family, y)
+    if sides is None:
+        return None
+    side = sides[0]
+    scale = np.max(np.abs(X), axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    Xs = X / scale
+    Xu, su = Xs, side
+    if Xs.size > LP_MAX_ENTRIES and Xs.size <= _UNIQUE_MAX_ENTRIES:
+        # duplicated rows add nothing to the programme (a pattern seen on both
+        # sides gets both constraints, i.e. x_i'd = 0): designs of indicators
+        # shrink; the first rows tell whether sorting all of them can pay off
+        both = np.column_stack([Xs, side])
+        head = both[:_SAMPLE_ROWS]
+        if np.unique(head, axis=0).shape[0] <= head.shape[0] // 2:
+            rows = np.unique(both, axis=0)
+            Xu, su = rows[:, :-1], rows[:, -1]
+    Lm = np.diag(L) if L.ndim == 1 else L
+    penalized = np.abs(np.diagonal(Lm)) > 0
+    use_lp = Xu.size <= LP_MAX_ENTRIES
+    # one column alone names the culprit exactly; the programme finds combinations
+    d = _column_screen(Xu, su, np.ones(X.shape[1], dtype=bool))
+    if d is None and use_lp:
+        d = _lp_direction(Xu, su, None)
+    if d is None:
+        return None
+    d_unbounded = None
+    if not np.all(penalized):
+        null = Lm / scale[None, :]  # L (d / scale) = 0 in the original coordinates
+        d_unbounded = _column_screen(Xu, su, ~penalized)
+        if d_unbounded is None and use_lp:
+            d_unbounded = _lp_direction(Xu, su, null[np.any(Lm != 0, axis=1)])
+    if d_unbounded is not None:
+        d = d_unbounded
+    fitted = Xs @ d
+    n_rows = int(np.sum(np.abs(fitted) > _TOL))
+    big = np.abs(d) > _TOL * np.max(np.abs(d))
+    return Separation(
+        direction=d / scale,
+        columns=[str(names[j]) for j in np.flatnonzero(big)],
+        n_rows=n_rows,
+        unbounded=d_unbounded is not None,
+    )
+
+
+def model_separation(model: Any) -> Separation | None:
+    """:func:`find_separation` of a ``PriorGLM`` (computed once per model).
+
+    ``None`` for models without in-memory arrays (out of core).
+    """
+    cache = model.__dict__
+    if "_separation" not in cache:
+        try:
+            X, y = model.exog, model.endog_response
+            if X is None:  # out of core: no arrays in memory
+                raise NotImplementedError
+            found = find_separation(
+                np.asarray(X, dtype=float),
+                np.asarray(y, dtype=float),
+                model.family,
+                list(model.exog_names),
+                model.kernel_penalty,
+            )
+        except (AttributeError, NotImplementedError, TypeError):
+            found = None
+        cache["_separation"] = found
+    return cache["_separation"]  # type: ignore[no-any-return]
+
+
+def warn_separation(separation: Separation | None, lam: float) -> None:
+    """Issue the :class:`SeparationWarning` of ``separation`` at ``lam`` (nothing if ``None``)."""
+    if separation is not None:
+        warn(separation.message(lam), SeparationWarning)
