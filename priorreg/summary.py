@@ -10,8 +10,8 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_params
 
-from priorreg.inference import LOW_SHARE, NEGLIGIBLE_SHARE
 from priorreg.degenerate import summary_notes
+from priorreg.inference import LOW_SHARE, NEGLIGIBLE_SHARE
 
 #: the coefficient table has two more columns than statsmodels': narrower cells
 _FMT = {**fmt_params, "colwidths": 8, "data_fmts": ["%s"]}

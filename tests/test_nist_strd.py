@@ -57,7 +57,11 @@ def test_certified_lre_at_lam_zero(certified, name):
     cert = certified[name]
     y, X = load(cert)
     model = pr.PriorRidge(y, X)
-    res = model.fit(lam=0.0)
+    if cert["residual_sd"] == 0:  # Wampler1/2 are exact fits: the results say so
+        with pytest.warns(pr.DegenerateFitWarning, match="exact"):
+            res = model.fit(lam=0.0)
+    else:
+        res = model.fit(lam=0.0)
     target = TARGETS[name]
     got = {
         "coefficients": lre(res.params, cert["estimates"]).min(),
