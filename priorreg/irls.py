@@ -57,7 +57,12 @@ class IRLSProblem:
         return self.freq_weights * self.var_weights
 
     def mean(self, params: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Linear predictor (with offset) and mean."""
+        """Linear predictor (with offset) and mean.
+
+        A trial step may overflow the inverse link (``exp`` of a huge
+        ``eta``): the mean is then at its bound (0, 1 or inf), and the step
+        halving of :func:`halve_step` rejects a step that does not descend.
+        """
         eta = self.X @ params + self.offset
         with np.errstate(over="ignore", under="ignore"):  # a mean at its bound is valid
             return eta, self.family.link.inverse(eta)
