@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from priorreg._typing import FloatArray
@@ -96,8 +98,18 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
         prior = self.prior
         if prior is None or isinstance(prior, (Mapping, pd.Series, str)):
             return prior
+        if isinstance(prior, FrozenEstimator):
+            prior = prior.estimator
         if isinstance(prior, BaseEstimator):
-            check_is_fitted(prior)
+            try:
+                check_is_fitted(prior)
+            except NotFittedError as exc:
+                raise NotFittedError(
+                    f"the prior {type(prior).__name__} is not fitted. scikit-learn's clone "
+                    "(in GridSearchCV, cross_val_score, ...) gives an unfitted copy of an "
+                    "estimator passed as a parameter: pass "
+                    "sklearn.frozen.FrozenEstimator(model), which clone keeps as it is"
+                ) from exc
         if isinstance(prior, PriorEstimatorBase):
             res = prior.results_
             if set(map(str, res.params.index)) <= set(names) or hasattr(

@@ -3,6 +3,8 @@ r"""``PriorGLMRegressor`` and ``PriorLogisticClassifier`` over :class:`priorreg.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,18 +22,19 @@ from priorreg.sklearn._base import PriorEstimatorBase
 
 __all__ = ["FAMILIES", "LINKS", "PriorGLMRegressor", "PriorLogisticClassifier", "resolve_family"]
 
-#: Families by name (statsmodels' classes with their default parameters).
-FAMILIES: dict[str, type] = {
+#: Families by name (statsmodels' classes with their default parameters; the
+#: negative binomial's ``alpha=1``, given so that statsmodels does not warn).
+FAMILIES: dict[str, Callable[[], smf.Family]] = {
     "gaussian": smf.Gaussian,
     "poisson": smf.Poisson,
     "gamma": smf.Gamma,
     "inverse_gaussian": smf.InverseGaussian,
     "binomial": smf.Binomial,
-    "negative_binomial": smf.NegativeBinomial,
+    "negative_binomial": partial(smf.NegativeBinomial, alpha=1.0),
     "tweedie": smf.Tweedie,
 }
 #: Links by name.
-LINKS: dict[str, type] = {
+LINKS: dict[str, Callable[[], sml.Link]] = {
     "identity": sml.Identity,
     "log": sml.Log,
     "logit": sml.Logit,
@@ -47,7 +50,7 @@ LINKS: dict[str, type] = {
 _POSITIVE = (smf.Poisson, smf.Gamma, smf.InverseGaussian, smf.NegativeBinomial, smf.Tweedie)
 
 
-def _by_name(value: Any, table: dict[str, type], what: str, base: type) -> Any:
+def _by_name(value: Any, table: dict[str, Callable[[], Any]], what: str, base: type) -> Any:
     if isinstance(value, str):
         key = value.lower()
         if key not in table:
@@ -90,22 +93,7 @@ def resolve_family(family: Any, link: Any = None) -> smf.Family:
     return _families.check_family(fam)
 
 
-class _PriorGLMBase(PriorEstimatorBase):
-    """Fit :class:`priorreg.PriorGLM` with ``sample_weight`` as ``freq_weights``."""
-
-    def _fit_glm(self, X: FloatArray, y: FloatArray, sw: FloatArray | None, family: Any) -> None:
-        self._fit_results(
-            PriorGLM,
-            y,
-            X,
-            {"maxiter": self.max_iter, "tol": self.tol},
-            family=family,
-            freq_weights=sw,
-        )
-        self.n_iter_ = int(self.results_.iterations)
-
-
-class PriorGLMRegressor(RegressorMixin, _PriorGLMBase):
+class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
     r"""Generalized linear model whose penalty pulls the coefficients towards a prior.
 
     Fits :class:`priorreg.PriorGLM` on the design ``[1, X]``: minimises the
@@ -126,8 +114,9 @@ class PriorGLMRegressor(RegressorMixin, _PriorGLMBase):
     ----------
     family : str or statsmodels family, default="poisson"
         ``"gaussian"``, ``"poisson"``, ``"gamma"``, ``"inverse_gaussian"``,
-        ``"binomial"``, ``"negative_binomial"``, ``"tweedie"`` (statsmodels'
-        defaults), or an instance such as ``sm.families.Tweedie(var_power=1.5)``.
+        ``"binomial"``, ``"negative_binomial"`` (``alpha=1``), ``"tweedie"``
+        (statsmodels' defaults, canonical links), or an instance such as
+        ``sm.families.Tweedie(var_power=1.5)``.
     link : None, str or statsmodels link, default=None
         ``"identity"``, ``"log"``, ``"logit"``, ``"probit"``, ``"cloglog"``,
         ``"loglog"``, ``"cauchy"``, ``"inverse"``, ``"inverse_squared"``,
@@ -230,7 +219,15 @@ class PriorGLMRegressor(RegressorMixin, _PriorGLMBase):
         """
         family = resolve_family(self.family, self.link)
         X, y, sw = self._validate_fit_data(X, y, sample_weight, y_numeric=True)
-        self._fit_glm(X, np.asarray(y, dtype=float), sw, family)
+        self._fit_results(
+            PriorGLM,
+            np.asarray(y, dtype=float),
+            X,
+            {"maxiter": self.max_iter, "tol": self.tol},
+            family=family,
+            freq_weights=sw,
+        )
+        self.n_iter_ = int(self.results_.iterations)
         return self
 
     def predict(self, X: Any) -> FloatArray:
@@ -281,7 +278,7 @@ class PriorGLMRegressor(RegressorMixin, _PriorGLMBase):
         return float(1.0 - dev / dev_null)
 
 
-class PriorLogisticClassifier(ClassifierMixin, _PriorGLMBase):
+class PriorLogisticClassifier(ClassifierMixin, PriorEstimatorBase):
     r"""Binary logistic regression whose penalty pulls the coefficients towards a prior.
 
     Fits :class:`priorreg.PriorGLM` with the binomial family and logit link
