@@ -14,7 +14,12 @@ Each fits the statsmodels-style model and keeps its results in
 
 from __future__ import annotations
 
-from priorreg.sklearn._glm import PriorGLMRegressor, PriorLogisticClassifier
+from priorreg.sklearn._glm import PriorGLMRegressor, PriorLogisticClassifier, resolve_family
 from priorreg.sklearn._ridge import PriorRidgeRegressor
 
-__all__ = ["PriorGLMRegressor", "PriorLogisticClassifier", "PriorRidgeRegressor"]
+__all__ = [
+    "PriorGLMRegressor",
+    "PriorLogisticClassifier",
+    "PriorRidgeRegressor",
+    "resolve_family",
+]

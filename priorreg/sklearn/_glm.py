@@ -137,12 +137,14 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
     intercept_ : float
     lam_ : float
         The penalty weight used.
+    lam_on_edge_ : bool
+        Whether the criterion was smallest at an end of the range searched.
     n_iter_ : int
         IRLS iterations of the final fit.
     results_ : PriorGLMResults
         The full results (``summary()``, ``bse``, ``conf_int()``, ``deviance``, ...).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
 
     Notes
     -----
@@ -313,10 +315,11 @@ class PriorLogisticClassifier(ClassifierMixin, PriorEstimatorBase):
     coef_ : ndarray of shape (1, n_features)
     intercept_ : ndarray of shape (1,)
     lam_ : float
+    lam_on_edge_ : bool
     n_iter_ : int
     results_ : PriorGLMResults
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
 
     Notes
     -----

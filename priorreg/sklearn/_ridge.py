@@ -37,7 +37,10 @@ class PriorRidgeRegressor(RegressorMixin, PriorEstimatorBase):  # type: ignore[m
         given are 0); a priorreg or statsmodels results object; or a fitted
         scikit-learn linear model (``coef_``, ``intercept_``), including the
         estimators of this module. Names are matched when the prior has them
-        (``feature_names_in_``), positions otherwise. ``None``: zero.
+        (``feature_names_in_``), positions otherwise. ``None``: zero. In a
+        grid search or cross-validation, wrap a fitted model in
+        ``sklearn.frozen.FrozenEstimator``: scikit-learn's ``clone`` would
+        give an unfitted copy.
     penalty : None, array-like, dict, Series, DataFrame or "information"
         ``L``: per-feature weights (0 = unpenalized), a features x features
         PSD matrix, or ``"information"`` (the prior fit's information
@@ -61,13 +64,17 @@ class PriorRidgeRegressor(RegressorMixin, PriorEstimatorBase):  # type: ignore[m
         Estimated intercept (0.0 when ``fit_intercept=False``).
     lam_ : float
         The penalty weight used (the selected one for a criterion).
+    lam_on_edge_ : bool
+        Whether the criterion was smallest at an end of the range searched
+        (the model's ``LamOnEdgeWarning``, which the estimator does not
+        issue, as scikit-learn's ``RidgeCV``).
     results_ : PriorRidgeResults
         The full results: ``summary()``, ``bse``, ``conf_int()``, ``edf``,
         ``lam_path``, ``get_prediction()``, ... (columns named
         ``"Intercept"`` and the feature names).
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Feature names (only when ``X`` is a DataFrame with string column names).
 
     Notes
