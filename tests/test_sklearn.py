@@ -536,3 +536,42 @@ def test_import_priorreg_does_not_import_sklearn():
 def test_base_is_shared():
     for cls in (PriorRidgeRegressor, PriorGLMRegressor, PriorLogisticClassifier):
         assert issubclass(cls, PriorEstimatorBase)
+
+
+def test_prior_file_and_glm_results_as_prior(data, tmp_path):
+    frame, y, counts = data["frame"], data["y"], data["counts"]
+    old = PriorRidgeRegressor(lam=0.0).fit(frame[:40], y[:40])
+    path = tmp_path / "prior.json"
+    old.results_.save_prior(path)
+    from_file = PriorRidgeRegressor(lam=1.0, prior=pr.load_prior(path), penalty="information")
+    from_est = PriorRidgeRegressor(lam=1.0, prior=old, penalty="information")
+    a = from_file.fit(frame[40:], y[40:])
+    b = from_est.fit(frame[40:], y[40:])
+    # JSON round-trips floats exactly: the same numbers in, the same out
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    # a statsmodels GLM fit as the prior of the GLM estimator (const -> Intercept)
+    # (constant last, so a match by position would be wrong)
+    design = sm.add_constant(frame, prepend=False)
+    sm_fit = sm.GLM(counts, design, family=sm.families.Poisson()).fit(tol=1e-12)
+    est = PriorGLMRegressor(lam=2.0, prior=sm_fit, tol=1e-12).fit(frame, counts)
+    # the prior is the maximum-likelihood fit on the same data: the penalized
+    # deviance's gradient is zero there, so the fit stays at it when (and
+    # only when) the prior is aligned by name
+    np.testing.assert_allclose(est.coef_, sm_fit.params[["a", "b", "c"]], atol=ATOL_NEWTON)
+    np.testing.assert_allclose(est.intercept_, sm_fit.params["const"], atol=ATOL_NEWTON)
+
+
+def test_cov_type_reaches_the_results(data):
+    X, y = data["X"], data["y"]
+    a = PriorRidgeRegressor(lam=2.0, cov_type="sandwich").fit(X, y)
+    res = pr.PriorRidge(y, with_const(X)).fit(lam=2.0, cov_type="sandwich")
+    np.testing.assert_allclose(a.results_.bse, res.bse, rtol=RTOL_SOLVE)
+    with pytest.raises(ValueError, match="cov_type must be"):
+        PriorRidgeRegressor(lam=2.0, cov_type="robust").fit(X, y)
+
+
+def test_classifier_convergence_warning_points_at_caller(data):
+    clf = PriorLogisticClassifier(lam=1.0, max_iter=1)
+    with pytest.warns(pr.ConvergenceWarning, match="did not converge") as record:
+        clf.fit(data["X"], data["labels"])
+    assert [w.filename for w in record] == [__file__]
