@@ -575,3 +575,12 @@ def test_classifier_convergence_warning_points_at_caller(data):
     with pytest.warns(pr.ConvergenceWarning, match="did not converge") as record:
         clf.fit(data["X"], data["labels"])
     assert [w.filename for w in record] == [__file__]
+
+
+def test_model_construction_warning_points_at_caller(data):
+    # statsmodels warns when a negative binomial family is built without
+    # alpha; built inside fit from the class, the warning still points here
+    est = PriorGLMRegressor(family=sm.families.NegativeBinomial, lam=1.0)
+    with pytest.warns(sm.tools.sm_exceptions.ValueWarning, match="alpha") as record:
+        est.fit(data["X"], data["counts"])
+    assert [w.filename for w in record] == [__file__]

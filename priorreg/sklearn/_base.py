@@ -206,6 +206,10 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
         return {"bounds": bounds}
 
     # ----------------------------------------------------------- fit
+    def _model_options(self) -> dict[str, Any]:
+        """Further keyword arguments of the model (e.g. ``family``), built inside ``fit``."""
+        return {}
+
     def _fit_results(
         self,
         model_class: type,
@@ -229,17 +233,18 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
                 f"than 1 sample (got n_samples = {X.shape[0]}); pass a number for lam"
             )
         names = self._names()
-        model = model_class(
-            y,
-            self._design(X),
-            prior=self._prior_spec(names),
-            penalty=self._penalty_spec(names),
-            standardize=self.standardize,
-            **self._bounds_kwargs(model_class),
-            **model_kwargs,
-        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            model = model_class(
+                y,
+                self._design(X),
+                prior=self._prior_spec(names),
+                penalty=self._penalty_spec(names),
+                standardize=self.standardize,
+                **self._bounds_kwargs(model_class),
+                **self._model_options(),
+                **model_kwargs,
+            )
             results = model.fit(lam=self.lam, cov_type=self.cov_type, **fit_kwargs)
         self.lam_on_edge_ = False
         for w in caught:

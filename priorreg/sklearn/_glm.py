@@ -197,12 +197,18 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        try:
-            fam = resolve_family(self.family, self.link)
-        except (TypeError, ValueError):
-            return tags  # reported by fit
-        tags.target_tags.positive_only = isinstance(fam, _POSITIVE)
+        family = self.family
+        if isinstance(family, str):
+            family = FAMILIES.get(family.lower())
+        if isinstance(family, partial):
+            family = family.func
+        if not isinstance(family, type):
+            family = type(family)
+        tags.target_tags.positive_only = issubclass(family, _POSITIVE)
         return tags
+
+    def _model_options(self) -> dict[str, Any]:
+        return {"family": resolve_family(self.family, self.link)}
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PriorGLMRegressor:
         """Fit :class:`priorreg.PriorGLM` on ``X`` and ``y``.
@@ -219,14 +225,12 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
         -------
         self
         """
-        family = resolve_family(self.family, self.link)
         X, y, sw = self._validate_fit_data(X, y, sample_weight, y_numeric=True)
         self._fit_results(
             PriorGLM,
             np.asarray(y, dtype=float),
             X,
             {"maxiter": self.max_iter, "tol": self.tol},
-            family=family,
             freq_weights=sw,
         )
         self.n_iter_ = int(self.results_.iterations)
