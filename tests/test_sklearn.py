@@ -584,3 +584,20 @@ def test_model_construction_warning_points_at_caller(data):
     with pytest.warns(sm.tools.sm_exceptions.ValueWarning, match="alpha") as record:
         est.fit(data["X"], data["counts"])
     assert [w.filename for w in record] == [__file__]
+
+
+def test_classifier_prior_from_fitted_classifiers(data):
+    frame, labels = data["frame"], data["labels"]
+    lr = LogisticRegression(C=1.0).fit(frame[["c", "a", "b"]], labels)
+    by_model = PriorLogisticClassifier(lam=3.0, prior=lr).fit(frame, labels)
+    c, a, b = lr.coef_[0]
+    prior = {"a": a, "b": b, "c": c, "Intercept": lr.intercept_[0]}
+    by_dict = PriorLogisticClassifier(lam=3.0, prior=prior).fit(frame, labels)
+    # the same prior, aligned by name: the same computation
+    np.testing.assert_array_equal(by_model.coef_, by_dict.coef_)
+    # the intercept's prior (by_model's vs 0) only moves IRLS's start: at
+    # tol=1e-12 both stop at the rounding floor (see ATOL_NEWTON)
+    chained = PriorLogisticClassifier(lam=3.0, prior=by_model, tol=1e-12).fit(frame, labels)
+    by_array = PriorLogisticClassifier(lam=3.0, prior=by_model.coef_.ravel(), tol=1e-12)
+    by_array.fit(frame, labels)
+    np.testing.assert_allclose(chained.coef_, by_array.coef_, atol=ATOL_NEWTON)
