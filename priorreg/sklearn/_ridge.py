@@ -130,6 +130,15 @@ class PriorRidgeRegressor(RegressorMixin, PriorEstimatorBase):  # type: ignore[m
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Invalid data (scikit-learn's validation), a prior or penalty that
+            does not fit the features (naming them), or a criterion with a
+            single sample.
+        NotImplementedError
+            ``bounds`` given while the model does not take bounds.
         """
         X, y, sw = self._validate_fit_data(X, y, sample_weight, y_numeric=True)
         self._fit_results(PriorRidge, np.asarray(y, dtype=float), X, {}, weights=sw)
