@@ -601,3 +601,19 @@ def test_classifier_prior_from_fitted_classifiers(data):
     by_array = PriorLogisticClassifier(lam=3.0, prior=by_model.coef_.ravel(), tol=1e-12)
     by_array.fit(frame, labels)
     np.testing.assert_allclose(chained.coef_, by_array.coef_, atol=ATOL_NEWTON)
+
+
+@pytest.mark.parametrize("lam", [2.0, "gcv", "reml"])
+def test_gaussian_glm_is_ridge_with_frequency_weights(data, lam):
+    # the documented way to frequency semantics under a criterion for the
+    # linear model: the Gaussian GLM with freq_weights equals PriorRidge on
+    # the repeated rows
+    X, y = data["X"], data["y"]
+    counts = np.random.default_rng(5).integers(0, 4, len(X))
+    glm = PriorGLMRegressor(family="gaussian", lam=lam, tol=1e-12)
+    glm.fit(X, y, sample_weight=counts)
+    ridge = PriorRidgeRegressor(lam=lam).fit(X.repeat(counts, axis=0), y.repeat(counts))
+    # the GLM search locates log(lam) to 1e-3 (priorreg.glm._XATOL): 10x margin
+    assert glm.lam_ == pytest.approx(ridge.lam_, rel=1e-2)
+    if not isinstance(lam, str):
+        np.testing.assert_allclose(glm.coef_, ridge.coef_, atol=ATOL_NEWTON)

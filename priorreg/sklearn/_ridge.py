@@ -82,7 +82,9 @@ class PriorRidgeRegressor(RegressorMixin, PriorEstimatorBase):  # type: ignore[m
     ``sample_weight`` are the model's observation weights ``w``: a weight of
     2 gives the same estimates as the row repeated twice at a fixed ``lam``,
     and 0 drops the row. With a criterion, the weights are precision weights
-    as in statsmodels' WLS: GCV's ``n`` counts rows, not the sum of weights.
+    as in statsmodels' WLS: GCV's ``n`` counts rows, not the sum of weights
+    (``PriorGLMRegressor(family="gaussian")`` gives the same estimates with
+    frequency weights, GCV and REML as on repeated rows).
     ``score`` is :math:`R^2` (:class:`sklearn.base.RegressorMixin`).
 
     Examples
