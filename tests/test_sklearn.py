@@ -617,3 +617,19 @@ def test_gaussian_glm_is_ridge_with_frequency_weights(data, lam):
     assert glm.lam_ == pytest.approx(ridge.lam_, rel=1e-2)
     if not isinstance(lam, str):
         np.testing.assert_allclose(glm.coef_, ridge.coef_, atol=ATOL_NEWTON)
+
+
+def test_separation_kept_at_positive_lam_warned_at_zero(rng):
+    X = rng.normal(size=(40, 2))
+    y = np.where(X[:, 0] > 0, "a", "b")  # separated by x0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = PriorLogisticClassifier(lam=1.0).fit(X, y)
+    assert any("separat" in m for m in clf.fit_warnings_)
+    # the model itself warns at the same lam: the estimator only keeps it
+    D = with_const(X)
+    with pytest.warns(pr.SeparationWarning):
+        res = pr.PriorGLM((y == "b").astype(float), D, family=sm.families.Binomial()).fit(lam=1.0)
+    np.testing.assert_allclose(clf.coef_.ravel(), res.params[1:], rtol=RTOL_SOLVE)
+    with pytest.warns(pr.SeparationWarning):
+        PriorLogisticClassifier(lam=0.0, max_iter=30).fit(X, y)

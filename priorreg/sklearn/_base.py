@@ -21,13 +21,20 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from priorreg._typing import FloatArray
-from priorreg.exceptions import LamOnEdgeWarning
+from priorreg.exceptions import DegenerateFitWarning, LamOnEdgeWarning, SeparationWarning
 from priorreg.penalty import resolve_penalty
 
 __all__ = ["INTERCEPT", "PriorEstimatorBase"]
 
 #: Name of the intercept column in the design and in ``results_.params``.
 INTERCEPT = "Intercept"
+
+
+def _recorded(category: type[Warning], lam: float) -> bool:
+    """Whether a model warning is kept in ``fit_warnings_`` rather than re-issued."""
+    if issubclass(category, SeparationWarning):
+        return lam > 0  # at lam = 0 the estimates themselves do not exist: warn
+    return issubclass(category, (LamOnEdgeWarning, DegenerateFitWarning))
 
 
 class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
@@ -141,11 +148,14 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
 
         Weights (one per feature) and matrices (features x features) get a
         zero entry for the intercept; a dict, Series or DataFrame is matched
-        by name. The default is resolved here (``0`` for the intercept, ``1``
-        for every feature), so a constant feature is penalized like the rest.
+        by name. Without an intercept the default is resolved here (``1`` for
+        every feature), so a constant feature is penalized like the rest (the
+        model would take it for the unpenalized intercept).
         """
         pen = self.penalty
         icpt = 0 if self.fit_intercept else None
+        if pen is None and self.fit_intercept:
+            return None  # the model's default (and its name in the summary)
         if isinstance(pen, str):
             return pen  # "information" (anything else: the model's error)
         if pen is None or isinstance(pen, (Mapping, pd.Series)):
@@ -222,10 +232,15 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
 
         The model's warnings are re-issued so that they point at the line
         that called ``fit`` (which must call this method directly), except
-        :class:`~priorreg.LamOnEdgeWarning`: as scikit-learn's ``RidgeCV``,
-        the estimators do not warn when the selected ``lam`` is at an end of
-        the range searched (in a grid search or cross-validation that would
-        be one warning per fold); ``lam_on_edge_`` says so instead.
+        three that concern ``results_``'s inference or the choice of ``lam``
+        rather than the predictions, which scikit-learn's own estimators do
+        not warn about (in a grid search or cross-validation they would be
+        one warning per fold): :class:`~priorreg.LamOnEdgeWarning` (as
+        ``RidgeCV``), :class:`~priorreg.SeparationWarning` at ``lam > 0``
+        (as ``LogisticRegression``: the penalized estimates are finite) and
+        :class:`~priorreg.DegenerateFitWarning` (an exact fit). Their
+        messages are kept in ``fit_warnings_``, and ``lam_on_edge_`` says
+        whether the first occurred; the summary of ``results_`` states them.
         """
         if isinstance(self.lam, str) and X.shape[0] < 2:
             raise ValueError(
@@ -246,11 +261,11 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
                 **model_kwargs,
             )
             results = model.fit(lam=self.lam, cov_type=self.cov_type, **fit_kwargs)
-        self.lam_on_edge_ = False
+        recorded = [w for w in caught if _recorded(w.category, float(results.lam))]
+        self.fit_warnings_ = [str(w.message) for w in recorded]
+        self.lam_on_edge_ = any(issubclass(w.category, LamOnEdgeWarning) for w in recorded)
         for w in caught:
-            if issubclass(w.category, LamOnEdgeWarning):
-                self.lam_on_edge_ = True
-            else:
+            if not _recorded(w.category, float(results.lam)):
                 warnings.warn(w.message, stacklevel=3)
         params = np.asarray(results.params, dtype=float)
         self.results_ = results

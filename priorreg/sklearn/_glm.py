@@ -139,6 +139,9 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
         The penalty weight used.
     lam_on_edge_ : bool
         Whether the criterion was smallest at an end of the range searched.
+    fit_warnings_ : list of str
+        The model's warnings kept instead of issued (see
+        :class:`PriorRidgeRegressor`).
     n_iter_ : int
         IRLS iterations of the final fit.
     results_ : PriorGLMResults
@@ -329,6 +332,7 @@ class PriorLogisticClassifier(ClassifierMixin, PriorEstimatorBase):
     intercept_ : ndarray of shape (1,)
     lam_ : float
     lam_on_edge_ : bool
+    fit_warnings_ : list of str
     n_iter_ : int
     results_ : PriorGLMResults
     n_features_in_ : int

@@ -68,6 +68,10 @@ class PriorRidgeRegressor(RegressorMixin, PriorEstimatorBase):  # type: ignore[m
         Whether the criterion was smallest at an end of the range searched
         (the model's ``LamOnEdgeWarning``, which the estimator does not
         issue, as scikit-learn's ``RidgeCV``).
+    fit_warnings_ : list of str
+        The model's warnings about inference and the choice of ``lam`` that
+        the estimator keeps instead of issuing: ``LamOnEdgeWarning``,
+        ``SeparationWarning`` at ``lam > 0`` and ``DegenerateFitWarning``.
     results_ : PriorRidgeResults
         The full results: ``summary()``, ``bse``, ``conf_int()``, ``edf``,
         ``lam_path``, ``get_prediction()``, ... (columns named
