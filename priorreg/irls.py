@@ -57,9 +57,16 @@ class IRLSProblem:
         return self.freq_weights * self.var_weights
 
     def mean(self, params: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Linear predictor (with offset) and mean."""
+        """Linear predictor (with offset) and mean.
+
+        A trial step may take the inverse link out of range (``exp`` of a
+        huge ``eta``, a negative power of a negative ``eta``): the mean is
+        then 0, 1, inf or NaN, and the step halving of :func:`halve_step`
+        rejects the non-finite deviance, so no warning (as for
+        :meth:`deviance` and :meth:`working`).
+        """
         eta = self.X @ params + self.offset
-        with np.errstate(over="ignore", under="ignore"):  # a mean at its bound is valid
+        with np.errstate(all="ignore"):
             return eta, self.family.link.inverse(eta)
 
     def deviance(self, mu: FloatArray) -> float:
@@ -189,6 +196,13 @@ def penalized_irls(
     Returns
     -------
     IRLSResult
+
+    Raises
+    ------
+    ValueError
+        When no step gives a finite deviance (e.g. a link that takes the
+        means out of the family's range, as the inverse-squared link of the
+        inverse Gaussian can).
     """
     family = problem.family
     params: FloatArray | None = None
@@ -228,7 +242,13 @@ def penalized_irls(
         if change < tol:
             converged = True
             break
-    assert params is not None
+    if params is None:  # the first step already left the family's range
+        raise ValueError(
+            f"penalized IRLS failed at its first step: the {type(family).__name__} "
+            f"family's deviance is not finite with the {type(family.link).__name__} "
+            "link (means outside the family's range). Use a link that keeps the means "
+            "valid, e.g. Log(), or a prior close to the solution as the start"
+        )
     return IRLSResult(
         params=params,
         eta=eta,

@@ -193,10 +193,17 @@ def resolve_penalty(penalty: Any, names: Sequence[str], intercept: int | None) -
 
 
 def column_sd(X: FloatArray, weights: FloatArray | None) -> FloatArray:
-    """Weighted standard deviation of each column of ``X`` (divisor ``sum w``)."""
+    """Weighted standard deviation of each column of ``X`` (divisor ``sum w``).
+
+    A constant column's is exactly 0 (with uneven weights its computed mean
+    is off by rounding, which would leave a spurious ``sd ~ eps |x|``).
+    """
     w = np.ones(X.shape[0]) if weights is None else weights
     mean = (w @ X) / w.sum()
-    return np.sqrt((w @ (X - mean) ** 2) / w.sum())
+    sd = np.sqrt((w @ (X - mean) ** 2) / w.sum())
+    if X.shape[0]:
+        sd[np.all(X[0] == X, axis=0)] = 0.0
+    return sd
 
 
 def standardize_penalty(L: FloatArray, X: FloatArray, weights: FloatArray | None) -> FloatArray:

@@ -1,0 +1,281 @@
+"""What the scikit-learn estimators share: validation, the design, prior, penalty, bounds.
+
+The estimators build the design ``[1, X]`` (``fit_intercept=True``) or ``X``
+with column names ``"Intercept"`` and the feature names (``feature_names_in_``
+of a DataFrame, else ``x0, x1, ...``), hand it to the statsmodels-style
+model and copy the estimates out of its results. Nothing here fits.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from priorreg._typing import FloatArray
+from priorreg.exceptions import DegenerateFitWarning, LamOnEdgeWarning, SeparationWarning
+from priorreg.penalty import resolve_penalty
+
+__all__ = ["INTERCEPT", "PriorEstimatorBase"]
+
+#: Name of the intercept column in the design and in ``results_.params``.
+INTERCEPT = "Intercept"
+
+
+def _recorded(category: type[Warning], lam: float) -> bool:
+    """Whether a model warning is kept in ``fit_warnings_`` rather than re-issued."""
+    if issubclass(category, SeparationWarning):
+        return lam > 0  # at lam = 0 the estimates themselves do not exist: warn
+    return issubclass(category, (LamOnEdgeWarning, DegenerateFitWarning))
+
+
+class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
+    """Shared machinery of :mod:`priorreg.sklearn`'s estimators (not public)."""
+
+    # ----------------------------------------------------------- data
+    def _validate_fit_data(
+        self, X: Any, y: Any, sample_weight: Any, *, y_numeric: bool
+    ) -> tuple[FloatArray, Any, FloatArray | None]:
+        """Validated ``X`` (float64), ``y`` and weights; rows of weight 0 removed.
+
+        A weight of 0 means "this row is not there" (scikit-learn's
+        convention); the models accept positive weights only, so those rows
+        are dropped here.
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=y_numeric)
+        if sample_weight is None:
+            return X, y, None
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        keep = sw > 0
+        if not keep.all():
+            X, y, sw = X[keep], y[keep], sw[keep]
+        return X, y, np.asarray(sw, dtype=float)
+
+    def _names(self) -> list[str]:
+        """Design column names: the intercept (if fitted) and the features."""
+        features = getattr(self, "feature_names_in_", None)
+        if features is None:
+            features = [f"x{j}" for j in range(self.n_features_in_)]
+        features = [str(f) for f in features]
+        if not self.fit_intercept:
+            return features
+        if INTERCEPT in features:
+            raise ValueError(
+                f"a feature is named {INTERCEPT!r}, the name of the intercept column; "
+                "rename it, or pass fit_intercept=False"
+            )
+        return [INTERCEPT, *features]
+
+    def _design(self, X: FloatArray) -> pd.DataFrame:
+        """The model's design matrix as a DataFrame labelled by :meth:`_names`."""
+        data = np.column_stack([np.ones(X.shape[0]), X]) if self.fit_intercept else X
+        return pd.DataFrame(data, columns=self._names(), copy=False)
+
+    # ----------------------------------------------------------- prior
+    def _positional_prior(self, coef: FloatArray, intercept: float, what: str) -> FloatArray:
+        p = self.n_features_in_
+        if coef.size != p:
+            raise ValueError(
+                f"the prior {what} has {coef.size} coefficients but X has {p} features; "
+                "give one prior value per feature"
+            )
+        if self.fit_intercept:
+            return np.concatenate([[intercept], coef])
+        if intercept != 0.0:
+            raise ValueError(
+                f"the prior {what} has an intercept ({intercept:.6g}) but "
+                "fit_intercept=False: pass fit_intercept=True, or a prior without it"
+            )
+        return coef
+
+    def _prior_spec(self, names: list[str]) -> Any:
+        """``prior`` as :func:`priorreg.prior.align_prior` takes it, for :meth:`_names`.
+
+        Arrays of one value per feature and fitted estimators without feature
+        names are aligned by position; everything with names by name.
+        """
+        prior = self.prior
+        if prior is None or isinstance(prior, (Mapping, pd.Series, str)):
+            return prior
+        if isinstance(prior, FrozenEstimator):
+            prior = prior.estimator
+        if isinstance(prior, BaseEstimator):
+            try:
+                check_is_fitted(prior)
+            except NotFittedError as exc:
+                raise NotFittedError(
+                    f"the prior {type(prior).__name__} is not fitted. scikit-learn's clone "
+                    "(in GridSearchCV, cross_val_score, ...) gives an unfitted copy of an "
+                    "estimator passed as a parameter: pass "
+                    "sklearn.frozen.FrozenEstimator(model), which clone keeps as it is"
+                ) from exc
+        if isinstance(prior, PriorEstimatorBase):
+            res = prior.results_
+            if set(map(str, res.params.index)) <= set(names) or hasattr(
+                prior, "feature_names_in_"
+            ):
+                return res  # by name (and it carries the information matrix)
+        elif hasattr(prior, "params"):
+            return prior  # a results object or a PriorFile
+        if hasattr(prior, "coef_"):
+            if getattr(prior, "feature_names_in_", None) is not None:
+                return prior
+            coef = np.ravel(np.asarray(prior.coef_, dtype=float))
+            intercept = float(np.ravel(getattr(prior, "intercept_", 0.0))[0])
+            return self._positional_prior(coef, intercept, type(prior).__name__)
+        try:
+            arr = np.asarray(prior, dtype=float)
+        except (TypeError, ValueError):
+            return prior  # the model names what it accepts
+        if arr.ndim != 1:
+            raise ValueError(
+                f"prior has shape {arr.shape}; expected ({self.n_features_in_},), one "
+                "value per feature"
+            )
+        return self._positional_prior(arr, 0.0, "array")
+
+    # ---------------------------------------------------------- penalty
+    def _penalty_spec(self, names: list[str]) -> Any:
+        """``penalty`` over the design columns; the intercept stays unpenalized.
+
+        Weights (one per feature) and matrices (features x features) get a
+        zero entry for the intercept; a dict, Series or DataFrame is matched
+        by name. Without an intercept the default is resolved here (``1`` for
+        every feature), so a constant feature is penalized like the rest (the
+        model would take it for the unpenalized intercept).
+        """
+        pen = self.penalty
+        icpt = 0 if self.fit_intercept else None
+        if pen is None and self.fit_intercept:
+            return None  # the model's default (and its name in the summary)
+        if isinstance(pen, str):
+            return pen  # "information" (anything else: the model's error)
+        if pen is None or isinstance(pen, (Mapping, pd.Series)):
+            return resolve_penalty(pen, names, icpt)
+        if isinstance(pen, pd.DataFrame):
+            labels = set(map(str, pen.index)) | set(map(str, pen.columns))
+            unknown = sorted(labels - set(names))
+            if unknown:
+                raise ValueError(
+                    f"penalty labels not in the design: {unknown}. Valid names: {names}"
+                )
+            pen = pen.rename(index=str, columns=str).reindex(
+                index=names, columns=names, fill_value=0.0
+            )
+            return resolve_penalty(pen, names, icpt)
+        try:
+            arr = np.asarray(pen, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                "penalty must be None, per-feature weights, a matrix, a dict/Series "
+                f'by feature name or "information"; got {type(pen).__name__}'
+            ) from exc
+        p = self.n_features_in_
+        if arr.shape not in ((p,), (p, p)):
+            raise ValueError(
+                f"penalty has shape {arr.shape}; expected ({p},) weights, one per "
+                f"feature, or a ({p}, {p}) matrix"
+            )
+        if self.fit_intercept:
+            if arr.ndim == 1:
+                arr = np.concatenate([[0.0], arr])
+            else:
+                full = np.zeros((p + 1, p + 1))
+                full[1:, 1:] = arr
+                arr = full
+        return resolve_penalty(arr, names, icpt)
+
+    # ----------------------------------------------------------- bounds
+    def _bounds_kwargs(self, model_class: type) -> dict[str, Any]:
+        """``{"bounds": ...}`` for the model, or nothing when ``bounds`` is None.
+
+        A sequence of ``(lower, upper)`` pairs, one per feature, gets an open
+        pair for the intercept.
+        """
+        if self.bounds is None:
+            return {}
+        if "bounds" not in inspect.signature(model_class.__init__).parameters:
+            raise NotImplementedError(
+                f"bounds= needs {model_class.__name__}(bounds=...), which this version "
+                "of priorreg does not provide; leave bounds=None"
+            )
+        bounds = self.bounds
+        if not isinstance(bounds, (str, Mapping)):
+            pairs = list(bounds)
+            if self.fit_intercept and len(pairs) == self.n_features_in_:
+                pairs = [(None, None), *pairs]
+            bounds = pairs
+        return {"bounds": bounds}
+
+    # ----------------------------------------------------------- fit
+    def _model_options(self) -> dict[str, Any]:
+        """Further keyword arguments of the model (e.g. ``family``), built inside ``fit``."""
+        return {}
+
+    def _fit_results(
+        self,
+        model_class: type,
+        y: Any,
+        X: FloatArray,
+        fit_kwargs: dict[str, Any],
+        **model_kwargs: Any,
+    ) -> Any:
+        """Build the model on the design of ``X``, fit it, and keep its results.
+
+        The model's warnings are re-issued so that they point at the line
+        that called ``fit`` (which must call this method directly), except
+        three that concern ``results_``'s inference or the choice of ``lam``
+        rather than the predictions, which scikit-learn's own estimators do
+        not warn about (in a grid search or cross-validation they would be
+        one warning per fold): :class:`~priorreg.LamOnEdgeWarning` (as
+        ``RidgeCV``), :class:`~priorreg.SeparationWarning` at ``lam > 0``
+        (as ``LogisticRegression``: the penalized estimates are finite) and
+        :class:`~priorreg.DegenerateFitWarning` (an exact fit). Their
+        messages are kept in ``fit_warnings_``, and ``lam_on_edge_`` says
+        whether the first occurred; the summary of ``results_`` states them.
+        """
+        if isinstance(self.lam, str) and X.shape[0] < 2:
+            raise ValueError(
+                f"lam={self.lam!r} selects the penalty from the data, which needs more "
+                f"than 1 sample (got n_samples = {X.shape[0]}); pass a number for lam"
+            )
+        names = self._names()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = model_class(
+                y,
+                self._design(X),
+                prior=self._prior_spec(names),
+                penalty=self._penalty_spec(names),
+                standardize=self.standardize,
+                **self._bounds_kwargs(model_class),
+                **self._model_options(),
+                **model_kwargs,
+            )
+            results = model.fit(lam=self.lam, cov_type=self.cov_type, **fit_kwargs)
+        recorded = [w for w in caught if _recorded(w.category, float(results.lam))]
+        self.fit_warnings_ = [str(w.message) for w in recorded]
+        self.lam_on_edge_ = any(issubclass(w.category, LamOnEdgeWarning) for w in recorded)
+        for w in caught:
+            if not _recorded(w.category, float(results.lam)):
+                warnings.warn(w.message, stacklevel=3)
+        params = np.asarray(results.params, dtype=float)
+        self.results_ = results
+        self.lam_ = float(results.lam)
+        self.intercept_ = float(params[0]) if self.fit_intercept else 0.0
+        self.coef_ = params[1:] if self.fit_intercept else params
+        return results
+
+    def _linear_predictor(self, X: Any) -> FloatArray:
+        """``X coef_ + intercept_`` for new data (validated against the fit)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ np.ravel(self.coef_) + float(np.ravel(self.intercept_)[0])
