@@ -364,7 +364,8 @@ def _fit(args: argparse.Namespace) -> None:
     prior = load_prior(args.prior) if args.prior else None
     family, rows, options = _carried(args, None if prior is None else prior.options)
     common = dict(prior=prior, penalty=_penalty(args.penalty), **options)
-    fit_kwargs: dict[str, Any] = {"disp": StepPrinter(sys.stderr, after=PROGRESS_AFTER)}
+    progress = StepPrinter(sys.stderr, after=PROGRESS_AFTER, prefix="priorreg: ")
+    fit_kwargs: dict[str, Any] = {"disp": progress}
     if family is None:
         if args.exposure or args.freq_weights or args.scale is not None:
             raise ValueError("--exposure, --freq-weights and --scale need a GLM --family")
