@@ -109,10 +109,10 @@ def known_scale(scale: str | float | None, family: Any, what: str) -> float:
     name = type(family).__name__
     if scale is None:
         reason = f"the {name} family's dispersion is estimated"
-        fix = "pass fit(scale=number) for a known dispersion, or use lam='gcv' (or 'reml')"
+        fix = "Pass fit(scale=number) for a known dispersion, or use lam='gcv' (or 'reml')"
     else:
         reason = f"scale={scale!r} estimates the dispersion from the data"
-        fix = "use lam='gcv', or pass fit(scale=number) for a known dispersion"
+        fix = "Use lam='gcv', or pass fit(scale=number) for a known dispersion"
     raise ValueError(f"{what} needs a known scale: {reason}. {fix}")
 
 
