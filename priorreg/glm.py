@@ -268,7 +268,6 @@ class PriorGLM(PriorModel):
         if self.exposure is not None:
             total_offset = total_offset + np.log(self.exposure)
         self.offset_total = total_offset
-        #: the scale option of ``fit(scale=None)`` (see :mod:`priorreg.scale`)
         self.scaletype = _scale.model_scale(scale)
         self.wnobs = float(self.freq_weights_total.sum())
 

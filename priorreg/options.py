@@ -107,7 +107,7 @@ def model_options(results: Any) -> ModelOptions:
         rows=dict(getattr(model, "_row_sources", {})),
         family=family,
         family_text=None if family is None else _families.describe(family),
-        missing="drop" if design is None else design.na_action,
+        missing="drop" if design is None or design.na_action == "drop" else "raise",
         standardize=bool(getattr(model, "standardize", False)),
         scale=getattr(res, "scaletype", None),
     )

@@ -307,6 +307,20 @@ def test_cli_prior_file_reapplies_family_and_exposure(data, tmp_path):
     np.testing.assert_allclose(got["scale"], ref.scale, rtol=SAME_RTOL)
 
 
+def test_family_outside_the_tables_is_named_not_guessed(data, tmp_path):
+    old_df, new_df = data
+    odd = F.Tweedie(var_power=1.5, link=F.links.Power(0.3))  # no name in the link table
+    old = pr.PriorGLM.from_formula("deaths ~ age", old_df, family=odd).fit(lam=0.0)
+    old.save_prior(tmp_path / "old.json")
+    assert pr.load_prior(tmp_path / "old.json").options.family is None
+    new_df.to_csv(tmp_path / "new.csv", index=False)
+    proc = run("fit", "deaths ~ age", "--data", str(tmp_path / "new.csv"), "--prior",
+               str(tmp_path / "old.json"))  # fmt: skip
+    assert proc.returncode == 2
+    assert "Tweedie(link=Power) cannot be rebuilt" in proc.stderr
+    assert "--family" in proc.stderr
+
+
 def test_cli_array_option_in_prior_file_is_a_clear_error(data, tmp_path):
     old_df, new_df = data
     old = pr.PriorRidge.from_formula("y ~ age", old_df, offset=old_df.o.to_numpy()).fit(lam=0.0)
