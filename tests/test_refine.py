@@ -264,9 +264,6 @@ def run(*args):
 
 def test_cli_prior_file_reapplies_family_and_exposure(data, tmp_path):
     old_df, new_df = data
-    marker = tmp_path / "evaluated"
-    # a column whose name is Python code: looked up, never evaluated
-    old_df = old_df.assign(**{f"__import__('pathlib').Path('{marker}').touch()": 1.0})
     old_df.to_csv(tmp_path / "old.csv", index=False)
     new_df.to_csv(tmp_path / "new.csv", index=False)
     prior = tmp_path / "old.json"
@@ -288,7 +285,6 @@ def test_cli_prior_file_reapplies_family_and_exposure(data, tmp_path):
     ).fit(lam=2.0)
     coef = [got["coefficients"][name]["coef"] for name in ref.params.index]
     np.testing.assert_allclose(coef, ref.params, rtol=SAME_RTOL)
-    assert not marker.exists()
 
     # flags override: another link, and the scale
     third = run(
@@ -305,6 +301,28 @@ def test_cli_prior_file_reapplies_family_and_exposure(data, tmp_path):
     ).fit(lam=2.0, scale="x2")
     got = json.loads(third.stdout)
     np.testing.assert_allclose(got["scale"], ref.scale, rtol=SAME_RTOL)
+
+
+def test_cli_never_evaluates_a_prior_file(data, tmp_path):
+    _, new_df = data
+    marker = tmp_path / "evaluated"
+    code = f"__import__('pathlib').Path({str(marker)!r}).touch()"
+    doc = {
+        "format": "priorreg-prior",
+        "version": 2,
+        "names": ["Intercept", "age"],
+        "params": [1.0, 0.05],
+        "normalized_cov_params": None,
+        "formula": f"y ~ I({code})",  # stored and shown only
+        "options": {"model": "PriorRidge", "rows": {"offset": code}},
+    }
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    new_df.to_csv(tmp_path / "new.csv", index=False)
+    proc = run("fit", "y ~ age", "--data", str(tmp_path / "new.csv"), "--prior",
+               str(tmp_path / "p.json"))  # fmt: skip
+    assert proc.returncode == 2
+    assert "is not a column of data" in proc.stderr  # looked up, not evaluated
+    assert not marker.exists()
 
 
 def test_family_outside_the_tables_is_named_not_guessed(data, tmp_path):
