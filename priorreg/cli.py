@@ -7,6 +7,7 @@ the problem; no traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -353,18 +354,32 @@ def _plot(res: Any, path: str) -> None:
     plt.close(fig)
 
 
-def _fit(args: argparse.Namespace) -> None:
+def _with_progress(fit: Any) -> Any:
+    """Run ``_fit`` with a search printer and a heartbeat on stderr for long work."""
+
+    @functools.wraps(fit)
+    def run(args: argparse.Namespace) -> None:
+        from priorreg.progress import Heartbeat, StepPrinter
+
+        printer = StepPrinter(sys.stderr, after=PROGRESS_AFTER, prefix="priorreg: ")
+        beat = Heartbeat(sys.stderr, after=PROGRESS_AFTER, prefix="priorreg: ", printer=printer)
+        with beat:
+            fit(args, printer)
+
+    return run
+
+
+@_with_progress
+def _fit(args: argparse.Namespace, progress: Any) -> None:
     from priorreg.glm import PriorGLM
     from priorreg.linear import PriorRidge
     from priorreg.prior import load_prior
-    from priorreg.progress import StepPrinter
 
     check_args(args)
     data = _read(args.data)
     prior = load_prior(args.prior) if args.prior else None
     family, rows, options = _carried(args, None if prior is None else prior.options)
     common = dict(prior=prior, penalty=_penalty(args.penalty), **options)
-    progress = StepPrinter(sys.stderr, after=PROGRESS_AFTER, prefix="priorreg: ")
     fit_kwargs: dict[str, Any] = {"disp": progress}
     if family is None:
         if args.exposure or args.freq_weights or args.scale is not None:

@@ -11,12 +11,13 @@ a while.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-__all__ = ["SearchStep", "StepPrinter", "report_selection", "reporter"]
+__all__ = ["Heartbeat", "SearchStep", "StepPrinter", "report_selection", "reporter"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class StepPrinter:
         self.prefix = prefix
         self._pending: list[SearchStep] = []
         self._started = False
+        #: ``time.monotonic()`` of the last line printed (None: nothing yet)
+        self.last_printed: float | None = None
 
     def __call__(self, step: SearchStep) -> None:
         """Report one step."""
@@ -91,6 +94,55 @@ class StepPrinter:
         for item in [*self._pending, step]:
             print(f"{self.prefix}{item}", file=out, flush=True)
         self._pending.clear()
+        self.last_printed = time.monotonic()
+
+
+class Heartbeat:
+    """Say "still working" on ``stream`` while a block runs longer than ``after`` seconds.
+
+    A background thread prints ``<prefix>still working (N s)`` at ``after``
+    seconds and every ``every`` seconds after that, except when ``printer``
+    (a :class:`StepPrinter`) has printed a step within the last ``every``
+    seconds; nothing for a block that ends sooner. Use as a context manager.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        after: float = 2.0,
+        every: float = 10.0,
+        prefix: str = "",
+        printer: StepPrinter | None = None,
+    ) -> None:
+        self.stream = stream
+        self.after = float(after)
+        self.every = float(every)
+        self.prefix = prefix
+        self.printer = printer
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        wait = self.after
+        while not self._stop.wait(wait):
+            now = time.monotonic()
+            last = None if self.printer is None else self.printer.last_printed
+            if last is None or now - last >= self.every:
+                line = f"{self.prefix}still working ({now - start:.0f} s)"
+                print(line, file=self.stream, flush=True)
+            wait = self.every
+
+    def __enter__(self) -> Heartbeat:
+        self._thread = threading.Thread(target=self._run, name="priorreg-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class _Clock:

@@ -210,6 +210,28 @@ def test_step_printer_waits_then_flushes_history():
     assert all(line.startswith("priorreg: gcv step") for line in lines)
 
 
+def test_heartbeat_only_for_long_work():
+    import time
+
+    from priorreg.progress import Heartbeat
+
+    stream = io.StringIO()
+    with Heartbeat(stream, after=0.5, every=0.5):
+        pass
+    assert stream.getvalue() == ""  # quick work: nothing
+    with Heartbeat(stream, after=0.05, every=0.05, prefix="priorreg: "):
+        time.sleep(0.5)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) >= 2  # a sleep of 10 periods; a loaded machine may drop some
+    assert all(line.startswith("priorreg: still working (") for line in lines)
+    quiet = io.StringIO()
+    printer = StepPrinter(io.StringIO())
+    printer(SearchStep(1, "gcv", 1.0, 1.0, 1.0, 0.0))  # a step was just printed
+    with Heartbeat(quiet, after=0.05, every=60.0, printer=printer):
+        time.sleep(0.3)
+    assert quiet.getvalue() == ""  # the steps show progress already
+
+
 def test_cli_scale_and_progress(tmp_path, monkeypatch, capsys):
     from priorreg import cli
 
