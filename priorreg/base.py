@@ -202,6 +202,10 @@ class PriorModel(Model):  # type: ignore[misc]
         self.k_params = self.exog.shape[1]
         self._setup_prior_penalty(prior, penalty)
 
+    def _refine_kwargs(self) -> dict[str, Any]:
+        """Model options that ``refine`` carries over to the new data."""
+        return {}
+
     #: How each per-row option was given to ``from_formula`` (column name,
     #: constant or array; see :mod:`priorreg.options`); empty for arrays.
     _row_sources: Mapping[str, Any] = MappingProxyType({})

@@ -464,7 +464,7 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
             if key in model_kwargs:
                 fit_kwargs[key] = model_kwargs.pop(key)
         options = model_options(self)
-        kwargs = refine_kwargs(options, model_kwargs)
+        kwargs = refine_kwargs(options, {**self.model._refine_kwargs(), **model_kwargs})
         missing = options.missing if missing is None else missing
         from priorreg import outofcore
 
