@@ -331,12 +331,20 @@ def load_prior(path: str | Path) -> PriorFile:
     Returns
     -------
     PriorFile
-        Usable as ``prior=`` (and with ``penalty="information"``).
+        Usable as ``prior=`` (and with ``penalty="information"``); its
+        ``options`` say how the model was built (``None`` for older files).
 
     Raises
     ------
     ValueError
-        If the file is not a priorreg prior or is inconsistent.
+        If the file is not a priorreg prior or is inconsistent, or its
+        options are not plain names and numbers from the known tables.
+
+    Notes
+    -----
+    A prior file is data from elsewhere: nothing in it is evaluated. The
+    formula is only stored, column names are looked up in the data later,
+    family and link names in fixed tables (:mod:`priorreg.options`).
     """
     try:
         doc = json.loads(Path(path).read_text())
