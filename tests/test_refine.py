@@ -388,3 +388,15 @@ def test_dask_refine_carries_options(data):
         # one-pass TSQR factor against the in-memory factor: ~1e-13; 1e-9 margin
         np.testing.assert_allclose(lazy.params, ref.params, rtol=1e-9)
         np.testing.assert_allclose(lazy.bse, ref.bse, rtol=1e-9)
+
+
+def test_pickled_results_refine_with_their_options(data):
+    import pickle
+
+    old_df, new_df = data
+    kw = {"family": F.Poisson(), "exposure": "months"}
+    old = pr.PriorGLM.from_formula("deaths ~ age + smokes", old_df, **kw).fit(lam=0.5, scale="x2")
+    back = pickle.loads(pickle.dumps(old))
+    assert back.scaletype == "x2"
+    assert back.scale == old.scale
+    assert_same(back.refine(new_df, lam=2.0), old.refine(new_df, lam=2.0))
