@@ -400,3 +400,26 @@ def test_pickled_results_refine_with_their_options(data):
     assert back.scaletype == "x2"
     assert back.scale == old.scale
     assert_same(back.refine(new_df, lam=2.0), old.refine(new_df, lam=2.0))
+
+
+def test_cli_flags_override_the_prior_file(data, tmp_path, capsys):
+    from priorreg import cli
+
+    old_df, new_df = data
+    old = pr.PriorRidge.from_formula("y ~ age + smokes", old_df, offset="o", weights="w",
+                                     standardize=True).fit(lam=0.0)  # fmt: skip
+    old.save_prior(tmp_path / "old.json")
+    new_df = new_df.assign(o2=0.5 * new_df.o)
+    new_df.to_csv(tmp_path / "new.csv", index=False)
+    base = ["fit", "y ~ age + smokes", "--data", str(tmp_path / "new.csv"),
+            "--prior", str(tmp_path / "old.json"), "--lam", "3", "--format", "json"]  # fmt: skip
+    prior = pr.load_prior(tmp_path / "old.json")
+    for flags, kw in [
+        ([], {"offset": "o", "weights": "w", "standardize": True}),
+        (["--no-standardize", "--offset", "o2"], {"offset": "o2", "weights": "w"}),
+    ]:
+        assert cli.main(base + flags) == 0
+        got = json.loads(capsys.readouterr().out)
+        ref = pr.PriorRidge.from_formula("y ~ age + smokes", new_df, prior=prior, **kw).fit(lam=3.0)
+        coef = [got["coefficients"][name]["coef"] for name in ref.params.index]
+        np.testing.assert_allclose(coef, ref.params, rtol=SAME_RTOL)
