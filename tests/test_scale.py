@@ -79,7 +79,7 @@ def test_scale_and_bse_equal_statsmodels_at_lam_zero(request, dataset, family, s
 def test_scale_formulas_at_a_penalized_fit(cpunish):
     """At lam > 0 the scale is the statistic over n - edf, evaluated from the means."""
     y, X = cpunish
-    mod = pr.PriorGLM(y, X, family=F.Poisson())
+    mod = pr.PriorGLM(y, X, family=F.Poisson(), standardize=True)
     base = mod.fit(lam=3.0)
     mu = np.asarray(base.mu)
     dfr = len(y) - base.edf
@@ -104,7 +104,7 @@ def test_scale_formulas_at_a_penalized_fit(cpunish):
 
 def test_selection_uses_the_scale_consistently(cpunish, scotland):
     y, X = cpunish
-    mod = pr.PriorGLM(y, X, family=F.Poisson())
+    mod = pr.PriorGLM(y, X, family=F.Poisson(), standardize=True)
     with pytest.raises(ValueError, match=r"ubre needs a known scale.*gcv"):
         mod.fit(lam="ubre", scale="x2")
     for criterion in ("aic", "reml"):
@@ -117,7 +117,7 @@ def test_selection_uses_the_scale_consistently(cpunish, scotland):
     np.testing.assert_array_equal(quasi.params, plain.params)
 
     yg, Xg = scotland
-    gamma = pr.PriorGLM(yg, Xg, family=F.Gamma())
+    gamma = pr.PriorGLM(yg, Xg, family=F.Gamma(), standardize=True)
     with pytest.raises(ValueError, match=r"ubre needs a known scale.*scale=number"):
         gamma.fit(lam="ubre")
     phi = 0.004
@@ -148,16 +148,16 @@ def test_aic_selection_uses_the_chosen_dispersion(scotland, scale):
 def test_bad_scale_is_a_clear_error(cpunish, bad):
     y, X = cpunish
     with pytest.raises((ValueError, TypeError), match="scale"):
-        pr.PriorGLM(y, X, family=F.Poisson()).fit(lam=1.0, scale=bad)
+        pr.PriorGLM(y, X, family=F.Poisson(), standardize=True).fit(lam=1.0, scale=bad)
 
 
 def test_model_level_scale_is_deprecated_but_works(scotland):
     y, X = scotland
     with pytest.warns(FutureWarning, match=r"fit\(scale=0.004\)") as record:
-        mod = pr.PriorGLM(y, X, family=F.Gamma(), scale=0.004)
+        mod = pr.PriorGLM(y, X, family=F.Gamma(), scale=0.004, standardize=True)
     assert record[0].filename == __file__  # points at the user's line
     old = mod.fit(lam=1.0)
-    new = pr.PriorGLM(y, X, family=F.Gamma()).fit(lam=1.0, scale=0.004)
+    new = pr.PriorGLM(y, X, family=F.Gamma(), standardize=True).fit(lam=1.0, scale=0.004)
     np.testing.assert_array_equal(old.bse, new.bse)
     frame = pd.DataFrame(X[:, 1:3], columns=["a", "b"]).assign(y=y)
     with pytest.warns(FutureWarning) as record:
@@ -190,14 +190,14 @@ def test_dask_glm_scale_equals_in_memory():
 # ------------------------------------------------------------------ progress
 def test_disp_prints_each_outer_step(cpunish, capsys):
     y, X = cpunish
-    res = pr.PriorGLM(y, X, family=F.Poisson()).fit(lam="gcv", disp=True)
+    res = pr.PriorGLM(y, X, family=F.Poisson(), standardize=True).fit(lam="gcv", disp=True)
     out = capsys.readouterr().out.splitlines()
     steps = [line for line in out if line.startswith("gcv step")]
     assert len(steps) == len(res.lam_path)  # one line per converged fit of the search
     assert out[-1].startswith("chosen lam (gcv)")
     assert f"lam = {res.lam:.6g}" in out[-1]
     assert f"edf = {res.edf:.4f}" in out[-1]
-    pr.PriorGLM(y, X, family=F.Poisson()).fit(lam=1.0, disp=True)
+    pr.PriorGLM(y, X, family=F.Poisson(), standardize=True).fit(lam=1.0, disp=True)
     assert capsys.readouterr().out == ""  # a fixed lam has no search
 
 
@@ -208,7 +208,7 @@ def test_ridge_disp_reports_the_grid_and_the_choice(scotland, capsys):
     assert len(out) == len(res.lam_path) + 1
     assert out[-1].startswith("chosen lam (reml)")
     with pytest.raises(TypeError, match="disp"):
-        pr.PriorRidge(y, X).fit(lam="gcv", disp="yes")
+        pr.PriorRidge(y, X, standardize=True).fit(lam="gcv", disp="yes")
 
 
 def test_step_printer_waits_then_flushes_history():
