@@ -8,6 +8,8 @@ changes after construction: ``fit()`` returns new results objects.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,6 +19,7 @@ from statsmodels.base.model import Model
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.checks import check_column_scale, check_formula_response, check_formula_rows
+from priorreg.options import row_sources
 from priorreg.penalty import resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
 from priorreg.units import penalty_units_message
@@ -79,6 +82,8 @@ def _row_values(value: Any, frame: Any, rows: np.ndarray, name: str) -> FloatArr
     else:
         arr = np.asarray(value, dtype=float)
     n = len(frame)
+    if arr.ndim == 0:  # a constant (e.g. a recorded one, reapplied by refine)
+        arr = np.full(n, float(arr))
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} has shape {arr.shape}; expected ({n},), one per row of data")
     return arr[rows]
@@ -200,6 +205,10 @@ class PriorModel(Model):  # type: ignore[misc]
     def _refine_kwargs(self) -> dict[str, Any]:
         """Model options that ``refine`` carries over to the new data."""
         return {}
+
+    #: How each per-row option was given to ``from_formula`` (column name,
+    #: constant or array; see :mod:`priorreg.options`); empty for arrays.
+    _row_sources: Mapping[str, Any] = MappingProxyType({})
 
     def _penalty_scale_weights(self) -> FloatArray | None:
         """Observation weights for the column variances of ``standardize``."""
@@ -333,6 +342,7 @@ class PriorModel(Model):  # type: ignore[misc]
         check_formula_rows(frame, design)
         check_formula_response(design, cls._endog_columns)
         index = frame.index[design.rows] if isinstance(frame, pd.DataFrame) else None
+        sources = row_sources({key: kwargs.get(key) for key in cls._row_keys})
         for key in cls._row_keys:
             if key in kwargs:
                 kwargs[key] = _row_values(kwargs[key], frame, design.rows, key)
@@ -341,4 +351,6 @@ class PriorModel(Model):  # type: ignore[misc]
         if index is not None:
             endog.index = index
             exog.index = index
-        return cls(endog, exog, design=design, missing="none", **kwargs)
+        model = cls(endog, exog, design=design, missing="none", **kwargs)
+        model._row_sources = sources  # how each per-row option was given, for refine
+        return model

@@ -7,6 +7,7 @@ the problem; no traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -19,30 +20,13 @@ import numpy as np
 import pandas as pd
 
 from priorreg.exceptions import grid_option
+from priorreg.families import FAMILIES, LINKS, family_from_names, family_to_json
+from priorreg.options import ARRAY
 
 __all__ = ["check_args", "main"]
 
-FAMILIES = {
-    "gaussian": "Gaussian",
-    "binomial": "Binomial",
-    "poisson": "Poisson",
-    "gamma": "Gamma",
-    "inverse_gaussian": "InverseGaussian",
-    "negative_binomial": "NegativeBinomial",
-    "tweedie": "Tweedie",
-}
-LINKS = {
-    "identity": "Identity",
-    "log": "Log",
-    "logit": "Logit",
-    "probit": "Probit",
-    "cloglog": "CLogLog",
-    "loglog": "LogLog",
-    "cauchy": "Cauchy",
-    "inverse": "InversePower",
-    "inverse_squared": "InverseSquared",
-    "sqrt": "Sqrt",
-}
+#: Work longer than this (seconds) shows the search for lam on stderr.
+PROGRESS_AFTER = 2.0
 
 
 def _lam(text: str) -> float | str:
@@ -106,10 +90,11 @@ def check_args(args: argparse.Namespace) -> None:
     ValueError
         One sentence naming the option and the fix.
     """
-    if args.link is not None and args.family is None:
+    glm = args.family is not None or args.prior is not None  # a prior file may name one
+    if args.link is not None and not glm:
         raise ValueError("--link needs --family (e.g. --family binomial --link probit)")
-    if (args.exposure or args.freq_weights) and args.family is None:
-        raise ValueError("--exposure and --freq-weights need a GLM --family")
+    if (args.exposure or args.freq_weights or args.scale is not None) and not glm:
+        raise ValueError("--exposure, --freq-weights and --scale need a GLM --family")
     if args.lams is not None and not isinstance(args.lam, str):
         raise ValueError(
             "--lams is a grid to search; it needs a criterion for --lam (gcv, loocv, reml, "
@@ -119,11 +104,11 @@ def check_args(args: argparse.Namespace) -> None:
         from priorreg.glm import GLM_CRITERIA
         from priorreg.selection import CRITERIA
 
-        allowed = GLM_CRITERIA if args.family else CRITERIA
+        allowed = GLM_CRITERIA if glm else CRITERIA
         if args.lam.lower() not in allowed:
             raise ValueError(
                 f"unknown lam criterion {args.lam!r}; use a number >= 0 or one of "
-                f"{', '.join(allowed)}" + ("" if args.family else " (GLM families add ubre, aic)")
+                f"{', '.join(allowed)}" + ("" if glm else " (GLM families add ubre, aic)")
             )
     if args.prior and not Path(args.prior).is_file():
         raise ValueError(f"prior file not found: {args.prior}")
@@ -197,19 +182,14 @@ def _penalty(spec: str | None) -> Any:
 def _family(name: str | None, link: str | None) -> Any:
     if name is None or (name == "gaussian" and link is None):
         return None
-    from statsmodels.genmod import families
+    return family_from_names(name, link)
 
-    if name not in FAMILIES:
-        raise ValueError(f"unknown family {name!r}; use one of {sorted(FAMILIES)}")
-    kwargs = {}
-    if link is not None:
-        if link not in LINKS:
-            raise ValueError(f"unknown link {link!r}; use one of {sorted(LINKS)}")
-        kwargs["link"] = getattr(families.links, LINKS[link])()
+
+def _scale(text: str) -> float | str:
     try:
-        return getattr(families, FAMILIES[name])(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"link {link!r} does not suit the {name} family: {exc}") from exc
+        return float(text)
+    except ValueError:
+        return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -253,7 +233,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("formula", help='R-style formula, e.g. "y ~ x1 + C(g)"')
     fit.add_argument("--data", required=True, help="CSV or Parquet file (by extension)")
-    fit.add_argument("--prior", help="JSON prior file written by --save-prior")
+    fit.add_argument(
+        "--prior",
+        help="JSON prior file written by --save-prior; its family, link, weights, offset "
+        "and exposure columns, standardize and scale are reapplied unless given here",
+    )
     fit.add_argument(
         "--penalty",
         default=None,
@@ -293,7 +277,16 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--offset", help="column of offsets")
     fit.add_argument("--exposure", help="GLM: column of exposures (log is added)")
     fit.add_argument(
-        "--standardize", action="store_true", help="scale the penalty by each column's variance"
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="scale the penalty by each column's variance (default: as the --prior, else no)",
+    )
+    fit.add_argument(
+        "--scale",
+        type=_scale,
+        help="GLM dispersion: x2 (Pearson, e.g. quasi-Poisson), dev (deviance) or a number; "
+        "default 1 for binomial/poisson/negative_binomial, else Pearson",
     )
     fit.add_argument("--save-prior", help="write the fit as a JSON prior file")
     fit.add_argument("--plot", help="write path, criterion and shrinkage plots (PNG, PDF)")
@@ -361,7 +354,23 @@ def _plot(res: Any, path: str) -> None:
     plt.close(fig)
 
 
-def _fit(args: argparse.Namespace) -> None:
+def _with_progress(fit: Any) -> Any:
+    """Run ``_fit`` with a search printer and a heartbeat on stderr for long work."""
+
+    @functools.wraps(fit)
+    def run(args: argparse.Namespace) -> None:
+        from priorreg.progress import Heartbeat, StepPrinter
+
+        printer = StepPrinter(sys.stderr, after=PROGRESS_AFTER, prefix="priorreg: ")
+        beat = Heartbeat(sys.stderr, after=PROGRESS_AFTER, prefix="priorreg: ", printer=printer)
+        with beat:
+            fit(args, printer)
+
+    return run
+
+
+@_with_progress
+def _fit(args: argparse.Namespace, progress: Any) -> None:
     from priorreg.glm import PriorGLM
     from priorreg.linear import PriorRidge
     from priorreg.prior import load_prior
@@ -369,30 +378,21 @@ def _fit(args: argparse.Namespace) -> None:
     check_args(args)
     data = _read(args.data)
     prior = load_prior(args.prior) if args.prior else None
-    family = _family(args.family, args.link)
-    common = dict(
-        prior=prior,
-        penalty=_penalty(args.penalty),
-        offset=args.offset,
-        standardize=args.standardize,
-    )
+    family, rows, options = _carried(args, None if prior is None else prior.options)
+    common = dict(prior=prior, penalty=_penalty(args.penalty), **options)
+    fit_kwargs: dict[str, Any] = {"disp": progress}
     if family is None:
-        model = PriorRidge.from_formula(args.formula, data, weights=args.weights, **common)
+        if args.exposure or args.freq_weights or args.scale is not None:
+            raise ValueError("--exposure, --freq-weights and --scale need a GLM --family")
+        model = PriorRidge.from_formula(args.formula, data, **rows, **common)
     else:
-        model = PriorGLM.from_formula(
-            args.formula,
-            data,
-            family=family,
-            var_weights=args.weights,
-            freq_weights=args.freq_weights,
-            exposure=args.exposure,
-            **common,
-        )
+        model = PriorGLM.from_formula(args.formula, data, family=family, **rows, **common)
+        fit_kwargs["scale"] = args.scale if args.scale is not None else _options_scale(prior)
     token = grid_option.set("--lams")  # advice in warnings names the CLI's option
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = model.fit(lam=args.lam, lams=args.lams, cov_type=args.cov_type)
+            res = model.fit(lam=args.lam, lams=args.lams, cov_type=args.cov_type, **fit_kwargs)
             text = _output(res, args.format)
     finally:
         grid_option.reset(token)
@@ -403,6 +403,60 @@ def _fit(args: argparse.Namespace) -> None:
         res.save_prior(args.save_prior)
     if args.plot:
         _plot(res, args.plot)
+
+
+def _options_scale(prior: Any) -> Any:
+    """The scale option recorded in a prior file (None without one)."""
+    options = None if prior is None else prior.options
+    return None if options is None else options.scale
+
+
+def _carried(args: argparse.Namespace, carried: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Family, per-row options and model options: the flags, else the prior file's.
+
+    A prior file's family and link are names from fixed tables and its
+    per-row options column names, looked up in the data; nothing in it is
+    evaluated.
+    """
+    family = _family(args.family, args.link)
+    if args.family is None and carried is not None and carried.model == "PriorGLM":
+        if carried.family is None:
+            raise ValueError(
+                f"the prior file's family {carried.family_text} cannot be rebuilt from "
+                "a file: pass --family (and --link)"
+            )
+        family = carried.family
+        if args.link is not None:
+            family = family_from_names(family_to_json(family)["name"], args.link)
+    if args.link is not None and family is None:
+        raise ValueError("--link needs --family (e.g. --family binomial --link probit)")
+    flags = {"weights": args.weights, "offset": args.offset}
+    if family is not None:
+        flags = {
+            "var_weights": args.weights,
+            "offset": args.offset,
+            "exposure": args.exposure,
+            "freq_weights": args.freq_weights,
+        }
+    cli_names = {"weights": "--weights", "var_weights": "--weights"}
+    rows: dict[str, Any] = {}
+    for key, flag in flags.items():
+        value = flag
+        if value is None and carried is not None:
+            value = carried.rows.get(key)
+            if value is ARRAY:
+                option = cli_names.get(key, "--" + key.replace("_", "-"))
+                raise ValueError(
+                    f"the prior was fitted with {key} given as an array, which cannot be "
+                    f"reapplied: pass {option} COLUMN"
+                )
+        if value is not None:
+            rows[key] = value
+    standardize = args.standardize
+    if standardize is None:
+        standardize = bool(carried is not None and carried.standardize)
+    missing = "drop" if carried is None else carried.missing
+    return family, rows, {"standardize": standardize, "missing": missing}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from priorreg import families as _families
+from priorreg import scale as _scale
 from priorreg.selection import warn_on_edge
 from priorreg.separation import model_separation
 
@@ -24,8 +24,8 @@ _EXACT_DEVIANCE = 1e3 * float(np.finfo(float).eps)
 
 
 def estimated_scale(model: Any) -> bool:
-    """The GLM's scale is estimated (not known to be 1 nor given)."""
-    return not _families.is_known_scale(model.family) and model.fixed_scale is None
+    """The GLM's scale is estimated (not known to be 1 nor given; :mod:`priorreg.scale`)."""
+    return _scale.is_estimated(model.scaletype, model.family)
 
 
 def exact_deviance(model: Any, deviances: Sequence[float]) -> bool:

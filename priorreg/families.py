@@ -10,9 +10,47 @@ from statsmodels.genmod import families as smf
 
 from priorreg._typing import FloatArray
 
-__all__ = ["check_family", "check_response", "is_known_scale", "loglike"]
+__all__ = [
+    "FAMILIES",
+    "LINKS",
+    "check_family",
+    "check_response",
+    "describe",
+    "family_from_json",
+    "family_from_names",
+    "family_to_json",
+    "is_known_scale",
+    "loglike",
+]
 
 _KNOWN_SCALE = (smf.Binomial, smf.Poisson, smf.NegativeBinomial)
+
+#: Family names (command line, prior files) -> statsmodels class names. A name
+#: read from a file is only ever looked up here.
+FAMILIES = {
+    "gaussian": "Gaussian",
+    "binomial": "Binomial",
+    "poisson": "Poisson",
+    "gamma": "Gamma",
+    "inverse_gaussian": "InverseGaussian",
+    "negative_binomial": "NegativeBinomial",
+    "tweedie": "Tweedie",
+}
+#: Link names -> statsmodels link class names.
+LINKS = {
+    "identity": "Identity",
+    "log": "Log",
+    "logit": "Logit",
+    "probit": "Probit",
+    "cloglog": "CLogLog",
+    "loglog": "LogLog",
+    "cauchy": "Cauchy",
+    "inverse": "InversePower",
+    "inverse_squared": "InverseSquared",
+    "sqrt": "Sqrt",
+}
+#: Numeric parameters of families that a prior file records.
+_FAMILY_PARAMETERS = {"negative_binomial": ("alpha",), "tweedie": ("var_power",)}
 
 
 def check_family(family: Any) -> smf.Family:
@@ -84,3 +122,72 @@ def loglike(
         return float(
             family.loglike(y, mu, var_weights=var_weights, freq_weights=freq_weights, scale=scale)
         )
+
+
+def family_from_names(
+    name: str, link: str | None = None, parameters: dict[str, float] | None = None
+) -> smf.Family:
+    """A family from the names of :data:`FAMILIES` and :data:`LINKS` (nothing evaluated).
+
+    Raises
+    ------
+    ValueError
+        An unknown name (listing the known ones) or a link the family refuses.
+    """
+    if name not in FAMILIES:
+        raise ValueError(f"unknown family {name!r}; use one of {sorted(FAMILIES)}")
+    kwargs: dict[str, Any] = dict(parameters or {})
+    if link is not None:
+        if link not in LINKS:
+            raise ValueError(f"unknown link {link!r}; use one of {sorted(LINKS)}")
+        kwargs["link"] = getattr(smf.links, LINKS[link])()
+    try:
+        return getattr(smf, FAMILIES[name])(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"link {link!r} does not suit the {name} family: {exc}") from exc
+
+
+def _name_of(obj: Any, table: dict[str, str]) -> str | None:
+    return next((key for key, cls in table.items() if type(obj).__name__ == cls), None)
+
+
+def describe(family: smf.Family) -> str:
+    """E.g. ``"Poisson(link=Log)"``, for messages."""
+    return f"{type(family).__name__}(link={type(family.link).__name__})"
+
+
+def family_to_json(family: smf.Family) -> dict[str, Any]:
+    """Names (and numeric parameters) that rebuild ``family``; ``name`` null if none do."""
+    name = _name_of(family, FAMILIES)
+    link = _name_of(family.link, LINKS)
+    doc: dict[str, Any] = {"name": name, "link": link, "text": describe(family)}
+    if name is None or link is None or getattr(family, "eql", False):
+        doc["name"] = None  # e.g. a Power(0.3) link: not in the tables
+        return doc
+    for key in _FAMILY_PARAMETERS.get(name, ()):
+        doc[key] = float(getattr(family, key))
+    return doc
+
+
+def family_from_json(doc: Any) -> tuple[smf.Family | None, str | None]:
+    """``(family, text)`` from :func:`family_to_json` output; ``family`` None if not rebuildable."""
+    if doc is None:
+        return None, None
+    if not isinstance(doc, dict):
+        raise ValueError("family is not an object")
+    text = doc.get("text")
+    text = text if isinstance(text, str) else None
+    name, link = doc.get("name"), doc.get("link")
+    if name is None:
+        return None, text
+    if not isinstance(name, str) or not (link is None or isinstance(link, str)):
+        raise ValueError("family and link names must be strings")
+    parameters: dict[str, float] = {}
+    for key in _FAMILY_PARAMETERS.get(name, ()):
+        value = doc.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"family parameter {key} must be a positive number")
+        parameters[key] = float(value)
+    return family_from_names(name, link, parameters), text

@@ -239,7 +239,7 @@ def rebuild_design(design: Design, data: Any, missing: str = "drop") -> Design:
         rows=rows,
         n_dropped=len(frame) - len(rows),
         source=design.source,
-        na_action=design.na_action,
+        na_action=missing,
     )
 
 

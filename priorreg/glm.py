@@ -7,6 +7,7 @@ penalized IRLS (:mod:`priorreg.irls`), with the families and links of
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from statsmodels.genmod import families as smf
 
 from priorreg import families as _families
 from priorreg import formula as _formula
+from priorreg import scale as _scale
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.base import PriorModel
 from priorreg.checks import as_grid
@@ -29,6 +31,7 @@ from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selec
 from priorreg.linalg import PathFactor
 from priorreg.linear import LinearFit, _check_cov_type, _check_lam
 from priorreg.newton import NewtonFit, NewtonPoint, gram_point, newton_irls, performance_irls
+from priorreg.progress import SearchStep, reporter
 from priorreg.selection import Selection, _parabola_vertex
 from priorreg.separation import model_separation, warn_separation
 
@@ -186,8 +189,8 @@ class PriorGLM(PriorModel):
     freq_weights, var_weights : array-like of shape (n_obs,), optional
         Frequency weights (replicated rows) and variance weights.
     scale : float, optional
-        Known dispersion for families whose scale is estimated (enables
-        UBRE); default Pearson chi2 / (n - edf).
+        Deprecated (``FutureWarning``): pass ``fit(scale=...)``. Until
+        removed, it is the default of ``fit(scale=None)``.
     missing : {"none", "drop", "raise"}
 
     Examples
@@ -265,9 +268,7 @@ class PriorGLM(PriorModel):
         if self.exposure is not None:
             total_offset = total_offset + np.log(self.exposure)
         self.offset_total = total_offset
-        if scale is not None and (not np.isfinite(scale) or scale <= 0):
-            raise ValueError(f"scale must be a positive number, got {scale!r}")
-        self.fixed_scale = None if scale is None else float(scale)
+        self.scaletype = _scale.model_scale(scale)
         self.wnobs = float(self.freq_weights_total.sum())
 
     def _penalty_scale_weights(self) -> FloatArray | None:
@@ -288,17 +289,12 @@ class PriorGLM(PriorModel):
             intercept=self.intercept_idx,
         )
 
-    def _refine_kwargs(self) -> dict[str, Any]:
-        return {"family": self.family, "scale": self.fixed_scale}
-
     # ----------------------------------------------------------- numbers
-    def _scale_for(self, mu: FloatArray, edf: float, pearson: float) -> float:
-        if _families.is_known_scale(self.family):
-            return 1.0
-        if self.fixed_scale is not None:
-            return self.fixed_scale
-        dfr = self.wnobs - edf
-        return pearson / dfr if dfr > 0 else float("nan")
+    def _scale_for(
+        self, mu: FloatArray | None, edf: float, pearson: float, deviance: float = math.nan
+    ) -> float:
+        """The dispersion of :mod:`priorreg.scale` for this model's scale option."""
+        return _scale.dispersion(self.scaletype, self.family, pearson, deviance, self.wnobs - edf)
 
     def _llf(self, mu: FloatArray, scale: float) -> float:
         fam = self.family
@@ -323,7 +319,7 @@ class PriorGLM(PriorModel):
         resid = self.endog_response - r.mu
         with np.errstate(all="ignore"):
             pearson = float(np.sum(iw * resid**2 / self.family.variance(r.mu)))
-        scale = self._scale_for(r.mu, edf, pearson)
+        scale = self._scale_for(r.mu, edf, pearson, r.deviance)
         return GLMFit(
             lam=lam,
             params=r.params,
@@ -388,24 +384,18 @@ class PriorGLM(PriorModel):
 
     def _llf_at(self, mu: FloatArray, edf: float) -> float:
         """Log-likelihood at the means ``mu`` with the scale of a fit of ``edf``."""
-        pearson = math.nan
-        if not _families.is_known_scale(self.family) and self.fixed_scale is None:
+        pearson = deviance = math.nan
+        if _scale.needs_pearson(self.scaletype, self.family):
             iw = self.freq_weights_total * self.var_weights_total
             with np.errstate(all="ignore"):
                 resid = self.endog_response - mu
                 pearson = float(np.sum(iw * resid**2 / self.family.variance(mu)))
-        return self._llf(mu, self._scale_for(mu, edf, pearson))
+        if _scale.needs_deviance(self.scaletype):
+            deviance = float(self.problem.deviance(mu))
+        return self._llf(mu, self._scale_for(mu, edf, pearson, deviance))
 
     def _known_scale(self, what: str) -> float:
-        if _families.is_known_scale(self.family):
-            return 1.0
-        if self.fixed_scale is not None:
-            return self.fixed_scale
-        raise ValueError(
-            f"{what} needs a known scale: the {type(self.family).__name__} family's "
-            "dispersion is estimated. Pass scale= to PriorGLM, or use lam='gcv' "
-            "(or 'reml'), which estimate it"
-        )
+        return _scale.known_scale(self.scaletype, self.family, what)
 
     def _loo_deviance(self, fit: GLMFit) -> float:
         h = np.asarray(fit.factor.leverage(fit.lam))
@@ -449,10 +439,11 @@ class PriorGLM(PriorModel):
             ll = loglike(phi)
             return -ll + pen / (2 * phi) + 0.5 * log_det - 0.5 * k0 * math.log(2 * math.pi * phi)
 
+        _scale.check_criterion_scale("reml", self.scaletype, self.family)
+        if isinstance(self.scaletype, float):
+            return neg(math.log(self.scaletype))
         if _families.is_known_scale(self.family):
             return neg(0.0)
-        if self.fixed_scale is not None:
-            return neg(math.log(self.fixed_scale))
         guess = math.log(max(fit.pearson_chi2 / max(self.wnobs - k0, 1.0), 1e-300))
         opt = minimize_scalar(neg, bracket=(guess - 0.5, guess + 0.5), tol=1e-10)
         return float(opt.fun)
@@ -487,11 +478,15 @@ class PriorGLM(PriorModel):
         return self._finish(pi)
 
     def _select(
-        self, criterion: str, lams: FloatArray | None, maxiter: int, tol: float
+        self,
+        criterion: str,
+        lams: FloatArray | None,
+        maxiter: int,
+        tol: float,
+        report: Callable[..., None] | None = None,
     ) -> tuple[GLMFit, Selection]:
         """Minimise ``criterion`` over converged fits (see :meth:`fit` and Notes there)."""
-        if criterion == "ubre":
-            self._known_scale("ubre")
+        _scale.check_criterion_scale(criterion, self.scaletype, self.family)
         problem: IRLSProblem | None = None
         if criterion in _GRAM_CRITERIA:
             try:
@@ -518,6 +513,8 @@ class PriorGLM(PriorModel):
                     )
                 trial = _Trial.of_fit(fit, self.criterion(fit, criterion))
             trials[lam] = trial
+            if report is not None:
+                report(lam, trial.value, trial.edf)
             return trial.value
 
         if lams is None:
@@ -527,6 +524,8 @@ class PriorGLM(PriorModel):
                 trial0 = _Trial.of_fit(fit0, self.criterion(fit0, criterion))
             lam0 = max(trial0.lam, 1e-300)
             trials[lam0] = trial0
+            if report is not None:
+                report(lam0, trial0.value, trial0.edf)
             # a bracket around the start, widened while the smallest value is
             # at one of its ends
             for side in (-1.0, 1.0):
@@ -595,6 +594,8 @@ class PriorGLM(PriorModel):
             )
             chosen = _Trial.of_fit(fit, self.criterion(fit, criterion), chosen.iterations)
             trials[final] = chosen
+        if report is not None:
+            report(final, chosen.value, chosen.edf, chosen=True)
         lam_sorted = sorted(trials)
         path = {
             "lam": np.array(lam_sorted),
@@ -650,6 +651,9 @@ class PriorGLM(PriorModel):
         maxiter: int = 100,
         tol: float = 1e-8,
         cov_type: str = "bayes",
+        *,
+        scale: str | float | None = None,
+        disp: bool | Callable[[SearchStep], Any] = False,
     ) -> Any:
         """Fit by penalized IRLS at a fixed ``lam`` or select it.
 
@@ -678,6 +682,12 @@ class PriorGLM(PriorModel):
         cov_type : {"bayes", "sandwich", "unconditional"}
             ``scale (X'WX + lam L)^-1``, ``scale A^-1 X'WX A^-1`` at convergence,
             or with the uncertainty of a selected ``lam`` (:mod:`priorreg.unconditional`).
+        scale : None, "x2", "dev" or float
+            The dispersion, as statsmodels' ``GLM.fit(scale=...)`` with
+            ``n - edf`` residual df (:mod:`priorreg.scale`); the results'
+            ``model`` is then a copy of this one with that ``scaletype``.
+        disp : bool or callable
+            Report each outer step of a search (:mod:`priorreg.progress`).
 
         Returns
         -------
@@ -689,6 +699,8 @@ class PriorGLM(PriorModel):
             When IRLS does not converge (``converged`` is then False).
         """
         _check_cov_type(cov_type)
+        option = _scale.check_scale(scale)
+        model = self if option in (None, self.scaletype) else self._with_scaletype(option)
         if not (isinstance(maxiter, int) and maxiter > 0):
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
         if not (np.isfinite(tol) and tol > 0):
@@ -719,9 +731,11 @@ class PriorGLM(PriorModel):
         separation = model_separation(self)
         try:
             if isinstance(lam_value, str):
-                fit, selection = self._select(lam_value, lams_arr, maxiter, tol)
+                report = reporter(disp, lam_value)
+                fit, selection = model._select(lam_value, lams_arr, maxiter, tol, report)
             else:
-                fit = self._irls(float(lam_value), None, maxiter, tol)
+                reporter(disp, "fixed")  # checks disp
+                fit = model._irls(float(lam_value), None, maxiter, tol)
         except FloatingPointError as exc:  # working weights underflowed: means at a bound
             raise ValueError(
                 separation.message(0.0) if separation is not None else f"penalized IRLS broke "
@@ -735,7 +749,13 @@ class PriorGLM(PriorModel):
                 "use a larger lam.",
                 ConvergenceWarning,
             )
-        return self._results(fit, selection, cov_type)
+        return model._results(fit, selection, cov_type)
+
+    def _with_scaletype(self, scaletype: str | float) -> PriorGLM:
+        """The model with another scale option (a shallow copy: the data are shared)."""
+        model = copy.copy(self)
+        model.scaletype = scaletype
+        return model
 
     def _results(self, fit: GLMFit, selection: Selection | None, cov_type: str) -> Any:
         """Wrap a fit in the results class of this model."""

@@ -12,7 +12,7 @@ from statsmodels.base import wrapper as wrap
 from statsmodels.base._prediction_inference import PredictionResultsMean
 from statsmodels.regression._prediction import PredictionResults
 
-from priorreg import families as _families
+from priorreg import scale as _scale
 from priorreg._sm_attributes import GLMAttributes
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.compat import two_sample_for
@@ -31,9 +31,10 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
     ``pearson_chi2``, ``converged``, ``iterations``, ``mu``,
     ``resid_response``, ``resid_deviance``, ``resid_pearson``, ``ubre``.
     ``scale`` is 1 for the binomial, Poisson and negative binomial families,
-    else Pearson chi2 / (n - edf) (or the ``scale=`` given to the model);
-    tests use the normal distribution when the scale is known, the t
-    distribution with ``df_resid`` otherwise. ``fittedvalues`` are the means.
+    else Pearson chi2 / (n - edf), or as chosen by ``fit(scale=...)``
+    (``scaletype``; see :mod:`priorreg.scale`); tests use the normal
+    distribution when the scale is known, the t distribution with
+    ``df_resid`` when it is estimated. ``fittedvalues`` are the means.
     """
 
     def __init__(self, model: Any, fit: Any, **kwargs: Any) -> None:
@@ -45,6 +46,8 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         self.iterations = fit.iterations
         self.mu = fit.fittedvalues
         self.family = model.family
+        #: the scale option of the fit (``fit(scale=...)``; see :mod:`priorreg.scale`)
+        self.scaletype = model.scaletype
         self._glm_fit = fit
         #: :class:`priorreg.separation.Separation` of the data, or None
         self.separation = model_separation(model)
@@ -61,9 +64,14 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         fit = self.model._irls(lam, None, 200, 1e-12, start_fit=self._glm_fit)
         return self.model.criterion(fit, "reml")
 
+    _fit_keys = ("disp", "scale", "maxiter", "tol")
+
+    def _carried_fit_options(self) -> dict[str, Any]:
+        return {"scale": self.scaletype}
+
     @staticmethod
     def _use_t_for(model: Any) -> bool:
-        return not _families.is_known_scale(model.family)
+        return _scale.is_estimated(model.scaletype, model.family)
 
     @staticmethod
     def _exact_fit(model: Any, fit: Any) -> bool:
@@ -145,8 +153,8 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
     # ------------------------------------------------------------ tests
     @cached_property
     def _two_sample(self) -> CompatibilityTest | None:
-        known = _families.is_known_scale(self.family) or self.model.fixed_scale is not None
-        return two_sample_for(self, self._unpenalized_fit, estimated_scale=not known)
+        estimated = estimated_scale(self.model)
+        return two_sample_for(self, self._unpenalized_fit, estimated_scale=estimated)
 
     def compatibility_test(self) -> CompatibilityTest:
         """Test whether the new data are compatible with the prior.

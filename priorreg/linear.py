@@ -23,6 +23,7 @@ from priorreg._typing import ArrayLike, CovType, FloatArray
 from priorreg.base import PriorModel
 from priorreg.checks import as_grid
 from priorreg.linalg import PathFactor, factorize
+from priorreg.progress import SearchStep, report_selection, reporter
 from priorreg.selection import CRITERIA, Selection, criterion_path, select_lam
 
 __all__ = ["LinearFit", "PriorRidge"]
@@ -286,6 +287,8 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         lam: float | str = "gcv",
         lams: ArrayLike | None = None,
         cov_type: CovType = "bayes",
+        *,
+        disp: bool | Callable[[SearchStep], Any] = False,
     ) -> Any:
         """Fit at a fixed ``lam`` or select it by a criterion.
 
@@ -302,6 +305,11 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
             or ``scale A^-1 X'WX A^-1`` (sampling variance of the estimator);
             ``"unconditional"`` adds the uncertainty of a selected ``lam``
             (:mod:`priorreg.unconditional`; ``"bayes"`` at a fixed ``lam``).
+        disp : bool or callable
+            Report the search (as :meth:`priorreg.PriorGLM.fit`): one line
+            per ``lam`` of the grid and search, then the chosen one. The
+            whole search costs about one fit, so the steps are reported
+            when it ends.
 
         Returns
         -------
@@ -322,7 +330,10 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         selection: Selection | None = None
         if isinstance(lam_value, str):
             grid = None if lams is None else as_grid(lams)
+            report = reporter(disp, lam_value)
             selection = self._select(lam_value, grid)
+            if report is not None:
+                report_selection(report, selection, float(self.factor.edf(selection.lam)))
             lam_value = selection.lam
         elif lams is not None:
             raise ValueError("lams= is a grid to search; it needs lam='gcv', 'loocv' or 'reml'")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from priorreg._typing import FloatArray
+from priorreg.options import ModelOptions, model_options, options_from_json, options_to_json
 
 __all__ = ["PriorFile", "align_prior", "load_prior", "save_prior"]
 
@@ -33,11 +34,17 @@ class PriorFile:
 
     It stands in for the results object it was saved from, so it can be
     passed as ``prior=`` and used with ``penalty="information"``.
+    ``options`` records how that model was built (per-row options as
+    column names, family and link names, missing policy, standardize,
+    scale option; see :class:`priorreg.options.ModelOptions`), so that
+    ``priorreg fit --prior`` can reapply them; ``None`` for files written
+    before they were recorded.
     """
 
     params: pd.Series
     normalized_cov_params: pd.DataFrame | None
     meta: Mapping[str, Any]
+    options: ModelOptions | None = None
 
 
 def _canonical(name: str, intercept_name: str | None) -> str:
@@ -284,7 +291,11 @@ def save_prior(results: Any, path: str | Path) -> None:
     """Write names, estimates and normalized covariance as plain JSON.
 
     Floats are written with Python's shortest round-trip representation,
-    so :func:`load_prior` restores them bit for bit.
+    so :func:`load_prior` restores them bit for bit. For a priorreg fit the
+    file also records how the model was built (``options``: per-row
+    options as column names, family and link names, missing policy,
+    standardize, scale option); a per-row option given as an array is
+    recorded only as such.
     """
     params = _params_of(results)
     if not isinstance(params, pd.Series):
@@ -294,7 +305,7 @@ def save_prior(results: Any, path: str | Path) -> None:
     model = getattr(results, "model", None)
     doc = {
         "format": _FORMAT,
-        "version": 1,
+        "version": 2,
         "names": [str(n) for n in params.index],
         "params": [float(v) for v in params.to_numpy()],
         "normalized_cov_params": ncov_list,
@@ -304,6 +315,8 @@ def save_prior(results: Any, path: str | Path) -> None:
         "formula": getattr(model, "formula", None),
         "separated": getattr(getattr(results, "separation", None), "columns", None),
     }
+    if hasattr(model, "_row_sources"):  # a priorreg model: how it was built
+        doc["options"] = options_to_json(model_options(results))
     Path(path).write_text(json.dumps(doc, indent=1, allow_nan=True))
 
 
@@ -318,12 +331,20 @@ def load_prior(path: str | Path) -> PriorFile:
     Returns
     -------
     PriorFile
-        Usable as ``prior=`` (and with ``penalty="information"``).
+        Usable as ``prior=`` (and with ``penalty="information"``); its
+        ``options`` say how the model was built (``None`` for older files).
 
     Raises
     ------
     ValueError
-        If the file is not a priorreg prior or is inconsistent.
+        If the file is not a priorreg prior or is inconsistent, or its
+        options are not plain names and numbers from the known tables.
+
+    Notes
+    -----
+    A prior file is data from elsewhere: nothing in it is evaluated. The
+    formula is only stored, column names are looked up in the data later,
+    family and link names in fixed tables (:mod:`priorreg.options`).
     """
     try:
         doc = json.loads(Path(path).read_text())
@@ -364,4 +385,5 @@ def load_prior(path: str | Path) -> PriorFile:
     meta = {
         key: doc.get(key) for key in ("scale", "nobs", "lam", "formula", "version", "separated")
     }
-    return PriorFile(params=params, normalized_cov_params=ncov_df, meta=meta)
+    options = options_from_json(doc.get("options"), path)
+    return PriorFile(params=params, normalized_cov_params=ncov_df, meta=meta, options=options)

@@ -24,6 +24,7 @@ from priorreg.inference import (
     sandwich_cov,
 )
 from priorreg.linear import LinearFit
+from priorreg.options import model_options, refine_kwargs
 from priorreg.prior import save_prior
 from priorreg.selection import Selection, loocv
 from priorreg.unconditional import reml_curvature, unconditional_cov
@@ -390,6 +391,13 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
     def _results_wrapper(self) -> Any:
         return PriorRidgeResultsWrapper(self)
 
+    #: Keyword arguments of ``refine`` that go to ``fit`` rather than to the model.
+    _fit_keys: tuple[str, ...] = ("disp",)
+
+    def _carried_fit_options(self) -> dict[str, Any]:
+        """Options of this fit that a refinement reuses unless given (GLM: the scale)."""
+        return {}
+
     def refine(
         self,
         newdata: Any,
@@ -397,16 +405,23 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         lam: float | str = "gcv",
         lams: ArrayLike | None = None,
         cov_type: str = "bayes",
-        missing: str = "drop",
+        missing: str | None = None,
         **model_kwargs: Any,
     ) -> Any:
-        """Refit on new data with these estimates as the prior.
+        """Refit the same model on new data with these estimates as the prior.
 
         The new data are coded with this fit's formula and design (same
         columns, categorical coding and stateful-transform statistics), so
         a small new dataset that lacks a categorical level still refines
         every coefficient; coefficients the new data do not inform stay at
-        the prior.
+        the prior. Everything else the model was built with that describes
+        the rows is reapplied: per-row options given as column names
+        (``weights``, ``offset``, ``exposure``, ``freq_weights``,
+        ``var_weights``) are read from ``newdata`` by the same names; the
+        family and link, the missing-value policy, ``standardize`` and the
+        GLM scale option (``fit(scale=...)``) are kept. The penalty is not
+        carried over (pass ``penalty="information"`` to use this fit's
+        precision).
 
         Parameters
         ----------
@@ -414,18 +429,28 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
             The new data (the model must come from a formula).
         lam, lams, cov_type
             As the model's ``fit``.
-        missing : {"drop", "raise"}
-            Rows of ``newdata`` with missing values.
+        missing : {"drop", "raise"}, optional
+            Rows of ``newdata`` with missing values; default as this model.
         **model_kwargs
-            Model options for the new data: ``penalty`` (``"information"``
-            uses this fit's precision), ``standardize``, and per-row arrays
-            (``weights``, ``offset``, ...; a column name or one value per
-            row). The family (GLM) is kept unless given.
+            Overrides: model options (``penalty``, ``standardize``, ``family``,
+            per-row options as a column name or one value per row of
+            ``newdata``, or None to drop one) and ``fit`` options (``disp``;
+            GLM also ``scale``, ``maxiter``, ``tol``).
 
         Returns
         -------
         results
-            Of the same class as this one.
+            Of the same class as this one; equal to
+            ``Model.from_formula(formula, newdata, <same options>,
+            prior=this).fit(lam=...)``.
+
+        Raises
+        ------
+        ValueError
+            A per-row option that was given as an array (one value per row
+            of the old data) and is not given again: it cannot describe the
+            new rows, so pass it again, e.g.
+            ``refine(newdata, exposure=newdata["months"])``.
         """
         design = self.model.design
         if design is None:
@@ -433,24 +458,25 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
                 "refine(newdata) needs a model built with from_formula; for arrays "
                 "refit the model class with prior=results on the new arrays"
             )
+        fit_kwargs: dict[str, Any] = {"lam": lam, "lams": lams, "cov_type": cov_type}
+        fit_kwargs.update(self._carried_fit_options())
+        for key in self._fit_keys:
+            if key in model_kwargs:
+                fit_kwargs[key] = model_kwargs.pop(key)
+        options = model_options(self)
+        kwargs = refine_kwargs(options, {**self.model._refine_kwargs(), **model_kwargs})
+        missing = options.missing if missing is None else missing
         from priorreg import outofcore
 
         if outofcore.is_dask(newdata):
             return outofcore.refine(
-                self,
-                newdata,
-                lam=lam,
-                lams=lams,
-                cov_type=cov_type,
-                missing=missing,
-                **model_kwargs,
+                self, newdata, missing=missing, fit_kwargs=fit_kwargs, **kwargs
             )
         new_design = _formula.rebuild_design(design, newdata, missing)
-        kwargs = {**self.model._refine_kwargs(), **model_kwargs}
         model = type(self.model)._from_design(
             new_design, newdata, prior=self._results_wrapper(), **kwargs
         )
-        return model.fit(lam=lam, lams=lams, cov_type=cov_type)
+        return model.fit(**fit_kwargs)
 
     # ------------------------------------------------------------ summary
     def summary(  # type: ignore[override]

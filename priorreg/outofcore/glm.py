@@ -19,6 +19,7 @@ from statsmodels.genmod import families as smf
 
 from priorreg import families as _families
 from priorreg import formula as _formula
+from priorreg import scale as _scale
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.glm import GLMFit, PriorGLM
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
@@ -269,9 +270,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             array_names=array_names,
             family=family,
         )
-        if scale is not None and (not np.isfinite(scale) or scale <= 0):
-            raise ValueError(f"scale must be a positive number, got {scale!r}")
-        self.fixed_scale = None if scale is None else float(scale)
+        self.scaletype = _scale.model_scale(scale)
         self.wnobs = float(self._scan["wnobs"])
         self._y_mean = float(self._scan["y_sum"]) / self.nobs
         self._points: dict[bytes, _Point] = {}
@@ -421,7 +420,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         edf_params = 1.0 - lam * np.einsum("ij,ji->i", ncov, self.penalty_matrix)
         edf = float(factor.edf(lam))
         pearson = float(r.point.sums["pearson"])
-        scale = self._scale_for(None, edf, pearson)
+        scale = self._scale_for(None, edf, pearson, float(r.deviance))
         if isinstance(self.family, smf.Gaussian) and isinstance(
             self.family.link, smf.links.Identity
         ):

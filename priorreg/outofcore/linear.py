@@ -251,6 +251,8 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         lam: float | str = "gcv",
         lams: ArrayLike | None = None,
         cov_type: str = "bayes",
+        *,
+        disp: Any = False,
     ) -> Any:
         """Fit at a fixed ``lam`` or select it (see :meth:`priorreg.PriorRidge.fit`).
 
@@ -261,7 +263,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         PriorRidgeResultsWrapper
             Wrapping a :class:`DaskPriorRidgeResults`.
         """
-        return super().fit(lam, lams, cov_type)
+        return super().fit(lam, lams, cov_type, disp=disp)
 
     def _select(self, criterion: str, grid: FloatArray | None) -> Selection:
         if criterion == "loocv":

@@ -20,6 +20,7 @@ from priorreg._typing import FloatArray
 from priorreg.base import _constant_column
 from priorreg.glm import PriorGLM, _boolean_response
 from priorreg.linear import PriorRidge
+from priorreg.options import row_sources
 from priorreg.outofcore.coding import (
     _TEMPLATE_ROWS,
     _ArrayCoder,
@@ -257,6 +258,7 @@ def _formula_model(
     cls = model_class(cls)
     keys = cls._row_keys
     rows = {key: kwargs.pop(key, None) for key in keys}
+    sources = row_sources(rows)
     columns_of, scalars, collections = _split_rows(rows, ddf)
     for key, value in collections.items():
         name = f"__priorreg_{key}"
@@ -282,6 +284,7 @@ def _formula_model(
         endog_t = _boolean_response(endog_t)
     model = cls.__new__(cls)
     model._setup_from_source(source, endog_t, exog_t, design, progress=progress, **kwargs)
+    model._row_sources = sources  # how each per-row option was given, for refine
     return model
 
 

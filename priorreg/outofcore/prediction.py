@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from priorreg import formula as _formula
-from priorreg._typing import ArrayLike, FloatArray
+from priorreg._typing import FloatArray
 from priorreg.outofcore.coding import _parts_of
 from priorreg.outofcore.dispatch import is_dask
 from priorreg.outofcore.model import _formula_model
@@ -124,31 +124,25 @@ def refine(
     results: Any,
     newdata: Any,
     *,
-    lam: float | str = "gcv",
-    lams: ArrayLike | None = None,
-    cov_type: str = "bayes",
-    missing: str = "drop",
+    missing: str,
+    fit_kwargs: dict[str, Any],
     **model_kwargs: Any,
 ) -> Any:
     """``results.refine(newdata)`` for Dask ``newdata``: the fit's design, a Dask model.
 
-    The new data are coded with the fit's design infos (same columns and
-    levels); a level the fit has not seen is an error, as in memory.
+    ``model_kwargs`` and ``fit_kwargs`` are the options that
+    :meth:`priorreg.PriorRidgeResults.refine` resolved (carried over and
+    overridden). The new data are coded with the fit's design infos (same
+    columns and levels); a level the fit has not seen is an error, as in
+    memory.
     """
     res = getattr(results, "_results", results)
-    design = res.model.design
-    if design is None:
-        raise TypeError(
-            "refine(newdata) needs a model built with from_formula; for arrays "
-            "refit the model class with prior=results on the new arrays"
-        )
-    kwargs = {**res.model._refine_kwargs(), **model_kwargs}
     model = _formula_model(
         type(res.model),
-        design,
+        res.model.design,
         newdata,
         missing=missing,
         prior=res._results_wrapper(),
-        **kwargs,
+        **model_kwargs,
     )
-    return model.fit(lam=lam, lams=lams, cov_type=cov_type)
+    return model.fit(**fit_kwargs)
