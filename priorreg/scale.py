@@ -67,7 +67,10 @@ def check_scale(scale: Any) -> str | float | None:
         )
     value = float(scale)
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+        raise ValueError(
+            f"scale must be a positive number, got {scale!r}; use a finite value > 0, "
+            "'x2' or 'dev'"
+        )
     return value
 
 

@@ -468,7 +468,7 @@ def test_inputs_are_untouched_across_a_full_glm_run():
                 "count ~ x + C(g)", df, family=F.Poisson(), var_weights=w, offset="o", prior=prior
             )
             .fit(lam="reml")
-            .refine(df, lam="gcv")
+            .refine(df, lam="gcv", var_weights=w)  # an array is not carried over: given again
         ),
         df,
         w,
