@@ -90,6 +90,12 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
         *_share_notes(share, "t" if res.use_t else "z"),
         *summary_notes(res),
     ]
+    if res.lam_method != "fixed" and res.cov_type != "unconditional":
+        lines.append(
+            f"Standard errors, tests and intervals treat lam, chosen by "
+            f"{res.lam_method.upper()}, as known; cov_type=\"unconditional\" allows for "
+            "the uncertainty of that choice."
+        )
     smry.add_extra_txt([textwrap.fill(line, width=_NOTE_WIDTH) for line in lines])
     return smry
 
