@@ -158,8 +158,9 @@ def slope_bound(ref, dt):
 
 
 def summary_lines(res):
-    """The summary without the line saying how lam was chosen."""
-    return [line for line in str(res.summary()).splitlines() if "Lam chosen by" not in line]
+    """The summary without the lines saying how lam was chosen (and that it is treated as known)."""
+    text = str(res.summary()).split("Standard errors, tests and intervals treat lam")[0]
+    return [line for line in text.splitlines() if "Lam chosen by" not in line]
 
 
 def glm_radius(family, model, lam, *params):
