@@ -22,7 +22,13 @@ from priorreg._typing import FloatArray
 from priorreg.exceptions import PenaltyUnitsWarning
 from priorreg.penalty import column_sd
 
-__all__ = ["UNITS_RATIO", "penalty_units_message", "user_stacklevel", "warn_penalty_units"]
+__all__ = [
+    "UNITS_RATIO",
+    "penalty_units_message",
+    "units_message_from_sd",
+    "user_stacklevel",
+    "warn_penalty_units",
+]
 
 #: Largest ratio of the standard deviations of penalized columns that the
 #: default penalty accepts without a warning.
@@ -64,10 +70,17 @@ def penalty_units_message(
     str or None
         The message, ``None`` when the scales are within 100x of each other.
     """
+    return units_message_from_sd(column_sd(X, weights), penalized, names)
+
+
+def units_message_from_sd(
+    sd: FloatArray, penalized: FloatArray, names: Sequence[str]
+) -> str | None:
+    """:func:`penalty_units_message` from the columns' standard deviations ``sd``."""
     idx = np.flatnonzero(penalized)
     if idx.size < 2:
         return None
-    sd = column_sd(X[:, idx], weights)
+    sd = np.asarray(sd, dtype=float)[idx]
     keep = sd > 0  # a column constant in these data (e.g. a level absent) has no scale
     if keep.sum() < 2:
         return None

@@ -414,3 +414,17 @@ def test_unconditional_intervals_recover_coverage_lost_to_the_choice_of_lam(rng)
     rate_b, rate_u = covered_b / (reps * k), covered_u / (reps * k)
     assert rate_b < 0.93  # the loss the issue describes is there
     assert rate_u - rate_b > 0.01
+
+
+@pytest.mark.dask
+def test_units_warning_from_dask_data_equals_in_memory(units_frame):
+    import dask.dataframe as dd
+
+    ddf = dd.from_pandas(units_frame, npartitions=3)
+    messages = []
+    for data in (ddf, units_frame):
+        with pytest.warns(PenaltyUnitsWarning) as record:
+            pr.PriorRidge.from_formula("y ~ small + big", data).fit(lam=1.0)
+        assert [r.filename for r in record] == [__file__]
+        messages.append(str(record[0].message))
+    assert messages[0] == messages[1]  # the same standard deviations to the 3 digits printed

@@ -34,6 +34,7 @@ from priorreg.outofcore.coding import (
 from priorreg.outofcore.dispatch import _require_dask, is_dask, model_class
 from priorreg.outofcore.passes import _Block, _moments, _Source, _weighted_qr
 from priorreg.prior import check_prior_names
+from priorreg.units import units_message_from_sd
 
 _NO_ROWS = np.empty(0)
 
@@ -81,8 +82,7 @@ def _scan(block: _Block, kind: str, std_key: str | None, family: Any) -> dict[st
         "x_min": X.min(axis=0) if n else np.full(k, np.inf),
         "x_max": X.max(axis=0) if n else np.full(k, -np.inf),
     }
-    if std_key is not None:
-        out["x_mom"] = _moments(X, std_w)
+    out["x_mom"] = _moments(X, std_w)
     if kind == "linear":
         w = block.rows.get("weights")
         o = block.rows.get("offset")
@@ -169,9 +169,9 @@ class _DaskModel:
     ) -> None:
         self.source = source
         self.progress = bool(progress)
-        std_key = self._std_key if standardize else None
+        # the column moments serve standardize and the units check of the default penalty
         scan = source.reduce(
-            _scan, self._kind, std_key, family, progress=self.progress, label="scan the data"
+            _scan, self._kind, self._std_key, family, progress=self.progress, label="scan the data"
         )
         source.counts = list(scan["counts_list"])
         self._scan = scan
@@ -196,11 +196,14 @@ class _DaskModel:
         self.standardize = False  # the column scales come from the scan, below
         self._setup_prior_penalty(prior, penalty)
         self.standardize = bool(standardize)
+        total, _, m2 = scan["x_mom"]
+        sd = np.sqrt(m2 / total) if total > 0 else np.zeros(self.k_params)
         if standardize:  # as priorreg.penalty.standardize_penalty
-            total, _, m2 = scan["x_mom"]
-            sd = np.sqrt(m2 / total)
             sd = np.where(sd > 0, sd, 1.0)
             self.penalty_matrix = sd[:, None] * self.penalty_matrix * sd[None, :]
+        elif penalty is None:  # as the in-memory model (priorreg.base)
+            names = [str(n) for n in self.exog_names]
+            self.units_message = units_message_from_sd(sd, self.penalty_weights > 0, names)
 
     @classmethod
     def _from_design(cls, design: _formula.Design, frame: Any, **kwargs: Any) -> Any:
