@@ -23,14 +23,6 @@ pytest.importorskip("distributed")
 import dask
 import dask.array as da
 import dask.dataframe as dd
-from distributed import Client, LocalCluster
-
-import priorreg as pr
-from priorreg import outofcore
-from priorreg.base import PriorModel
-from priorreg.linalg import factorize, factorize_triangular
-
-sys.path.insert(0, str(Path(__file__).parent))
 from bounds import (
     EPS,
     MARGIN,
@@ -40,6 +32,12 @@ from bounds import (
     lstsq_rtol,
     solve_rtol,
 )
+from distributed import Client, LocalCluster
+
+import priorreg as pr
+from priorreg import outofcore
+from priorreg.base import PriorModel
+from priorreg.linalg import factorize, factorize_triangular
 
 pytestmark = [
     pytest.mark.dask,

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 from bounds import (
+    EPS,
     MARGIN,
     assert_close_normwise,
     glm_newton_step,
@@ -371,9 +372,14 @@ def test_formula_exposure_predict_and_refine(rng):
         ).fit(lam="gcv")
     assert "Poisson" in str(res.summary())
     pred = res.predict(small, exposure=small.pyears)
-    np.testing.assert_allclose(pred, res.fittedvalues, rtol=1e-12)
+    # exp(x'b + log(pyears)) twice from the same numbers: the linear
+    # predictor to (k + 1) eps sum |terms|, exp turns that absolute error into
+    # a relative one (x 10)
+    X, b = res.model.exog, np.asarray(res.params)
+    eta_err = (X.shape[1] + 1) * EPS * (np.abs(X) @ np.abs(b) + np.abs(np.log(small.pyears)))
+    np.testing.assert_allclose(pred, res.fittedvalues, rtol=MARGIN * eta_err.max())
     lin = res.predict(small, exposure=small.pyears, which="linear")
-    np.testing.assert_allclose(np.exp(lin), pred, rtol=1e-12)
+    np.testing.assert_allclose(np.exp(lin), pred, rtol=MARGIN * eta_err.max())
     frame = res.get_prediction(small.head(3), exposure=small.pyears.head(3)).summary_frame()
     assert np.all(frame["mean_ci_lower"] < frame["mean"])
     assert np.all(frame["mean"] < frame["mean_ci_upper"])

@@ -33,6 +33,8 @@ def test_longley_formula_lam_zero(longley):
     assert lre(res.bse, cert["std_devs"]).min() >= 9.0
     assert lre(np.sqrt(res.scale), cert["residual_sd"]) >= 9.0
     assert lre(res.rsquared, cert["r_squared"]) >= 9.0
+    # at lam = 0 each shrinkage factor d / (d + 0) is exactly 1: edf sums 7
+    # ones (7 eps of rounding at most); 1e-12 is far above that
     assert res.edf == pytest.approx(7.0, abs=1e-12)
 
 
@@ -66,6 +68,8 @@ def test_filip_graded_polynomial_is_identified(filip):
     # the residual SD shares the float64 limit of the coefficients
     assert lre(np.sqrt(res.scale), cert["residual_sd"]) >= 7.5
     assert lre(res.rsquared, cert["r_squared"]) >= 9.0
+    # as above: 11 shrinkage factors, each 1 at lam = 0 up to rounding
+    # (11 eps in all); 1e-9 is far above that
     assert res.edf == pytest.approx(11.0, abs=1e-9)
 
 
