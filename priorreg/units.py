@@ -11,44 +11,24 @@ standardized coefficients :math:`s_j b_j` is :math:`\lambda \sum_j
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from priorreg._typing import FloatArray
-from priorreg.exceptions import PenaltyUnitsWarning
+from priorreg.exceptions import PenaltyUnitsWarning, warn
 from priorreg.penalty import column_sd
 
 __all__ = [
     "UNITS_RATIO",
     "penalty_units_message",
     "units_message_from_sd",
-    "user_stacklevel",
     "warn_penalty_units",
 ]
 
 #: Largest ratio of the standard deviations of penalized columns that the
 #: default penalty accepts without a warning.
 UNITS_RATIO = 100.0
-
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside priorreg.
-
-    Call it in the function that calls :func:`warnings.warn`.
-    """
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level
-
 
 def penalty_units_message(
     X: FloatArray, weights: FloatArray | None, penalized: FloatArray, names: Sequence[str]
@@ -104,4 +84,4 @@ def warn_penalty_units(message: str | None, lam: float) -> None:
     At ``lam = 0`` the penalty plays no part, so nothing is said.
     """
     if message and lam > 0:
-        warnings.warn(message, PenaltyUnitsWarning, stacklevel=user_stacklevel())
+        warn(message, PenaltyUnitsWarning)
