@@ -188,6 +188,8 @@ class PriorModel(Model):  # type: ignore[misc]
         for name in self._row_keys:
             arr = getattr(self, name, None)
             check_finite(name, arr, fix)
+            if arr is not None and name != "exposure":  # exposure enters as its log
+                check_column_scale(name, arr, tiny=False)
             if name in self._positive_keys and arr is not None and np.any(arr <= 0):
                 bad = np.flatnonzero(arr <= 0)
                 raise ValueError(
@@ -221,6 +223,7 @@ class PriorModel(Model):  # type: ignore[misc]
         self.prior_spec = prior
         self.units_message: str | None = None
         self.prior_values = align_prior(prior, names, intercept_name)
+        check_column_scale("prior", self.prior_values[None, :], names, tiny=False)
         if isinstance(penalty, str) and penalty == "information":
             L = prior_information(prior, names, intercept_name)
             self.penalty_kind = "information"

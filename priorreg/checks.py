@@ -25,7 +25,9 @@ _HUGE = 1e100
 _TINY = 1e-100
 
 
-def check_column_scale(name: str, values: FloatArray, columns: Sequence[str] | None = None) -> None:
+def check_column_scale(
+    name: str, values: FloatArray, columns: Sequence[str] | None = None, *, tiny: bool = True
+) -> None:
     """Values so large (or so small) that their squares overflow are a ``ValueError``.
 
     Parameters
@@ -36,6 +38,9 @@ def check_column_scale(name: str, values: FloatArray, columns: Sequence[str] | N
         Finite values.
     columns : sequence of str, optional
         Column names of a 2-D ``values``.
+    tiny : bool
+        Also refuse non-zero values all below 1e-100 (not for weights, whose
+        overall size cancels, nor for offsets and priors, where 0 is common).
 
     Raises
     ------
@@ -46,13 +51,14 @@ def check_column_scale(name: str, values: FloatArray, columns: Sequence[str] | N
     if arr.shape[0] == 0:
         return
     peak = np.max(np.abs(arr), axis=0)
-    bad = np.flatnonzero((peak > _HUGE) | ((peak > 0) & (peak < _TINY)))
+    small = (peak > 0) & (peak < _TINY) if tiny else np.zeros(peak.shape, dtype=bool)
+    bad = np.flatnonzero((peak > _HUGE) | small)
     if bad.size == 0:
         return
     j = int(bad[0])
-    label = columns[j] if columns is not None and values.ndim == 2 else name
+    label = f"{name} column {columns[j]!r}" if columns is not None and values.ndim == 2 else name
     raise ValueError(
-        f"{name} column {label!r} has values of magnitude {peak[j]:.3g}, whose squares "
+        f"{label} has values of magnitude {peak[j]:.3g}, whose squares "
         f"overflow or underflow in double precision: rescale it (e.g. divide it by "
         f"{10.0 ** np.floor(np.log10(peak[j])):.0e}) so its values lie between 1e-100 and 1e100"
     )

@@ -123,6 +123,9 @@ NONFINITE = [
     ("exog 1e300", lambda y, X: dict(exog=X * [1, 1e300, 1]), "'x1'.*magnitude.*rescale"),
     ("exog 1e-300", lambda y, X: dict(exog=X * [1, 1e-300, 1]), "'x1'.*magnitude.*rescale"),
     ("endog 1e300", lambda y, X: dict(endog=y * 1e300), "endog.*magnitude.*rescale"),
+    ("weights 1e300", lambda y, X: dict(weights=np.full(30, 1e300)), "weights has values of mag"),
+    ("offset 1e300", lambda y, X: dict(offset=np.full(30, 1e300)), "offset has values of mag"),
+    ("prior 1e300", lambda y, X: dict(prior=[0.0, 1e300, 0.0]), "prior column 'x1'.*magnitude"),
 ]
 
 
