@@ -388,17 +388,8 @@ def _fit(args: argparse.Namespace, progress: Any) -> None:
     else:
         model = PriorGLM.from_formula(args.formula, data, family=family, **rows, **common)
         fit_kwargs["scale"] = args.scale if args.scale is not None else _options_scale(prior)
-    token = grid_option.set("--lams")  # advice in warnings names the CLI's option
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = model.fit(lam=args.lam, lams=args.lams, cov_type=args.cov_type, **fit_kwargs)
-            text = _output(res, args.format)
-    finally:
-        grid_option.reset(token)
-    print(text)
-    for message in dict.fromkeys(str(w.message) for w in caught):  # each cause once
-        print(f"priorreg: warning: {message}", file=sys.stderr)
+    res = model.fit(lam=args.lam, lams=args.lams, cov_type=args.cov_type, **fit_kwargs)
+    print(_output(res, args.format))
     if args.save_prior:
         res.save_prior(args.save_prior)
     if args.plot:
@@ -462,15 +453,24 @@ def _carried(args: argparse.Namespace, carried: Any) -> tuple[Any, dict[str, Any
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``priorreg`` command."""
     args = _parser().parse_args(argv)
+    # warnings of any step (reading, building, fitting, writing) are recorded and
+    # printed after the output, each cause once; their advice names --lams
+    token = grid_option.set("--lams" if args.command == "fit" else "lams=")
     try:
-        if args.command == "demo":
-            from priorreg.demo import run_demo, run_glm_demo
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if args.command == "demo":
+                from priorreg.demo import run_demo, run_glm_demo
 
-            (run_glm_demo if args.which == "glm" else run_demo)(sys.stdout)
-        else:
-            _fit(args)
+                (run_glm_demo if args.which == "glm" else run_demo)(sys.stdout)
+            else:
+                _fit(args)
     except (ValueError, TypeError, OSError, KeyError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"priorreg: error: {first}", file=sys.stderr)
         return 2
+    finally:
+        grid_option.reset(token)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"priorreg: warning: {message}", file=sys.stderr)
     return 0
