@@ -123,7 +123,7 @@ class Separation:
         )
 
 
-def _row_sides(family: Any, y: FloatArray) -> tuple[FloatArray, FloatArray] | None:
+def _row_sides(family: Any, y: FloatArray) -> FloatArray | None:
     """Side of each row (+1 upper bound, -1 lower, 0 interior); ``None``: no separation possible."""
     if isinstance(family, smf.Binomial):
         if not isinstance(family.link, _BINOMIAL_LINKS):
@@ -137,7 +137,7 @@ def _row_sides(family: Any, y: FloatArray) -> tuple[FloatArray, FloatArray] | No
         return None
     if not np.any(side):
         return None
-    return side, y
+    return side
 
 
 def _lp_direction(Xs: FloatArray, side: FloatArray, null: FloatArray | None) -> FloatArray | None:
@@ -200,10 +200,9 @@ def find_separation(
     -------
     Separation or None
     """
-    sides = _row_sides(family, y)
-    if sides is None:
+    side = _row_sides(family, y)
+    if side is None:
         return None
-    side = sides[0]
     scale = np.max(np.abs(X), axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     Xs = X / scale
