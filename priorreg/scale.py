@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-import sys
-import warnings
 from typing import Any
 
 from priorreg import families as _families
+from priorreg.exceptions import warn
 
 __all__ = [
     "check_criterion_scale",
@@ -141,17 +139,6 @@ def check_criterion_scale(criterion: str, scale: str | float | None, family: Any
         )
 
 
-def _user_stacklevel() -> int:
-    """``stacklevel`` of the first frame outside the priorreg package."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level
-
-
 def model_scale(scale: Any) -> str | float | None:
     """The deprecated model-level ``scale=``: validated, with a ``FutureWarning``.
 
@@ -161,10 +148,9 @@ def model_scale(scale: Any) -> str | float | None:
     if scale is None:
         return None
     value = check_scale(scale)
-    warnings.warn(
+    warn(
         "PriorGLM(..., scale=) is deprecated and will be removed: pass the scale to "
         f"fit(scale={value!r}) instead (also 'x2' or 'dev', as statsmodels' GLM.fit)",
         FutureWarning,
-        stacklevel=_user_stacklevel(),
     )
     return value
