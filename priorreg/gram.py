@@ -42,7 +42,15 @@ from scipy.linalg.blas import dsyrk
 
 from priorreg._typing import FloatArray
 
-__all__ = ["OnePassFactor", "WeightedRows", "centring", "one_pass_factor", "unpenalized"]
+__all__ = [
+    "OnePassFactor",
+    "WeightedRows",
+    "blockwise_gram",
+    "centring",
+    "one_pass_factor",
+    "signed_gram",
+    "unpenalized",
+]
 
 #: Rows per block: a block of ``k + 1 <= 200`` columns stays in cache.
 ROW_BLOCK = 4096
@@ -142,7 +150,7 @@ def _shift(X: FloatArray, w: FloatArray | None, intercept: int) -> FloatArray:
     return s
 
 
-def _blockwise_gram(
+def blockwise_gram(
     X: FloatArray, sw: FloatArray | None, zw: FloatArray, shift: FloatArray | None
 ) -> FloatArray:
     """``A'A`` for ``A = [diag(sw) (X - 1 shift'), zw]``, one pass of ``syrk`` on row blocks."""
@@ -221,7 +229,7 @@ def one_pass_factor(
         if c == 0 or not np.all(X[:, intercept] == c):
             return None
         shift = _shift(X, None if sw is None else sw * sw, intercept)
-    G = _blockwise_gram(X, sw, zw, shift)
+    G = blockwise_gram(X, sw, zw, shift)
     raw_diag = np.diag(G).copy()
     means = r = None
     if shift is not None:
@@ -246,3 +254,25 @@ def one_pass_factor(
     if not (sv.size and sv[-1] > 0) or kappa * (sv[0] / sv[-1]) ** 2 > _MAX_KAPPA_COND2:
         return None
     return OnePassFactor(R, scale, means, shift, r)
+
+
+def signed_gram(X: FloatArray, v: FloatArray) -> FloatArray:
+    r"""``X' diag(v) X`` for weights of any sign, from two ``syrk`` passes.
+
+    .. math::
+
+        X'\mathrm{diag}(v)X = X'\mathrm{diag}(v_+)X - X'\mathrm{diag}(v_-)X,
+        \qquad v_\pm = \max(\pm v, 0),
+
+    each term the Gram matrix of :math:`\mathrm{diag}(v_\pm^{1/2}) X` by
+    :func:`blockwise_gram` (a ``gemm`` on row blocks with a short output and a
+    long inner dimension is many times slower than ``syrk`` here).
+    """
+    k = X.shape[1]
+    zero = np.zeros(X.shape[0])
+    out = np.zeros((k, k))
+    for sign in (1.0, -1.0):
+        part = np.maximum(sign * v, 0.0)
+        if np.any(part):
+            out += sign * blockwise_gram(X, np.sqrt(part), zero, None)[:k, :k]
+    return out
