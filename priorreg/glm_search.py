@@ -93,6 +93,9 @@ _BRACKET_LOG10 = (float(np.log10(1.5)), 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 XATOL = 1e-3
 #: Criterion values closer than this (relative) cannot locate a vertex.
 _FLAT_RTOL = 1e-10
+#: Values this close (relative) over the whole search: a flat criterion, which
+#: the bracket search reports (the flatness test of ``selection.warn_on_edge``).
+_FLAT_VALUES = 1e-12
 #: The last Newton step (below ``XATOL``) is skipped only when the predicted
 #: change of the criterion is at the rounding of the deviance (~1e-14 relative).
 _ROUNDING_RTOL = 1e-13
@@ -418,11 +421,13 @@ class GLMSearch:
                 assert phi is not None
                 grad = sens.d_deviance / phi + 2 * sens.d_edf
             return value, grad
-        if sens is None or lam <= 0:
-            return math.nan, None
         L = problem.L
+        chol = _cholesky(point.gram + lam * L) if lam > 0 else None
+        if chol is None:
+            return math.nan, None
         m = _rank(L)
-        log_det = sens.log_det - m * math.log(lam) - _log_pdet(L)
+        log_det_a = 2.0 * float(np.sum(np.log(np.diagonal(chol[0])) - np.log(chol[1])))
+        log_det = log_det_a - m * math.log(lam) - _log_pdet(L)
         pen = lam * problem.penalty(point.params)
         fam, y = model.family, model.endog_response
         with np.errstate(all="ignore"):
@@ -436,6 +441,8 @@ class GLMSearch:
 
         k0, n = L.shape[0] - m, model.wnobs
         value, phi = laplace_reml(loglike, pen, log_det, k0, self._phi(), pearson, n)
+        if sens is None:
+            return value, None
         return value, pen / (2 * phi) + 0.5 * sens.d_log_det - 0.5 * m
 
     def _newton_trial(self, nf: NewtonFit) -> Trial:
@@ -469,6 +476,8 @@ class GLMSearch:
             if start is not None:
                 nf = newton_irls(self.problem, lam, start, maxiter=self.maxiter, tol=self.tol)
                 trial = None if nf is None else self._newton_trial(nf)
+                if nf is not None and nf.converged and not math.isfinite(trial.value):
+                    trial = None  # not defined on the Gram route
         if trial is None:
             if nearest is not None and nearest.fit is None:
                 fit = model._irls(lam, nearest.params, self.maxiter, self.tol)
@@ -529,6 +538,14 @@ class GLMSearch:
             return False
         return True
 
+    def _flat(self) -> bool:
+        """Fewer than three fits, or values equal to rounding (as the edge warning judges)."""
+        values = np.array([t.value for t in self.trials.values()])
+        values = values[np.isfinite(values)]
+        if values.size < 3:
+            return True
+        return bool(np.ptp(values) <= _FLAT_VALUES * np.max(np.abs(values)))
+
     def _bracket_and_brent(self, lam0: float | None) -> None:
         """Derivative-free: widen a bracket around ``lam0``, then Brent and a parabola step."""
         trials = self.trials
@@ -576,7 +593,10 @@ class GLMSearch:
             rho0 = math.log(lam0)
             bounds = (rho0 - _SPAN, rho0 + _SPAN)
             if newton_ok and math.isfinite(trials[lam0].value):
-                newton_ok = self._newton(rho0, *bounds)
+                # a criterion flat at the start (e.g. an exact fit at every
+                # lam) stops Newton at once: the bracket search then tells
+                # a flat criterion from a minimum
+                newton_ok = self._newton(rho0, *bounds) and not self._flat()
             else:
                 newton_ok = False
             if not newton_ok:
