@@ -10,12 +10,16 @@ coefficients are drawn once per family; the prior ``b0`` is the truth
 perturbed by N(0, 0.05^2) noise. The fixed penalty is ``LAM = n * a`` with
 ``a = 1e-3``.
 
+Two designs (``--design``): the AR(1) columns above and iid columns
+(``rho = 0``), the same means and coefficients otherwise.
+
 Timed (median of ``--repeats`` runs, ``time.perf_counter``; model
 construction is included because a model caches nothing across instances):
 
 1. priorreg ``PriorGLM(y, X, family=..., prior=b0).fit(lam=LAM)``;
 2. priorreg ``PriorGLM(y, X, family=..., prior=b0).fit(lam="gcv")``: the
    performance-iteration start plus the outer search on converged fits;
+   likewise ``lam="reml"`` and ``lam="loocv"``;
 3. glum ``GeneralizedLinearRegressor(family=..., alpha=a, l1_ratio=0,
    fit_intercept=True)`` on ``X[:, 1:]``, the same penalty: glum minimises
    ``D / (2n) + a/2 |b|^2`` with an unpenalized intercept, which times ``2n``
@@ -37,8 +41,10 @@ run to the next. Only ratios of times measured side by side, in one process,
 on the same data and the same BLAS, are honest. Targets (reported, not
 asserted):
 
-- priorreg fixed lam / glum fixed alpha <= 1.2;
-- priorreg gcv selection / glum fixed alpha <= 3;
+- priorreg fixed lam / glum fixed alpha <= 0.8;
+- priorreg gcv selection / glum fixed alpha <= 2;
+- priorreg reml selection / glum fixed alpha <= 2;
+- priorreg loocv selection / glum fixed alpha <= 3;
 - priorreg gcv selection / glum 20-penalty path < 1.
 
 Run ``python benchmarks/glm_path.py`` (add ``--quick`` for a run of seconds).
@@ -81,10 +87,17 @@ FAMILIES: dict[str, tuple[Callable[[], Any], str]] = {
 }
 
 
-def make_data(family: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(y, X, beta)``: intercept plus ``K - 1`` AR(1) Gaussian columns."""
+DESIGNS = {"ar1": RHO, "iid": 0.0}
+#: Targets of issue 12 (ratio to one glum fit at the same fixed penalty).
+TARGETS = {"fixed": 0.8, "gcv": 2.0, "reml": 2.0, "loocv": 3.0}
+
+
+def make_data(
+    family: str, n: int, seed: int, rho: float = RHO
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(y, X, beta)``: intercept plus ``K - 1`` AR(1) (``rho = 0``: iid) Gaussian columns."""
     rng = np.random.default_rng(seed)
-    X = ar1_design(rng, n, K, RHO, 0.5)
+    X = ar1_design(rng, n, K, rho, 0.5)
     slopes = rng.normal(scale=0.1, size=K - 1)
     if family == "poisson":
         beta = np.concatenate([[0.5], slopes])
@@ -148,20 +161,25 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def run_family(name: str, n: int, repeats: int, cv: bool, seed: int) -> dict[str, float]:
+def run_family(
+    name: str, n: int, repeats: int, cv: bool, seed: int, design: str = "ar1"
+) -> dict[str, float]:
     family, glum_family = FAMILIES[name]
-    y, X, beta = make_data(name, n, seed)
+    rho = DESIGNS[design]
+    y, X, beta = make_data(name, n, seed, rho)
     rng = np.random.default_rng(seed + 100)
     b0 = beta + rng.normal(scale=PRIOR_NOISE, size=K)
     lam = n * A_PENALTY
     Xs = np.ascontiguousarray(X[:, 1:])  # glum's design (copy made outside the timing)
     print(
-        f"\n=== {name}: n = {n:,}, k = {K} (intercept + {K - 1} AR(1) rho={RHO}), "
+        f"\n=== {name}, {design}: n = {n:,}, k = {K} (intercept + {K - 1} AR(1) rho={rho}), "
         f"a = {A_PENALTY:g}, LAM = n a = {lam:g}, mean y = {y.mean():.3f} ==="
     )
 
     t_fix, r_fix = median_time(lambda: fit_priorreg(y, X, family, b0, lam), repeats)
     t_gcv, r_gcv = median_time(lambda: fit_priorreg(y, X, family, b0, "gcv"), repeats)
+    t_reml, r_reml = median_time(lambda: fit_priorreg(y, X, family, b0, "reml"), repeats)
+    t_loo, r_loo = median_time(lambda: fit_priorreg(y, X, family, b0, "loocv"), repeats)
     t_glum, g_fix = median_time(lambda: fit_glum(y, Xs, glum_family, alpha=A_PENALTY), repeats)
     t_path, g_path = median_time(
         lambda: fit_glum(y, Xs, glum_family, alpha_search=True, n_alphas=N_ALPHAS), repeats
@@ -174,6 +192,8 @@ def run_family(name: str, n: int, repeats: int, cv: bool, seed: int) -> dict[str
     rows = [
         ("priorreg fit(lam=LAM)", t_fix),
         ("priorreg fit(lam='gcv')", t_gcv),
+        ("priorreg fit(lam='reml')", t_reml),
+        ("priorreg fit(lam='loocv')", t_loo),
         ("glum alpha=a", t_glum),
         (f"glum path ({N_ALPHAS} alphas)", t_path),
         (f"glum CV (5-fold, {N_ALPHAS} alphas, 1 rep)", t_cv),
@@ -187,8 +207,10 @@ def run_family(name: str, n: int, repeats: int, cv: bool, seed: int) -> dict[str
             print(f"{label:42s}{t:10.3f}{t / t_glum:9.2f}")
 
     ratios = {
-        "fixed / glum fixed": (t_fix / t_glum, 1.2, "<="),
-        "gcv / glum fixed": (t_gcv / t_glum, 3.0, "<="),
+        "fixed / glum fixed": (t_fix / t_glum, TARGETS["fixed"], "<="),
+        "gcv / glum fixed": (t_gcv / t_glum, TARGETS["gcv"], "<="),
+        "reml / glum fixed": (t_reml / t_glum, TARGETS["reml"], "<="),
+        "loocv / glum fixed": (t_loo / t_glum, TARGETS["loocv"], "<="),
         "gcv / glum path": (t_gcv / t_path, 1.0, "<"),
     }
     for label, (ratio, target, op) in ratios.items():
@@ -201,6 +223,11 @@ def run_family(name: str, n: int, repeats: int, cv: bool, seed: int) -> dict[str
         f"{r_gcv.iterations}; gcv selected lam {r_gcv.lam:.6g} (= n * {r_gcv.lam / n:.3g}) "
         f"after {len(sel.path['lam'])} converged fits{' (on edge)' if sel.on_edge else ''}"
     )
+    for label, r in (("reml", r_reml), ("loocv", r_loo)):
+        print(
+            f"priorreg {label}: selected lam {r.lam:.6g} after "
+            f"{len(r.selection.path['lam'])} converged fits"
+        )
     print(
         f"glum iterations (fixed alpha): {g_fix.n_iter_}; statsmodels iterations: "
         f"{s_fit.fit_history.get('iteration', '?')}; "
@@ -238,6 +265,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--family", choices=[*FAMILIES, "both"], default="both", help="which family to run"
     )
+    parser.add_argument(
+        "--design", choices=[*DESIGNS, "both"], default="both", help="which design to run"
+    )
+    parser.add_argument("--n", type=int, default=None, help="rows (overrides --quick)")
     args = parser.parse_args(argv)
     print_environment(
         {
@@ -248,17 +279,22 @@ def main(argv: list[str] | None = None) -> None:
             "statsmodels": statsmodels.__version__,
         }
     )
-    n = 20_000 if args.quick else 200_000
+    n = args.n or (20_000 if args.quick else 200_000)
     repeats = args.repeats or (5 if args.quick else 3)
     names = list(FAMILIES) if args.family == "both" else [args.family]
     cv = not args.quick if args.cv is None else args.cv
+    designs = list(DESIGNS) if args.design == "both" else [args.design]
     summary = {}
-    for i, name in enumerate(names):
-        summary[name] = run_family(name, n, repeats, cv=cv, seed=10 + i)
-    print("\nSummary of ratios (targets: fixed/glum <= 1.2, gcv/glum <= 3, gcv/path < 1):")
+    for design in designs:
+        for i, name in enumerate(names):
+            summary[f"{name}, {design}"] = run_family(
+                name, n, repeats, cv=cv, seed=10 + i, design=design
+            )
+    targets = ", ".join(f"{key}/glum <= {value:g}" for key, value in TARGETS.items())
+    print(f"\nSummary of ratios to one glum fit (targets: {targets}; gcv/path < 1):")
     for name, ratios in summary.items():
         cells = ", ".join(f"{label} {ratio:.2f}" for label, ratio in ratios.items())
-        print(f"  {name:9s} {cells}")
+        print(f"  {name:15s} {cells}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
 from statsmodels.genmod import families as smf
 
 from priorreg import families as _families
@@ -25,14 +24,13 @@ from priorreg import scale as _scale
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.base import PriorModel
 from priorreg.checks import as_grid
-from priorreg.degenerate import warn_glm_edge
 from priorreg.exceptions import ConvergenceWarning, warn
+from priorreg.glm_search import GLMSearch, laplace_reml
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
 from priorreg.linalg import PathFactor
 from priorreg.linear import LinearFit, _check_cov_type, _check_lam
-from priorreg.newton import NewtonFit, NewtonPoint, gram_point, newton_irls, performance_irls
 from priorreg.progress import SearchStep, reporter
-from priorreg.selection import Selection, _parabola_vertex
+from priorreg.selection import Selection
 from priorreg.separation import model_separation, warn_separation
 
 __all__ = ["GLM_CRITERIA", "GLMFit", "PriorGLM"]
@@ -41,17 +39,6 @@ GLM_CRITERIA = ("gcv", "ubre", "aic", "loocv", "reml")
 #: Criteria that need only the deviance, edf and likelihood at a fit: the
 #: penalty search evaluates them by Gram-matrix IRLS (:mod:`priorreg.newton`).
 _GRAM_CRITERIA = ("gcv", "ubre", "aic")
-#: The search brackets the performance-iteration ``lam`` by these factors on
-#: each side (log10), the first pair at once and the next only while the
-#: smallest value is at an end of the ones tried (as far as 1e7 either way).
-_BRACKET_LOG10 = (float(np.log10(1.5)), 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
-#: Tolerance of the search on ``log(lam)``. The criteria are flat at their
-#: minimum: rounding of the deviance (about 1e-14 relative for 1e5 terms)
-#: already moves the argmin by about 1e-3 on ``log(lam)`` in the benchmark of
-#: ``benchmarks/glm_path.py``, and the criterion changes there by ~1e-13.
-_XATOL = 1e-3
-#: Criterion values closer than this (relative) cannot locate a vertex.
-_FLAT_RTOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -70,89 +57,6 @@ class GLMFit(LinearFit):
     iterations: int
     factor: PathFactor
     zw: FloatArray
-
-
-@dataclass
-class _Trial:
-    """One converged fit of the penalty search and its criterion value.
-
-    ``fit`` is the full fit (path factorization) when the trial was made by
-    :func:`priorreg.irls.penalized_irls`; ``point`` the weighted Gram matrix
-    at the estimate when made (or later used as a start) by
-    :func:`priorreg.newton.newton_irls`.
-    """
-
-    lam: float
-    value: float
-    edf: float
-    deviance: float
-    params: FloatArray
-    fit: GLMFit | None
-    point: NewtonPoint | None
-    iterations: int
-
-    @classmethod
-    def of_fit(cls, fit: GLMFit, value: float, iterations: int | None = None) -> _Trial:
-        value = value if fit.converged else math.inf
-        its = fit.iterations if iterations is None else iterations
-        return cls(fit.lam, value, fit.edf, fit.deviance, fit.params, fit, None, its)
-
-
-def _brent(
-    f: Callable[[float], float], ts: list[float], values: list[float], xatol: float
-) -> tuple[float, float]:
-    """Minimise ``f`` inside a bracket ``ts[0] < ts[1] < ts[2]`` (``f(ts[1])`` smallest).
-
-    Brent's (1973) method: parabolic interpolation through the best three
-    points, golden-section steps when the parabola is not trusted; the values
-    at the bracket are known, so the first step is the parabola through them.
-    Stops when the minimum is located to within ``xatol``.
-    """
-    golden = 0.3819660112501051
-    lo, hi = ts[0], ts[2]
-    x, fx = ts[1], values[1]
-    (w, fw), (v, fv) = sorted([(ts[0], values[0]), (ts[2], values[2])], key=lambda p: p[1])
-    e = d = hi - lo  # the bracket stands for the earlier steps: parabolas allowed
-    tol1 = 0.5 * xatol
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        if max(x - lo, hi - x) <= 2 * tol1:
-            break
-        parabolic = False
-        if abs(e) > tol1 and all(math.isfinite(val) for val in (fx, fw, fv)):
-            r = (x - w) * (fx - fv)
-            q = (x - v) * (fx - fw)
-            p = (x - v) * q - (x - w) * r
-            q = 2.0 * (q - r)
-            if q > 0:
-                p = -p
-            q = abs(q)
-            if abs(p) < abs(0.5 * q * e) and q * (lo - x) < p < q * (hi - x):
-                e, d = d, p / q
-                parabolic = True
-                if (x + d) - lo < 2 * tol1 or hi - (x + d) < 2 * tol1:
-                    d = tol1 if mid >= x else -tol1
-        if not parabolic:
-            e = (hi - x) if x < mid else (lo - x)
-            d = golden * e
-        u = x + (d if abs(d) >= tol1 else math.copysign(tol1, d))
-        fu = f(u)
-        if fu <= fx:
-            if u >= x:
-                lo = x
-            else:
-                hi = x
-            v, fv, w, fw, x, fx = w, fw, x, fx, u, fu
-        else:
-            if u < x:
-                lo = u
-            else:
-                hi = u
-            if fu <= fw or w == x:
-                v, fv, w, fw = w, fw, u, fu
-            elif fu <= fv or v in (x, w):
-                v, fv = u, fu
-    return x, fx
 
 
 def _boolean_response(endog: Any) -> Any:
@@ -432,21 +336,16 @@ class PriorGLM(PriorModel):
         k0 = factor.n_unpen
         pen = lam * self._penalty_value(np.asarray(fit.params, dtype=float))
         log_det = float(factor.log_det_ratio(lam)) if factor.n_pen else float(factor.log_det_const)
-        loglike = self._loglike_of(fit)
-
-        def neg(log_phi: float) -> float:
-            phi = math.exp(log_phi)
-            ll = loglike(phi)
-            return -ll + pen / (2 * phi) + 0.5 * log_det - 0.5 * k0 * math.log(2 * math.pi * phi)
-
         _scale.check_criterion_scale("reml", self.scaletype, self.family)
+        phi: float | None = None
         if isinstance(self.scaletype, float):
-            return neg(math.log(self.scaletype))
-        if _families.is_known_scale(self.family):
-            return neg(0.0)
-        guess = math.log(max(fit.pearson_chi2 / max(self.wnobs - k0, 1.0), 1e-300))
-        opt = minimize_scalar(neg, bracket=(guess - 0.5, guess + 0.5), tol=1e-10)
-        return float(opt.fun)
+            phi = self.scaletype
+        elif _families.is_known_scale(self.family):
+            phi = 1.0
+        value, _ = laplace_reml(
+            self._loglike_of(fit), pen, log_det, k0, phi, fit.pearson_chi2, self.wnobs
+        )
+        return value
 
     # ------------------------------------------------------------- fit
     def _irls(
@@ -485,164 +384,9 @@ class PriorGLM(PriorModel):
         tol: float,
         report: Callable[..., None] | None = None,
     ) -> tuple[GLMFit, Selection]:
-        """Minimise ``criterion`` over converged fits (see :meth:`fit` and Notes there)."""
+        """Minimise ``criterion`` over converged fits (:mod:`priorreg.glm_search`)."""
         _scale.check_criterion_scale(criterion, self.scaletype, self.family)
-        problem: IRLSProblem | None = None
-        if criterion in _GRAM_CRITERIA:
-            try:
-                problem = self.problem
-            except NotImplementedError:  # no in-memory arrays (out of core)
-                problem = None
-        trials: dict[float, _Trial] = {}
-
-        def evaluate(lam: float) -> float:
-            if lam in trials:
-                return trials[lam].value
-            nearest = None
-            if trials:
-                nearest = trials[min(trials, key=lambda v: abs(math.log(v) - math.log(lam)))]
-            trial = None
-            if problem is not None and nearest is not None:
-                trial = self._gram_trial(problem, lam, nearest, criterion, maxiter, tol)
-            if trial is None:
-                if nearest is not None and nearest.fit is None:
-                    fit = self._irls(lam, nearest.params, maxiter, tol)
-                else:
-                    fit = self._irls(
-                        lam, None, maxiter, tol, start_fit=None if nearest is None else nearest.fit
-                    )
-                trial = _Trial.of_fit(fit, self.criterion(fit, criterion))
-            trials[lam] = trial
-            if report is not None:
-                report(lam, trial.value, trial.edf)
-            return trial.value
-
-        if lams is None:
-            trial0 = None if problem is None else self._gram_start(problem, criterion, maxiter, tol)
-            if trial0 is None:
-                fit0 = self._performance_iteration(criterion, maxiter, tol)
-                trial0 = _Trial.of_fit(fit0, self.criterion(fit0, criterion))
-            lam0 = max(trial0.lam, 1e-300)
-            trials[lam0] = trial0
-            if report is not None:
-                report(lam0, trial0.value, trial0.edf)
-            # a bracket around the start, widened while the smallest value is
-            # at one of its ends
-            for side in (-1.0, 1.0):
-                evaluate(lam0 * 10.0 ** (side * _BRACKET_LOG10[0]))
-            for step in _BRACKET_LOG10[1:]:
-                grid = sorted(trials)
-                best = int(np.argmin([trials[v].value for v in grid]))
-                if 0 < best < len(grid) - 1:
-                    break
-                evaluate(lam0 * 10.0 ** (step if best else -step))
-        else:
-            for lam in np.sort(np.asarray(lams, dtype=float)):
-                evaluate(float(lam))
-        grid = sorted(trials)
-        values = [trials[v].value for v in grid]
-        best = int(np.argmin(values))
-        on_edge = best in (0, len(grid) - 1)
-        if not np.isfinite(values[best]):
-            raise ValueError(
-                f"{criterion} could not be evaluated: no fit on the lam grid converged"
-            )
-        if on_edge:
-            deviances = [trials[v].deviance for v in grid]
-            warn_glm_edge(self, criterion, grid[best], best > 0, values, deviances)
-        else:
-            ts = [math.log(grid[i]) for i in (best - 1, best, best + 1)]
-            _brent(
-                lambda t: evaluate(float(math.exp(t))),
-                ts,
-                [values[best - 1], values[best], values[best + 1]],
-                _XATOL,
-            )
-            # one parabola step through the best point and its neighbours
-            # locates lam far below the search tolerance (the printed digits
-            # of lam and of what depends on it stay put); skipped where the
-            # criterion is flat to rounding over them (large samples), as the
-            # vertex is then no better determined than the bracket
-            grid = sorted(trials)
-            best = int(np.argmin([trials[v].value for v in grid]))
-            if 0 < best < len(grid) - 1:
-                near = [grid[best - 1], grid[best], grid[best + 1]]
-                vals = np.array([trials[v].value for v in near])
-                t_vertex = _parabola_vertex(np.log(near), vals)
-                resolved = np.ptp(vals) > _FLAT_RTOL * abs(vals[1])
-                if resolved and abs(t_vertex - math.log(grid[best])) > 1e-6:
-                    evaluate(float(math.exp(t_vertex)))
-        final = min(trials, key=lambda v: trials[v].value)
-        chosen = trials[final]
-        fit = chosen.fit
-        if fit is None:
-            # a converged Gram-route fit: the same IRLS iterate, finished
-            # (covariance, edf, ...) with the path factorization at it
-            point = chosen.point
-            assert point is not None
-            fit = self._finish(
-                IRLSResult(
-                    params=point.params,
-                    eta=point.eta,
-                    mu=point.mu,
-                    deviance=point.deviance,
-                    penalized_deviance=point.deviance + final * self.problem.penalty(point.params),
-                    lam=final,
-                    converged=True,
-                    iterations=chosen.iterations,
-                )
-            )
-            chosen = _Trial.of_fit(fit, self.criterion(fit, criterion), chosen.iterations)
-            trials[final] = chosen
-        if report is not None:
-            report(final, chosen.value, chosen.edf, chosen=True)
-        lam_sorted = sorted(trials)
-        path = {
-            "lam": np.array(lam_sorted),
-            "edf": np.array([trials[v].edf for v in lam_sorted]),
-            "deviance": np.array([trials[v].deviance for v in lam_sorted]),
-            criterion: np.array([trials[v].value for v in lam_sorted]),
-        }
-        return fit, Selection(final, criterion, chosen.value, path, on_edge)
-
-    def _gram_start(
-        self, problem: IRLSProblem, criterion: str, maxiter: int, tol: float
-    ) -> _Trial | None:
-        """The performance iteration by Gram-matrix steps, or ``None`` to use the path."""
-        nf = performance_irls(problem, maxiter=maxiter, tol=tol)
-        if nf is None:
-            return None
-        return self._newton_trial(nf, criterion)
-
-    def _newton_trial(self, nf: NewtonFit, criterion: str) -> _Trial:
-        value = math.inf
-        if nf.converged:
-            value = self._deviance_criterion(
-                criterion, nf.deviance, nf.edf, lambda: self._llf_at(nf.point.mu, nf.edf)
-            )
-        return _Trial(nf.lam, value, nf.edf, nf.deviance, nf.params, None, nf.point, nf.iterations)
-
-    def _gram_trial(
-        self,
-        problem: IRLSProblem,
-        lam: float,
-        nearest: _Trial,
-        criterion: str,
-        maxiter: int,
-        tol: float,
-    ) -> _Trial | None:
-        """A converged fit at ``lam`` by Gram-matrix IRLS steps, or ``None`` to use the path."""
-        start = nearest.point
-        if start is None:
-            if nearest.fit is None:
-                return None
-            f = nearest.fit
-            start = gram_point(problem, f.params, f.eta, f.fittedvalues, f.deviance)
-            if start is None:
-                return None
-            nearest.point = start
-        nf = newton_irls(problem, lam, start, maxiter=maxiter, tol=tol)
-        return None if nf is None else self._newton_trial(nf, criterion)
+        return GLMSearch(self, criterion, maxiter, tol, report).run(lams)
 
     def fit(  # type: ignore[override]
         self,

@@ -15,7 +15,9 @@ small problem once, after which every quantity that depends on
    constant column and its columns scaled to unit norm: ``X_p = X~ P``
    with ``delta = P delta_p`` and ``L_p = P' L P``.
 2. *One pass over the data.* The triangular factor ``R`` of
-   ``[X_p, W^{1/2} z]`` from the Gram matrix (a BLAS ``syrk``) and its
+   ``[X_p, W^{1/2} z]`` from the Gram matrix (a BLAS ``syrk`` on
+   cache-sized row blocks, weighting and centring applied per block and on
+   the small matrix: :mod:`priorreg.gram`, no weighted copy of ``X``) and its
    Cholesky factor; when that factor is not well conditioned, one more
    pass makes it CholeskyQR2 (Fukaya et al. 2014) and an ill-conditioned
    or rank-deficient design falls back to Householder QR. With more
@@ -65,6 +67,9 @@ from scipy.linalg import lapack
 
 from priorreg._typing import FloatArray
 from priorreg.dual import RowGram
+from priorreg.gram import WeightedRows, one_pass_factor
+from priorreg.gram import centring as _centring
+from priorreg.gram import unpenalized as _unpenalized
 
 __all__ = ["PathFactor", "SingularSystemError", "factorize", "factorize_triangular"]
 
@@ -159,26 +164,6 @@ def _gram_factor(
     return R, Q, "householder", scale
 
 
-def _unpenalized(L: FloatArray, j: int | None) -> bool:
-    """Column ``j`` is free of the penalty (``L`` a matrix, or its diagonal when 1-D)."""
-    if j is None:
-        return False
-    if L.ndim == 1:
-        return bool(L[j] == 0)
-    return not np.any(L[j]) and not np.any(L[:, j])
-
-
-def _centring(k: int, intercept: int | None, means: FloatArray | None) -> sparse.csr_array:
-    """``I - e_int m'`` (sparse: the identity plus one row), the identity without centring."""
-    rows, cols, vals = np.arange(k), np.arange(k), np.ones(k)
-    if intercept is not None and means is not None:
-        off = np.flatnonzero(means)
-        rows = np.concatenate([rows, np.full(off.size, intercept)])
-        cols = np.concatenate([cols, off])
-        vals = np.concatenate([vals, -means[off]])
-    return sparse.csr_array((vals, (rows, cols)), shape=(k, k))
-
-
 def _scale_columns(P: sparse.csr_array, scale: FloatArray) -> sparse.csr_array:
     """``P diag(scale)`` for a sparse ``P``."""
     out = P.copy()
@@ -205,58 +190,6 @@ def _right_times(
             return F
         return F * Tc.data
     return np.asarray((T.T @ F.T).T)
-
-
-def _gram_of_raw_data(
-    X: FloatArray, z: FloatArray, L: FloatArray, intercept: int | None
-) -> tuple[FloatArray, FloatArray, FloatArray] | None:
-    """``R`` of the centred ``[X, z]`` from the Gram matrix of the raw data, or ``None``.
-
-    Without weights, centring on a constant unpenalized column ``c 1`` is
-    the exact reparametrization ``X_c = X (I - e_int m')``, so the Gram
-    matrix of the centred data is ``(I - m e_int') X'X (I - e_int m')``:
-    one ``syrk`` of the caller's data, no centred copy. Forming it this way
-    costs ``eps |x_j|^2`` instead of ``eps |x_j - c m_j|^2`` per entry, a
-    factor ``kappa_j = |x_j|^2 / |x_j - c m_j|^2`` (1 + mean^2 / variance).
-    The factor is used only when ``max(kappa) * cond^2 <= 1e4``, so that its
-    relative error stays below ``eps * 1e4`` (the bound of the one-pass
-    Cholesky path); otherwise ``None`` and the caller centres a copy.
-
-    Returns ``(R, P, scale)``: ``R`` as in :func:`_gram_factor` for the
-    ``k + 1`` columns ``[X_c, z]`` scaled by ``scale``, and ``P`` the centring
-    ``I - e_int m'`` (identity without an intercept to centre on).
-    """
-    n, k = X.shape
-    means = None
-    centre = _unpenalized(L, intercept)
-    G = np.empty((k + 1, k + 1))
-    G[:k, :k] = X.T @ X
-    G[:k, k] = G[k, :k] = X.T @ z
-    G[k, k] = z @ z
-    raw_diag = np.diag(G).copy()
-    if centre:
-        c = X[0, intercept]
-        if c == 0 or not np.all(X[:, intercept] == c):
-            return None
-        means = G[intercept, :k] / (c * c * n)
-        means[intercept] = 0.0
-        Pa = np.eye(k + 1)
-        Pa[intercept, :k] -= means
-        G = Pa.T @ G @ Pa
-    diag = np.diag(G)
-    if not np.all(np.isfinite(G)) or np.any(diag <= 0):
-        return None
-    kappa = float(np.max(raw_diag / diag))
-    scale = 1.0 / np.sqrt(diag)
-    G = G * scale[:, None] * scale[None, :]
-    try:
-        R = np.linalg.cholesky(G).T
-    except np.linalg.LinAlgError:
-        return None
-    sv = np.linalg.svd(R[:k, :k], compute_uv=False)
-    if not (sv.size and sv[-1] > 0) or kappa * (sv[0] / sv[-1]) ** 2 > _ONE_PASS_COND**2:
-        return None
-    return R, _centring(k, intercept, means), scale
 
 
 def _svd_graded(M: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -327,10 +260,17 @@ class _MappedColumns:
 
     A: FloatArray
     P: sparse.csr_array
+    sw: FloatArray | None = None  # row weights W^1/2 and a shift of the columns of
+    shift: FloatArray | None = None  # A (None: none); the rows are W^1/2 (A - 1 shift') P
+
+    @property
+    def rows(self) -> FloatArray | WeightedRows:
+        """The rows of ``A`` (weighted and shifted when given), before ``P``."""
+        A = self.A[:, : self.P.shape[0]]
+        return A if self.sw is None and self.shift is None else WeightedRows(A, self.sw, self.shift)
 
     def __matmul__(self, M: FloatArray) -> FloatArray:
-        k = self.P.shape[0]
-        return self.A[:, :k] @ (self.P @ M)
+        return self.rows @ (self.P @ M)
 
 
 def _centred_data(
@@ -772,7 +712,7 @@ class PathFactor:
         return float(out[0]) if np.ndim(lam) == 0 else out
 
     # ------------------------------------------------------------- leverages
-    def _row_maps(self) -> tuple[FloatArray | None, FloatArray, FloatArray]:
+    def _row_maps(self) -> tuple[FloatArray | WeightedRows | None, FloatArray, FloatArray]:
         """``(rows_of, M0, Mu)``: the row basis blocks are ``rows_of @ M0`` and ``rows_of @ Mu``.
 
         ``rows_of`` is the (preconditioned) design or its orthogonal factor,
@@ -793,8 +733,7 @@ class PathFactor:
         else:  # dual form: the rows are the observations themselves
             return None, E[:, :k0], E[:, k0:]
         if isinstance(rows_of, _MappedColumns):  # fold the preconditioning into M
-            M = rows_of.P @ M
-            rows_of = rows_of.A[:, : rows_of.P.shape[0]]
+            M, rows_of = rows_of.P @ M, rows_of.rows
         return rows_of, np.ascontiguousarray(M[:, :k0]), np.ascontiguousarray(M[:, k0:])
 
     def row_blocks(
@@ -945,11 +884,12 @@ def factorize(
     Qx: FloatArray | None = None
     Rx: FloatArray | None = None
     if n > k:
-        raw = _gram_of_raw_data(X, zw, L, intercept) if sw is None else None
-        if raw is not None:  # the rows of the design are X (I - e_int m') D
-            (R, P, scale), Q, method = raw, None, "cholesky"
-            P = _scale_columns(P, scale[:k])
-            Xp: FloatArray | _MappedColumns = _MappedColumns(X, P)
+        one = one_pass_factor(X, sw, zw, L, intercept)
+        if one is not None:  # the rows of the design are W^1/2 X (I - e_int m') D
+            R, Q, method, scale = one.R, None, "cholesky", one.scale
+            P = _scale_columns(_centring(k, intercept, one.means), scale[:k])
+            P_rows = _scale_columns(_centring(k, intercept, one.resid_means), scale[:k])
+            Xp: FloatArray | _MappedColumns = _MappedColumns(X, P_rows, sw, one.shift)
         else:  # a centred copy A: its rows are A D
             A, P = _centred_data(X, sw, zw, L, intercept)
             R, Q, method, scale = _gram_factor(A, k)

@@ -49,12 +49,11 @@ from scipy.linalg import lapack
 from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
+from priorreg.gram import blockwise_gram
 from priorreg.irls import IRLSProblem, halve_step
 
 __all__ = ["NewtonFit", "NewtonPoint", "gram_point", "newton_irls", "performance_irls"]
 
-#: Rows per block of the Gram pass: the weighted block stays in cache.
-_ROW_BLOCK = 4096
 #: Smallest reciprocal condition number of ``D (H + lam L) D`` accepted:
 #: rounding in the Gram route is about ``eps / rcond`` relative, 2e-10 here.
 _MIN_RCOND = 1e-6
@@ -100,20 +99,6 @@ class NewtonFit:
         return self.point.deviance
 
 
-def _gram(X: FloatArray, sw: FloatArray, col: FloatArray) -> FloatArray:
-    """``A'A`` for ``A = [diag(sw) X, col]``, accumulated over row blocks."""
-    n, k = X.shape
-    G = np.zeros((k + 1, k + 1))
-    buf = np.empty((min(n, _ROW_BLOCK), k + 1))
-    for start in range(0, n, _ROW_BLOCK):
-        stop = min(start + _ROW_BLOCK, n)
-        block = buf[: stop - start]
-        np.multiply(X[start:stop], sw[start:stop, None], out=block[:, :k])
-        block[:, k] = col[start:stop]
-        G += block.T @ block
-    return G
-
-
 def gram_point(
     problem: IRLSProblem,
     params: FloatArray,
@@ -138,7 +123,7 @@ def gram_point(
         col = sw * working
     if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(col))):
         return None
-    G = _gram(problem.X, sw, col)
+    G = blockwise_gram(problem.X, sw, col, None)
     k = G.shape[0] - 1
     return NewtonPoint(params, eta, mu, deviance, G[:k, :k], G[:k, k].copy(), float(G[k, k]))
 

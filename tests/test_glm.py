@@ -513,14 +513,14 @@ def test_gram_route_performance_iteration_is_the_path_one(rng, family, make_y, p
     assert np.linalg.norm(fast.params - ref.params) <= MARGIN * bound
 
 
-@pytest.mark.parametrize("criterion", ["gcv", "ubre", "aic"])
+@pytest.mark.parametrize("criterion", ["gcv", "ubre", "aic", "reml"])
 def test_search_values_are_the_criterion_at_path_fits(rng, criterion):
     X, y, beta = poisson_data(rng, n=400, k=6)
     b0 = beta + rng.normal(scale=0.2, size=6)
     model = pr.PriorGLM(y, X, family=F.Poisson(), prior=b0)
     res = model.fit(lam=criterion, tol=1e-12)
     path = res.selection.path
-    assert path["lam"].size >= 5
+    assert path["lam"].size >= 3
     L = np.diag([0.0, *np.ones(5)])
     for lam, value, edf in zip(path["lam"], path[criterion], path["edf"], strict=True):
         full = model._irls(float(lam), None, 100, 1e-12)
@@ -605,7 +605,7 @@ def test_ill_conditioned_gram_falls_back_to_the_path(rng):
 
 
 def test_brent_search_in_a_bracket():
-    from priorreg.glm import _brent
+    from priorreg.glm_search import brent as _brent
 
     calls = []
 

@@ -232,9 +232,10 @@ def test_property_routes_and_edf_bounds(n, k, kind, log_lam, seed):
     assert np.all(lev <= 1 + slack)
 
 
-def test_unweighted_gram_skips_the_centred_copy_only_when_safe(rng):
-    # moderate column means: the Gram matrix of the raw data is centred
-    # algebraically (no copy of X); the factor still matches the dense solve
+def test_gram_of_the_caller_data_is_centred_without_a_copy(rng):
+    # the Gram matrix is formed from row blocks of the caller's X, shifted by
+    # a sample mean and centred algebraically: no copy of X, whatever the
+    # column means; the factor still matches the dense solve
     n, k = 300, 6
     L = np.diag([0.0] + [1.0] * (k - 1))
     X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1)) + rng.uniform(-2, 2, k - 1)])
@@ -249,11 +250,13 @@ def test_unweighted_gram_skips_the_centred_copy_only_when_safe(rng):
         np.testing.assert_allclose(fac.coef(lam), delta, rtol=0, atol=tol * np.abs(delta).max())
         H = X @ np.linalg.solve(A, X.T)
         np.testing.assert_allclose(fac.leverage(lam), np.diag(H), rtol=0, atol=tol)  # in [0, 1]
-    # means 1e4 standard deviations: centring the Gram matrix would cost
-    # eps * 1e8; the copy is centred instead and the estimate keeps its digits
+    # means 1e4 standard deviations: centring the raw Gram matrix would cost
+    # eps * 1e8; the shift removes the means before the product (and before
+    # the row products of the leverages), so no copy is made and the
+    # estimate keeps its digits
     X[:, 1:] += 1e4
     fac = factorize(X, z, L, None, 0)
-    assert fac._row_basis_inputs[0].A is not X
+    assert fac._row_basis_inputs[0].A is X
     Xc = X - np.r_[0.0, X[:, 1:].mean(axis=0)]  # exact centring, rounding 1e-12
     delta_c, _ = dense_solution(Xc, z, L, np.ones(n), 2.0)
     slopes = fac.coef(2.0)[1:]
@@ -266,6 +269,11 @@ def test_unweighted_gram_skips_the_centred_copy_only_when_safe(rng):
     gain *= np.linalg.norm(z) + np.linalg.norm(Xc @ delta_c)
     tol = solve_rtol(A_c) * np.abs(delta_c).max() + shift * gain / np.sqrt(n)
     np.testing.assert_allclose(slopes, delta_c[1:], rtol=0, atol=tol)
+    # leverages (in [0, 1]): the solve, plus rows shifted with rounding
+    # eps 1e4 per entry on unit-scale entries, k of them per row (x 10)
+    H = Xc @ np.linalg.solve(A_c, Xc.T)
+    tol = solve_rtol(A_c) + MARGIN * k * EPS * 1e4
+    np.testing.assert_allclose(fac.leverage(2.0), np.diag(H), rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize(("n", "k", "weighted"), [(500, 7, False), (500, 7, True), (9, 14, False)])

@@ -1,0 +1,278 @@
+r"""The weighted Gram matrix of a design in one blockwise pass.
+
+Forms the upper-triangular factor of the centred, weighted, column-scaled
+data :math:`[W^{1/2} X_c, W^{1/2} z]` without an ``n x k`` temporary: the
+rows are read in cache-sized blocks, each block is shifted, weighted and
+added to the Gram matrix by a BLAS ``syrk``, and the centring on an
+unpenalized constant column is finished on the small matrix.
+
+Centring. With a constant column :math:`c\mathbf 1` (index ``j``) that the
+penalty does not touch, :math:`X (I - e_j m')` is an exact
+reparametrization (only the intercept moves). Each block is shifted by a
+vector :math:`s` (``s_j = 0``) before the product: the weighted mean of a
+strided sample of at most 4096 rows, close to the weighted column means
+:math:`\bar x` whatever the row order. The Gram matrix :math:`G_s` of the
+shifted data then gives the exact centring as a congruence,
+
+.. math::
+
+    G_c = (I - e_j r')' G_s (I - e_j r'), \qquad
+    r = G_s[j, :] / G_s[j, j],
+
+and the total reparametrization is :math:`m = s / c + r`
+(:math:`X (I - e_j m')` has weighted column means zero). Forming
+:math:`G_s` costs :math:`\epsilon \|x_i - s_i\|^2` per entry instead of
+:math:`\epsilon \|x_i - \bar x_i\|^2`, a factor
+:math:`\kappa_i = \|x_i - s_i\|^2_W / \|x_i - \bar x_i\|^2_W`
+(``1 + (s_i - \bar x_i)^2 / var_i``, about ``1 + 1/4096`` for a sample
+mean). The factor is accepted only when :math:`\max\kappa \cdot
+\mathrm{cond}^2 \le 10^4` (``cond`` of the scaled design block), so that
+its relative error stays below :math:`10^4\epsilon`, the bound of the
+one-pass Cholesky route of :mod:`priorreg.linalg`; otherwise the caller
+takes the CholeskyQR2 / Householder route on a centred copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.linalg.blas import dsyrk
+
+from priorreg._typing import FloatArray
+
+__all__ = [
+    "OnePassFactor",
+    "WeightedRows",
+    "blockwise_gram",
+    "centring",
+    "one_pass_factor",
+    "signed_gram",
+    "unpenalized",
+]
+
+#: Rows per block: a block of ``k + 1 <= 200`` columns stays in cache.
+ROW_BLOCK = 4096
+#: Rows of the strided sample that gives the shift.
+_SAMPLE_ROWS = 4096
+#: The one-pass factor is used while ``kappa * cond**2`` stays below this
+#: (relative error ``eps * 1e4 ~ 2e-12``; the bound of ``linalg``'s one-pass route).
+_MAX_KAPPA_COND2 = 1e4
+
+
+def unpenalized(L: FloatArray, j: int | None) -> bool:
+    """Column ``j`` is free of the penalty (``L`` a matrix, or its diagonal when 1-D)."""
+    if j is None:
+        return False
+    if L.ndim == 1:
+        return bool(L[j] == 0)
+    return not np.any(L[j]) and not np.any(L[:, j])
+
+
+def centring(k: int, intercept: int | None, means: FloatArray | None) -> sparse.csr_array:
+    """``I - e_int m'`` (sparse: the identity plus one row), the identity without centring."""
+    rows, cols, vals = np.arange(k), np.arange(k), np.ones(k)
+    if intercept is not None and means is not None:
+        off = np.flatnonzero(means)
+        rows = np.concatenate([rows, np.full(off.size, intercept)])
+        cols = np.concatenate([cols, off])
+        vals = np.concatenate([vals, -means[off]])
+    return sparse.csr_array((vals, (rows, cols)), shape=(k, k))
+
+
+@dataclass(frozen=True)
+class WeightedRows:
+    """The rows ``diag(sw) (A - 1 shift')`` of a design, never materialized.
+
+    Slicing gives one such block; a product is computed block by block, so
+    the shifted, weighted design is never held in memory. ``sw`` and
+    ``shift`` are optional (``None``: no weights, no shift).
+    """
+
+    A: FloatArray
+    sw: FloatArray | None = None
+    shift: FloatArray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of ``A``."""
+        return self.A.shape  # type: ignore[return-value]
+
+    def __getitem__(self, rows: slice) -> FloatArray:
+        block = self.A[rows] if self.shift is None else self.A[rows] - self.shift
+        if self.sw is not None:
+            block = block * self.sw[rows, None]
+        return block
+
+    def __matmul__(self, M: FloatArray) -> FloatArray:
+        n = self.A.shape[0]
+        if self.shift is None:
+            out = self.A @ M
+            if self.sw is not None:
+                out *= self.sw[:, None] if out.ndim == 2 else self.sw
+            return out
+        out = np.empty((n, *M.shape[1:]))
+        for start in range(0, n, ROW_BLOCK):
+            rows = slice(start, min(start + ROW_BLOCK, n))
+            np.matmul(self[rows], M, out=out[rows])
+        return out
+
+
+@dataclass(frozen=True)
+class OnePassFactor:
+    """Result of :func:`one_pass_factor`.
+
+    ``R'R = S G_c S`` (``S = diag(scale)``) for the ``k + 1`` columns of the
+    centred weighted data ``[W^1/2 X (I - e_int means'), W^1/2 z]``; the
+    same design is ``W^1/2 (X - 1 shift') (I - e_int resid_means')``, the
+    accurate way to form its rows (``shift`` is ``None`` without centring).
+    """
+
+    R: FloatArray
+    scale: FloatArray
+    means: FloatArray | None
+    shift: FloatArray | None
+    resid_means: FloatArray | None
+
+
+def _shift(X: FloatArray, w: FloatArray | None, intercept: int) -> FloatArray:
+    """Weighted mean of a strided sample of rows (0 in the intercept column)."""
+    n = X.shape[0]
+    rows = slice(0, n, max(1, n // _SAMPLE_ROWS))
+    sample = X[rows]
+    if w is None:
+        s = sample.mean(axis=0)
+    else:
+        ws = w[rows]
+        s = (ws @ sample) / float(np.sum(ws))
+    s[intercept] = 0.0
+    return s
+
+
+def blockwise_gram(
+    X: FloatArray, sw: FloatArray | None, zw: FloatArray, shift: FloatArray | None
+) -> FloatArray:
+    """``A'A`` for ``A = [diag(sw) (X - 1 shift'), zw]``, one pass of ``syrk`` on row blocks."""
+    n, k = X.shape
+    G = np.zeros((k + 1, k + 1), order="F")
+    buf = np.empty((min(n, ROW_BLOCK), k + 1))
+    for start in range(0, n, ROW_BLOCK):
+        stop = min(start + ROW_BLOCK, n)
+        block = buf[: stop - start]
+        if shift is None:
+            block[:, :k] = X[start:stop]
+        else:
+            np.subtract(X[start:stop], shift, out=block[:, :k])
+        if sw is not None:
+            block[:, :k] *= sw[start:stop, None]
+        block[:, k] = zw[start:stop]
+        # block.T is Fortran-ordered: syrk reads the block in place
+        G = dsyrk(1.0, block.T, beta=1.0, c=G, overwrite_c=1)
+    upper = np.triu(G)
+    return upper + np.triu(G, 1).T
+
+
+def one_pass_factor(
+    X: FloatArray,
+    sw: FloatArray | None,
+    zw: FloatArray,
+    L: FloatArray,
+    intercept: int | None,
+) -> OnePassFactor | None:
+    r"""``R`` of the centred, weighted ``[X_c, z]`` from one blockwise pass, or ``None``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_obs, n_coef)
+        Design (read, never copied or changed).
+    sw : ndarray of shape (n_obs,) or None
+        Square roots of the weights.
+    zw : ndarray of shape (n_obs,)
+        Weighted response ``W^{1/2} z``.
+    L : ndarray
+        Penalty (matrix or its diagonal): centring needs an unpenalized
+        constant column ``intercept``.
+    intercept : int or None
+        Index of the constant column.
+
+    Returns
+    -------
+    OnePassFactor or None
+        ``R`` (upper triangular, ``k + 1`` square) with
+        :math:`R'R = S G_c S`, ``S = diag(scale)`` scaling the columns of
+        the centred weighted data to unit norm, and the centring
+        ``I - e_int m'`` (``means`` is ``None`` without one). ``None`` when
+        the factor would not be accurate to the one-pass bound (see the
+        module notes) or the data are degenerate: the caller then uses a
+        centred copy.
+
+    Notes
+    -----
+    With :math:`A_s = [W^{1/2}(X - \mathbf 1 s'), W^{1/2} z]`,
+
+    .. math::
+
+        G_s = A_s' A_s, \quad
+        G_c = P_a' G_s P_a, \quad P_a = I - e_j [r', 0],\;
+        r = G_s[j, :k] / G_s[j, j],
+
+    then :math:`R = \mathrm{chol}(S G_c S)` with
+    :math:`S = \mathrm{diag}(G_c)^{-1/2}`.
+    """
+    n, k = X.shape
+    c = 0.0
+    shift = None
+    if unpenalized(L, intercept) and n:
+        assert intercept is not None
+        c = float(X[0, intercept])
+        if c == 0 or not np.all(X[:, intercept] == c):
+            return None
+        shift = _shift(X, None if sw is None else sw * sw, intercept)
+    G = blockwise_gram(X, sw, zw, shift)
+    raw_diag = np.diag(G).copy()
+    means = r = None
+    if shift is not None:
+        assert intercept is not None
+        r = G[intercept, :k] / G[intercept, intercept]
+        r[intercept] = 0.0
+        Pa = np.eye(k + 1)
+        Pa[intercept, :k] -= r
+        G = Pa.T @ G @ Pa
+        means = shift / c + r
+    diag = np.diag(G)
+    if not np.all(np.isfinite(G)) or np.any(diag <= 0):
+        return None
+    kappa = float(np.max(raw_diag / diag))
+    scale = 1.0 / np.sqrt(diag)
+    G = G * scale[:, None] * scale[None, :]
+    try:
+        R = np.linalg.cholesky(G).T
+    except np.linalg.LinAlgError:
+        return None
+    sv = np.linalg.svd(R[:k, :k], compute_uv=False)
+    if not (sv.size and sv[-1] > 0) or kappa * (sv[0] / sv[-1]) ** 2 > _MAX_KAPPA_COND2:
+        return None
+    return OnePassFactor(R, scale, means, shift, r)
+
+
+def signed_gram(X: FloatArray, v: FloatArray) -> FloatArray:
+    r"""``X' diag(v) X`` for weights of any sign, from two ``syrk`` passes.
+
+    .. math::
+
+        X'\mathrm{diag}(v)X = X'\mathrm{diag}(v_+)X - X'\mathrm{diag}(v_-)X,
+        \qquad v_\pm = \max(\pm v, 0),
+
+    each term the Gram matrix of :math:`\mathrm{diag}(v_\pm^{1/2}) X` by
+    :func:`blockwise_gram` (a ``gemm`` on row blocks with a short output and a
+    long inner dimension is many times slower than ``syrk`` here).
+    """
+    k = X.shape[1]
+    zero = np.zeros(X.shape[0])
+    out = np.zeros((k, k))
+    for sign in (1.0, -1.0):
+        part = np.maximum(sign * v, 0.0)
+        if np.any(part):
+            out += sign * blockwise_gram(X, np.sqrt(part), zero, None)[:k, :k]
+    return out
