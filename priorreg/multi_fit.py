@@ -27,12 +27,21 @@ import numpy as np
 from priorreg import families as _families
 from priorreg.multi import Components, check_lams
 from priorreg.multi_kernel import GramProblem, evaluate, gram_problem, penalty_range
-from priorreg.multi_select import MultiSelection, newton_rho, path_frame, search_bounds
+from priorreg.multi_select import (
+    MultiSelection,
+    coordinate_scan,
+    newton_rho,
+    path_frame,
+    search_bounds,
+    warn_at_edge,
+)
 
 __all__ = ["fit_several"]
 
 LINEAR_CRITERIA = ("gcv", "reml")
 GLM_CRITERIA = ("gcv", "ubre", "aic", "reml")
+#: Newton runs from a new scan start when the scan around an optimum finds a lower value.
+_RESTARTS = 3
 
 
 def _combined_model(model: Any, lams: Any) -> Any:
@@ -76,7 +85,7 @@ def _search(
     if rho0 is not None:
         start = rho0
 
-    def at(rho: Any) -> Any:
+    def at(rho: Any, order: int = 2) -> Any:
         return evaluate(
             prob,
             comps.matrices,
@@ -84,19 +93,30 @@ def _search(
             rho,
             criterion,
             scale=scale,
+            order=order,
             penalty_range_parts=parts,
         )
 
-    if warn:
-        best, path, converged = newton_rho(
-            at, start, lo, hi, labels=comps.labels, criterion=criterion
-        )
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            best, path, converged = newton_rho(
+    def value(rho: Any) -> float:
+        return float(at(rho, 0).value)
+
+    if rho0 is None:
+        start = coordinate_scan(value, start, lo, hi)
+    path: list[Any] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(_RESTARTS):
+            best, steps, converged = newton_rho(
                 at, start, lo, hi, labels=comps.labels, criterion=criterion
             )
+            path.extend(steps)
+            # a lam driven to 0 or infinity may have left a better basin behind:
+            # scan again from the optimum and restart Newton if it finds one
+            start = coordinate_scan(value, best.rho, lo, hi)
+            if rho0 is not None or not value(start) < best.value:
+                break
+    if warn:
+        warn_at_edge(best.rho, lo, hi, comps.labels, criterion)
     return best, path, converged, parts
 
 
@@ -232,17 +252,7 @@ def select_glm(model: Any, criterion: str, maxiter: int, tol: float) -> tuple[An
             break
     assert best is not None
     _, lo, hi = search_bounds(prob.G, comps.matrices)
-    edge = (best.rho <= lo + 1e-9) | (best.rho >= hi - 1e-9)
-    if edge.any():
-        from priorreg.exceptions import LamOnEdgeWarning
-
-        warnings.warn(
-            f"{criterion} is smallest with lam at the edge of the range searched for "
-            f"{[comps.labels[j] for j in np.flatnonzero(edge)]}: a very large lam keeps "
-            "those coefficients at their prior, a very small one leaves them to the data.",
-            LamOnEdgeWarning,
-            stacklevel=4,
-        )
+    edge = warn_at_edge(best.rho, lo, hi, comps.labels, criterion)
     selection = MultiSelection(
         best.lam,
         criterion,
