@@ -359,7 +359,9 @@ def component_edf(comps: Components, lams: FloatArray, ncov: FloatArray) -> Floa
     return np.asarray(own - shrink)
 
 
-def single_component(penalty: Any, prior: Any, names: Sequence[str], design: Any) -> tuple[Any, Any]:
+def single_component(
+    penalty: Any, prior: Any, names: Sequence[str], design: Any
+) -> tuple[Any, Any]:
     """A one-component list or group dict as the plain ``(penalty, prior)`` of one penalty."""
     if _is_group_dict(penalty):
         group, terms = next(iter(penalty.items()))

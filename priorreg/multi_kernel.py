@@ -245,7 +245,9 @@ def evaluate(
                 if order >= 2:
                     hess = rss_2 / n + 2.0 * phi * edf_2 / n
     elif criterion == "reml":
-        U, parts = penalty_range_parts if penalty_range_parts is not None else penalty_range(matrices)
+        U, parts = (
+            penalty_range(matrices) if penalty_range_parts is None else penalty_range_parts
+        )
         Mp = k - U.shape[1]
         dp = rss + float(lams @ pen)
         logdetS, ldS_1, ldS_2 = _log_det_terms(lams, parts, order)
