@@ -23,10 +23,12 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from priorreg import families as _families
 from priorreg.multi import Components, check_lams
 from priorreg.multi_kernel import GramProblem, evaluate, gram_problem, penalty_range
+from priorreg.multi_outer import outer_search
 from priorreg.multi_select import (
     MultiSelection,
     coordinate_scan,
@@ -40,6 +42,8 @@ __all__ = ["fit_several"]
 
 LINEAR_CRITERIA = ("gcv", "reml")
 GLM_CRITERIA = ("gcv", "ubre", "aic", "reml")
+#: GLM criteria refined at converged fits (outer iteration); REML stays on the working model.
+OUTER_CRITERIA = ("gcv", "ubre", "aic")
 #: Newton runs from a new scan start when the scan around an optimum finds a lower value.
 _RESTARTS = 3
 
@@ -203,13 +207,19 @@ def fit_linear(model: Any, lam: Any, lams: Any, cov_type: str) -> Any:
     )
 
 
-def _working_problem(model: Any, params: Any, b_ref: Any) -> GramProblem:
-    problem = model.problem
-    eta, mu = problem.mean(params)
-    W, z = problem.working(eta, mu)
+def _working_problem(model: Any, eta: Any, mu: Any, b_ref: Any) -> GramProblem:
+    W, z = model.problem.working(eta, mu)
     if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(z))):
         raise FloatingPointError("working weights are not finite and positive")
     return gram_problem(model.exog, z - model.exog @ b_ref, W, b_ref, model.wnobs)
+
+
+def _penalized_deviance(model: Any, params: Any, lams: Any) -> float:
+    comps: Components = model.penalty_components
+    _, mu = model.problem.mean(params)
+    resid = params[None, :] - comps.priors
+    pen = float(np.einsum("j,jk,jkl,jl->", lams, resid, comps.matrices, resid))
+    return model.problem.deviance(mu) + pen
 
 
 def _glm_scale(model: Any, criterion: str) -> float | None:
@@ -234,35 +244,60 @@ def select_glm(model: Any, criterion: str, maxiter: int, tol: float) -> tuple[An
     scale = _glm_scale(model, criterion)
     working = "ubre" if criterion == "aic" else criterion
     b_ref = comps.priors[0]
-    params = b_ref.copy()
+    problem = model.problem
+    # the usual GLM start: means between the response and its mean (statsmodels' starting_mu)
+    mu = model.family.starting_mu(problem.y)
+    eta = model.family.link(mu)
+    params: Any = None
     rho = None
     steps: list[Any] = []
     converged = False
     best = None
     for _ in range(maxiter):
-        prob = _working_problem(model, params, b_ref)
+        prob = _working_problem(model, eta, mu, b_ref)
         best, path, _, _ = _search(prob, comps, working, scale=scale, rho0=rho, warn=False)
         steps.append(path[-1])
         new = b_ref + best.delta
-        change = float(np.max(np.abs(new - params)) / (1.0 + np.max(np.abs(new))))
+        if params is not None:  # step halving on the penalized deviance at the new lams
+            target = _penalized_deviance(model, params, best.lam)
+            for _ in range(30):
+                if _penalized_deviance(model, new, best.lam) <= target * (1 + 1e-12):
+                    break
+                new = 0.5 * (new + params)
+            change = float(np.max(np.abs(new - params)) / (1.0 + np.max(np.abs(new))))
+        else:
+            change = math.inf
         rho_change = math.inf if rho is None else float(np.max(np.abs(best.rho - rho)))
         params, rho = new, best.rho
+        eta, mu = problem.mean(params)
         if change <= math.sqrt(tol) and rho_change <= 1e-6:
             converged = True
             break
     assert best is not None
     _, lo, hi = search_bounds(prob.G, comps.matrices)
-    edge = warn_at_edge(best.rho, lo, hi, comps.labels, criterion)
+    table = path_frame(steps, comps.labels, working)
+    table.insert(0, "stage", "performance")
+    rho, value, hess = best.rho, best.value, best.hess
+    if criterion in OUTER_CRITERIA:
+        rho, outer, converged = outer_search(
+            model, comps, criterion, best, lo, hi, scale=float(scale), maxiter=maxiter, tol=tol
+        )
+        rows = {
+            "stage": ["outer"] * len(outer),
+            **{f"lam[{name}]": [float(np.exp(r[0][j])) for r in outer]
+               for j, name in enumerate(comps.labels)},
+            "edf": [r[1] for r in outer],
+            criterion: [r[2] for r in outer],
+            "max|grad|": [r[3] for r in outer],
+        }
+        table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+        table.index.name = "step"
+        value = outer[-1][2]
+    edge = warn_at_edge(rho, lo, hi, comps.labels, criterion)
     selection = MultiSelection(
-        best.lam,
-        criterion,
-        best.value,
-        path_frame(steps, comps.labels, working),
-        bool(edge.any()),
-        converged,
-        best.hess,
+        np.exp(rho), criterion, float(value), table, bool(edge.any()), converged, hess
     )
-    return best.lam, selection
+    return np.exp(rho), selection
 
 
 def fit_glm(model: Any, lam: Any, lams: Any, cov_type: str, maxiter: int, tol: float) -> Any:
@@ -282,7 +317,8 @@ def fit_glm(model: Any, lam: Any, lams: Any, cov_type: str, maxiter: int, tol: f
     )
     unconditional = None
     if cov_type == "unconditional":
-        prob = _working_problem(model, np.asarray(inner._results.params), comps.priors[0])
+        eta, mu = model.problem.mean(np.asarray(inner._results.params))
+        prob = _working_problem(model, eta, mu, comps.priors[0])
         unconditional = _unconditional_terms(prob, comps, lam_values, _glm_scale(model, "reml"))
     return _wrap(
         model,
