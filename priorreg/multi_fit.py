@@ -27,7 +27,13 @@ import pandas as pd
 
 from priorreg import families as _families
 from priorreg.multi import Components, check_lams
-from priorreg.multi_kernel import GramProblem, evaluate, gram_problem, penalty_range
+from priorreg.multi_kernel import (
+    GramProblem,
+    evaluate,
+    gram_problem,
+    loocv_evaluate,
+    penalty_range,
+)
 from priorreg.multi_outer import outer_search
 from priorreg.multi_select import (
     MultiSelection,
@@ -40,7 +46,7 @@ from priorreg.multi_select import (
 
 __all__ = ["fit_several"]
 
-LINEAR_CRITERIA = ("gcv", "reml")
+LINEAR_CRITERIA = ("gcv", "reml", "loocv")
 GLM_CRITERIA = ("gcv", "ubre", "aic", "reml")
 #: GLM criteria refined at converged fits (outer iteration); REML stays on the working model.
 OUTER_CRITERIA = ("gcv", "ubre", "aic")
@@ -66,13 +72,24 @@ def _combined_model(model: Any, lams: Any) -> Any:
     )
 
 
-def _linear_problem(model: Any) -> GramProblem:
-    comps: Components = model.penalty_components
-    b_ref = comps.priors[0]
+def _linear_rows(model: Any) -> tuple[Any, Any]:
+    """``(W^1/2 X, W^1/2 z)`` with ``z = y - o - X b_ref``."""
+    b_ref = model.penalty_components.priors[0]
     z = model.endog - model.exog @ b_ref
     if model.offset is not None:
         z = z - model.offset
-    return gram_problem(model.exog, z, model.weights, b_ref, model.nobs)
+    if model.weights is None:
+        return model.exog, z
+    sw = np.sqrt(model.weights)
+    return model.exog * sw[:, None], z * sw
+
+
+def _linear_problem(model: Any) -> GramProblem:
+    b_ref = model.penalty_components.priors[0]
+    Xw, zw = _linear_rows(model)
+    prob = gram_problem(Xw, zw, None, b_ref, model.nobs)
+    log_w = 0.0 if model.weights is None else float(np.sum(np.log(model.weights)))
+    return GramProblem(prob.G, prob.c, prob.zz, prob.n_obs, log_w, b_ref)
 
 
 def _search(
@@ -83,6 +100,7 @@ def _search(
     scale: float | None = None,
     rho0: Any = None,
     warn: bool = True,
+    rows: tuple[Any, Any] | None = None,
 ) -> tuple[Any, list[Any], bool, tuple[Any, Any]]:
     parts = penalty_range(comps.matrices)
     start, lo, hi = search_bounds(prob.G, comps.matrices)
@@ -90,6 +108,10 @@ def _search(
         start = rho0
 
     def at(rho: Any, order: int = 2) -> Any:
+        if rows is not None:  # LOOCV needs the rows
+            return loocv_evaluate(
+                prob, comps.matrices, comps.priors, rho, rows[0], rows[1], order=order
+            )
         return evaluate(
             prob,
             comps.matrices,
@@ -181,7 +203,8 @@ def fit_linear(model: Any, lam: Any, lams: Any, cov_type: str) -> Any:
         lam_values = check_lams(lam, comps)
     else:
         prob = _linear_problem(model)
-        best, path, converged, _ = _search(prob, comps, criterion)
+        rows = _linear_rows(model) if criterion == "loocv" else None
+        best, path, converged, _ = _search(prob, comps, criterion, rows=rows)
         lam_values = best.lam
         selection = MultiSelection(
             lam_values,

@@ -117,7 +117,7 @@ def _evaluate(
     lams = np.exp(rho)
     params, converged = _irls_at(model, comps, lams, start, maxiter, tol)
     X = model.exog
-    eta, mu = model.problem.mean(params)
+    _, mu = model.problem.mean(params)
     deviance = model.problem.deviance(mu)
     w, w_obs, dw = _weight_terms(model, mu)
     G = X.T @ (w[:, None] * X)
