@@ -58,8 +58,9 @@ def is_multi_penalty(penalty: Any) -> bool:
     """True for several penalty components (a list of specifications or ``{group: terms}``).
 
     A list is read as components when one of its entries is an array,
-    Series, DataFrame, dict, string or ``None``; a list of plain numbers
-    (weights) or of plain lists (a matrix) keeps its single-penalty meaning.
+    Series, DataFrame, dict, string (``"information"`` or formula terms),
+    ``None`` or a list of column names; a list of plain numbers (weights) or
+    of lists of numbers (a matrix) keeps its single-penalty meaning.
 
     Examples
     --------
@@ -71,7 +72,11 @@ def is_multi_penalty(penalty: Any) -> bool:
     if _is_group_dict(penalty):
         return True
     if isinstance(penalty, (list, tuple)) and penalty:
-        return any(isinstance(p, _COMPONENT_TYPES) for p in penalty)
+        return any(
+            isinstance(p, _COMPONENT_TYPES)
+            or (isinstance(p, (list, tuple)) and p and all(isinstance(t, str) for t in p))
+            for p in penalty
+        )
     return False
 
 
@@ -245,7 +250,9 @@ def resolve_components(
     ----------
     penalty : list or dict
         Components, each anything ``penalty=`` accepts (``None``, weights,
-        a PSD matrix, ``"information"``); or ``{group: terms}`` with terms a
+        a PSD matrix, ``"information"``) or a group of columns (formula
+        terms as a string, or a list of column names; the identity on
+        them); or ``{group: terms}`` with terms a
         formula term string (``"x3 + C(g)"``) or a list of column names,
         each group the identity on its columns.
     prior : any prior specification, or a list of ``m`` of them
@@ -296,6 +303,12 @@ def resolve_components(
             if isinstance(spec, str) and spec == "information":
                 L = _information_matrix(pj, names, intercept_name)
                 kind = "information"
+            elif isinstance(spec, str) or (
+                isinstance(spec, (list, tuple)) and spec and all(isinstance(t, str) for t in spec)
+            ):  # terms or column names: the identity on those columns
+                L = np.zeros(k)
+                L[_term_columns(design, spec, names, where)] = 1.0
+                kind = "group"
             else:
                 L = np.asarray(resolve_penalty(spec, names, intercept_idx))
                 kind = "default" if spec is None else "user"

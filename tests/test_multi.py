@@ -454,3 +454,25 @@ def test_outer_gradient_against_central_differences(family, criterion):
         fd[j] = (at(rho + e).value - at(rho - e).value) / (2 * h)
     # truncation h^2 ~ 1e-8; IRLS at rounding level: rounding ~1e-15 |V| / h ~ 1e-11
     np.testing.assert_allclose(point.grad, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
+
+
+def test_information_of_an_old_model_and_a_ridge_on_new_columns_is_pooled_ols():
+    rng = np.random.default_rng(8)
+    old_df = pd.DataFrame(rng.normal(size=(300, 2)), columns=["x1", "x2"])
+    old_df["y"] = 1 + old_df.x1 - 0.5 * old_df.x2 + rng.normal(size=300)
+    new_df = pd.DataFrame(rng.normal(size=(80, 3)), columns=["x1", "x2", "x3"])
+    new_df["y"] = 1.2 + new_df.x1 - 0.4 * new_df.x2 + 0.3 * new_df.x3 + rng.normal(size=80)
+    old = pr.PriorRidge.from_formula("y ~ x1 + x2", old_df).fit(lam=0)
+    model = pr.PriorRidge.from_formula(
+        "y ~ x1 + x2 + x3", new_df, prior=[old, None], penalty=["information", ["x3"]]
+    )
+    res = model.fit(lam=[1.0, 0.0])
+    # lam = 1 on the old fit's information: the old data enter as if pooled (with
+    # x3 = 0 on the old rows, which never saw it); lam = 0 leaves x3 to the data
+    pooled = pd.concat([old_df.assign(x3=0.0), new_df], ignore_index=True)
+    ols = sm.OLS.from_formula("y ~ x1 + x2 + x3", pooled).fit()
+    # both solve the same normal equations, cond ~ 10: 1e-12 with a wide margin
+    np.testing.assert_allclose(res.params, ols.params, rtol=1e-10)
+    assert res.components.kinds == ["information", "group"]
+    sel = model.fit(lam="reml")
+    assert np.all(np.asarray(sel.lam) > 0)
