@@ -356,7 +356,8 @@ class PriorModel(Model):  # type: ignore[misc]
             )
         frame = data if subset is None else data.loc[np.asarray(subset)]
         design = _formula.build_design(formula, frame, env, missing)
-        check_prior_names(prior, list(design.exog.columns))
+        if not is_multi_penalty(penalty):  # components may cover part of the design
+            check_prior_names(prior, list(design.exog.columns))
         return cls._from_design(
             design, frame, prior=prior, penalty=penalty, standardize=standardize, **kwargs
         )

@@ -44,14 +44,10 @@ _COMPONENT_TYPES = (np.ndarray, pd.Series, pd.DataFrame, Mapping, str, type(None
 
 
 def _is_group_dict(penalty: Any) -> bool:
-    """``{group: terms}``: values are term strings or lists of column names."""
-    if not isinstance(penalty, Mapping) or not penalty:
+    """``{group: component}``: some value is not a number (a weights dict has only numbers)."""
+    if not isinstance(penalty, Mapping) or isinstance(penalty, pd.Series) or not penalty:
         return False
-    return all(
-        isinstance(v, str)
-        or (isinstance(v, (list, tuple)) and v and all(isinstance(t, str) for t in v))
-        for v in penalty.values()
-    )
+    return not all(isinstance(v, numbers.Real) for v in penalty.values())
 
 
 def is_multi_penalty(penalty: Any) -> bool:
@@ -66,8 +62,8 @@ def is_multi_penalty(penalty: Any) -> bool:
     --------
     >>> is_multi_penalty([None, "information"]), is_multi_penalty([1.0, 2.0])
     (True, False)
-    >>> is_multi_penalty({"old": ["x1", "x2"], "new": "x3"})
-    True
+    >>> is_multi_penalty({"old": "information", "new": ["x3"]}), is_multi_penalty({"x": 2.0})
+    (True, False)
     """
     if _is_group_dict(penalty):
         return True
@@ -173,8 +169,8 @@ def _term_columns(design: Any, terms: Any, names: Sequence[str], group: str) -> 
         slices = getattr(getattr(design, "x_info", None), "term_name_slices", None)
         if slices is None:
             raise ValueError(
-                f"penalty group {group!r} names terms {terms!r}, but the model has no "
-                "formula; give the group as a list of column names"
+                f"penalty component {group}: terms {terms!r} need a formula model; "
+                "give the columns as a list of names"
             )
         cols: list[int] = []
         for term in (t.strip() for t in terms.split("+")):
@@ -182,7 +178,7 @@ def _term_columns(design: Any, terms: Any, names: Sequence[str], group: str) -> 
             found = [s for name, s in slices.items() if "".join(name.split()) == key]
             if not found:
                 raise ValueError(
-                    f"penalty group {group!r}: {term!r} is not a term of the formula; "
+                    f"penalty component {group}: {term!r} is not a term of the formula; "
                     f"terms are {list(slices)}"
                 )
             cols.extend(range(found[0].start, found[0].stop))
@@ -190,7 +186,7 @@ def _term_columns(design: Any, terms: Any, names: Sequence[str], group: str) -> 
     unknown = [t for t in terms if t not in names]
     if unknown:
         raise ValueError(
-            f"penalty group {group!r} names columns not in the design: {unknown}. "
+            f"penalty component {group}: columns not in the design: {unknown}. "
             f"Valid column names: {list(names)}"
         )
     return [list(names).index(t) for t in terms]
@@ -252,9 +248,8 @@ def resolve_components(
         Components, each anything ``penalty=`` accepts (``None``, weights,
         a PSD matrix, ``"information"``) or a group of columns (formula
         terms as a string, or a list of column names; the identity on
-        them); or ``{group: terms}`` with terms a
-        formula term string (``"x3 + C(g)"``) or a list of column names,
-        each group the identity on its columns.
+        them); or the same as ``{group: component}`` (named components;
+        e.g. ``{"old": "information", "new": "x3 + C(g)"}``).
     prior : any prior specification, or a list of ``m`` of them
         One shared prior, or one per component (a dict keyed by group
         names also works for named groups).
@@ -283,21 +278,17 @@ def resolve_components(
     group_names: list[str] | None = None
     if _is_group_dict(penalty):
         group_names = [str(g) for g in penalty]
-        specs: list[Any] = []
-        for group, terms in penalty.items():
-            diag = np.zeros(k)
-            diag[_term_columns(design, terms, names, str(group))] = 1.0
-            specs.append(diag)
-        kinds = ["group"] * len(specs)
+        specs: list[Any] = list(penalty.values())
     else:
         specs = list(penalty)
-        kinds = []
+    kinds: list[str] = []
     m = len(specs)
     priors_in = _component_priors(prior, m, group_names)
     matrices = np.empty((m, k, k))
     priors = np.empty((m, k))
     for j, (spec, pj) in enumerate(zip(specs, priors_in, strict=True)):
-        where = f"penalty component {j + 1}" if group_names is None else f"group {group_names[j]!r}"
+        label = j + 1 if group_names is None else group_names[j]
+        where = f"penalty component {j + 1}" if group_names is None else f"group {label!r}"
         try:
             priors[j] = align_prior(pj, names, intercept_name)
             if isinstance(spec, str) and spec == "information":
@@ -307,7 +298,7 @@ def resolve_components(
                 isinstance(spec, (list, tuple)) and spec and all(isinstance(t, str) for t in spec)
             ):  # terms or column names: the identity on those columns
                 L = np.zeros(k)
-                L[_term_columns(design, spec, names, where)] = 1.0
+                L[_term_columns(design, spec, names, str(label))] = 1.0
                 kind = "group"
             else:
                 L = np.asarray(resolve_penalty(spec, names, intercept_idx))
@@ -317,8 +308,7 @@ def resolve_components(
         if scale is not None:
             L = standardize_penalty(L, scale[0], scale[1])
         matrices[j] = np.diag(L) if L.ndim == 1 else L
-        if group_names is None:
-            kinds.append(kind)
+        kinds.append(kind)
     return Components(group_names, matrices, priors, kinds)
 
 
@@ -375,21 +365,53 @@ def component_edf(comps: Components, lams: FloatArray, ncov: FloatArray) -> Floa
 def single_component(
     penalty: Any, prior: Any, names: Sequence[str], design: Any
 ) -> tuple[Any, Any]:
-    """A one-component list or group dict as the plain ``(penalty, prior)`` of one penalty."""
+    """A one-component list or dict as the plain ``(penalty, prior)`` of one penalty."""
     if _is_group_dict(penalty):
-        group, terms = next(iter(penalty.items()))
-        diag = np.zeros(len(names))
-        diag[_term_columns(design, terms, names, str(group))] = 1.0
+        group, spec = next(iter(penalty.items()))
         if isinstance(prior, Mapping) and set(map(str, prior)) == {str(group)}:
             prior = prior[group]
-        return diag, prior
-    if isinstance(prior, (list, tuple)) and len(prior) == 1 and not isinstance(
-        prior[0], numbers.Real
+    else:
+        spec = penalty[0]
+        if isinstance(prior, (list, tuple)) and len(prior) == 1 and not isinstance(
+            prior[0], numbers.Real
+        ):
+            prior = prior[0]
+    if (isinstance(spec, str) and spec != "information") or (
+        isinstance(spec, (list, tuple)) and spec and all(isinstance(t, str) for t in spec)
     ):
-        prior = prior[0]
-    return penalty[0], prior
+        diag = np.zeros(len(names))
+        diag[_term_columns(design, spec, names, str(spec))] = 1.0
+        return diag, prior
+    return spec, prior
 
 
 def component_count(penalty: Any) -> int:
     """Number of components of a several-penalty specification."""
     return len(penalty)
+
+
+def components_from_json(doc: Any, source: str) -> Any:
+    """Penalty components from JSON (the command line's ``--penalty file.json``).
+
+    ``{"components": {name: spec}}`` (or a list of specs), each spec
+    ``"information"``, ``"none"``, formula terms (``"x3 + C(g)"``), a list of
+    column names, ``{name: weight}`` or ``{"names": [...], "matrix": [[...]]}``.
+    """
+
+    def one(spec: Any) -> Any:
+        if isinstance(spec, str) and spec.lower() in ("none", "ridge", "default"):
+            return None
+        if isinstance(spec, Mapping) and "matrix" in spec:
+            names = spec.get("names")
+            return pd.DataFrame(np.asarray(spec["matrix"], dtype=float), index=names, columns=names)
+        if isinstance(spec, Mapping):
+            return {str(k): float(v) for k, v in spec.items()}
+        return spec
+
+    if isinstance(doc, Mapping) and len(doc) >= 2:
+        return {str(name): one(spec) for name, spec in doc.items()}
+    if isinstance(doc, list) and len(doc) >= 2:
+        return [one(spec) for spec in doc]
+    raise ValueError(
+        f'{source}: "components" must name at least two penalties, as {{name: spec}} or a list'
+    )
