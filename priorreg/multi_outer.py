@@ -34,7 +34,7 @@ import numpy as np
 
 from priorreg._typing import FloatArray
 from priorreg.multi import Components
-from priorreg.multi_kernel import CriterionPoint, _inverse
+from priorreg.multi_kernel import CriterionPoint, _inverse, gram
 from priorreg.multi_select import _newton_step
 
 __all__ = ["outer_search"]
@@ -69,8 +69,7 @@ def _irls_at(
     value, eta, mu = pen_dev(b)
     for _ in range(maxiter):
         W, z = problem.working(eta, mu)
-        G = X.T @ (W[:, None] * X)
-        Ainv, _ = _inverse(0.5 * (G + G.T) + S)
+        Ainv, _ = _inverse(gram(X * np.sqrt(W)[:, None]) + S)
         new = Ainv @ (X.T @ (W * z) + s0)
         for _ in range(30):
             new_value, new_eta, new_mu = pen_dev(new)
@@ -120,23 +119,23 @@ def _evaluate(
     _, mu = model.problem.mean(params)
     deviance = model.problem.deviance(mu)
     w, w_obs, dw = _weight_terms(model, mu)
-    G = X.T @ (w[:, None] * X)
-    G = 0.5 * (G + G.T)
+    G = gram(X * np.sqrt(w)[:, None])
     S = np.tensordot(lams, comps.matrices, axes=1)
     Ainv, _ = _inverse(G + S)
     F = Ainv @ G
     edf = float(np.trace(F))
-    Go = X.T @ (w_obs[:, None] * X)
+    # observed weights may be negative: a general product (equal to G when canonical)
+    Go = G if np.allclose(w_obs, w, rtol=1e-13, atol=0) else X.T @ (w_obs[:, None] * X)
     Aoinv, _ = _inverse(0.5 * (Go + Go.T) + S)
     resid = params[None, :] - comps.priors
-    Pd = np.einsum("jkl,jl->jk", comps.matrices, resid)
+    Pd = (comps.matrices @ resid[:, :, None])[:, :, 0]
     s = lams @ Pd
     dcoef = -(Aoinv @ Pd.T) * lams[None, :]  # (k, m)
     dev_1 = -2.0 * s @ dcoef
     Q = Ainv @ S @ Ainv
-    q = np.einsum("ij,jk,ik->i", X, Q, X)
+    q = np.einsum("ij,ij->i", X @ Q, X)
     eta_1 = X @ dcoef  # (n, m)
-    M = np.einsum("ab,jbc->jac", Ainv, comps.matrices)
+    M = Ainv @ comps.matrices
     trMF = np.einsum("jab,ba->j", M, F)
     edf_1 = (dw * q) @ eta_1 - lams * trMF
     n = model.wnobs
