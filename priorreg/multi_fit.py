@@ -41,6 +41,7 @@ from priorreg.multi_select import (
     newton_rho,
     path_frame,
     search_bounds,
+    small_blas,
     warn_at_edge,
 )
 
@@ -127,9 +128,10 @@ def _search(
         return float(at(rho, 0).value)
 
     if rho0 is None:
-        start = coordinate_scan(value, start, lo, hi)
+        with small_blas():
+            start = coordinate_scan(value, start, lo, hi)
     path: list[Any] = []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), small_blas():
         warnings.simplefilter("ignore")
         for _ in range(_RESTARTS):
             best, steps, converged = newton_rho(

@@ -288,7 +288,8 @@ def evaluate(
                 grad = 0.5 * (dp_1 / scale + ldA_1 - ldS_1)
             if order >= 2:
                 dp_2 = np.diag(dp_1) - 2.0 * np.outer(lams, lams) * (Pd @ Ainv @ Pd.T)
-                ldA_2 = np.diag(ldA_1) - np.outer(lams, lams) * np.einsum("jab,kba->jk", M, M, optimize=True)
+                MM = np.einsum("jab,kba->jk", M, M, optimize=True)
+                ldA_2 = np.diag(ldA_1) - np.outer(lams, lams) * MM
                 if scale is None:
                     hess = 0.5 * (
                         n_eff * (dp_2 / dp - np.outer(dp_1, dp_1) / dp**2) + ldA_2 - ldS_2
@@ -361,7 +362,8 @@ def loocv_evaluate(
         grad += 2.0 * (f1 @ f)
         if order >= 2:
             BPA = B @ PA  # B P_k A^{-1}, (m, rows, k)
-            h2 = 2.0 * np.outer(lams, lams)[:, :, None] * np.einsum("kib,jib->jki", BPA, BP, optimize=True)
+            cross = np.einsum("kib,jib->jki", BPA, BP, optimize=True)
+            h2 = 2.0 * np.outer(lams, lams)[:, :, None] * cross
             h2[np.arange(m), np.arange(m)] += h1
             e2 = -np.einsum("ia,ajk->jki", Xb, d2, optimize=True)
             f2 = (

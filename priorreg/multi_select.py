@@ -19,8 +19,9 @@ the edge). Converged when every free gradient entry is below
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +52,23 @@ class MultiSelection:
     converged: bool
     hessian: FloatArray
     extra: dict[str, object] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def small_blas() -> Iterator[None]:
+    """One BLAS thread for the ``k x k`` algebra of the search (when threadpoolctl is there).
+
+    A Cholesky factor of a 200 x 200 matrix is a fraction of a millisecond on
+    one thread; with two threads on a busy machine the threads' hand-offs
+    cost up to a thousand times that, and a search makes hundreds of them.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up only
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _newton_step(g: FloatArray, H: FloatArray) -> FloatArray:
