@@ -305,7 +305,7 @@ def select_glm(model: Any, criterion: str, maxiter: int, tol: float) -> tuple[An
     rho, value, hess = best.rho, best.value, best.hess
     if criterion in OUTER_CRITERIA:
         rho, outer, converged = outer_search(
-            model, comps, criterion, best, lo, hi, scale=float(scale), maxiter=maxiter, tol=tol
+            model, comps, criterion, best, lo, hi, scale=float(scale or 1.0), maxiter=maxiter, tol=tol
         )
         rows = {
             "stage": ["outer"] * len(outer),

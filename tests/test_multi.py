@@ -476,3 +476,49 @@ def test_information_of_an_old_model_and_a_ridge_on_new_columns_is_pooled_ols():
     assert res.components.kinds == ["information", "group"]
     sel = model.fit(lam="reml")
     assert np.all(np.asarray(sel.lam) > 0)
+
+
+def test_mgcv_two_cyclic_smooths_gcv():
+    from statsmodels.formula._manager import FormulaManager
+    from statsmodels.gam.smooth_basis import CyclicCubicSplines
+
+    df = pd.read_csv(os.path.join(_GAM_TESTS, "results", "autos.csv"))
+    df = df[["city_mpg", "fuel", "drive", "weight", "hp"]].dropna()
+    mgr = FormulaManager()
+    exog = np.asarray(mgr.get_matrices("fuel + drive", data=df))
+    # as statsmodels' TestGAMMPG: mgcv's s(weight, bs="cc", k=7) + s(hp, bs="cc", k=6)
+    cc = CyclicCubicSplines(df[["weight", "hp"]].values, df=[6, 5], constraints="center")
+    X = np.column_stack([exog, cc.basis])
+    k = X.shape[1]
+    Ps, start = [], exog.shape[1]
+    for smoother in cc.smoothers:
+        P = np.zeros((k, k))
+        size = smoother.dim_basis
+        P[start : start + size, start : start + size] = smoother.cov_der2
+        Ps.append(P)
+        start += size
+    # mgcv's sp (GCV) and S.scale, 15 digits, from statsmodels' TestGAMMPG
+    sp = np.array([6.46225497484073, 0.81532465890585])
+    s_scale = np.array([2.95973613706629e-07, 0.000126203730141359])
+    model = pr.PriorRidge(df["city_mpg"].to_numpy(dtype=float), X, penalty=Ps)
+    fixed = model.fit(lam=sp / s_scale)
+    pred = pd.read_csv(os.path.join(_GAM_TESTS, "results", "autos_predict.csv"))
+    # the same lam to 15 digits: agreement to eps cond(A) k ~ 1e-12 (12+ printed digits)
+    np.testing.assert_allclose(fixed.fittedvalues, pred["fit"], rtol=1e-10)
+    np.testing.assert_allclose(fixed.get_prediction().se_mean, pred["se_fit"], rtol=1e-10)
+    res = model.fit(lam="gcv")
+    # GCV at its minimum is flat: dV ~ 1e-12 relative moves rho by sqrt(2 dV / h) ~ 1e-5
+    # (h = d2 GCV / d rho^2 ~ 1e-2 here): sp within 1e-4, GCV within 1e-10
+    np.testing.assert_allclose(np.asarray(res.lam) * s_scale, sp, rtol=1e-4)
+    assert res.gcv == pytest.approx(fixed.gcv, rel=1e-10)
+
+
+@pytest.mark.parametrize("criterion", ["gcv", "reml"])
+def test_gaussian_glm_equals_the_linear_model(criterion):
+    X, y, w, off, Ps, priors = _data()  # noqa: RUF059
+    lin = pr.PriorRidge(y, X, penalty=Ps, prior=priors).fit(lam=criterion)
+    glm = pr.PriorGLM(y, X, penalty=Ps, prior=priors).fit(lam=criterion)
+    # the same criterion of the same linear problem; both searches stop at
+    # |g| <= 1e-7 (1 + |V|): rho agrees to ~1e-6, coefficients to ~1e-7
+    np.testing.assert_allclose(np.log(np.asarray(glm.lam)), np.log(np.asarray(lin.lam)), atol=1e-4)
+    np.testing.assert_allclose(glm.params, lin.params, rtol=1e-5, atol=1e-7)
