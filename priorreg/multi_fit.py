@@ -304,8 +304,9 @@ def select_glm(model: Any, criterion: str, maxiter: int, tol: float) -> tuple[An
     table.insert(0, "stage", "performance")
     rho, value, hess = best.rho, best.value, best.hess
     if criterion in OUTER_CRITERIA:
+        phi = 1.0 if scale is None else float(scale)  # gcv does not use it
         rho, outer, converged = outer_search(
-            model, comps, criterion, best, lo, hi, scale=float(scale or 1.0), maxiter=maxiter, tol=tol
+            model, comps, criterion, best, lo, hi, scale=phi, maxiter=maxiter, tol=tol
         )
         rows = {
             "stage": ["outer"] * len(outer),
