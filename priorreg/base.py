@@ -19,13 +19,13 @@ from statsmodels.base.model import Model
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.checks import check_column_scale, check_formula_response, check_formula_rows
-from priorreg.options import row_sources
 from priorreg.multi import (
     component_count,
     is_multi_penalty,
     resolve_components,
     single_component,
 )
+from priorreg.options import row_sources
 from priorreg.penalty import resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
 from priorreg.units import penalty_units_message

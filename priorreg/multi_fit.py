@@ -45,7 +45,7 @@ from priorreg.multi_select import (
     warn_at_edge,
 )
 
-__all__ = ["fit_several"]
+__all__ = ["fit_glm", "fit_linear"]
 
 LINEAR_CRITERIA = ("gcv", "reml", "loocv")
 GLM_CRITERIA = ("gcv", "ubre", "aic", "reml")
@@ -60,7 +60,8 @@ def _combined_model(model: Any, lams: Any) -> Any:
     comps: Components = model.penalty_components
     S, b0 = comps.combined(lams)
     kwargs = {key: getattr(model, key, None) for key in model._row_keys}
-    kwargs.update(model._refine_kwargs())
+    if hasattr(model, "family"):  # a GLM: the family and the scale option
+        kwargs.update(family=model.family, scale=model.scaletype)
     return type(model)(
         model.data.orig_endog,
         model.data.orig_exog,
@@ -192,9 +193,20 @@ def _wrap(model: Any, inner_res: Any, cls: type, **attach: Any) -> Any:
     return type(inner_res)(res)
 
 
-def fit_linear(model: Any, lam: Any, lams: Any, cov_type: str) -> Any:
+def _no_progress(disp: Any) -> None:
+    """``disp=True`` is not available; a callable (the command line's printer) gets no steps."""
+    if disp and not callable(disp):
+        raise ValueError(
+            "disp= is not available with several penalties; res.lam_path records the "
+            "Newton steps of the search"
+        )
+
+
+def fit_linear(model: Any, lam: Any, lams: Any, cov_type: str, *, disp: Any = False) -> Any:
     """``PriorRidge.fit`` with several penalties (see :meth:`PriorRidge.fit`)."""
     from priorreg.multi_results import MultiRidgeResults
+
+    _no_progress(disp)
 
     comps: Components = model.penalty_components
     base_cov = _check_cov_type(cov_type)
@@ -249,7 +261,7 @@ def _penalized_deviance(model: Any, params: Any, lams: Any) -> float:
 
 def _glm_scale(model: Any, criterion: str) -> float | None:
     """The known scale of ``ubre``/``aic`` (and of ``reml`` when known), else ``None``."""
-    known = _families.is_known_scale(model.family) or model.fixed_scale is not None
+    known = _families.is_known_scale(model.family) or isinstance(model.scaletype, float)
     if criterion in ("ubre", "aic"):
         if not known:
             raise ValueError(
@@ -326,9 +338,26 @@ def select_glm(model: Any, criterion: str, maxiter: int, tol: float) -> tuple[An
     return np.exp(rho), selection
 
 
-def fit_glm(model: Any, lam: Any, lams: Any, cov_type: str, maxiter: int, tol: float) -> Any:
+def fit_glm(
+    model: Any,
+    lam: Any,
+    lams: Any,
+    cov_type: str,
+    maxiter: int,
+    tol: float,
+    *,
+    scale: Any = None,
+    disp: Any = False,
+) -> Any:
     """``PriorGLM.fit`` with several penalties (see :meth:`PriorGLM.fit`)."""
     from priorreg.multi_results import MultiGLMResults
+
+    _no_progress(disp)
+    if scale is not None and scale != model.scaletype:
+        raise ValueError(
+            "fit(scale=...) is not available with several penalties; give scale= to "
+            "PriorGLM(...) instead"
+        )
 
     comps: Components = model.penalty_components
     base_cov = _check_cov_type(cov_type)
@@ -356,8 +385,3 @@ def fit_glm(model: Any, lam: Any, lams: Any, cov_type: str, maxiter: int, tol: f
     )
 
 
-def fit_several(model: Any, lam: Any, lams: Any, cov_type: str, **glm_options: Any) -> Any:
-    """Dispatch to :func:`fit_linear` or :func:`fit_glm` by the model's kind."""
-    if hasattr(model, "family"):
-        return fit_glm(model, lam, lams, cov_type, **glm_options)
-    return fit_linear(model, lam, lams, cov_type)

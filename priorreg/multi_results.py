@@ -135,7 +135,14 @@ class _MultiMixin:
             index=self.components.labels,
             name="share_data",
         )
-        return ComponentShare(per, float(self.edf / self.model.k_params), comp)
+        L = self.model.kernel_penalty  # the combined penalty S of this fit
+        diagonal = L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L)))
+        return ComponentShare(
+            per,
+            float(self.edf / self.model.k_params),
+            diagonal=bool(diagonal),
+            per_component=comp,
+        )
 
     def _component_lines(self) -> list[str]:
         lines = [
