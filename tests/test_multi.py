@@ -522,3 +522,18 @@ def test_gaussian_glm_equals_the_linear_model(criterion):
     # |g| <= 1e-7 (1 + |V|): rho agrees to ~1e-6, coefficients to ~1e-7
     np.testing.assert_allclose(np.log(np.asarray(glm.lam)), np.log(np.asarray(lin.lam)), atol=1e-4)
     np.testing.assert_allclose(glm.params, lin.params, rtol=1e-5, atol=1e-7)
+
+
+def test_edge_warning_once_and_at_the_callers_line():
+    rng = np.random.default_rng(6)
+    X = np.column_stack([np.ones(200), rng.normal(size=(200, 4))])
+    y = X @ np.array([1.0, 2.0, -1.0, 0.0, 0.0]) + rng.normal(size=200)
+    # the prior is the truth on columns 1-2 and the columns 3-4 carry nothing:
+    # both lams run to the upper edge, one warning names both
+    prior = np.array([0.0, 2.0, -1.0, 0.0, 0.0])
+    Ps = [np.diag([0, 1.0, 1, 0, 0]), np.diag([0, 0, 0, 1.0, 1])]
+    model = pr.PriorRidge(y, X, prior=prior, penalty=Ps)
+    with pytest.warns(pr.LamOnEdgeWarning) as caught:
+        model.fit(lam="reml")
+    assert len(caught) == 1
+    assert caught[0].filename == __file__
