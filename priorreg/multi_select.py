@@ -13,8 +13,8 @@ A ``lam`` that runs to 0 or infinity flattens the criterion in its
 negligible is held fixed (as mgcv's ``uconv.ind``), and every ``rho`` is
 kept within ``[rho_lo, rho_hi]`` (a ``lam`` there warns that it is on
 the edge). Converged when every free gradient entry is below
-``tol (1 + |V|)``, or when a step changes ``V`` by less than
-``tol^2 (1 + |V|)``.
+``tol (1 + |V|)`` and the Newton step is below ``1e-4`` in every ``rho``,
+or when a step changes ``V`` by less than ``tol^2 (1 + |V|)``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ __all__ = ["MultiSelection", "coordinate_scan", "newton_rho"]
 _SCAN = np.array([-16.0, -12.0, -8.0, -4.0, 4.0, 8.0, 12.0, 16.0])
 
 _MAX_STEP = 5.0
+#: Converged also needs the Newton step below this in every rho (a relative change of lam).
+_STEP_TOL = 1e-4
 _HALVINGS = 30
 
 
@@ -106,11 +108,16 @@ def newton_rho(
         at_hi = (rho >= hi) & (g < 0)
         flat = (np.abs(g) < size) & (np.abs(np.diagonal(H)) < size)
         free = ~(at_lo | at_hi | flat)
-        if not free.any() or np.max(np.abs(g[free])) <= size:
+        if not free.any():
             converged = True
             break
         step = np.zeros_like(rho)
         step[free] = _newton_step(g[free], H[np.ix_(free, free)])
+        # a small gradient alone is not enough when the criterion varies little
+        # (GCV of large n varies by ~edf/n): the Newton step must be small too
+        if np.max(np.abs(g[free])) <= size and np.max(np.abs(step)) <= _STEP_TOL:
+            converged = True
+            break
         trial = None
         for attempt in range(2 * _HALVINGS):
             if attempt == _HALVINGS:  # Newton failed: steepest descent
