@@ -19,6 +19,12 @@ from statsmodels.base.model import Model
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.checks import check_column_scale, check_formula_response, check_formula_rows
+from priorreg.multi import (
+    component_count,
+    is_multi_penalty,
+    resolve_components,
+    single_component,
+)
 from priorreg.options import row_sources
 from priorreg.penalty import resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
@@ -222,6 +228,12 @@ class PriorModel(Model):  # type: ignore[misc]
         intercept_name = None if self.intercept_idx is None else names[self.intercept_idx]
         self.prior_spec = prior
         self.units_message: str | None = None
+        self.penalty_components = None
+        if is_multi_penalty(penalty):  # several penalties: priorreg.multi
+            if component_count(penalty) > 1:
+                self._setup_components(prior, penalty, names)
+                return
+            penalty, prior = single_component(penalty, prior, names, self.design)
         self.prior_values = align_prior(prior, names, intercept_name)
         check_column_scale("prior", self.prior_values[None, :], names, tiny=False)
         if isinstance(penalty, str) and penalty == "information":
@@ -242,6 +254,18 @@ class PriorModel(Model):  # type: ignore[misc]
         # is formed or scanned unless asked for
         self._penalty_matrix = None if L.ndim == 1 else L
         self.penalty_diagonal = L if L.ndim == 1 else None
+
+    def _setup_components(self, prior: Any, penalty: Any, names: list[str]) -> None:
+        """Penalty components and priors (:func:`priorreg.multi.resolve_components`)."""
+        scale = (self.exog, self._penalty_scale_weights()) if self.standardize else None
+        comps = resolve_components(
+            penalty, prior, names, self.intercept_idx, design=self.design, scale=scale
+        )
+        self.penalty_components = comps
+        self.prior_values = comps.combined(np.ones(comps.m))[1]
+        self.penalty_kind = "several"
+        self._penalty_matrix = comps.total
+        self.penalty_diagonal = None
 
     @property
     def penalty_matrix(self) -> FloatArray:
@@ -335,7 +359,8 @@ class PriorModel(Model):  # type: ignore[misc]
             )
         frame = data if subset is None else data.loc[np.asarray(subset)]
         design = _formula.build_design(formula, frame, env, missing)
-        check_prior_names(prior, list(design.exog.columns))
+        if not is_multi_penalty(penalty):  # components may cover part of the design
+            check_prior_names(prior, list(design.exog.columns))
         return cls._from_design(
             design, frame, prior=prior, penalty=penalty, standardize=standardize, **kwargs
         )

@@ -161,6 +161,10 @@ def _penalty(spec: str | None) -> Any:
     try:
         if p.suffix.lower() == ".json":
             doc = json.loads(p.read_text())
+            if isinstance(doc, dict) and "components" in doc:  # several penalties
+                from priorreg.multi import components_from_json
+
+                return components_from_json(doc["components"], spec)
             if isinstance(doc, dict) and "matrix" in doc:
                 names = doc.get("names")
                 matrix = np.asarray(doc["matrix"], dtype=float)
@@ -243,7 +247,10 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="'none' (ridge, intercept unpenalized; default), 'information' (the prior's "
         "precision: lam=1 pools the data) or a file: JSON {name: weight} or "
-        "{names, matrix}, or CSV of name,weight or a labelled k x k matrix",
+        "{names, matrix}, or CSV of name,weight or a labelled k x k matrix; several "
+        'penalties, each with its own lam: JSON {"components": {name: spec}} with spec '
+        '"information", "none", formula terms such as "x3 + C(g)", a list of column '
+        "names, {name: weight} or {names, matrix}",
     )
     fit.add_argument(
         "--lam",
@@ -326,7 +333,7 @@ def _output(res: Any, fmt: str) -> str:
         "model": type(res.model).__name__,
         "formula": res.model.formula,
         "nobs": float(res.nobs),
-        "lam": float(res.lam),
+        "lam": float(res.lam) if np.ndim(res.lam) == 0 else pd.Series(res.lam).to_dict(),
         "lam_method": res.lam_method,
         "edf": float(res.edf),
         "df_resid": float(res.df_resid),

@@ -29,6 +29,7 @@ from priorreg.glm_search import GLMSearch, laplace_reml
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
 from priorreg.linalg import PathFactor
 from priorreg.linear import LinearFit, _check_cov_type, _check_lam
+from priorreg.multi_fit import fit_glm as _fit_several
 from priorreg.progress import SearchStep, reporter
 from priorreg.selection import Selection
 from priorreg.separation import model_separation, warn_separation
@@ -442,6 +443,8 @@ class PriorGLM(PriorModel):
         ConvergenceWarning
             When IRLS does not converge (``converged`` is then False).
         """
+        if getattr(self, "penalty_components", None) is not None:  # several: multi_fit
+            return _fit_several(self, lam, lams, cov_type, maxiter, tol, scale=scale, disp=disp)
         _check_cov_type(cov_type)
         option = _scale.check_scale(scale)
         model = self if option in (None, self.scaletype) else self._with_scaletype(option)

@@ -325,6 +325,10 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         LamOnEdgeWarning
             When the selected ``lam`` is on the edge of the grid.
         """
+        if getattr(self, "penalty_components", None) is not None:  # several penalties
+            from priorreg.multi_fit import fit_linear
+
+            return fit_linear(self, lam, lams, cov_type, disp=disp)
         _check_cov_type(cov_type)
         lam_value = _check_lam(lam)
         selection: Selection | None = None

@@ -149,7 +149,7 @@ def _header(
         ("Dep. Variable:", None),
         ("Model:", [name]),
         *before,
-        ("Penalty weight lam:", [_fmt(res.lam)]),
+        ("Penalty weight lam:", [_fmt(res.lam) if np.ndim(res.lam) == 0 else "several"]),
         ("Lam chosen by:", [how]),
         *after,
         ("No. Observations:", [f"{int(res.nobs)}"]),

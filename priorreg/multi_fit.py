@@ -1,0 +1,387 @@
+r"""``fit()`` of a model with several penalties: fixed lams or joint selection.
+
+Linear model: one weighted Gram matrix ``X'WX``, ``X'Wz`` (``z = y - o - X
+b_ref``) serves every Newton step on ``rho = log(lam)``
+(:mod:`priorreg.multi_select`, :mod:`priorreg.multi_kernel`); the final fit
+at the selected lams is the single-penalty fit with the combined penalty
+``S`` and prior ``b0*`` (its factorization gives QR-class accuracy and the
+exact residuals, leverages and LOOCV).
+
+GLM: a performance iteration (Gu 1992; Wood 2004, JASA 99, 673-686): at each
+penalized IRLS step the lams are selected by Newton's method on the
+criterion of the working linear model (``gcv``: ``n RSS_w/(n-edf)^2``;
+``ubre`` and ``aic`` with a known scale: ``RSS_w/n + 2 phi edf/n - phi``,
+which orders lams as AIC does; ``reml``: the working model's REML, PQL), and
+the coefficients are updated at them, until both settle. The final fit is a
+converged penalized IRLS fit at those lams.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from priorreg import families as _families
+from priorreg.multi import Components, check_lams
+from priorreg.multi_kernel import (
+    GramProblem,
+    evaluate,
+    gram_problem,
+    loocv_evaluate,
+    penalty_range,
+)
+from priorreg.multi_outer import outer_search
+from priorreg.multi_select import (
+    MultiSelection,
+    coordinate_scan,
+    newton_rho,
+    path_frame,
+    search_bounds,
+    small_blas,
+    warn_at_edge,
+)
+
+__all__ = ["fit_glm", "fit_linear"]
+
+LINEAR_CRITERIA = ("gcv", "reml", "loocv")
+GLM_CRITERIA = ("gcv", "ubre", "aic", "reml")
+#: GLM criteria refined at converged fits (outer iteration); REML stays on the working model.
+OUTER_CRITERIA = ("gcv", "ubre", "aic")
+#: Newton runs from a new scan start when the scan around an optimum finds a lower value.
+_RESTARTS = 3
+
+
+def _combined_model(model: Any, lams: Any) -> Any:
+    """The single-penalty model with penalty ``S = sum lam_j P_j`` and prior ``b0*``."""
+    comps: Components = model.penalty_components
+    S, b0 = comps.combined(lams)
+    kwargs = {key: getattr(model, key, None) for key in model._row_keys}
+    if hasattr(model, "family"):  # a GLM: the family and the scale option
+        kwargs.update(family=model.family, scale=model.scaletype)
+    return type(model)(
+        model.data.orig_endog,
+        model.data.orig_exog,
+        prior=b0,
+        penalty=S,
+        standardize=False,
+        missing="none",
+        design=model.design,
+        **kwargs,
+    )
+
+
+def _linear_rows(model: Any) -> tuple[Any, Any]:
+    """``(W^1/2 X, W^1/2 z)`` with ``z = y - o - X b_ref``."""
+    b_ref = model.penalty_components.priors[0]
+    z = model.endog - model.exog @ b_ref
+    if model.offset is not None:
+        z = z - model.offset
+    if model.weights is None:
+        return model.exog, z
+    sw = np.sqrt(model.weights)
+    return model.exog * sw[:, None], z * sw
+
+
+def _linear_problem(model: Any) -> GramProblem:
+    b_ref = model.penalty_components.priors[0]
+    Xw, zw = _linear_rows(model)
+    prob = gram_problem(Xw, zw, None, b_ref, model.nobs)
+    log_w = 0.0 if model.weights is None else float(np.sum(np.log(model.weights)))
+    return GramProblem(prob.G, prob.c, prob.zz, prob.n_obs, log_w, b_ref)
+
+
+def _search(
+    prob: GramProblem,
+    comps: Components,
+    criterion: str,
+    *,
+    scale: float | None = None,
+    rho0: Any = None,
+    warn: bool = True,
+    rows: tuple[Any, Any] | None = None,
+) -> tuple[Any, list[Any], bool, tuple[Any, Any]]:
+    parts = penalty_range(comps.matrices)
+    start, lo, hi = search_bounds(prob.G, comps.matrices)
+    if rho0 is not None:
+        start = rho0
+
+    def at(rho: Any, order: int = 2) -> Any:
+        if rows is not None:  # LOOCV needs the rows
+            return loocv_evaluate(
+                prob, comps.matrices, comps.priors, rho, rows[0], rows[1], order=order
+            )
+        return evaluate(
+            prob,
+            comps.matrices,
+            comps.priors,
+            rho,
+            criterion,
+            scale=scale,
+            order=order,
+            penalty_range_parts=parts,
+        )
+
+    def value(rho: Any) -> float:
+        return float(at(rho, 0).value)
+
+    if rho0 is None:
+        with small_blas():
+            start = coordinate_scan(value, start, lo, hi)
+    path: list[Any] = []
+    with warnings.catch_warnings(), small_blas():
+        warnings.simplefilter("ignore")
+        for _ in range(_RESTARTS):
+            best, steps, converged = newton_rho(
+                at, start, lo, hi, labels=comps.labels, criterion=criterion
+            )
+            path.extend(steps)
+            # a lam driven to 0 or infinity may have left a better basin behind:
+            # scan again from the optimum and restart Newton if it finds one
+            start = coordinate_scan(value, best.rho, lo, hi)
+            if rho0 is not None or not value(start) < best.value:
+                break
+    if warn:
+        warn_at_edge(best.rho, lo, hi, comps.labels, criterion)
+    return best, path, converged, parts
+
+
+def _unconditional_terms(
+    prob: GramProblem, comps: Components, lams: Any, scale: float | None
+) -> tuple[Any, Any]:
+    """``(J, H)``: ``d b / d rho`` and the REML Hessian at ``lams`` (all > 0)."""
+    if np.any(np.asarray(lams) <= 0):
+        raise ValueError(
+            'cov_type="unconditional" needs every lam > 0 (it differentiates in log(lam))'
+        )
+    point = evaluate(prob, comps.matrices, comps.priors, np.log(lams), "reml", scale=scale)
+    return point.dcoef, point.hess
+
+
+def _check_cov_type(cov_type: str) -> str:
+    if cov_type not in ("bayes", "sandwich", "unconditional"):
+        raise ValueError(
+            f"cov_type must be 'bayes', 'sandwich' or 'unconditional', not {cov_type!r}"
+        )
+    return "bayes" if cov_type == "unconditional" else cov_type
+
+
+def _criterion(lam: Any, allowed: tuple[str, ...], lams: Any) -> str | None:
+    if lams is not None:
+        raise ValueError(
+            "lams= is a grid for a single penalty; several lams are searched jointly by "
+            "Newton's method on log(lam) from a start taken from the data"
+        )
+    if not isinstance(lam, str):
+        return None
+    key = lam.lower()
+    if key not in allowed:
+        raise ValueError(
+            f"lam={lam!r} is not available with several penalties; use one of {allowed} "
+            "or one fixed value per component"
+        )
+    return key
+
+
+def _wrap(model: Any, inner_res: Any, cls: type, **attach: Any) -> Any:
+    inner = inner_res._results
+    res = cls(inner.model, inner._fit, selection=None, cov_type=inner.cov_type)
+    res._attach(model.penalty_components, **attach)
+    return type(inner_res)(res)
+
+
+def _no_progress(disp: Any) -> None:
+    """``disp=True`` is not available; a callable (the command line's printer) gets no steps."""
+    if disp and not callable(disp):
+        raise ValueError(
+            "disp= is not available with several penalties; res.lam_path records the "
+            "Newton steps of the search"
+        )
+
+
+def fit_linear(model: Any, lam: Any, lams: Any, cov_type: str, *, disp: Any = False) -> Any:
+    """``PriorRidge.fit`` with several penalties (see :meth:`PriorRidge.fit`)."""
+    from priorreg.multi_results import MultiRidgeResults
+
+    _no_progress(disp)
+
+    comps: Components = model.penalty_components
+    base_cov = _check_cov_type(cov_type)
+    criterion = _criterion(lam, LINEAR_CRITERIA, lams)
+    prob = None
+    selection = None
+    if criterion is None:
+        lam_values = check_lams(lam, comps)
+    else:
+        prob = _linear_problem(model)
+        rows = _linear_rows(model) if criterion == "loocv" else None
+        best, path, converged, _ = _search(prob, comps, criterion, rows=rows)
+        lam_values = best.lam
+        selection = MultiSelection(
+            lam_values,
+            criterion,
+            best.value,
+            path_frame(path, comps.labels, criterion),
+            bool(np.any(path[-1].rho != best.rho)),
+            converged,
+            best.hess,
+        )
+    unconditional = None
+    if cov_type == "unconditional":
+        prob = prob if prob is not None else _linear_problem(model)
+        unconditional = _unconditional_terms(prob, comps, lam_values, None)
+    inner = _combined_model(model, lam_values).fit(lam=1.0, cov_type=base_cov)
+    return _wrap(
+        model,
+        inner,
+        MultiRidgeResults,
+        lams=lam_values,
+        selection=selection,
+        unconditional=unconditional,
+    )
+
+
+def _working_problem(model: Any, eta: Any, mu: Any, b_ref: Any) -> GramProblem:
+    W, z = model.problem.working(eta, mu)
+    if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(z))):
+        raise FloatingPointError("working weights are not finite and positive")
+    return gram_problem(model.exog, z - model.exog @ b_ref, W, b_ref, model.wnobs)
+
+
+def _penalized_deviance(model: Any, params: Any, lams: Any) -> float:
+    comps: Components = model.penalty_components
+    _, mu = model.problem.mean(params)
+    resid = params[None, :] - comps.priors
+    pen = float(np.einsum("j,jk,jkl,jl->", lams, resid, comps.matrices, resid))
+    return model.problem.deviance(mu) + pen
+
+
+def _glm_scale(model: Any, criterion: str) -> float | None:
+    """The known scale of ``ubre``/``aic`` (and of ``reml`` when known), else ``None``."""
+    known = _families.is_known_scale(model.family) or isinstance(model.scaletype, float)
+    if criterion in ("ubre", "aic"):
+        if not known:
+            raise ValueError(
+                f"{criterion} with several penalties needs a known scale: the "
+                f"{type(model.family).__name__} family's dispersion is estimated. Pass "
+                "scale= to PriorGLM, or use lam='gcv' or 'reml'"
+            )
+        return model._known_scale(criterion)
+    if criterion == "reml" and known:
+        return model._known_scale(criterion)
+    return None
+
+
+def select_glm(model: Any, criterion: str, maxiter: int, tol: float) -> tuple[Any, MultiSelection]:
+    """Performance iteration: Newton on the working criterion at each IRLS step."""
+    comps: Components = model.penalty_components
+    scale = _glm_scale(model, criterion)
+    working = "ubre" if criterion == "aic" else criterion
+    b_ref = comps.priors[0]
+    problem = model.problem
+    # the usual GLM start: means between the response and its mean (statsmodels' starting_mu)
+    mu = model.family.starting_mu(problem.y)
+    eta = model.family.link(mu)
+    params: Any = None
+    rho = None
+    steps: list[Any] = []
+    converged = False
+    best = None
+    for _ in range(maxiter):
+        prob = _working_problem(model, eta, mu, b_ref)
+        best, path, _, _ = _search(prob, comps, working, scale=scale, rho0=rho, warn=False)
+        steps.append(path[-1])
+        new = b_ref + best.delta
+        if params is not None:  # step halving on the penalized deviance at the new lams
+            target = _penalized_deviance(model, params, best.lam)
+            for _ in range(30):
+                if _penalized_deviance(model, new, best.lam) <= target * (1 + 1e-12):
+                    break
+                new = 0.5 * (new + params)
+            change = float(np.max(np.abs(new - params)) / (1.0 + np.max(np.abs(new))))
+        else:
+            change = math.inf
+        rho_change = math.inf if rho is None else float(np.max(np.abs(best.rho - rho)))
+        params, rho = new, best.rho
+        eta, mu = problem.mean(params)
+        if change <= math.sqrt(tol) and rho_change <= 1e-6:
+            converged = True
+            break
+    assert best is not None
+    _, lo, hi = search_bounds(prob.G, comps.matrices)
+    table = path_frame(steps, comps.labels, working)
+    table.insert(0, "stage", "performance")
+    rho, value, hess = best.rho, best.value, best.hess
+    if criterion in OUTER_CRITERIA:
+        phi = 1.0 if scale is None else float(scale)  # gcv does not use it
+        rho, outer, converged = outer_search(
+            model, comps, criterion, best, lo, hi, scale=phi, maxiter=maxiter, tol=tol
+        )
+        rows = {
+            "stage": ["outer"] * len(outer),
+            **{f"lam[{name}]": [float(np.exp(r[0][j])) for r in outer]
+               for j, name in enumerate(comps.labels)},
+            "edf": [r[1] for r in outer],
+            criterion: [r[2] for r in outer],
+            "max|grad|": [r[3] for r in outer],
+        }
+        table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+        table.index.name = "step"
+        value = outer[-1][2]
+    edge = warn_at_edge(rho, lo, hi, comps.labels, criterion)
+    selection = MultiSelection(
+        np.exp(rho), criterion, float(value), table, bool(edge.any()), converged, hess
+    )
+    return np.exp(rho), selection
+
+
+def fit_glm(
+    model: Any,
+    lam: Any,
+    lams: Any,
+    cov_type: str,
+    maxiter: int,
+    tol: float,
+    *,
+    scale: Any = None,
+    disp: Any = False,
+) -> Any:
+    """``PriorGLM.fit`` with several penalties (see :meth:`PriorGLM.fit`)."""
+    from priorreg.multi_results import MultiGLMResults
+
+    _no_progress(disp)
+    if scale is not None and scale != model.scaletype:
+        raise ValueError(
+            "fit(scale=...) is not available with several penalties; give scale= to "
+            "PriorGLM(...) instead"
+        )
+
+    comps: Components = model.penalty_components
+    base_cov = _check_cov_type(cov_type)
+    criterion = _criterion(lam, GLM_CRITERIA, lams)
+    selection = None
+    if criterion is None:
+        lam_values = check_lams(lam, comps)
+    else:
+        lam_values, selection = select_glm(model, criterion, maxiter, tol)
+    inner = _combined_model(model, lam_values).fit(
+        lam=1.0, cov_type=base_cov, maxiter=maxiter, tol=tol
+    )
+    unconditional = None
+    if cov_type == "unconditional":
+        eta, mu = model.problem.mean(np.asarray(inner._results.params))
+        prob = _working_problem(model, eta, mu, comps.priors[0])
+        unconditional = _unconditional_terms(prob, comps, lam_values, _glm_scale(model, "reml"))
+    return _wrap(
+        model,
+        inner,
+        MultiGLMResults,
+        lams=lam_values,
+        selection=selection,
+        unconditional=unconditional,
+    )
+
+
