@@ -18,6 +18,7 @@ from statsmodels.base.model import Model
 
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.bounds import resolve_bounds
 from priorreg.checks import check_column_scale, check_formula_response, check_formula_rows
 from priorreg.multi import (
     component_count,
@@ -133,6 +134,7 @@ class PriorModel(Model):  # type: ignore[misc]
         standardize: bool = False,
         missing: str = "none",
         design: _formula.Design | None = None,
+        bounds: Any = None,
         **rows: ArrayLike | None,
     ) -> None:
         if exog is None:
@@ -209,6 +211,8 @@ class PriorModel(Model):  # type: ignore[misc]
         self.nobs = float(n)
         self.k_params = self.exog.shape[1]
         self._setup_prior_penalty(prior, penalty)
+        # bounds on the estimates (priorreg.bounds); None: unbounded
+        self.bounds = resolve_bounds(bounds, self.exog_names, self.intercept_idx, self.penalty_weights)
 
     def _refine_kwargs(self) -> dict[str, Any]:
         """Model options that ``refine`` carries over to the new data."""

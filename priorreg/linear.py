@@ -201,6 +201,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         standardize: bool = False,
         missing: str = "none",
         design: _formula.Design | None = None,
+        bounds: Any = None,
     ) -> None:
         super().__init__(
             endog,
@@ -212,6 +213,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
             design=design,
             weights=weights,
             offset=offset,
+            bounds=bounds,
         )
 
     def _penalty_scale_weights(self) -> FloatArray | None:
@@ -247,6 +249,13 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
             self.weights,
             self.intercept_idx,
         )
+
+    @cached_property
+    def reduced(self) -> Any:
+        """The factor as a ``2k``-row system for bounded fits (:mod:`priorreg.bounded`)."""
+        from priorreg.bounded import ReducedProblem
+
+        return ReducedProblem.from_factor(self.factor, self.kernel_penalty, self.intercept_idx)
 
     def solve(self, lam: float) -> LinearFit:
         """Estimates and their normalized covariance at a fixed ``lam``."""
@@ -341,10 +350,18 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
             lam_value = selection.lam
         elif lams is not None:
             raise ValueError("lams= is a grid to search; it needs lam='gcv', 'loocv' or 'reml'")
+        if self.bounds is not None:  # priorreg.bounded_linear: the same steps under bounds
+            from priorreg import bounded_linear as bl
+
+            return bl.results(self, bl.fit_bounded(self, float(lam_value)), selection, cov_type)
         return self._results(self.solve(float(lam_value)), selection, cov_type)
 
     def _select(self, criterion: str, grid: FloatArray | None) -> Selection:
         """Minimise ``criterion`` over ``lam`` (:func:`priorreg.selection.select_lam`)."""
+        if self.bounds is not None:
+            from priorreg.bounded_linear import select_bounded
+
+            return select_bounded(self, criterion, grid)
         return select_lam(self.factor, self._weighted_data[1], criterion, grid)
 
     def _results(self, fit: LinearFit, selection: Selection | None, cov_type: str) -> Any:

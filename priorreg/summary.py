@@ -10,6 +10,7 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_params
 
+from priorreg.bounds import summary_marks
 from priorreg.degenerate import summary_notes
 from priorreg.inference import LOW_SHARE, NEGLIGIBLE_SHARE
 
@@ -79,6 +80,9 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
             for h in header
         ]
     stubs = list(xname or res.model.exog_names)
+    bound_notes: list[str] = []
+    if getattr(res.model, "bounds", None) is not None:  # mark coefficients at a bound
+        stubs, bound_notes = summary_marks(res.model.bounds, np.asarray(res.active_bounds), stubs)
     smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=_FMT))
     compat = res.compatibility_test()
     share = res.share_data()
@@ -89,6 +93,7 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
         "(column 'share': 1 = data only, 0 = prior only).",
         *_share_notes(share, "t" if res.use_t else "z"),
         *summary_notes(res),
+        *bound_notes,
     ]
     if res.lam_method != "fixed" and res.cov_type != "unconditional":
         lines.append(

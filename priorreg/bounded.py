@@ -1,0 +1,241 @@
+r"""Bounded penalized least squares on the reduced factor.
+
+With ``delta = b - b0`` the linear kernel minimises
+
+.. math::
+
+    \|W^{1/2}(z - X\delta)\|^2 + \lambda\, \delta' L \delta
+    \quad\text{subject to}\quad l - b_0 \le \delta \le u - b_0 .
+
+The data enter only through the path factor
+(:class:`priorreg.linalg.PathFactor`), whose whitened coordinates give
+``k0 + r`` rows ``R`` with :math:`R'R = X'WX` and ``h`` with
+:math:`\|W^{1/2}(z - X\delta)\|^2 = \|h - R\delta\|^2 + \rho^2`
+(``R = [[T_0, B], [0, \mathrm{diag}(d) V']]`` mapped back to the caller's
+coordinates). The bounded problem at any ``lam`` is therefore the small
+box-constrained least-squares problem
+
+.. math::
+
+    \min_{l \le \delta \le u} \Big\| \begin{bmatrix} R \\ \sqrt\lambda\, L^{1/2}
+    \end{bmatrix} \delta - \begin{bmatrix} h \\ 0 \end{bmatrix} \Big\|^2,
+
+with ``2k`` rows whatever ``n``: solved exactly by BVLS (Stark and Parker
+1995; ``scipy.optimize.lsq_linear``) and polished on its active set. When
+the unbounded solution already satisfies the bounds it is the answer.
+
+For a fixed active set ``A`` (coefficients held at their bound), the free
+coefficients ``F`` solve an unbounded problem with offset ``X_A delta_A``
+and penalty ``L_FF``; the cross term ``2 lam delta_F' L_FA delta_A`` is a
+shift of their prior by :math:`s = -L_{FF}^{+} L_{FA} \delta_A` (the
+conditional mean of ``delta_F`` given ``delta_A`` under the Gaussian prior).
+:meth:`ReducedProblem.free_factor` builds that problem's path factor from
+the same ``R`` (no pass over the data), so edf, RSS, REML and covariance of
+the free set at every ``lam`` cost what they cost without bounds.
+
+References
+----------
+Stark, P. B. and Parker, R. L. (1995). Bounded-variable least-squares: an
+algorithm and applications. Computational Statistics 10, 129-141.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from scipy import linalg as sla
+from scipy.optimize import lsq_linear
+
+from priorreg._typing import FloatArray
+from priorreg.linalg import PathFactor, factorize_triangular
+
+__all__ = ["FreeProblem", "ReducedProblem"]
+
+_EPS = float(np.finfo(float).eps)
+
+
+@dataclass(frozen=True)
+class FreeProblem:
+    """The unbounded problem of the free coefficients for one active set.
+
+    ``delta_F = shift + factor.coef(lam)``; ``factor`` is ``None`` when every
+    coefficient is at a bound (then ``rss`` is the residual sum of squares).
+    """
+
+    free: np.ndarray
+    delta_active: FloatArray
+    shift: FloatArray
+    L_free: FloatArray
+    factor: PathFactor | None
+    rss_fixed: float
+
+
+@dataclass(frozen=True)
+class ReducedProblem:
+    """The data of a penalized least-squares problem reduced to ``k`` columns.
+
+    Attributes
+    ----------
+    R : ndarray of shape (p, k)
+        ``R'R = X'WX`` (``p = k0 + r`` rows, ``r`` the directions the data reach).
+    h : ndarray of shape (p,)
+        ``|W^1/2 (z - X delta)|^2 = |h - R delta|^2 + rss_floor``.
+    rss_floor : float
+        Residual sum of squares no ``delta`` can reduce.
+    L : ndarray of shape (k,) or (k, k)
+        Penalty (its diagonal when diagonal).
+    n_obs : int
+    intercept : int or None
+        Index of the constant column (for the free problems' centring).
+    log_weights : float
+        ``sum(log w)`` (REML constant).
+    """
+
+    R: FloatArray
+    h: FloatArray
+    rss_floor: float
+    L: FloatArray
+    n_obs: int
+    intercept: int | None
+    log_weights: float
+    _free_cache: dict[bytes, FreeProblem] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_factor(
+        cls, factor: PathFactor, L: FloatArray, intercept: int | None
+    ) -> ReducedProblem:
+        """Map the whitened rows of ``factor`` back to the caller's coordinates."""
+        k0 = factor.n_unpen
+        r = factor.d.size
+        A = np.zeros((k0 + r, factor.n_coef))
+        if k0:
+            A[:k0, :k0] = factor.T0
+            A[:k0, k0:] = factor.B
+        if r:
+            A[k0:, k0:] = factor.d[:, None] * factor.V.T
+        h = np.concatenate([factor.g0, factor.f if r else np.zeros(0)])
+        basis = factor.basis
+        basis = basis.toarray() if hasattr(basis, "toarray") else np.asarray(basis)
+        # delta = basis theta, so the rows in delta are A basis^{-1}
+        R = np.linalg.solve(basis.T, A.T).T
+        return cls(R, h, float(factor.rss_floor), L, factor.n_obs, intercept, factor.log_weights)
+
+    @cached_property
+    def penalty_root(self) -> FloatArray:
+        """``S`` with ``S'S = L`` (rows of the penalty in the stacked system)."""
+        L = self.L
+        if L.ndim == 1:
+            return np.diag(np.sqrt(np.maximum(L, 0.0)))
+        s, U = np.linalg.eigh(L)
+        keep = s > float(np.max(s, initial=0.0)) * L.shape[0] * _EPS
+        return (U[:, keep] * np.sqrt(s[keep])).T
+
+    def stacked(self, lam: float) -> tuple[FloatArray, FloatArray]:
+        """``([R; sqrt(lam) S], [h; 0])``: the bounded problem's least-squares system."""
+        S = self.penalty_root
+        A = np.vstack([self.R, np.sqrt(lam) * S])
+        c = np.concatenate([self.h, np.zeros(S.shape[0])])
+        return A, c
+
+    def objective(self, delta: FloatArray, lam: float) -> float:
+        """``|h - R delta|^2 + rss_floor + lam delta' L delta``."""
+        pen = self.L * delta if self.L.ndim == 1 else self.L @ delta
+        return float(np.sum((self.h - self.R @ delta) ** 2) + self.rss_floor + lam * delta @ pen)
+
+    def solve(
+        self, lam: float, lower: FloatArray, upper: FloatArray, start: FloatArray | None = None
+    ) -> tuple[FloatArray, np.ndarray]:
+        """Bounded solution ``delta`` and the active set at ``lam``.
+
+        ``lower``/``upper`` bound ``delta`` (``-inf``/``inf`` for open sides).
+        ``start`` is the unbounded solution when known: if it satisfies the
+        bounds it is returned as it is. Active coefficients are set exactly
+        to their bound.
+        """
+        k = self.R.shape[1]
+        if start is not None and np.all(start >= lower) and np.all(start <= upper):
+            return start, np.zeros(k, dtype=bool)
+        A, c = self.stacked(lam)
+        norms = np.linalg.norm(A, axis=0)
+        norms[norms == 0] = 1.0
+        As = A / norms
+        res = lsq_linear(
+            As, c, bounds=(lower * norms, upper * norms), method="bvls", tol=1e-14,
+            lsq_solver="exact",
+        )  # fmt: skip
+        delta = res.x / norms
+        active = res.active_mask != 0
+        delta[res.active_mask < 0] = lower[res.active_mask < 0]
+        delta[res.active_mask > 0] = upper[res.active_mask > 0]
+        polished = self._polish(As, c, norms, delta, active)
+        if polished is not None and np.all(polished >= lower) and np.all(polished <= upper):
+            delta = polished
+        return delta, active
+
+    @staticmethod
+    def _polish(
+        As: FloatArray, c: FloatArray, norms: FloatArray, delta: FloatArray, active: np.ndarray
+    ) -> FloatArray | None:
+        """Least squares on the free columns with the active ones at their bounds."""
+        free = ~active
+        if not free.any():
+            return delta
+        rhs = c - As[:, active] @ (delta[active] * norms[active])
+        x, *_ = np.linalg.lstsq(As[:, free], rhs, rcond=None)
+        out = delta.copy()
+        out[free] = x / norms[free]
+        return out
+
+    def free_problem(self, active: np.ndarray, delta: FloatArray) -> FreeProblem:
+        """The free coefficients' problem with ``delta[active]`` held fixed (cached)."""
+        key = active.tobytes() + np.asarray(delta)[active].tobytes()
+        cached = self._free_cache.get(key)
+        if cached is not None:
+            return cached
+        free = ~active
+        dA = np.asarray(delta, dtype=float)[active]
+        L = self.L
+        if L.ndim == 1:
+            L_free = L[free]
+            shift = np.zeros(int(free.sum()))
+        else:
+            L_free = L[np.ix_(free, free)]
+            cross = L[np.ix_(free, active)] @ dA
+            shift = -np.linalg.lstsq(L_free, cross, rcond=None)[0] if free.any() else cross[:0]
+        h = self.h - self.R[:, active] @ dA - self.R[:, free] @ shift
+        if not free.any():
+            out = FreeProblem(free, dA, shift, L_free, None, float(h @ h) + self.rss_floor)
+        else:
+            kf = int(free.sum())
+            top = np.column_stack([self.R[:, free], h])
+            stacked = np.vstack([top, np.r_[np.zeros(kf), np.sqrt(self.rss_floor)]])
+            T = sla.qr(stacked, mode="r")[0][: kf + 1]
+            intercept = None
+            if self.intercept is not None and free[self.intercept]:
+                intercept = int(np.count_nonzero(free[: self.intercept]))
+            factor = factorize_triangular(T, L_free, self.n_obs, intercept, self.log_weights)
+            out = FreeProblem(free, dA, shift, L_free, factor, float("nan"))
+        self._free_cache[key] = out
+        return out
+
+
+def free_rss(problem: FreeProblem, lam: float) -> float:
+    """Weighted residual sum of squares of the bounded fit at ``lam``."""
+    if problem.factor is None:
+        return problem.rss_fixed
+    return float(problem.factor.rss(lam))
+
+
+def free_edf(problem: FreeProblem, lam: float) -> float:
+    """Trace of the hat matrix of the free columns (0 when none is free)."""
+    return 0.0 if problem.factor is None else float(problem.factor.edf(lam))
+
+
+def free_reml(problem: FreeProblem, lam: float, n_obs: int, log_weights: float) -> float:
+    """REML of the free coefficients' problem (see ``PathFactor.reml``)."""
+    if problem.factor is not None:
+        return float(problem.factor.reml(lam))
+    sigma2 = problem.rss_fixed / n_obs
+    return 0.5 * (n_obs * (np.log(2 * np.pi * sigma2) + 1.0) - log_weights)

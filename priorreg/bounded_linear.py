@@ -1,0 +1,201 @@
+r"""``PriorRidge`` with bounds: the fit at one ``lam`` and the selection of ``lam``.
+
+The bounded estimate at ``lam`` comes from the model's one factorization
+(:class:`priorreg.bounded.ReducedProblem`). Inference and the selection
+criteria are those of the free coefficients with the active ones held at
+their bound (conditional on the active set):
+
+.. math::
+
+    \mathrm{edf}(\lambda) = \operatorname{tr}\big(X_F (X_F'WX_F +
+    \lambda L_{FF})^{-1} X_F'W\big), \qquad
+    \mathrm{GCV}(\lambda) = \frac{n\,\mathrm{RSS}_w(\lambda)}{(n - \mathrm{edf})^2},
+
+REML is that of the free coefficients' model (offset ``X_A b_A``, prior
+the conditional prior of ``b_F`` given ``b_A``), LOOCV uses the free
+columns' leverages. The active set changes with ``lam`` at finitely many
+points, so each criterion is piecewise smooth in ``lam`` (continuous for
+GCV and LOOCV's residuals, with kinks, and possibly jumps in REML where the
+dimension of the free set changes). It is minimised on a grid and refined by
+a bounded scalar search between the grid neighbours of the minimum, as
+without bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from priorreg._typing import FloatArray
+from priorreg.bounded import FreeProblem, ReducedProblem, free_edf, free_reml, free_rss
+from priorreg.linalg import PathFactor, factorize
+from priorreg.linear import LinearFit
+from priorreg.selection import Selection, default_grid, loocv, warn_on_edge
+
+__all__ = ["BoundedLinearFit", "fit_bounded", "results", "select_bounded"]
+
+
+@dataclass(frozen=True)
+class BoundedLinearFit(LinearFit):
+    """A linear fit under bounds: ``active`` marks the coefficients at a bound.
+
+    ``normalized_cov`` is ``(X_F'WX_F + lam L_FF)^{-1}`` on the free block and
+    zero elsewhere; ``edf`` and ``edf_params`` are those of the free columns.
+    """
+
+    active: np.ndarray = field(kw_only=True)
+    free: FreeProblem | None = field(default=None, kw_only=True)
+
+
+def _delta_bounds(model: Any) -> tuple[FloatArray, FloatArray]:
+    b = model.bounds
+    return b.lower - model.prior_values, b.upper - model.prior_values
+
+
+def _exact_params(model: Any, delta: FloatArray, active: np.ndarray) -> FloatArray:
+    """``b0 + delta`` with the active coefficients exactly at their bound."""
+    params = model.prior_values + delta
+    b = model.bounds
+    at_lo = active & (np.abs(params - b.lower) <= np.abs(params - b.upper))
+    params[at_lo] = b.lower[at_lo]
+    params[active & ~at_lo] = b.upper[active & ~at_lo]
+    return params
+
+
+def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
+    """The bounded fit at ``lam`` (the unbounded one when it satisfies the bounds)."""
+    plain = model.solve(lam)
+    k = plain.params.size
+    if model.bounds.contains(plain.params):
+        values = {f.name: getattr(plain, f.name) for f in fields(plain)}
+        return BoundedLinearFit(**values, active=np.zeros(k, dtype=bool))
+    lo, hi = _delta_bounds(model)
+    delta, active = model.reduced.solve(lam, lo, hi)
+    params = _exact_params(model, delta, active)
+    free = model.reduced.free_problem(active, params - model.prior_values)
+    ncov = np.zeros((k, k))
+    edf_params = np.zeros(k)
+    F = free.free
+    if free.factor is not None:
+        K = free.factor.cov_factor(lam)
+        ncov_F = K @ K.T
+        ncov[np.ix_(F, F)] = ncov_F
+        L = free.L_free
+        pen = L[:, None] * ncov_F.T if L.ndim == 1 else L @ ncov_F
+        edf_params[F] = 1.0 - lam * np.diagonal(pen)
+    fitted = model.exog @ params
+    if model.offset is not None:
+        fitted = fitted + model.offset
+    resid = model.endog - fitted
+    w = 1.0 if model.weights is None else model.weights
+    return BoundedLinearFit(
+        lam=lam,
+        params=params,
+        normalized_cov=ncov,
+        edf=free_edf(free, lam),
+        edf_params=edf_params,
+        fittedvalues=fitted,
+        resid=resid,
+        rss=float(np.sum(w * resid**2)),
+        active=active,
+        free=free,
+    )
+
+
+def free_data_factor(model: Any, fit: BoundedLinearFit) -> tuple[PathFactor | None, FloatArray]:
+    """Path factor of the free columns from the data, and ``W^1/2`` times their response.
+
+    Needed for leverages (LOOCV, ``hat_diag``): one pass over the data.
+    """
+    free = fit.free
+    w = model.weights
+    sw = 1.0 if w is None else np.sqrt(w)
+    if free is None:  # nothing at a bound: the model's own factor
+        return model.factor, model._weighted_data[1]
+    cache = model.__dict__.setdefault("_free_data_factors", {})
+    if id(free) in cache:
+        return cache[id(free)]
+    F = free.free
+    z = model._prior_residual - model.exog[:, ~F] @ free.delta_active
+    if free.factor is None:
+        return None, z * sw
+    z = z - model.exog[:, F] @ free.shift
+    intercept = None
+    if model.intercept_idx is not None and F[model.intercept_idx]:
+        intercept = int(np.count_nonzero(F[: model.intercept_idx]))
+    out = factorize(model.exog[:, F], z, free.L_free, w, intercept), z * sw
+    cache[id(free)] = out
+    return out
+
+
+def _loocv_at(model: Any, fit: BoundedLinearFit) -> float:
+    factor, zw = free_data_factor(model, fit)
+    if factor is None:  # every coefficient fixed: no leverage
+        wr2 = (1.0 if model.weights is None else model.weights) * fit.resid**2
+        return float(np.mean(wr2))
+    return float(loocv(factor, zw, np.array([fit.lam]))[0])
+
+
+def _criteria(model: Any, lam: float, criterion: str) -> dict[str, float]:
+    """Criteria of the bounded fit at ``lam`` on its free set."""
+    lo, hi = _delta_bounds(model)
+    reduced: ReducedProblem = model.reduced
+    delta, active = reduced.solve(lam, lo, hi, start=model.factor.coef(lam))
+    params = _exact_params(model, delta, active)
+    free = reduced.free_problem(active, params - model.prior_values)
+    n = reduced.n_obs
+    rss = free_rss(free, lam)
+    edf = free_edf(free, lam)
+    dfr = n - edf
+    out = {
+        "lam": lam,
+        "edf": edf,
+        "rss": rss,
+        "gcv": n * rss / dfr**2 if dfr > 0 else np.inf,
+        "reml": free_reml(free, lam, n, reduced.log_weights),
+        "n_active": float(active.sum()),
+    }
+    if criterion == "loocv":
+        out["loocv"] = _loocv_at(model, fit_bounded(model, lam))
+    return out
+
+
+def select_bounded(model: Any, criterion: str, grid: FloatArray | None) -> Selection:
+    """Minimise ``criterion`` over ``lam`` for the bounded fit (grid, then bounded search)."""
+    if grid is None:
+        grid = default_grid(model.factor)
+    grid = np.sort(np.asarray(grid, dtype=float))
+    if grid.ndim != 1 or grid.size < 2:
+        raise ValueError("lams must be a 1-D grid of at least two penalty weights")
+    if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
+        raise ValueError("lams must be finite and > 0 (the grid is searched in log(lam))")
+    rows = [_criteria(model, float(lam), criterion) for lam in grid]
+    path = {key: np.array([row[key] for row in rows]) for key in rows[0]}
+    values = path[criterion]
+    if not np.any(np.isfinite(values)):
+        raise ValueError(f"{criterion} is not finite anywhere on the grid")
+    i = int(np.nanargmin(values))
+    on_edge = i in (0, grid.size - 1)
+    best_lam, best_val = float(grid[i]), float(values[i])
+    if on_edge:
+        warn_on_edge(criterion, best_lam, upper=i > 0, stacklevel=5)
+    else:
+        opt = minimize_scalar(
+            lambda t: _criteria(model, float(np.exp(t)), criterion)[criterion],
+            bounds=(np.log(grid[i - 1]), np.log(grid[i + 1])),
+            method="bounded",
+            options={"xatol": 1e-6},
+        )
+        if opt.fun <= best_val:
+            best_lam, best_val = float(np.exp(opt.x)), float(opt.fun)
+    return Selection(best_lam, criterion, best_val, path, on_edge)
+
+
+def results(model: Any, fit: BoundedLinearFit, selection: Selection | None, cov_type: str) -> Any:
+    """The wrapped results of a bounded linear fit."""
+    from priorreg.bounded_results import bounded_results
+
+    return bounded_results(model, fit, selection, cov_type, linear=True)

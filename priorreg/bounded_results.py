@@ -1,0 +1,118 @@
+"""Results of a bounded fit: what is at a bound, and inference conditional on it.
+
+Standard errors, tests and intervals are those of the free coefficients
+with the active ones held at their bound: ``cov_params()`` is the free
+block's covariance (zero for active coefficients), and a coefficient at a
+bound gets no standard error, t, p or interval (NaN). This ignores the
+uncertainty of which constraints are active, as any inference on a
+selected model does, and is honest only away from the boundary (a
+coefficient just inside its bound may have an interval that crosses it).
+"""
+
+from __future__ import annotations
+
+from functools import cache, cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from priorreg._typing import FloatArray
+from priorreg.bounds import Bounds
+
+__all__ = ["BoundedResultsMixin", "bounded_results"]
+
+
+class BoundedResultsMixin:
+    """Adds ``bounds`` and ``active_bounds`` and conditions inference on the active set."""
+
+    _fit: Any
+    model: Any
+    lam: float
+
+    @property
+    def bounds(self) -> Bounds:
+        """The bounds the estimates satisfy (:class:`priorreg.bounds.Bounds`)."""
+        return self.model.bounds
+
+    @cached_property
+    def _active(self) -> np.ndarray:
+        return np.asarray(self._fit.active, dtype=bool)
+
+    @cached_property
+    def active_bounds(self) -> pd.Series:
+        """True for each coefficient held at one of its bounds (by name)."""
+        return pd.Series(self._active, index=list(self.model.exog_names), name="active_bounds")
+
+    @cached_property
+    def bse(self) -> FloatArray:
+        """Standard errors of the free coefficients; NaN at a bound."""
+        out = np.array(super().bse, dtype=float)  # type: ignore[misc]
+        out[self._active] = np.nan
+        return out
+
+    def _free_data(self) -> Any:
+        from priorreg.bounded_linear import free_data_factor
+
+        return free_data_factor(self.model, self._fit)
+
+    def refine(self, newdata: Any, **kwargs: Any) -> Any:
+        """As without bounds; the bounds are kept unless ``bounds=`` is given."""
+        kwargs.setdefault("bounds", self._bounds_spec())
+        return super().refine(newdata, **kwargs)  # type: ignore[misc]
+
+    def _bounds_spec(self) -> Any:
+        b = self.bounds
+        return b.spec if b.spec == "nonnegative" else b.as_dict()
+
+
+class _LinearBounded(BoundedResultsMixin):
+    """Criteria of a bounded linear fit on its free set."""
+
+    @cached_property
+    def loocv(self) -> float:
+        """Leave-one-out error with the free columns' leverages (active set held)."""
+        from priorreg.bounded_linear import _loocv_at
+
+        return _loocv_at(self.model, self._fit)
+
+    @cached_property
+    def reml(self) -> float:
+        """REML of the free coefficients' model (see :mod:`priorreg.bounded_linear`)."""
+        from priorreg.bounded import free_reml
+
+        free = self._fit.free
+        if free is None:
+            return float(self.model.factor.reml(self.lam))
+        return free_reml(free, self.lam, self.model.factor.n_obs, self.model.factor.log_weights)
+
+    @cached_property
+    def hat_diag(self) -> FloatArray:
+        """Leverages of the free columns' hat matrix."""
+        factor, _ = self._free_data()
+        if factor is None:
+            return np.zeros(int(self.model.nobs))
+        return np.asarray(factor.leverage(self.lam))
+
+    def compatibility_test(self) -> Any:
+        """Theil's test on the free coefficients' problem."""
+        from priorreg.inference import compatibility_test
+
+        free = self._fit.free
+        factor = self.model.factor if free is None else free.factor
+        if factor is None:
+            raise ValueError("every coefficient is at a bound: there is nothing to test")
+        return compatibility_test(factor, self.lam, self.scale)  # type: ignore[attr-defined]
+
+
+@cache
+def _bounded_class(base: type, linear: bool) -> type:
+    mixin = _LinearBounded if linear else BoundedResultsMixin
+    return type(f"Bounded{base.__name__}", (mixin, base), {"__doc__": base.__doc__})
+
+
+def bounded_results(model: Any, fit: Any, selection: Any, cov_type: str, *, linear: bool) -> Any:
+    """The model's results for a bounded ``fit``, with the bounded behaviour mixed in."""
+    wrapper = model._results(fit, selection, cov_type)
+    cls = _bounded_class(type(wrapper._results), linear)
+    return type(wrapper)(cls(model, fit, selection=selection, cov_type=cov_type))
