@@ -51,7 +51,7 @@ from scipy.optimize import lsq_linear
 from priorreg._typing import FloatArray
 from priorreg.linalg import PathFactor, factorize_triangular
 
-__all__ = ["FreeProblem", "ReducedProblem"]
+__all__ = ["FreeProblem", "ReducedProblem", "conditional_penalty", "conditional_prior"]
 
 _EPS = float(np.finfo(float).eps)
 
@@ -196,14 +196,7 @@ class ReducedProblem:
             return cached
         free = ~active
         dA = np.asarray(delta, dtype=float)[active]
-        L = self.L
-        if L.ndim == 1:
-            L_free = L[free]
-            shift = np.zeros(int(free.sum()))
-        else:
-            L_free = L[np.ix_(free, free)]
-            cross = L[np.ix_(free, active)] @ dA
-            shift = -np.linalg.lstsq(L_free, cross, rcond=None)[0] if free.any() else cross[:0]
+        L_free, shift = conditional_prior(self.L, active, dA)
         h = self.h - self.R[:, active] @ dA - self.R[:, free] @ shift
         if not free.any():
             out = FreeProblem(free, dA, shift, L_free, None, float(h @ h) + self.rss_floor)
@@ -219,6 +212,32 @@ class ReducedProblem:
             out = FreeProblem(free, dA, shift, L_free, factor, float("nan"))
         self._free_cache[key] = out
         return out
+
+
+def conditional_prior(
+    L: FloatArray, active: np.ndarray, delta_active: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    r"""Penalty ``L_FF`` of the free coefficients and their prior shift ``s``.
+
+    :math:`\delta' L \delta = (\delta_F - s)' L_{FF} (\delta_F - s) + c` with
+    :math:`s = -L_{FF}^{+} L_{FA} \delta_A` (``L_FA`` maps into the range of
+    ``L_FF`` because ``L`` is positive semi-definite) and ``c`` free of ``delta_F``.
+    """
+    free = ~active
+    if L.ndim == 1:
+        return L[free], np.zeros(int(free.sum()))
+    L_free = L[np.ix_(free, free)]
+    if not free.any() or not active.any():
+        return L_free, np.zeros(int(free.sum()))
+    cross = L[np.ix_(free, active)] @ delta_active
+    return L_free, -np.linalg.lstsq(L_free, cross, rcond=None)[0]
+
+
+def conditional_penalty(L: FloatArray, delta: FloatArray, active: np.ndarray) -> float:
+    """``(delta_F - s)' L_FF (delta_F - s)``: the free set's share of the penalty."""
+    L_free, shift = conditional_prior(L, active, delta[active])
+    e = delta[~active] - shift
+    return float(e @ (L_free * e if L_free.ndim == 1 else L_free @ e))
 
 
 def free_rss(problem: FreeProblem, lam: float) -> float:

@@ -198,4 +198,5 @@ def results(model: Any, fit: BoundedLinearFit, selection: Selection | None, cov_
     """The wrapped results of a bounded linear fit."""
     from priorreg.bounded_results import bounded_results
 
-    return bounded_results(model, fit, selection, cov_type, linear=True)
+    wrapper = model._results(fit, selection, cov_type)
+    return bounded_results(wrapper, model, fit, selection, cov_type, linear=True)

@@ -19,8 +19,15 @@ import pandas as pd
 
 from priorreg._typing import FloatArray
 from priorreg.bounds import Bounds
+from priorreg.glm_results import PriorGLMResults
+from priorreg.results import PriorRidgeResults
 
-__all__ = ["BoundedResultsMixin", "bounded_results"]
+__all__ = [
+    "BoundedPriorGLMResults",
+    "BoundedPriorRidgeResults",
+    "BoundedResultsMixin",
+    "bounded_results",
+]
 
 
 class BoundedResultsMixin:
@@ -105,14 +112,31 @@ class _LinearBounded(BoundedResultsMixin):
         return compatibility_test(factor, self.lam, self.scale)  # type: ignore[attr-defined]
 
 
+class BoundedPriorRidgeResults(_LinearBounded, PriorRidgeResults):
+    """:class:`PriorRidgeResults` of a bounded fit (see the module docstring)."""
+
+
+class BoundedPriorGLMResults(BoundedResultsMixin, PriorGLMResults):
+    """:class:`PriorGLMResults` of a bounded fit (see the module docstring)."""
+
+
+_CLASSES: dict[type, type] = {
+    PriorRidgeResults: BoundedPriorRidgeResults,
+    PriorGLMResults: BoundedPriorGLMResults,
+}
+
+
 @cache
 def _bounded_class(base: type, linear: bool) -> type:
+    if base in _CLASSES:
+        return _CLASSES[base]
     mixin = _LinearBounded if linear else BoundedResultsMixin
     return type(f"Bounded{base.__name__}", (mixin, base), {"__doc__": base.__doc__})
 
 
-def bounded_results(model: Any, fit: Any, selection: Any, cov_type: str, *, linear: bool) -> Any:
-    """The model's results for a bounded ``fit``, with the bounded behaviour mixed in."""
-    wrapper = model._results(fit, selection, cov_type)
+def bounded_results(
+    wrapper: Any, model: Any, fit: Any, selection: Any, cov_type: str, *, linear: bool
+) -> Any:
+    """``wrapper`` (the model's results of ``fit``) remade with the bounded behaviour."""
     cls = _bounded_class(type(wrapper._results), linear)
     return type(wrapper)(cls(model, fit, selection=selection, cov_type=cov_type))

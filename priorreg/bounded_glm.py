@@ -1,0 +1,278 @@
+r"""``PriorGLM`` with bounds: penalized IRLS with a bounded inner solve.
+
+Minimises :math:`D(b) + \lambda (b - b_0)'L(b - b_0)` subject to
+:math:`l \le b \le u`. Each IRLS step solves the working weighted least-squares
+problem *with the bounds* on its one factorization
+(:meth:`priorreg.bounded.ReducedProblem.solve`: a projected Newton step whose
+quadratic model is minimised exactly over the box), then halves the step
+towards the current estimate while the penalized deviance does not decrease
+or the mean leaves the family's domain (e.g. :math:`\mu \le 0` for Poisson
+with the identity link). Both ends of every step satisfy the bounds, and so
+does every point between them (the box is convex), so the iteration stays
+feasible; it starts from a feasible point with a valid mean.
+
+At convergence the inference, edf and criteria are those of the free
+coefficients with the active ones held at their bound (their working
+problem's path factor), as for :mod:`priorreg.bounded_linear`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from statsmodels.genmod import families as smf
+
+from priorreg._typing import ArrayLike, FloatArray
+from priorreg.bounded import ReducedProblem, conditional_penalty
+from priorreg.bounds import resolve_bounds
+from priorreg.glm import GLMFit, PriorGLM
+from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls
+from priorreg.linalg import PathFactor, factorize
+
+__all__ = ["BoundedGLMFit", "BoundedPriorGLM", "mean_in_domain"]
+
+
+def mean_in_domain(family: Any, mu: FloatArray) -> bool:
+    """Whether the means are valid for ``family``: finite, in (0, 1) or > 0."""
+    if not np.all(np.isfinite(mu)):
+        return False
+    if isinstance(family, smf.Gaussian):
+        return True
+    if isinstance(family, smf.Binomial):
+        return bool(np.all((mu > 0) & (mu < 1)))
+    return bool(np.all(mu > 0))
+
+
+@dataclass(frozen=True)
+class BoundedGLMFit(GLMFit):
+    """A converged bounded GLM fit; ``factor`` is the free columns' path factor."""
+
+    active: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _BoundedStep:
+    """The working problem's factor, solved under the bounds (``coef`` only)."""
+
+    factor: PathFactor
+    reduced: ReducedProblem
+    lower: FloatArray
+    upper: FloatArray
+
+    def coef(self, lam: float) -> FloatArray:
+        """Bounded ``delta = b - b0`` of the working problem at ``lam``."""
+        start = self.factor.coef(lam)
+        return self.reduced.solve(lam, self.lower, self.upper, start=start)[0]
+
+
+@dataclass(frozen=True)
+class _BoundedProblem(IRLSProblem):
+    """An IRLS problem whose steps respect the bounds and the family's domain."""
+
+    lower: FloatArray | None = None
+    upper: FloatArray | None = None
+
+    def deviance(self, mu: FloatArray) -> float:
+        """Deviance, ``inf`` outside the family's domain (so the step is halved)."""
+        if not mean_in_domain(self.family, mu):
+            return float("inf")
+        return super().deviance(mu)
+
+    def factor(self, eta: FloatArray, mu: FloatArray) -> tuple[Any, FloatArray]:  # type: ignore[override]
+        """The working factor wrapped so that its solution obeys the bounds."""
+        factor, zw = super().factor(eta, mu)
+        reduced = ReducedProblem.from_factor(factor, self.L, self.intercept)
+        step = _BoundedStep(factor, reduced, self.lower - self.b0, self.upper - self.b0)
+        return step, zw
+
+
+def _valid_point(problem: IRLSProblem, params: FloatArray) -> bool:
+    _, mu = problem.mean(params)
+    return bool(np.isfinite(problem.deviance(mu)))
+
+
+def feasible_start(
+    problem: _BoundedProblem, lam: float, start: FloatArray | None
+) -> FloatArray | None:
+    """A starting point inside the bounds with a valid mean, or ``None``.
+
+    Tried in turn: ``start`` clipped to the bounds; the bounded step from the
+    family's usual starting means; the prior clipped; the intercept alone at
+    the link of the mean response (others at zero, clipped).
+    """
+    lo, hi = problem.lower, problem.upper
+    candidates = []
+    if start is not None:
+        candidates.append(np.clip(start, lo, hi))
+    mu0 = problem.family.starting_mu(problem.y)
+    try:
+        step, _ = problem.factor(problem.family.link(mu0) + 0.0, mu0)
+        candidates.append(np.clip(problem.b0 + step.coef(lam), lo, hi))
+    except (FloatingPointError, ValueError, np.linalg.LinAlgError):
+        pass
+    candidates.append(np.clip(problem.b0, lo, hi))
+    if problem.intercept is not None:
+        point = np.clip(np.zeros_like(problem.b0), lo, hi)
+        w = problem.prior_weights
+        ybar = float(np.sum(w * problem.y) / np.sum(w))
+        with np.errstate(all="ignore"):
+            level = float(problem.family.link(np.array([ybar]))[0]) - float(np.mean(problem.offset))
+        point[problem.intercept] = np.clip(level, lo[problem.intercept], hi[problem.intercept])
+        candidates.append(point)
+    for point in candidates:
+        if _valid_point(problem, point):
+            return point
+    return None
+
+
+class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
+    """:class:`PriorGLM` with ``bounds=`` (built by ``PriorGLM(..., bounds=...)``).
+
+    See :mod:`priorreg.bounded_glm` for the iteration and
+    :mod:`priorreg.bounds` for the specification.
+    """
+
+    def __init__(
+        self, endog: ArrayLike, exog: ArrayLike, family: Any = None, *, bounds: Any = None,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(endog, exog, family, **kwargs)
+        self.bounds = resolve_bounds(
+            bounds, self.exog_names, self.intercept_idx, self.penalty_weights
+        )
+
+    def _bounded_problem(self) -> _BoundedProblem:
+        p = self.problem
+        values = {f.name: getattr(p, f.name) for f in fields(p)}
+        return _BoundedProblem(**values, lower=self.bounds.lower, upper=self.bounds.upper)
+
+    def _irls(
+        self,
+        lam: float,
+        start: FloatArray | None,
+        maxiter: int,
+        tol: float,
+        start_fit: GLMFit | None = None,
+    ) -> GLMFit:
+        if self.bounds is None:
+            return super()._irls(lam, start, maxiter, tol, start_fit)
+        problem = self._bounded_problem()
+        if start_fit is not None:
+            start = start_fit.params
+        point = feasible_start(problem, lam, start)
+        if point is None:
+            raise ValueError(
+                "no starting point inside the bounds gives valid means for the "
+                f"{type(self.family).__name__} family (e.g. mu > 0): loosen the bounds "
+                "or give the intercept room"
+            )
+        r = penalized_irls(problem, lam, start=point, maxiter=maxiter, tol=tol)
+        return self._finish_bounded(r)
+
+    def _finish_bounded(self, r: IRLSResult) -> BoundedGLMFit:
+        """Snap the estimate to its active bounds; inference on the free columns."""
+        problem = self.problem
+        b0 = problem.b0
+        lo, hi = self.bounds.lower, self.bounds.upper
+        factor, _ = problem.factor(r.eta, r.mu)
+        reduced = ReducedProblem.from_factor(factor, problem.L, problem.intercept)
+        _, active = reduced.solve(r.lam, lo - b0, hi - b0, start=factor.coef(r.lam))
+        params = np.array(r.params, dtype=float)
+        nearer_lo = np.abs(params - lo) <= np.abs(params - hi)
+        params[active & nearer_lo] = lo[active & nearer_lo]
+        params[active & ~nearer_lo] = hi[active & ~nearer_lo]
+        eta, mu = problem.mean(params)
+        dev = problem.deviance(mu)
+        snapped = IRLSResult(
+            params=params,
+            eta=eta,
+            mu=mu,
+            deviance=dev,
+            penalized_deviance=dev + r.lam * problem.penalty(params),
+            lam=r.lam,
+            converged=r.converged,
+            iterations=r.iterations,
+        )
+        base = self._finish(snapped)
+        values = {f.name: getattr(base, f.name) for f in fields(base)}
+        if not active.any():
+            return BoundedGLMFit(**values, active=active)
+        free_problem = reduced.free_problem(active, params - b0)
+        F = free_problem.free
+        W, z = problem.working(eta, mu)
+        z = z - problem.prior_fit - problem.X[:, active] @ free_problem.delta_active
+        k = params.size
+        ncov = np.zeros((k, k))
+        edf_params = np.zeros(k)
+        edf = 0.0
+        if F.any():
+            z = z - problem.X[:, F] @ free_problem.shift
+            intercept = None
+            if problem.intercept is not None and F[problem.intercept]:
+                intercept = int(np.count_nonzero(F[: problem.intercept]))
+            free_factor = factorize(problem.X[:, F], z, free_problem.L_free, W, intercept)
+            K = free_factor.cov_factor(r.lam)
+            ncov_F = K @ K.T
+            ncov[np.ix_(F, F)] = ncov_F
+            L = free_problem.L_free
+            edf_params[F] = 1.0 - r.lam * np.diagonal(L @ ncov_F)
+            edf = float(free_factor.edf(r.lam))
+            values["factor"], values["zw"] = free_factor, z * np.sqrt(W)
+        scale = self._scale_for(mu, edf, base.pearson_chi2)
+        values.update(
+            normalized_cov=ncov,
+            edf=edf,
+            edf_params=edf_params,
+            scale=scale,
+            llf=self._llf(mu, scale),
+        )
+        return BoundedGLMFit(**values, active=active)
+
+    def _performance_iteration(self, criterion: str, maxiter: int, tol: float) -> GLMFit:
+        """The bounded fit at the ``lam`` of the unbounded performance iteration."""
+        if self.bounds is None:
+            return super()._performance_iteration(criterion, maxiter, tol)
+        lam = 1.0
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                lam = max(super()._performance_iteration(criterion, maxiter, tol).lam, 1e-8)
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            pass
+        return self._irls(lam, None, maxiter, tol)
+
+    def _gram_start(self, *args: Any) -> Any:
+        return None if self.bounds is not None else super()._gram_start(*args)
+
+    def _gram_trial(self, *args: Any) -> Any:
+        return None if self.bounds is not None else super()._gram_trial(*args)
+
+    def _penalty_value(self, params: FloatArray) -> float:
+        """The free coefficients' (conditional) penalty, for REML on the free set."""
+        if self.bounds is None:
+            return super()._penalty_value(params)
+        delta = np.asarray(params, dtype=float) - self.prior_values
+        return conditional_penalty(self.problem.L, delta, self.bounds.at_bound(params))
+
+    def _results(self, fit: GLMFit, selection: Any, cov_type: str) -> Any:
+        wrapper = super()._results(fit, selection, cov_type)
+        if self.bounds is None:
+            return wrapper
+        from priorreg.bounded_results import bounded_results
+
+        return bounded_results(wrapper, self, fit, selection, cov_type, linear=False)
+
+
+def model_class(cls: type) -> type:
+    """The class that fits ``cls`` under bounds (``PriorGLM`` -> ``BoundedPriorGLM``)."""
+    if issubclass(cls, BoundedPriorGLM) or not issubclass(cls, PriorGLM):
+        return cls
+    if cls is PriorGLM:
+        return BoundedPriorGLM
+    raise NotImplementedError(
+        f"bounds are not available for {cls.__name__} (out-of-core GLMs): fit the "
+        "bounded GLM in memory, or use PriorRidge for a linear model"
+    )
