@@ -216,7 +216,8 @@ class PriorModel(Model):  # type: ignore[misc]
         self.k_params = self.exog.shape[1]
         self._setup_prior_penalty(prior, penalty)
         # bounds on the estimates (priorreg.bounds); None: unbounded
-        self.bounds = resolve_bounds(bounds, self.exog_names, self.intercept_idx, self.penalty_weights)
+        names, weights = self.exog_names, self.penalty_weights
+        self.bounds = resolve_bounds(bounds, names, self.intercept_idx, weights)
 
     def _refine_kwargs(self) -> dict[str, Any]:
         """Model options that ``refine`` carries over to the new data."""
