@@ -21,15 +21,17 @@ The prior may lie outside the bounds: what is bounded is the estimate.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from priorreg._typing import FloatArray
 
-__all__ = ["Bounds", "resolve_bounds"]
+__all__ = ["Bounds", "read_bounds", "resolve_bounds", "summary_marks"]
 
 
 @dataclass(frozen=True)
@@ -234,3 +236,26 @@ def summary_marks(
         + "Standard errors, tests and intervals are conditional on which bounds are active."
     )
     return marked, [note]
+
+
+def read_bounds(spec: str) -> str | dict[str, list[float | None]]:
+    """``"nonnegative"``, or the bounds in a JSON file ``{name: [lower, upper]}`` (null: open).
+
+    Raises
+    ------
+    ValueError
+        When ``spec`` is neither ``"nonnegative"`` nor a readable JSON object.
+    """
+    if spec.lower() == "nonnegative":
+        return "nonnegative"
+    try:
+        doc = json.loads(Path(spec).read_text())
+    except OSError as exc:
+        raise ValueError(f"bounds {spec!r} is neither 'nonnegative' nor a readable file") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{spec} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(
+            f"{spec}: bounds must be a JSON object {{name: [lower, upper]}} (null: open side)"
+        )
+    return doc

@@ -295,6 +295,11 @@ def _parser() -> argparse.ArgumentParser:
         help="GLM dispersion: x2 (Pearson, e.g. quasi-Poisson), dev (deviance) or a number; "
         "default 1 for binomial/poisson/negative_binomial, else Pearson",
     )
+    fit.add_argument(
+        "--bounds",
+        help="'nonnegative' (all but an unpenalized intercept >= 0) or a JSON file "
+        "{name: [lower, upper]} (null: open side); default: those of --prior, if any",
+    )
     fit.add_argument("--save-prior", help="write the fit as a JSON prior file")
     fit.add_argument("--plot", help="write path, criterion and shrinkage plots (PNG, PDF)")
     fit.add_argument(
@@ -378,6 +383,7 @@ def _with_progress(fit: Any) -> Any:
 
 @_with_progress
 def _fit(args: argparse.Namespace, progress: Any) -> None:
+    from priorreg.bounds import read_bounds
     from priorreg.glm import PriorGLM
     from priorreg.linear import PriorRidge
     from priorreg.prior import load_prior
@@ -387,6 +393,9 @@ def _fit(args: argparse.Namespace, progress: Any) -> None:
     prior = load_prior(args.prior) if args.prior else None
     family, rows, options = _carried(args, None if prior is None else prior.options)
     common = dict(prior=prior, penalty=_penalty(args.penalty), **options)
+    bounds = read_bounds(args.bounds) if args.bounds else (prior and prior.meta.get("bounds"))
+    if bounds is not None:
+        common["bounds"] = bounds
     fit_kwargs: dict[str, Any] = {"disp": progress}
     if family is None:
         if args.exposure or args.freq_weights or args.scale is not None:

@@ -287,6 +287,13 @@ def _refuse_separated(prior: Any) -> None:
         )
 
 
+def _bounds_record(bounds: Any) -> Any:
+    """``"nonnegative"``, ``{name: [lower, upper]}`` (None: open side) or None."""
+    if bounds is None:
+        return None
+    return "nonnegative" if bounds.spec == "nonnegative" else bounds.as_dict()
+
+
 def save_prior(results: Any, path: str | Path) -> None:
     """Write names, estimates and normalized covariance as plain JSON.
 
@@ -314,6 +321,7 @@ def save_prior(results: Any, path: str | Path) -> None:
         "lam": float(getattr(results, "lam", 0.0)),
         "formula": getattr(model, "formula", None),
         "separated": getattr(getattr(results, "separation", None), "columns", None),
+        "bounds": _bounds_record(getattr(model, "bounds", None)),
     }
     if hasattr(model, "_row_sources"):  # a priorreg model: how it was built
         doc["options"] = options_to_json(model_options(results))
@@ -382,8 +390,7 @@ def load_prior(path: str | Path) -> PriorFile:
                 f"({len(names)}, {len(names)}), one row and column per name"
             )
         ncov_df = pd.DataFrame(arr, index=names, columns=names)
-    meta = {
-        key: doc.get(key) for key in ("scale", "nobs", "lam", "formula", "version", "separated")
-    }
+    keys = ("scale", "nobs", "lam", "formula", "version", "separated", "bounds")
+    meta = {key: doc.get(key) for key in keys}
     options = options_from_json(doc.get("options"), path)
     return PriorFile(params=params, normalized_cov_params=ncov_df, meta=meta, options=options)
