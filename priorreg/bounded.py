@@ -46,12 +46,20 @@ from functools import cached_property
 
 import numpy as np
 from scipy import linalg as sla
+from scipy import sparse
 from scipy.optimize import lsq_linear
+from scipy.sparse.linalg import splu
 
 from priorreg._typing import FloatArray
 from priorreg.linalg import PathFactor, factorize_triangular
 
-__all__ = ["FreeProblem", "ReducedProblem", "conditional_penalty", "conditional_prior"]
+__all__ = [
+    "FreeProblem",
+    "ReducedProblem",
+    "active_set",
+    "conditional_penalty",
+    "conditional_prior",
+]
 
 _EPS = float(np.finfo(float).eps)
 
@@ -117,9 +125,11 @@ class ReducedProblem:
             A[k0:, k0:] = factor.d[:, None] * factor.V.T
         h = np.concatenate([factor.g0, factor.f if r else np.zeros(0)])
         basis = factor.basis
-        basis = basis.toarray() if hasattr(basis, "toarray") else np.asarray(basis)
         # delta = basis theta, so the rows in delta are A basis^{-1}
-        R = np.linalg.solve(basis.T, A.T).T
+        if sparse.issparse(basis):  # diagonal penalty: a scaled permutation plus one row
+            R = splu(sparse.csc_matrix(basis.T)).solve(np.asarray(A.T, order="F")).T
+        else:
+            R = np.linalg.solve(basis.T, A.T).T
         return cls(R, h, float(factor.rss_floor), L, factor.n_obs, intercept, factor.log_weights)
 
     @cached_property
@@ -161,14 +171,18 @@ class ReducedProblem:
         norms = np.linalg.norm(A, axis=0)
         norms[norms == 0] = 1.0
         As = A / norms
-        res = lsq_linear(
-            As, c, bounds=(lower * norms, upper * norms), method="bvls", tol=1e-14,
-            lsq_solver="exact",
-        )  # fmt: skip
-        delta = res.x / norms
-        active = res.active_mask != 0
-        delta[res.active_mask < 0] = lower[res.active_mask < 0]
-        delta[res.active_mask > 0] = upper[res.active_mask > 0]
+        lo, hi = lower * norms, upper * norms
+        x0 = None if start is None else start * norms
+        found = active_set(As.T @ As, As.T @ c, lo, hi, x0)
+        if found is None:  # singular free block or no convergence: BVLS on the rows
+            res = lsq_linear(As, c, bounds=(lo, hi), method="bvls", tol=1e-14, lsq_solver="exact")
+            x, mask = res.x, res.active_mask
+        else:
+            x, mask = found
+        delta = x / norms
+        active = mask != 0
+        delta[mask < 0] = lower[mask < 0]
+        delta[mask > 0] = upper[mask > 0]
         polished = self._polish(As, c, norms, delta, active)
         if polished is not None and np.all(polished >= lower) and np.all(polished <= upper):
             delta = polished
@@ -212,6 +226,62 @@ class ReducedProblem:
             out = FreeProblem(free, dA, shift, L_free, factor, float("nan"))
         self._free_cache[key] = out
         return out
+
+
+def active_set(
+    Q: FloatArray, q: FloatArray, lower: FloatArray, upper: FloatArray, x0: FloatArray | None
+) -> tuple[FloatArray, np.ndarray] | None:
+    r"""Primal active-set method for :math:`\min \tfrac12 x'Qx - q'x`, ``lower <= x <= upper``.
+
+    ``Q`` is positive definite on every free block met (else ``None``). The
+    start is ``x0`` (the unconstrained solution) clipped to the box, with the
+    clipped coordinates held at their bound. Each step solves the free block
+    by Cholesky; a free coordinate that would leave the box stops the step and
+    joins the held set; when the free solution is feasible, the held
+    coordinate whose multiplier has the wrong sign (the largest) is released.
+    Returns ``(x, mask)``, ``mask`` -1 / +1 at the lower / upper bound, 0 free;
+    ``None`` after ``10 k`` steps. ``Q`` should be scaled to unit diagonal:
+    the multipliers are compared with ``1e3 eps (|Q| |x| + |q|)``.
+    """
+    k = q.size
+    if x0 is None:
+        try:
+            x0 = sla.cho_solve(sla.cho_factor(Q), q)
+        except np.linalg.LinAlgError:
+            return None
+    x = np.clip(x0, lower, upper)
+    mask = np.where(x <= lower, -1, np.where(x >= upper, 1, 0))
+    for _ in range(10 * k + 10):
+        free = mask == 0
+        x[mask < 0] = lower[mask < 0]
+        x[mask > 0] = upper[mask > 0]
+        target = x.copy()
+        if free.any():
+            rhs = q[free] - Q[np.ix_(free, ~free)] @ x[~free]
+            try:
+                target[free] = sla.cho_solve(sla.cho_factor(Q[np.ix_(free, free)]), rhs)
+            except np.linalg.LinAlgError:
+                return None
+        below = free & (target < lower)
+        above = free & (target > upper)
+        if below.any() or above.any():
+            step = target - x
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(below, (lower - x) / step, np.inf)
+                ratio = np.minimum(ratio, np.where(above, (upper - x) / step, np.inf))
+            j = int(np.argmin(ratio))
+            x = x + max(float(ratio[j]), 0.0) * step
+            mask[j] = -1 if below[j] else 1
+            continue
+        x = target
+        grad = Q @ x - q
+        tol = 1e3 * _EPS * (np.abs(Q) @ np.abs(x) + np.abs(q))
+        wrong = np.where(mask < 0, -grad, np.where(mask > 0, grad, 0.0)) - tol
+        j = int(np.argmax(wrong))
+        if wrong[j] <= 0:
+            return x, mask
+        mask[j] = 0
+    return None
 
 
 def conditional_prior(
