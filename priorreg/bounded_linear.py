@@ -86,11 +86,7 @@ def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
         L = free.L_free
         pen = L[:, None] * ncov_F.T if L.ndim == 1 else L @ ncov_F
         edf_params[F] = 1.0 - lam * np.diagonal(pen)
-    fitted = model.exog @ params
-    if model.offset is not None:
-        fitted = fitted + model.offset
-    resid = model.endog - fitted
-    w = 1.0 if model.weights is None else model.weights
+    fitted, resid, rss = model._rows_at(params)
     return BoundedLinearFit(
         lam=lam,
         params=params,
@@ -99,7 +95,7 @@ def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
         edf_params=edf_params,
         fittedvalues=fitted,
         resid=resid,
-        rss=float(np.sum(w * resid**2)),
+        rss=free_rss(free, lam) if rss is None else rss,
         active=active,
         free=free,
     )
@@ -110,6 +106,11 @@ def free_data_factor(model: Any, fit: BoundedLinearFit) -> tuple[PathFactor | No
 
     Needed for leverages (LOOCV, ``hat_diag``): one pass over the data.
     """
+    if model.exog is None:
+        raise NotImplementedError(
+            "LOOCV and leverages of a bounded fit need the data in memory (out of core "
+            "they would need a pass per active set); use lam='gcv' or 'reml'"
+        )
     free = fit.free
     w = model.weights
     sw = 1.0 if w is None else np.sqrt(w)

@@ -257,6 +257,13 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
 
         return ReducedProblem.from_factor(self.factor, self.kernel_penalty, self.intercept_idx)
 
+    def _rows_at(self, params: FloatArray) -> tuple[Any, Any, float | None]:
+        """Fitted values, residuals and ``RSS_w`` at ``params`` (None: from the factor)."""
+        fitted = self.predict(params)
+        resid = self.endog - fitted
+        w = 1.0 if self.weights is None else self.weights
+        return fitted, resid, float(np.sum(w * resid**2))
+
     def solve(self, lam: float) -> LinearFit:
         """Estimates and their normalized covariance at a fixed ``lam``."""
         factor = self.factor

@@ -107,6 +107,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         missing: str = "none",
         design: _formula.Design | None = None,
         progress: bool = False,
+        bounds: Any = None,
     ) -> None:
         _require_dask()
         rows = {"weights": weights, "offset": offset}
@@ -121,6 +122,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
             standardize=standardize,
             progress=progress,
             array_names=not hasattr(exog, "columns"),
+            bounds=bounds,
         )
 
     def _setup_from_source(
@@ -135,6 +137,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         standardize: bool = False,
         progress: bool = False,
         array_names: bool = False,
+        bounds: Any = None,
     ) -> None:
         self.weights = None
         self.offset = None
@@ -148,6 +151,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
             standardize=standardize,
             progress=progress,
             array_names=array_names,
+            bounds=bounds,
         )
         if np.ndim(self._scan["y_mom"][1]) and np.size(self._scan["y_mom"][1]) != 1:
             raise ValueError("PriorRidge needs a response with one column")
@@ -193,6 +197,11 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
             resid=self.source.rows(_resid, params, name="resid"),
             rss=float(factor.rss(lam)),
         )
+
+    def _rows_at(self, params: FloatArray) -> tuple[Any, Any, float | None]:
+        """Lazy fitted values and residuals at ``params``; the RSS comes from the factor."""
+        fitted = self.source.rows(_fitted, params, name="fittedvalues")
+        return fitted, self.source.rows(_resid, params, name="resid"), None
 
     def loocv_path(self, lams: ArrayLike) -> FloatArray:
         """Exact LOOCV for every ``lam`` of ``lams`` in one pass over the data."""
@@ -266,6 +275,8 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         return super().fit(lam, lams, cov_type, disp=disp)
 
     def _select(self, criterion: str, grid: FloatArray | None) -> Selection:
+        if self.bounds is not None:  # on the reduced factor (priorreg.bounded_linear)
+            return super()._select(criterion, grid)
         if criterion == "loocv":
             return self._select_loocv(grid)
         return select_lam(self.factor, _NO_ROWS, criterion, grid)

@@ -18,6 +18,8 @@ from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg._typing import FloatArray
 from priorreg.base import _constant_column
+from priorreg.bounded_glm import model_class as bounded_model_class
+from priorreg.bounds import resolve_bounds
 from priorreg.glm import PriorGLM, _boolean_response
 from priorreg.linear import PriorRidge
 from priorreg.options import row_sources
@@ -166,6 +168,7 @@ class _DaskModel:
         progress: bool,
         array_names: bool,
         family: Any = None,
+        bounds: Any = None,
     ) -> None:
         self.source = source
         self.progress = bool(progress)
@@ -204,6 +207,8 @@ class _DaskModel:
         elif penalty is None:  # as the in-memory model (priorreg.base)
             names = [str(n) for n in self.exog_names]
             self.units_message = units_message_from_sd(sd, self.penalty_weights > 0, names)
+        names, weights = self.exog_names, self.penalty_weights
+        self.bounds = resolve_bounds(bounds, names, self.intercept_idx, weights)
 
     @classmethod
     def _from_design(cls, design: _formula.Design, frame: Any, **kwargs: Any) -> Any:
@@ -259,6 +264,8 @@ def _formula_model(
 ) -> Any:
     """A Dask model on ``ddf`` coded with ``design``."""
     cls = model_class(cls)
+    if kwargs.get("bounds") is not None:  # a clear error for models without bounds
+        cls = bounded_model_class(cls)
     keys = cls._row_keys
     rows = {key: kwargs.pop(key, None) for key in keys}
     sources = row_sources(rows)
