@@ -170,6 +170,10 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         estimates stay in original units).
     missing : {"none", "drop", "raise"}
         Missing-value handling, as in statsmodels.
+    bounds : None, "nonnegative", dict or sequence of pairs
+        Bounds on the estimates (:mod:`priorreg.bounds`): the objective is
+        minimised subject to them; inference is conditional on which are
+        active (``results.active_bounds``).
 
     See Also
     --------
