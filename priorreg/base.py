@@ -122,10 +122,10 @@ class PriorModel(Model):  # type: ignore[misc]
             from priorreg import outofcore
 
             cls = outofcore.model_class_for(cls, args, kwargs)
-            if kwargs.get("bounds") is not None:  # PriorGLM -> BoundedPriorGLM
+            if "bounds" in kwargs:  # PriorGLM -> BoundedPriorGLM (also for bounds=None)
                 from priorreg.bounded_glm import model_class
 
-                cls = model_class(cls)
+                cls = model_class(cls, kwargs["bounds"])
         return super().__new__(cls)
 
     def __init__(

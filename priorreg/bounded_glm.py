@@ -266,12 +266,17 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
         return bounded_results(wrapper, self, fit, selection, cov_type, linear=False)
 
 
-def model_class(cls: type) -> type:
-    """The class that fits ``cls`` under bounds (``PriorGLM`` -> ``BoundedPriorGLM``)."""
+def model_class(cls: type, bounds: Any = True) -> type:
+    """The class that fits ``cls`` under ``bounds`` (``PriorGLM`` -> ``BoundedPriorGLM``).
+
+    ``bounds=None`` leaves an out-of-core class as it is (nothing to bound).
+    """
     if issubclass(cls, BoundedPriorGLM) or not issubclass(cls, PriorGLM):
         return cls
     if cls is PriorGLM:
         return BoundedPriorGLM
+    if bounds is None:
+        return cls
     raise NotImplementedError(
         f"bounds are not available for {cls.__name__} (out-of-core GLMs): fit the "
         "bounded GLM in memory, or use PriorRidge for a linear model"

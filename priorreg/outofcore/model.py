@@ -264,8 +264,10 @@ def _formula_model(
 ) -> Any:
     """A Dask model on ``ddf`` coded with ``design``."""
     cls = model_class(cls)
-    if kwargs.get("bounds") is not None:  # a clear error for models without bounds
+    bounds = kwargs.pop("bounds", None)
+    if bounds is not None:  # a clear error for models without bounds
         cls = bounded_model_class(cls)
+        kwargs["bounds"] = bounds
     keys = cls._row_keys
     rows = {key: kwargs.pop(key, None) for key in keys}
     sources = row_sources(rows)
