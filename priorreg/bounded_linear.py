@@ -35,7 +35,7 @@ from priorreg.linalg import PathFactor, factorize
 from priorreg.linear import LinearFit
 from priorreg.selection import Selection, default_grid, loocv, warn_on_edge
 
-__all__ = ["BoundedLinearFit", "fit_bounded", "results", "select_bounded"]
+__all__ = ["BoundedLinearFit", "criteria_at", "fit_bounded", "results", "select_bounded"]
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ def _loocv_at(model: Any, fit: BoundedLinearFit) -> float:
     return float(loocv(factor, zw, np.array([fit.lam]))[0])
 
 
-def _criteria(model: Any, lam: float, criterion: str) -> dict[str, float]:
-    """Criteria of the bounded fit at ``lam`` on its free set."""
+def criteria_at(model: Any, lam: float, criterion: str) -> dict[str, float]:
+    """``lam``, ``edf``, ``rss``, ``gcv``, ``reml``, ``n_active`` (and ``loocv``) of the bounded fit."""
     lo, hi = _delta_bounds(model)
     reduced: ReducedProblem = model.reduced
     delta, active = reduced.solve(lam, lo, hi, start=model.factor.coef(lam))
@@ -173,7 +173,7 @@ def select_bounded(model: Any, criterion: str, grid: FloatArray | None) -> Selec
         raise ValueError("lams must be a 1-D grid of at least two penalty weights")
     if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
         raise ValueError("lams must be finite and > 0 (the grid is searched in log(lam))")
-    rows = [_criteria(model, float(lam), criterion) for lam in grid]
+    rows = [criteria_at(model, float(lam), criterion) for lam in grid]
     path = {key: np.array([row[key] for row in rows]) for key in rows[0]}
     values = path[criterion]
     if not np.any(np.isfinite(values)):
@@ -185,7 +185,7 @@ def select_bounded(model: Any, criterion: str, grid: FloatArray | None) -> Selec
         warn_on_edge(criterion, best_lam, upper=i > 0, stacklevel=5)
     else:
         opt = minimize_scalar(
-            lambda t: _criteria(model, float(np.exp(t)), criterion)[criterion],
+            lambda t: criteria_at(model, float(np.exp(t)), criterion)[criterion],
             bounds=(np.log(grid[i - 1]), np.log(grid[i + 1])),
             method="bounded",
             options={"xatol": 1e-6},

@@ -385,11 +385,19 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
     def path(self, lams: ArrayLike, criterion: str = "gcv") -> pd.DataFrame:
         """Criteria and edf on a grid of ``lam`` (one factorization)."""
         lams_arr = np.asarray(lams, dtype=float)
+        if self.bounds is not None:  # the bounded fits' criteria on their free sets
+            from priorreg.bounded_linear import criteria_at
+
+            return pd.DataFrame([criteria_at(self, float(v), criterion) for v in lams_arr])
         table = criterion_path(self.factor, self._weighted_data[1], lams_arr, criterion)
         return pd.DataFrame(table)
 
     def coef_path(self, lams: ArrayLike) -> FloatArray:
         """Coefficients (one row per ``lam``) from the one factorization."""
+        if self.bounds is not None:
+            from priorreg.bounded_linear import fit_bounded
+
+            return np.array([fit_bounded(self, float(v)).params for v in np.ravel(lams)])
         return np.array([self.prior_values + self.factor.coef(float(v)) for v in np.ravel(lams)])
 
     def predict(  # type: ignore[override]

@@ -396,3 +396,34 @@ def test_cli_bad_bounds(tmp_path, capsys, content: str, match: str) -> None:
     err = capsys.readouterr().err
     assert match in err
     assert "Traceback" not in err
+
+
+def test_sandwich_path_and_coef_path_under_bounds() -> None:
+    X, y, _ = _data(13)
+    bounds = [(None, None), (0, None), (0, None), (0, None), (0, None), (0, None)]
+    m = pr.PriorRidge(y, X, bounds=bounds)
+    res = m.fit(lam=2.0, cov_type="sandwich")
+    ref, act = _free_refit(X, y, res, 2.0)
+    ref_sw = pr.PriorRidge(
+        y, X[:, ~act], offset=X[:, act] @ np.asarray(res.params)[act]
+    ).fit(lam=2.0, cov_type="sandwich")
+    # same closed forms on the same free problem: rounding only (see above)
+    np.testing.assert_allclose(np.asarray(res.bse)[~act], np.asarray(ref_sw.bse), rtol=1e-10)
+    lams = [0.5, 2.0, 8.0]
+    path = m.coef_path(lams)
+    for row, lam in zip(path, lams, strict=True):
+        np.testing.assert_array_equal(row, np.asarray(m.fit(lam=lam).params))
+    assert np.all(path[:, 1:] >= 0)
+    table = m.path(lams)
+    np.testing.assert_allclose(table["gcv"].iloc[1], res.gcv, rtol=1e-12)
+    np.testing.assert_allclose(table["edf"].iloc[1], ref.edf, rtol=1e-10)
+
+
+def test_glm_bounds_none_is_the_unbounded_fit() -> None:
+    X, y, _ = _data(14)
+    counts = np.round(np.exp(0.1 * y)).astype(float)
+    fam = sm.families.Poisson()
+    a = pr.PriorGLM(counts, X, family=fam, bounds=None).fit(lam=1.0)
+    b = pr.PriorGLM(counts, X, family=fam).fit(lam=1.0)
+    np.testing.assert_array_equal(np.asarray(a.params), np.asarray(b.params))
+    assert not hasattr(a, "active_bounds")
