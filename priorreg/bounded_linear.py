@@ -141,7 +141,7 @@ def _loocv_at(model: Any, fit: BoundedLinearFit) -> float:
 
 
 def criteria_at(model: Any, lam: float, criterion: str) -> dict[str, float]:
-    """``lam``, ``edf``, ``rss``, ``gcv``, ``reml``, ``n_active`` (and ``loocv``) of the bounded fit."""
+    """``lam``, ``edf``, ``rss``, ``gcv``, ``reml``, ``n_active`` (``loocv``) of the bounded fit."""
     lo, hi = _delta_bounds(model)
     reduced: ReducedProblem = model.reduced
     delta, active = reduced.solve(lam, lo, hi, start=model.factor.coef(lam))
