@@ -102,13 +102,12 @@ class _LinearBounded(BoundedResultsMixin):
         return np.asarray(factor.leverage(self.lam))
 
     def compatibility_test(self) -> Any:
-        """Theil's test on the free coefficients' problem."""
+        """Theil's test on the free coefficients' problem (the whole one if none is free)."""
         from priorreg.inference import compatibility_test
 
         free = self._fit.free
-        factor = self.model.factor if free is None else free.factor
-        if factor is None:
-            raise ValueError("every coefficient is at a bound: there is nothing to test")
+        factor = None if free is None else free.factor
+        factor = self.model.factor if factor is None else factor
         return compatibility_test(factor, self.lam, self.scale)  # type: ignore[attr-defined]
 
 
