@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from scipy import linalg as sla
@@ -51,7 +52,7 @@ from scipy.optimize import lsq_linear
 from scipy.sparse.linalg import splu
 
 from priorreg._typing import FloatArray
-from priorreg.linalg import PathFactor, factorize_triangular
+from priorreg.linalg import PathFactor, SingularSystemError, factorize_triangular
 
 __all__ = [
     "FreeProblem",
@@ -68,16 +69,58 @@ _EPS = float(np.finfo(float).eps)
 class FreeProblem:
     """The unbounded problem of the free coefficients for one active set.
 
-    ``delta_F = shift + factor.coef(lam)``; ``factor`` is ``None`` when every
-    coefficient is at a bound (then ``rss`` is the residual sum of squares).
+    ``rows`` (``R_F``, with ``h`` beside it and ``sqrt(rss_floor)`` under it) is
+    the data of the free columns, the active ones moved to the response:
+    ``delta_F = shift + factor.coef(lam)``. ``factor`` (an SVD, for every
+    ``lam``) is formed on first use; it is ``None`` when every coefficient is
+    at a bound (then ``rss_fixed`` is the residual sum of squares).
     """
 
     free: np.ndarray
     delta_active: FloatArray
     shift: FloatArray
     L_free: FloatArray
-    factor: PathFactor | None
+    rows: FloatArray
     rss_fixed: float
+    n_obs: int
+    intercept: int | None
+    log_weights: float
+
+    @cached_property
+    def factor(self) -> PathFactor | None:
+        """Path factor of the free problem (``None`` when nothing is free)."""
+        kf = int(self.free.sum())
+        if kf == 0:
+            return None
+        T = sla.qr(self.rows, mode="r")[0][: kf + 1]
+        return factorize_triangular(T, self.L_free, self.n_obs, self.intercept, self.log_weights)
+
+    def cov_edf(self, lam: float) -> tuple[FloatArray, float]:
+        r"""``(X_F'WX_F + lam L_FF)^{-1}`` and its edf at one ``lam`` (one QR, no SVD).
+
+        With :math:`T` the triangular factor of :math:`[R_F; \sqrt\lambda S_F]`
+        (:math:`S_F'S_F = L_{FF}`), the covariance is :math:`T^{-1}T^{-T}` and
+        :math:`\mathrm{edf} = \lVert R_F T^{-1}\rVert_F^2`.
+        """
+        kf = int(self.free.sum())
+        R_F = self.rows[:-1, :kf]
+        L = self.L_free
+        S = np.diag(np.sqrt(np.maximum(L, 0.0))) if L.ndim == 1 else _psd_root(L)
+        T = sla.qr(np.vstack([R_F, np.sqrt(lam) * S]), mode="r")[0][:kf]
+        if T.shape[0] < kf or np.any(np.abs(np.diag(T)) <= kf * _EPS * np.abs(T).max()):
+            raise SingularSystemError(
+                "X'WX + lam L is singular on the free coefficients: use lam > 0 or "
+                "remove redundant columns"
+            )
+        Tinv = sla.solve_triangular(T, np.eye(kf), lower=False)
+        return Tinv @ Tinv.T, float(np.sum((R_F @ Tinv) ** 2))
+
+
+def _psd_root(L: FloatArray) -> FloatArray:
+    """``S`` with ``S'S = L`` for a symmetric PSD ``L`` (rows of the positive eigenvalues)."""
+    s, U = np.linalg.eigh(L)
+    keep = s > float(np.max(s, initial=0.0)) * L.shape[0] * _EPS
+    return (U[:, keep] * np.sqrt(s[keep])).T
 
 
 @dataclass(frozen=True)
@@ -136,11 +179,7 @@ class ReducedProblem:
     def penalty_root(self) -> FloatArray:
         """``S`` with ``S'S = L`` (rows of the penalty in the stacked system)."""
         L = self.L
-        if L.ndim == 1:
-            return np.diag(np.sqrt(np.maximum(L, 0.0)))
-        s, U = np.linalg.eigh(L)
-        keep = s > float(np.max(s, initial=0.0)) * L.shape[0] * _EPS
-        return (U[:, keep] * np.sqrt(s[keep])).T
+        return np.diag(np.sqrt(np.maximum(L, 0.0))) if L.ndim == 1 else _psd_root(L)
 
     def stacked(self, lam: float) -> tuple[FloatArray, FloatArray]:
         """``([R; sqrt(lam) S], [h; 0])``: the bounded problem's least-squares system."""
@@ -176,28 +215,44 @@ class ReducedProblem:
         found = active_set(As.T @ As, As.T @ c, lo, hi, x0)
         if found is None:  # singular free block or no convergence: BVLS on the rows
             res = lsq_linear(As, c, bounds=(lo, hi), method="bvls", tol=1e-14, lsq_solver="exact")
-            x, mask = res.x, res.active_mask
+            x, mask, chol = res.x, res.active_mask, None
         else:
-            x, mask = found
+            x, mask, chol = found
         delta = x / norms
         active = mask != 0
         delta[mask < 0] = lower[mask < 0]
         delta[mask > 0] = upper[mask > 0]
-        polished = self._polish(As, c, norms, delta, active)
+        polished = self._polish(As, c, norms, delta, active, chol)
         if polished is not None and np.all(polished >= lower) and np.all(polished <= upper):
             delta = polished
         return delta, active
 
     @staticmethod
     def _polish(
-        As: FloatArray, c: FloatArray, norms: FloatArray, delta: FloatArray, active: np.ndarray
+        As: FloatArray,
+        c: FloatArray,
+        norms: FloatArray,
+        delta: FloatArray,
+        active: np.ndarray,
+        chol: Any,
     ) -> FloatArray | None:
-        """Least squares on the free columns with the active ones at their bounds."""
+        """Least squares on the free columns with the active ones at their bounds.
+
+        With the Cholesky factor of the free block's Gram matrix (``chol``),
+        two steps of corrected semi-normal equations (residuals on the rows,
+        corrections by the factor) give least-squares accuracy; else ``lstsq``.
+        """
         free = ~active
         if not free.any():
             return delta
         rhs = c - As[:, active] @ (delta[active] * norms[active])
-        x, *_ = np.linalg.lstsq(As[:, free], rhs, rcond=None)
+        A_free = As[:, free]
+        if chol is None:
+            x = sla.lstsq(A_free, rhs, lapack_driver="gelsy", check_finite=False)[0]
+        else:
+            x = delta[free] * norms[free]
+            for _ in range(2):
+                x = x + sla.cho_solve(chol, A_free.T @ (rhs - A_free @ x))
         out = delta.copy()
         out[free] = x / norms[free]
         return out
@@ -212,25 +267,24 @@ class ReducedProblem:
         dA = np.asarray(delta, dtype=float)[active]
         L_free, shift = conditional_prior(self.L, active, dA)
         h = self.h - self.R[:, active] @ dA - self.R[:, free] @ shift
-        if not free.any():
-            out = FreeProblem(free, dA, shift, L_free, None, float(h @ h) + self.rss_floor)
-        else:
-            kf = int(free.sum())
-            top = np.column_stack([self.R[:, free], h])
-            stacked = np.vstack([top, np.r_[np.zeros(kf), np.sqrt(self.rss_floor)]])
-            T = sla.qr(stacked, mode="r")[0][: kf + 1]
-            intercept = None
-            if self.intercept is not None and free[self.intercept]:
-                intercept = int(np.count_nonzero(free[: self.intercept]))
-            factor = factorize_triangular(T, L_free, self.n_obs, intercept, self.log_weights)
-            out = FreeProblem(free, dA, shift, L_free, factor, float("nan"))
+        kf = int(free.sum())
+        rows = np.vstack(
+            [np.column_stack([self.R[:, free], h]), np.r_[np.zeros(kf), np.sqrt(self.rss_floor)]]
+        )
+        intercept = None
+        if self.intercept is not None and free[self.intercept]:
+            intercept = int(np.count_nonzero(free[: self.intercept]))
+        rss = float(h @ h) + self.rss_floor
+        out = FreeProblem(
+            free, dA, shift, L_free, rows, rss, self.n_obs, intercept, self.log_weights
+        )
         self._free_cache[key] = out
         return out
 
 
 def active_set(
     Q: FloatArray, q: FloatArray, lower: FloatArray, upper: FloatArray, x0: FloatArray | None
-) -> tuple[FloatArray, np.ndarray] | None:
+) -> tuple[FloatArray, np.ndarray, Any] | None:
     r"""Primal active-set method for :math:`\min \tfrac12 x'Qx - q'x`, ``lower <= x <= upper``.
 
     ``Q`` is positive definite on every free block met (else ``None``). The
@@ -239,7 +293,8 @@ def active_set(
     by Cholesky; a free coordinate that would leave the box stops the step and
     joins the held set; when the free solution is feasible, the held
     coordinate whose multiplier has the wrong sign (the largest) is released.
-    Returns ``(x, mask)``, ``mask`` -1 / +1 at the lower / upper bound, 0 free;
+    Returns ``(x, mask, chol)``, ``mask`` -1 / +1 at the lower / upper bound,
+    0 free, ``chol`` the Cholesky factor of the free block (``cho_factor``);
     ``None`` after ``10 k`` steps. ``Q`` should be scaled to unit diagonal:
     the multipliers are compared with ``1e3 eps (|Q| |x| + |q|)``.
     """
@@ -256,12 +311,14 @@ def active_set(
         x[mask < 0] = lower[mask < 0]
         x[mask > 0] = upper[mask > 0]
         target = x.copy()
+        chol = None
         if free.any():
             rhs = q[free] - Q[np.ix_(free, ~free)] @ x[~free]
             try:
-                target[free] = sla.cho_solve(sla.cho_factor(Q[np.ix_(free, free)]), rhs)
+                chol = sla.cho_factor(Q[np.ix_(free, free)])
             except np.linalg.LinAlgError:
                 return None
+            target[free] = sla.cho_solve(chol, rhs)
         below = free & (target < lower)
         above = free & (target > upper)
         if below.any() or above.any():
@@ -279,7 +336,7 @@ def active_set(
         wrong = np.where(mask < 0, -grad, np.where(mask > 0, grad, 0.0)) - tol
         j = int(np.argmax(wrong))
         if wrong[j] <= 0:
-            return x, mask
+            return x, mask, chol
         mask[j] = 0
     return None
 

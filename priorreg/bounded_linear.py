@@ -79,9 +79,9 @@ def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
     ncov = np.zeros((k, k))
     edf_params = np.zeros(k)
     F = free.free
-    if free.factor is not None:
-        K = free.factor.cov_factor(lam)
-        ncov_F = K @ K.T
+    edf = 0.0
+    if F.any():
+        ncov_F, edf = free.cov_edf(lam)
         ncov[np.ix_(F, F)] = ncov_F
         L = free.L_free
         pen = L[:, None] * ncov_F.T if L.ndim == 1 else L @ ncov_F
@@ -91,7 +91,7 @@ def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
         lam=lam,
         params=params,
         normalized_cov=ncov,
-        edf=free_edf(free, lam),
+        edf=edf,
         edf_params=edf_params,
         fittedvalues=fitted,
         resid=resid,
