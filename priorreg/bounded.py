@@ -60,6 +60,7 @@ __all__ = [
     "active_set",
     "conditional_penalty",
     "conditional_prior",
+    "free_index",
 ]
 
 _EPS = float(np.finfo(float).eps)
@@ -271,15 +272,20 @@ class ReducedProblem:
         rows = np.vstack(
             [np.column_stack([self.R[:, free], h]), np.r_[np.zeros(kf), np.sqrt(self.rss_floor)]]
         )
-        intercept = None
-        if self.intercept is not None and free[self.intercept]:
-            intercept = int(np.count_nonzero(free[: self.intercept]))
+        intercept = free_index(self.intercept, free)
         rss = float(h @ h) + self.rss_floor
         out = FreeProblem(
             free, dA, shift, L_free, rows, rss, self.n_obs, intercept, self.log_weights
         )
         self._free_cache[key] = out
         return out
+
+
+def free_index(j: int | None, free: np.ndarray) -> int | None:
+    """Position of column ``j`` among the free columns (``None`` if ``j`` is ``None`` or held)."""
+    if j is None or not free[j]:
+        return None
+    return int(np.count_nonzero(free[:j]))
 
 
 def active_set(

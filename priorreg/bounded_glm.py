@@ -26,7 +26,7 @@ import numpy as np
 from statsmodels.genmod import families as smf
 
 from priorreg._typing import ArrayLike, FloatArray
-from priorreg.bounded import ReducedProblem, conditional_penalty
+from priorreg.bounded import ReducedProblem, conditional_penalty, free_index
 from priorreg.bounds import resolve_bounds
 from priorreg.glm import GLMFit, PriorGLM
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls
@@ -180,10 +180,7 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
         factor, _ = problem.factor(r.eta, r.mu)
         reduced = ReducedProblem.from_factor(factor, problem.L, problem.intercept)
         _, active = reduced.solve(r.lam, lo - b0, hi - b0, start=factor.coef(r.lam))
-        params = np.array(r.params, dtype=float)
-        nearer_lo = np.abs(params - lo) <= np.abs(params - hi)
-        params[active & nearer_lo] = lo[active & nearer_lo]
-        params[active & ~nearer_lo] = hi[active & ~nearer_lo]
+        params = self.bounds.snap(r.params, active)
         eta, mu = problem.mean(params)
         dev = problem.deviance(mu)
         snapped = IRLSResult(
@@ -210,9 +207,7 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
         edf = 0.0
         if F.any():
             z = z - problem.X[:, F] @ free_problem.shift
-            intercept = None
-            if problem.intercept is not None and F[problem.intercept]:
-                intercept = int(np.count_nonzero(F[: problem.intercept]))
+            intercept = free_index(problem.intercept, F)
             free_factor = factorize(problem.X[:, F], z, free_problem.L_free, W, intercept)
             K = free_factor.cov_factor(r.lam)
             ncov_F = K @ K.T

@@ -30,7 +30,14 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
-from priorreg.bounded import FreeProblem, ReducedProblem, free_edf, free_reml, free_rss
+from priorreg.bounded import (
+    FreeProblem,
+    ReducedProblem,
+    free_edf,
+    free_index,
+    free_reml,
+    free_rss,
+)
 from priorreg.linalg import PathFactor, factorize
 from priorreg.linear import LinearFit
 from priorreg.selection import Selection, default_grid, loocv, warn_on_edge
@@ -57,12 +64,7 @@ def _delta_bounds(model: Any) -> tuple[FloatArray, FloatArray]:
 
 def _exact_params(model: Any, delta: FloatArray, active: np.ndarray) -> FloatArray:
     """``b0 + delta`` with the active coefficients exactly at their bound."""
-    params = model.prior_values + delta
-    b = model.bounds
-    at_lo = active & (np.abs(params - b.lower) <= np.abs(params - b.upper))
-    params[at_lo] = b.lower[at_lo]
-    params[active & ~at_lo] = b.upper[active & ~at_lo]
-    return params
+    return model.bounds.snap(model.prior_values + delta, active)
 
 
 def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
@@ -124,9 +126,7 @@ def free_data_factor(model: Any, fit: BoundedLinearFit) -> tuple[PathFactor | No
     if free.factor is None:
         return None, z * sw
     z = z - model.exog[:, F] @ free.shift
-    intercept = None
-    if model.intercept_idx is not None and F[model.intercept_idx]:
-        intercept = int(np.count_nonzero(F[: model.intercept_idx]))
+    intercept = free_index(model.intercept_idx, F)
     out = factorize(model.exog[:, F], z, free.L_free, w, intercept), z * sw
     cache[id(free)] = out
     return out

@@ -60,6 +60,14 @@ class Bounds:
         """True for the coefficients equal to one of their bounds."""
         return (params == self.lower) | (params == self.upper)
 
+    def snap(self, params: FloatArray, active: np.ndarray) -> FloatArray:
+        """``params`` with each ``active`` coefficient set exactly to its nearer bound."""
+        out = np.array(params, dtype=float)
+        at_lo = active & (np.abs(out - self.lower) <= np.abs(out - self.upper))
+        out[at_lo] = self.lower[at_lo]
+        out[active & ~at_lo] = self.upper[active & ~at_lo]
+        return out
+
     def as_dict(self) -> dict[str, list[float | None]]:
         """``{name: [lower, upper]}`` for the bounded names, ``None`` for an open side."""
         out: dict[str, list[float | None]] = {}
