@@ -445,3 +445,43 @@ def test_glm_bounds_none_is_the_unbounded_fit() -> None:
     b = pr.PriorGLM(counts, X, family=fam).fit(lam=1.0)
     np.testing.assert_array_equal(np.asarray(a.params), np.asarray(b.params))
     assert not hasattr(a, "active_bounds")
+
+
+def test_wide_design_matches_lsq_linear() -> None:
+    """More coefficients than observations (the dual factor) under bounds."""
+    rng = np.random.default_rng(15)
+    n, k = 30, 60
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
+    y = X[:, :5] @ [1.0, 2.0, -1.0, 0.5, -0.5] + rng.normal(size=n)
+    lam = 3.0
+    res = pr.PriorRidge(y, X, bounds="nonnegative").fit(lam=lam)
+    L = np.diag(np.r_[0.0, np.ones(k - 1)])
+    A, c = _augmented(X, y, np.zeros(k), L, lam)
+    lower = np.r_[-np.inf, np.zeros(k - 1)]
+    ref = lsq_linear(A, c, bounds=(lower, np.inf), method="bvls", tol=1e-14)
+    # as in the tall case: eps * cond(A) per solver, 1e4 x that is a >100x margin
+    tol = 1e4 * EPS * np.linalg.cond(A) * max(1.0, np.abs(ref.x).max())
+    np.testing.assert_allclose(np.asarray(res.params), ref.x, rtol=0, atol=tol)
+    assert np.array_equal(np.asarray(res.active_bounds), ref.active_mask != 0)
+
+
+def test_identity_poisson_starts_feasible_and_keeps_means_positive() -> None:
+    """The clipped prior gives mu = 0 here; the fit must find a valid start."""
+    rng = np.random.default_rng(17)
+    n = 300
+    X = np.column_stack([np.ones(n), rng.uniform(0, 1, size=(n, 3))])
+    y = rng.poisson(X @ [1.0, 2.0, 0.0, 0.5]).astype(float)
+    fam = sm.families.Poisson(sm.families.links.Identity())
+    m = pr.PriorGLM(y, X, family=fam, prior=[0.0, 0.0, -1.0, 0.0], bounds="nonnegative")
+    res = m.fit(lam=1.0, tol=1e-13)
+    assert res.converged
+    assert np.all(np.asarray(res.fittedvalues) > 0)
+    params = np.asarray(res.params)
+    assert np.all(params[1:] >= 0)
+    assert res.active_bounds["x2"]
+    # KKT with the analytic gradient (see test_glm_matches_direct_bounded_minimisation)
+    b0, L = np.array([0.0, 0.0, -1.0, 0.0]), np.diag([0.0, 1.0, 1.0, 1.0])
+    grad = _gradient(fam, X, y, params, b0, L, 1.0)
+    free = ~np.asarray(res.active_bounds)
+    assert np.all(np.abs(grad[free]) <= 1e-5 * (np.abs(X).T @ np.abs(y) + 1.0)[free])
+    assert grad[2] >= 0
