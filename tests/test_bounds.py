@@ -487,3 +487,14 @@ def test_identity_poisson_starts_feasible_and_keeps_means_positive() -> None:
     free = ~np.asarray(res.active_bounds)
     assert np.all(np.abs(grad[free]) <= 1e-5 * (np.abs(X).T @ np.abs(y) + 1.0)[free])
     assert grad[2] >= 0
+
+
+def test_bounds_that_leave_no_valid_mean_are_a_clear_error() -> None:
+    rng = np.random.default_rng(18)
+    X = np.column_stack([np.ones(50), rng.uniform(0.5, 1.0, size=(50, 2))])
+    y = rng.poisson(2.0, size=50).astype(float)
+    fam = sm.families.Poisson(sm.families.links.Identity())
+    m = pr.PriorGLM(y, X, family=fam, bounds=[(None, 0.0), (None, 0.0), (None, 0.0)])
+    # every feasible b gives mu = X b <= 0: no Poisson mean is valid
+    with pytest.raises(ValueError, match="no starting point inside the bounds gives valid means"):
+        m.fit(lam=1.0)
