@@ -19,6 +19,7 @@ problem's path factor), as for :mod:`priorreg.bounded_linear`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -99,21 +100,30 @@ def feasible_start(
 ) -> FloatArray | None:
     """A starting point inside the bounds with a valid mean, or ``None``.
 
-    Tried in turn: ``start`` clipped to the bounds; the bounded step from the
-    family's usual starting means; the prior clipped; the intercept alone at
-    the link of the mean response (others at zero, clipped).
+    Tried in turn (each only if the ones before fail): ``start`` clipped to
+    the bounds; the bounded step from the family's usual starting means; the
+    prior clipped; the intercept alone at the link of the mean response
+    (others at zero, clipped).
     """
+    for point in _start_candidates(problem, lam, start):
+        if point is not None and _valid_point(problem, point):
+            return point
+    return None
+
+
+def _start_candidates(
+    problem: _BoundedProblem, lam: float, start: FloatArray | None
+) -> Iterator[FloatArray | None]:
     lo, hi = problem.lower, problem.upper
-    candidates = []
     if start is not None:
-        candidates.append(np.clip(start, lo, hi))
+        yield np.clip(start, lo, hi)
     mu0 = problem.family.starting_mu(problem.y)
     try:
         step, _ = problem.factor(problem.family.link(mu0) + 0.0, mu0)
-        candidates.append(np.clip(problem.b0 + step.coef(lam), lo, hi))
+        yield np.clip(problem.b0 + step.coef(lam), lo, hi)
     except (FloatingPointError, ValueError, np.linalg.LinAlgError):
-        pass
-    candidates.append(np.clip(problem.b0, lo, hi))
+        yield None
+    yield np.clip(problem.b0, lo, hi)
     if problem.intercept is not None:
         point = np.clip(np.zeros_like(problem.b0), lo, hi)
         w = problem.prior_weights
@@ -121,11 +131,7 @@ def feasible_start(
         with np.errstate(all="ignore"):
             level = float(problem.family.link(np.array([ybar]))[0]) - float(np.mean(problem.offset))
         point[problem.intercept] = np.clip(level, lo[problem.intercept], hi[problem.intercept])
-        candidates.append(point)
-    for point in candidates:
-        if _valid_point(problem, point):
-            return point
-    return None
+        yield point
 
 
 class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
