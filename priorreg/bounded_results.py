@@ -11,6 +11,7 @@ coefficient just inside its bound may have an interval that crosses it).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache, cached_property
 from typing import Any
 
@@ -58,6 +59,18 @@ class BoundedResultsMixin:
         out[self._active] = np.nan
         return out
 
+    def share_data(self) -> Any:
+        """Data shares of the free coefficients; NaN for those held at a bound.
+
+        ``overall`` is ``edf`` over the number of free coefficients.
+        """
+        share = super().share_data()  # type: ignore[misc]
+        per = share.per_coefficient.copy()
+        per[self._active] = np.nan
+        n_free = int(np.count_nonzero(~self._active))
+        overall = float(self.edf) / n_free if n_free else float("nan")  # type: ignore[attr-defined]
+        return replace(share, per_coefficient=per, overall=overall)
+
     def _free_data(self) -> Any:
         from priorreg.bounded_linear import free_data_factor
 
@@ -102,9 +115,16 @@ class _LinearBounded(BoundedResultsMixin):
         return np.asarray(factor.leverage(self.lam))
 
     def compatibility_test(self) -> Any:
-        """Theil's test on the free coefficients' problem (the whole one if none is free)."""
+        """The two-sample test when it applies (it ignores lam and the bounds); else Theil's.
+
+        Theil's test is that of the free coefficients' problem (the whole one
+        if none is free).
+        """
         from priorreg.inference import compatibility_test
 
+        two_sample = getattr(self, "_two_sample", None)
+        if two_sample is not None:
+            return two_sample
         free = self._fit.free
         factor = None if free is None else free.factor
         factor = self.model.factor if factor is None else factor
