@@ -222,7 +222,7 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
             edf_params[F] = 1.0 - r.lam * np.diagonal(L @ ncov_F)
             edf = float(free_factor.edf(r.lam))
             values["factor"], values["zw"] = free_factor, z * np.sqrt(W)
-        scale = self._scale_for(mu, edf, base.pearson_chi2)
+        scale = self._scale_for(mu, edf, base.pearson_chi2, base.deviance)
         values.update(
             normalized_cov=ncov,
             edf=edf,
