@@ -498,3 +498,23 @@ def test_bounds_that_leave_no_valid_mean_are_a_clear_error() -> None:
     # every feasible b gives mu = X b <= 0: no Poisson mean is valid
     with pytest.raises(ValueError, match="no starting point inside the bounds gives valid means"):
         m.fit(lam=1.0)
+
+
+@pytest.mark.parametrize("scale", [None, "dev"])
+def test_glm_estimated_scale_on_the_free_set(scale) -> None:
+    rng = np.random.default_rng(19)
+    n = 200
+    X = np.column_stack([np.ones(n), rng.uniform(0, 1, size=(n, 3))])
+    y = rng.gamma(3.0, np.exp(X @ [0.5, 0.6, -0.4, 0.2]) / 3.0)
+    fam = sm.families.Gamma(sm.families.links.Log())
+    res = pr.PriorGLM(y, X, family=fam, bounds="nonnegative").fit(lam=1.0, tol=1e-13, scale=scale)
+    act = np.asarray(res.active_bounds)
+    assert act.any()
+    params = np.asarray(res.params)
+    ref = pr.PriorGLM(y, X[:, ~act], family=fam, offset=X[:, act] @ params[act]).fit(
+        lam=1.0, tol=1e-13, scale=scale
+    )
+    # IRLS to 1e-13 relative change on both fits (see test_glm_free_set_by_refit_...)
+    for name in ("scale", "edf", "deviance"):
+        np.testing.assert_allclose(getattr(res, name), getattr(ref, name), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(res.bse)[~act], np.asarray(ref.bse), rtol=1e-6)
