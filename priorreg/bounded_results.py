@@ -157,5 +157,10 @@ def bounded_results(
     wrapper: Any, model: Any, fit: Any, selection: Any, cov_type: str, *, linear: bool
 ) -> Any:
     """``wrapper`` (the model's results of ``fit``) remade with the bounded behaviour."""
+    if cov_type == "unconditional":
+        raise ValueError(
+            "cov_type='unconditional' is not available with bounds: the estimate's "
+            "derivative in log(lam) changes with the active set; use 'bayes' or 'sandwich'"
+        )
     cls = _bounded_class(type(wrapper._results), linear)
     return type(wrapper)(cls(model, fit, selection=selection, cov_type=cov_type))

@@ -518,3 +518,9 @@ def test_glm_estimated_scale_on_the_free_set(scale) -> None:
     for name in ("scale", "edf", "deviance"):
         np.testing.assert_allclose(getattr(res, name), getattr(ref, name), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(res.bse)[~act], np.asarray(ref.bse), rtol=1e-6)
+
+
+def test_unconditional_covariance_is_refused_under_bounds() -> None:
+    X, y, _ = _data(20)
+    with pytest.raises(ValueError, match="'unconditional' is not available with bounds"):
+        pr.PriorRidge(y, X, bounds="nonnegative").fit(lam="reml", cov_type="unconditional")
