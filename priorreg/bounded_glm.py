@@ -259,10 +259,12 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
         return conditional_penalty(self.problem.L, delta, self.bounds.at_bound(params))
 
     def _results(self, fit: GLMFit, selection: Any, cov_type: str) -> Any:
-        wrapper = super()._results(fit, selection, cov_type)
         if self.bounds is None:
-            return wrapper
-        from priorreg.bounded_results import bounded_results
+            return super()._results(fit, selection, cov_type)
+        from priorreg.bounded_results import bounded_results, check_cov_type
+
+        check_cov_type(cov_type)
+        wrapper = super()._results(fit, selection, cov_type)
 
         return bounded_results(wrapper, self, fit, selection, cov_type, linear=False)
 

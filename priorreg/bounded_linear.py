@@ -197,7 +197,8 @@ def select_bounded(model: Any, criterion: str, grid: FloatArray | None) -> Selec
 
 def results(model: Any, fit: BoundedLinearFit, selection: Selection | None, cov_type: str) -> Any:
     """The wrapped results of a bounded linear fit."""
-    from priorreg.bounded_results import bounded_results
+    from priorreg.bounded_results import bounded_results, check_cov_type
 
+    check_cov_type(cov_type)
     wrapper = model._results(fit, selection, cov_type)
     return bounded_results(wrapper, model, fit, selection, cov_type, linear=True)

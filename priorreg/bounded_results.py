@@ -28,6 +28,7 @@ __all__ = [
     "BoundedPriorRidgeResults",
     "BoundedResultsMixin",
     "bounded_results",
+    "check_cov_type",
 ]
 
 
@@ -153,14 +154,18 @@ def _bounded_class(base: type, linear: bool) -> type:
     return type(f"Bounded{base.__name__}", (mixin, base), {"__doc__": base.__doc__})
 
 
-def bounded_results(
-    wrapper: Any, model: Any, fit: Any, selection: Any, cov_type: str, *, linear: bool
-) -> Any:
-    """``wrapper`` (the model's results of ``fit``) remade with the bounded behaviour."""
+def check_cov_type(cov_type: str) -> None:
+    """Refuse ``cov_type="unconditional"``, whose ``d b / d log(lam)`` is the unbounded one's."""
     if cov_type == "unconditional":
         raise ValueError(
             "cov_type='unconditional' is not available with bounds: the estimate's "
             "derivative in log(lam) changes with the active set; use 'bayes' or 'sandwich'"
         )
+
+
+def bounded_results(
+    wrapper: Any, model: Any, fit: Any, selection: Any, cov_type: str, *, linear: bool
+) -> Any:
+    """``wrapper`` (the model's results of ``fit``) remade with the bounded behaviour."""
     cls = _bounded_class(type(wrapper._results), linear)
     return type(wrapper)(cls(model, fit, selection=selection, cov_type=cov_type))
