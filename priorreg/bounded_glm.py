@@ -245,12 +245,6 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
             pass
         return self._irls(lam, None, maxiter, tol)
 
-    def _gram_start(self, *args: Any) -> Any:
-        return None if self.bounds is not None else super()._gram_start(*args)
-
-    def _gram_trial(self, *args: Any) -> Any:
-        return None if self.bounds is not None else super()._gram_trial(*args)
-
     def _penalty_value(self, params: FloatArray) -> float:
         """The free coefficients' (conditional) penalty, for REML on the free set."""
         if self.bounds is None:

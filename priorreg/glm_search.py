@@ -381,7 +381,8 @@ class GLMSearch:
         self.maxiter, self.tol, self.report = maxiter, tol, report
         self.trials: dict[float, Trial] = {}
         self.problem: IRLSProblem | None = None
-        if criterion in GRAM_CRITERIA and (criterion != "aic" or self._phi() is not None):
+        gram = getattr(model, "bounds", None) is None  # Gram steps know no bounds
+        if gram and criterion in GRAM_CRITERIA and (criterion != "aic" or self._phi() is not None):
             try:
                 self.problem = model.problem
             except NotImplementedError:  # no in-memory arrays (out of core)
