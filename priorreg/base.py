@@ -18,7 +18,7 @@ from statsmodels.base.model import Model
 
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
-from priorreg.bounds import resolve_bounds
+from priorreg.bounds import refuse_several_penalties, resolve_bounds
 from priorreg.checks import check_column_scale, check_formula_response, check_formula_rows
 from priorreg.multi import (
     component_count,
@@ -218,6 +218,7 @@ class PriorModel(Model):  # type: ignore[misc]
         # bounds on the estimates (priorreg.bounds); None: unbounded
         names, weights = self.exog_names, self.penalty_weights
         self.bounds = resolve_bounds(bounds, names, self.intercept_idx, weights)
+        refuse_several_penalties(self.bounds, getattr(self, "penalty_components", None))
 
     def _refine_kwargs(self) -> dict[str, Any]:
         """Model options that ``refine`` carries over to the new data."""

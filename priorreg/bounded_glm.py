@@ -28,7 +28,7 @@ from statsmodels.genmod import families as smf
 
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.bounded import ReducedProblem, conditional_penalty, free_index
-from priorreg.bounds import resolve_bounds
+from priorreg.bounds import refuse_several_penalties, resolve_bounds
 from priorreg.glm import GLMFit, PriorGLM
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls
 from priorreg.linalg import PathFactor, factorize
@@ -149,6 +149,7 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
         self.bounds = resolve_bounds(
             bounds, self.exog_names, self.intercept_idx, self.penalty_weights
         )
+        refuse_several_penalties(self.bounds, getattr(self, "penalty_components", None))
 
     def _bounded_problem(self) -> _BoundedProblem:
         p = self.problem

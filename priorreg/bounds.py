@@ -267,3 +267,12 @@ def read_bounds(spec: str) -> str | dict[str, list[float | None]]:
             f"{spec}: bounds must be a JSON object {{name: [lower, upper]}} (null: open side)"
         )
     return doc
+
+
+def refuse_several_penalties(bounds: Bounds | None, components: Any) -> None:
+    """Bounds are not combined with several penalties (one ``lam`` each) yet: say so."""
+    if bounds is not None and components is not None:
+        raise ValueError(
+            "bounds= with several penalties is not available: fit with one penalty, "
+            "or without bounds"
+        )

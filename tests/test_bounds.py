@@ -524,3 +524,11 @@ def test_unconditional_covariance_is_refused_under_bounds() -> None:
     X, y, _ = _data(20)
     with pytest.raises(ValueError, match="'unconditional' is not available with bounds"):
         pr.PriorRidge(y, X, bounds="nonnegative").fit(lam="reml", cov_type="unconditional")
+
+
+def test_bounds_with_several_penalties_are_refused() -> None:
+    X, y, _ = _data(21)
+    pens = [np.r_[0.0, 1, 1, 0, 0, 0], np.r_[0.0, 0, 0, 1, 1, 1]]
+    for model in (pr.PriorRidge, pr.PriorGLM):
+        with pytest.raises(ValueError, match="several penalties is not available"):
+            model(y, X, penalty=pens, bounds="nonnegative")
