@@ -303,38 +303,33 @@ def test_standardize_equals_model(data):
 
 
 # ------------------------------------------------------------------ bounds
-class _NoBounds:
-    def __init__(self, endog, exog, *, prior=None):
-        pass
-
-
-class _Bounds:
-    def __init__(self, endog, exog, *, bounds=None):
-        pass
-
-
 def test_bounds_passed_only_when_given(data):
     est = PriorRidgeRegressor(lam=1.0).fit(data["X"], data["y"])
-    assert est._bounds_kwargs(_NoBounds) == {}
+    assert est._bounds_kwargs(pr.PriorRidge) == {}
     est.set_params(bounds="nonnegative")
-    with pytest.raises(NotImplementedError, match="bounds"):
-        est._bounds_kwargs(_NoBounds)
-    assert est._bounds_kwargs(_Bounds) == {"bounds": "nonnegative"}
+    assert est._bounds_kwargs(pr.PriorRidge) == {"bounds": "nonnegative"}
     est.set_params(bounds=[(0, None), (None, 1), (0, 2)])  # one pair per feature
-    pairs = est._bounds_kwargs(_Bounds)["bounds"]
+    pairs = est._bounds_kwargs(pr.PriorRidge)["bounds"]
     assert pairs == [(None, None), (0, None), (None, 1), (0, 2)]
 
 
-def test_bounds_with_the_installed_models(data):
-    import inspect
-
-    est = PriorRidgeRegressor(lam=1.0, bounds="nonnegative")
-    if "bounds" in inspect.signature(pr.PriorRidge.__init__).parameters:
-        est.fit(data["X"], data["y"])
-        assert np.all(est.coef_ >= 0)
-    else:
-        with pytest.raises(NotImplementedError, match="bounds=None"):
-            est.fit(data["X"], data["y"])
+def test_bounds_equal_the_bounded_models(data):
+    X, y = data["X"], data["y"]
+    # a prior far below zero drives some coefficients to their bound 0
+    prior = -np.abs(np.asarray(with_const(X)).std(axis=0)) * 5
+    est = PriorRidgeRegressor(lam=30.0, bounds="nonnegative", prior=prior[1:]).fit(X, y)
+    res = pr.PriorRidge(y, with_const(X), prior=prior, bounds="nonnegative").fit(lam=30.0)
+    assert np.all(est.coef_ >= 0)
+    np.testing.assert_allclose(est.coef_, res.params[1:], rtol=RTOL_SOLVE, atol=RTOL_SOLVE)
+    np.testing.assert_array_equal(est.results_.active_bounds, res.active_bounds)
+    counts = np.random.default_rng(3).poisson(2.0, size=len(y))
+    glm = PriorGLMRegressor(lam=30.0, bounds="nonnegative", tol=1e-12).fit(X, counts)
+    ref = pr.PriorGLM(
+        counts, with_const(X), family=sm.families.Poisson(), bounds="nonnegative"
+    ).fit(lam=30.0, tol=1e-12)
+    assert np.all(glm.coef_ >= 0)
+    # both run the same bounded IRLS to tol 1e-12 on the same data: equal to rounding
+    np.testing.assert_allclose(glm.coef_, ref.params[1:], rtol=1e-8, atol=1e-10)
 
 
 # ------------------------------------------------------- families and links

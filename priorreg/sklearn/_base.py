@@ -8,7 +8,6 @@ model and copy the estimates out of its results. Nothing here fits.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -202,11 +201,6 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
         """
         if self.bounds is None:
             return {}
-        if "bounds" not in inspect.signature(model_class.__init__).parameters:
-            raise NotImplementedError(
-                f"bounds= needs {model_class.__name__}(bounds=...), which this version "
-                "of priorreg does not provide; leave bounds=None"
-            )
         bounds = self.bounds
         if not isinstance(bounds, (str, Mapping)):
             pairs = list(bounds)
