@@ -234,8 +234,6 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
             Invalid data (scikit-learn's validation), a prior or penalty that
             does not fit the features (naming them), or a criterion with a
             single sample.
-        NotImplementedError
-            ``bounds`` given while the model does not take bounds.
         """
         X, y, sw = self._validate_fit_data(X, y, sample_weight, y_numeric=True)
         self._fit_results(

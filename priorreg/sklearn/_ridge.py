@@ -51,8 +51,8 @@ class PriorRidgeRegressor(RegressorMixin, PriorEstimatorBase):  # type: ignore[m
     fit_intercept : bool, default=True
         Add an unpenalized intercept.
     bounds : None, str, dict or sequence of pairs, default=None
-        Bounds on the coefficients, passed to the model (needs a priorreg
-        whose models accept ``bounds=``; otherwise ``NotImplementedError``).
+        Bounds on the coefficients, passed to the model: ``"nonnegative"``,
+        a dict by feature name, or one ``(lower, upper)`` pair per feature.
     cov_type : {"bayes", "sandwich"}, default="bayes"
         Covariance of ``results_`` (see :meth:`priorreg.PriorRidge.fit`).
 
@@ -143,8 +143,6 @@ class PriorRidgeRegressor(RegressorMixin, PriorEstimatorBase):  # type: ignore[m
             Invalid data (scikit-learn's validation), a prior or penalty that
             does not fit the features (naming them), or a criterion with a
             single sample.
-        NotImplementedError
-            ``bounds`` given while the model does not take bounds.
         """
         X, y, sw = self._validate_fit_data(X, y, sample_weight, y_numeric=True)
         self._fit_results(PriorRidge, np.asarray(y, dtype=float), X, {}, weights=sw)
