@@ -192,7 +192,7 @@ def test_glm_fit_json_csv_plot_and_penalty_file(tmp_path):
     # has row j of L zero, so it is 1 up to the rounding of one subtraction
     assert doc["coefficients"]["x"]["data_share"] == pytest.approx(1.0, abs=1e-12)
     assert (tmp_path / "p.png").stat().st_size > 10_000
-    pq = pytest.importorskip("pyarrow")
+    import pyarrow as pq  # in the test extra
     del pq
     df.to_parquet(tmp_path / "d.parquet")
     out = run("fit", "y ~ x", "--data", str(tmp_path / "d.parquet"), "--lam", "1").stdout

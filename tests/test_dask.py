@@ -12,17 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dask
+import dask.array as da
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-
-pytest.importorskip("dask.dataframe")
-pytest.importorskip("distributed")
-
-import dask
-import dask.array as da
-import dask.dataframe as dd
 from bounds import (
     EPS,
     MARGIN,
@@ -36,15 +32,10 @@ from distributed import Client, LocalCluster
 
 import priorreg as pr
 from priorreg import outofcore
-from priorreg.base import PriorModel
 from priorreg.linalg import factorize, factorize_triangular
 
 pytestmark = [
     pytest.mark.dask,
-    pytest.mark.skipif(
-        "__new__" not in PriorModel.__dict__,
-        reason="the Dask dispatch is not integrated into priorreg.base yet",
-    ),
     # The data have a level in 3 of 4000 rows on purpose (one partition only):
     # its dummy's standard deviation is 100x below x2's, so the in-memory fits
     # with the default penalty say so (tested in test_inference.py)

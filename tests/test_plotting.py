@@ -7,17 +7,17 @@ tight bounding box of everything drawn) lies inside the figure.
 
 from __future__ import annotations
 
+import matplotlib  # in the test extra: missing is a failure, not a skip
 import numpy as np
 import pandas as pd
 import pytest
 
-matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import statsmodels.api as sm  # noqa: E402
+import matplotlib.pyplot as plt
+import statsmodels.api as sm
 
-import priorreg as pr  # noqa: E402
-from priorreg.plotting import plot_overview  # noqa: E402
+import priorreg as pr
+from priorreg.plotting import plot_overview
 
 pytestmark = pytest.mark.plots
 

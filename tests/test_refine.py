@@ -368,8 +368,8 @@ def test_cli_quiet_for_quick_fits(data, tmp_path, capsys):
 
 # ---------------------------------------------------------------- Dask
 def test_dask_refine_carries_options(data):
-    dd = pytest.importorskip("dask.dataframe")
     import dask
+    import dask.dataframe as dd
 
     old_df, new_df = data
     kw = {"family": F.Poisson(), "exposure": "months", "offset": "o"}

@@ -166,8 +166,8 @@ def test_model_level_scale_is_deprecated_but_works(scotland):
 
 
 def test_dask_glm_scale_equals_in_memory():
-    dd = pytest.importorskip("dask.dataframe")
     import dask
+    import dask.dataframe as dd
 
     data = sm.datasets.cpunish.load_pandas()
     frame = data.exog.assign(EXECUTIONS=data.endog)
