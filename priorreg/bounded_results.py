@@ -60,12 +60,12 @@ class BoundedResultsMixin:
         out[self._active] = np.nan
         return out
 
-    def share_data(self) -> Any:
+    def data_share(self) -> Any:
         """Data shares of the free coefficients; NaN for those held at a bound.
 
         ``overall`` is ``edf`` over the number of free coefficients.
         """
-        share = super().share_data()  # type: ignore[misc]
+        share = super().data_share()  # type: ignore[misc]
         per = share.per_coefficient.copy()
         per[self._active] = np.nan
         n_free = int(np.count_nonzero(~self._active))

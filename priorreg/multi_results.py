@@ -124,16 +124,16 @@ class _MultiMixin:
         )
         return pd.Series(values, index=self.components.labels, name="edf")
 
-    def share_data(self) -> ComponentShare:
+    def data_share(self) -> ComponentShare:
         """Share of the information from the data, per coefficient and per component."""
-        per = pd.Series(self.edf_params, index=list(self.model.exog_names), name="share_data")
+        per = pd.Series(self.edf_params, index=list(self.model.exog_names), name="data_share")
         support = self.components.support()
         count = support.sum(axis=0)
         own = np.where(count > 0, support / np.maximum(count, 1), 0.0).sum(axis=1)
         comp = pd.Series(
             np.asarray(self.edf_components) / np.where(own > 0, own, np.nan),
             index=self.components.labels,
-            name="share_data",
+            name="data_share",
         )
         L = self.model.kernel_penalty  # the combined penalty S of this fit
         diagonal = L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L)))

@@ -300,12 +300,21 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         df = self.nobs - self.model.k_params
         return fit.params, fit.rss / df * np.asarray(ncov), df
 
-    def share_data(self) -> DataShare:
+    def data_share(self) -> DataShare:
         """Share of each estimate's information that comes from the data."""
-        per = pd.Series(self.edf_params, index=list(self.model.exog_names), name="share_data")
+        per = pd.Series(self.edf_params, index=list(self.model.exog_names), name="data_share")
         L = self.model.kernel_penalty
         diagonal = L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L)))
         return DataShare(per, float(self.edf / self.model.k_params), diagonal=bool(diagonal))
+
+    def share_data(self) -> DataShare:
+        """Deprecated alias of :meth:`data_share` (the old name read as a verb)."""
+        warn(
+            "share_data() is now data_share(); the old name will be removed in a "
+            "future release: call res.data_share()",
+            FutureWarning,
+        )
+        return self.data_share()
 
     # ---------------------------------------------------------- prediction
     def _exog_for(self, exog: Any) -> tuple[FloatArray, Any]:

@@ -53,7 +53,7 @@ def coef_table_rows(res: Any, alpha: float = 0.05) -> tuple[list[str], list[list
     ci = np.asarray(res.conf_int(alpha=alpha))
     share = np.asarray(res.edf_params)
     # statistics of coefficients the data do not inform restate the prior
-    quiet = res.share_data().not_informative()
+    quiet = res.data_share().not_informative()
     lo, hi = alpha / 2, 1 - alpha / 2
     header = ["coef", "prior", "std err", "t", "P>|t|", f"[{lo:g}", f"{hi:g}]", "share"]
     rows = [
@@ -85,7 +85,7 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
         stubs, bound_notes = summary_marks(res.model.bounds, np.asarray(res.active_bounds), stubs)
     smry.tables.append(SimpleTable(rows, header, stubs, txt_fmt=_FMT))
     compat = res.compatibility_test()
-    share = res.share_data()
+    share = res.data_share()
     lines = [
         f"Penalty: lam * (b - prior)' L (b - prior); {_penalized_names(res)}.",
         str(compat) + ".",

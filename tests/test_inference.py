@@ -45,8 +45,8 @@ def test_negligible_share_rows_show_no_statistic_and_are_explained(counts):
     res = pr.PriorGLM(y, X, family=families.Poisson(), prior=[0, 0.3, -0.2, 0.1]).fit(lam=lam)
     share = _dense_share(X, L, lam, np.asarray(res.mu))  # Poisson log link: W = mu
     # the dense share is computed at the same converged fit: rounding only, 1e-6 absolute
-    np.testing.assert_allclose(res.share_data().per_coefficient, share, atol=1e-6)
-    assert list(res.share_data().not_informative()) == list(share < 1e-3)
+    np.testing.assert_allclose(res.data_share().per_coefficient, share, atol=1e-6)
+    assert list(res.data_share().not_informative()) == list(share < 1e-3)
     text = str(res.summary())
     rows = _coef_rows(res)
     for name in ("x1", "x2", "x3"):

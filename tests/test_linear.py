@@ -326,9 +326,17 @@ def test_compatibility_test_is_uniform_under_the_prior(rng):
     assert stats.kstest(pvals, "uniform").pvalue > 1e-3
 
 
-def test_share_data_per_coefficient_and_overall(frame):
+def test_share_data_is_a_deprecated_alias_of_data_share(frame):
     res = pr.PriorRidge.from_formula("y ~ x1 + x2", frame, prior={"x1": 0.5}).fit(lam=50.0)
-    share = res.share_data()
+    with pytest.warns(FutureWarning, match="data_share") as record:
+        old = res.share_data()
+    assert record[0].filename == __file__  # points at the caller's line
+    pd.testing.assert_series_equal(old.per_coefficient, res.data_share().per_coefficient)
+
+
+def test_data_share_per_coefficient_and_overall(frame):
+    res = pr.PriorRidge.from_formula("y ~ x1 + x2", frame, prior={"x1": 0.5}).fit(lam=50.0)
+    share = res.data_share()
     # shares are entries of A^-1 X'X in [0, 1]: absolute error <= solve_rtol(A) (10x margin)
     X = res.model.exog
     tol = solve_rtol(X.T @ X + 50.0 * np.diag([0.0, 1.0, 1.0]))

@@ -272,7 +272,7 @@ def test_groups_from_formula_and_lam_by_name():
     text = str(sel.summary())
     assert "old (group): lam =" in text
     assert "new (group): lam =" in text
-    share = sel.share_data()
+    share = sel.data_share()
     assert list(share.per_component.index) == ["old", "new"]
 
 
