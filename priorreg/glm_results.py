@@ -201,13 +201,14 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
 
         New data (a DataFrame through the formula) get offset 0 and exposure 1
         unless given; ``exog=None`` predicts the training rows with their
-        offset and exposure.
+        offset and exposure. With ``transform=False`` (as in statsmodels)
+        ``exog`` is taken as rows of the design matrix itself.
         """
         from priorreg import outofcore
 
         if outofcore.is_dask(exog):
             return outofcore.predict(self, exog, offset=offset, exposure=exposure, which=which)
-        X, labels = self._exog_for(exog)
+        X, labels = self._exog_for(exog, transform)
         pred = self.model.predict(
             self.params, None if exog is None else X, offset=offset, exposure=exposure, which=which
         )

@@ -317,15 +317,23 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         return self.data_share()
 
     # ---------------------------------------------------------- prediction
-    def _exog_for(self, exog: Any) -> tuple[FloatArray, Any]:
+    def _exog_for(self, exog: Any, transform: bool = True) -> tuple[FloatArray, Any]:
+        """Design rows of ``exog``: through the formula when ``transform``, else as given."""
         if exog is None:
             return self.model.exog, self.model.data.row_labels
         design = self.model.design
-        if design is not None and isinstance(exog, (pd.DataFrame, pd.Series, dict)):
+        if transform and design is not None and isinstance(exog, (pd.DataFrame, pd.Series, dict)):
             X = _formula.exog_for(design, exog)
             return X.to_numpy(dtype=float), X.index
         labels = exog.index if isinstance(exog, pd.DataFrame) else None
-        X = np.asarray(exog, dtype=float)
+        try:
+            X = np.asarray(exog, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"exog must be numeric rows of the design matrix, with columns "
+                f"{list(self.model.exog_names)} ({exc}); pass the data with "
+                "transform=True to build those rows through the formula"
+            ) from None
         if X.ndim == 1:
             X = X[None, :] if X.size == self.model.k_params else X[:, None]
         if X.ndim != 2 or X.shape[1] != self.model.k_params:
@@ -342,13 +350,15 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
 
         New data go through the formula (a DataFrame), with the training
         statistics of stateful transforms; ``exog=None`` predicts the
-        training rows.
+        training rows. With ``transform=False`` (as in statsmodels) ``exog``
+        is taken as rows of the design matrix itself, one column per
+        coefficient.
         """
         from priorreg import outofcore
 
         if outofcore.is_dask(exog):
             return outofcore.predict(self, exog, offset=offset)
-        X, labels = self._exog_for(exog)
+        X, labels = self._exog_for(exog, transform)
         if exog is None and offset is None:
             pred = self.model.predict(self.params)
         else:

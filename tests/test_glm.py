@@ -622,3 +622,13 @@ def test_brent_search_in_a_bracket():
     calls.clear()
     x, _ = _brent(f, ts, [math.inf, f(0.0), f(1.1)], 1e-3)
     assert abs(x - 0.3) <= 1e-3
+
+
+def test_predict_transform_false_takes_design_rows(rng):
+    df = pd.DataFrame({"x": rng.normal(size=60), "g": rng.choice(["a", "b"], 60)})
+    df["y"] = rng.poisson(np.exp(0.2 + 0.3 * df.x))
+    res = pr.PriorGLM.from_formula("y ~ x + C(g)", df, family=F.Poisson()).fit(lam=1.0)
+    design = pd.DataFrame(res.model.exog[:5], columns=res.model.exog_names)
+    np.testing.assert_array_equal(
+        np.asarray(res.predict(design, transform=False)), np.asarray(res.predict(df.head(5)))
+    )

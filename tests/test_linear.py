@@ -415,3 +415,16 @@ def test_inference_without_the_dense_covariance_equals_the_dense_one(rng, n, k):
     edf_tol = tol * 3.0 * np.linalg.norm(L, 2) * np.linalg.norm(A_inv, 2)
     np.testing.assert_allclose(res.edf_params, 1 - 3.0 * np.diag(A_inv @ L), rtol=0, atol=edf_tol)
     assert not callable(res._results._normalized_cov)
+
+
+def test_predict_transform_false_takes_design_rows(frame):
+    res = pr.PriorRidge.from_formula("y ~ x1 + np.log(x2 + 1) + C(g)", frame).fit(lam=2.0)
+    new = frame.head(7)
+    design = res.model.exog[:7]  # the same rows as the formula builds them
+    by_formula = np.asarray(res.predict(new))
+    by_design = np.asarray(res.predict(pd.DataFrame(design, columns=res.model.exog_names),
+                                       transform=False))
+    # both are the same products X b of the same numbers: equal to the last bit
+    np.testing.assert_array_equal(by_design, by_formula)
+    with pytest.raises(ValueError, match="transform=True"):
+        res.predict(new, transform=False)  # raw data are not design rows
