@@ -38,7 +38,7 @@ __all__ = ["GLM_CRITERIA", "GLMFit", "PriorGLM"]
 
 GLM_CRITERIA = ("gcv", "ubre", "aic", "loocv", "reml")
 #: Criteria that need only the deviance, edf and likelihood at a fit: the
-#: penalty search evaluates them by Gram-matrix IRLS (:mod:`priorreg.newton`).
+#: penalty search evaluates them by Gram-matrix IRLS (:mod:`priorreg.gram_irls`).
 _GRAM_CRITERIA = ("gcv", "ubre", "aic")
 
 
@@ -413,7 +413,7 @@ class PriorGLM(PriorModel):
             Brent's search on ``log(lam)`` to ``1e-3``), so the reported
             ``lam`` is optimal for the criterion at converged fits. For
             ``gcv``, ``ubre`` and ``aic`` the fits tried are made by IRLS
-            steps on the weighted Gram matrix (:mod:`priorreg.newton`: the
+            steps on the weighted Gram matrix (:mod:`priorreg.gram_irls`: the
             same iteration, and the exact deviance and edf at each
             converged fit); the path factorization is computed only at the
             chosen ``lam``.

@@ -66,23 +66,23 @@ from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.degenerate import warn_glm_edge
 from priorreg.gram import signed_gram
-from priorreg.irls import IRLSProblem, IRLSResult
-from priorreg.linalg import _log_pdet, _rank
-from priorreg.newton import (
-    NewtonFit,
-    NewtonPoint,
+from priorreg.gram_irls import (
+    GramFit,
+    GramPoint,
     _cholesky,
     _solve,
+    gram_irls,
     gram_point,
-    newton_irls,
     performance_irls,
 )
+from priorreg.irls import IRLSProblem, IRLSResult
+from priorreg.linalg import _log_pdet, _rank
 from priorreg.selection import Selection, _parabola_vertex
 
 __all__ = ["GLMSearch", "Sensitivity", "brent", "laplace_reml", "newton_search", "sensitivity"]
 
 #: Criteria that need only the deviance, edf and likelihood at a fit: the
-#: search evaluates them by Gram-matrix IRLS (:mod:`priorreg.newton`).
+#: search evaluates them by Gram-matrix IRLS (:mod:`priorreg.gram_irls`).
 GRAM_CRITERIA = ("gcv", "ubre", "aic", "reml")
 #: The derivative-free search brackets the start by these factors (log10).
 _BRACKET_LOG10 = (float(np.log10(1.5)), 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
@@ -113,7 +113,7 @@ class Trial:
     ``fit`` is the full fit (path factorization) when the trial was made by
     :func:`priorreg.irls.penalized_irls`; ``point`` the weighted Gram matrix
     at the estimate when made (or later used as a start) by
-    :func:`priorreg.newton.newton_irls`; ``grad`` the derivative of the
+    :func:`priorreg.gram_irls.gram_irls`; ``grad`` the derivative of the
     criterion on ``log(lam)`` once computed.
     """
 
@@ -123,7 +123,7 @@ class Trial:
     deviance: float
     params: FloatArray
     fit: Any
-    point: NewtonPoint | None
+    point: GramPoint | None
     iterations: int
     grad: float | None = None
 
@@ -207,7 +207,7 @@ class Sensitivity:
     d_log_det: float
 
 
-def sensitivity(problem: IRLSProblem, point: NewtonPoint, lam: float) -> Sensitivity | None:
+def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivity | None:
     """Exact derivatives of deviance, edf and ``log|A|`` at a converged fit (module Notes).
 
     ``point`` is the converged estimate with its Gram matrix. ``None`` when
@@ -398,7 +398,7 @@ class GLMSearch:
             return 1.0
         return None
 
-    def _value_and_grad(self, nf: NewtonFit) -> tuple[float, float | None]:
+    def _value_and_grad(self, nf: GramFit) -> tuple[float, float | None]:
         """Criterion and its derivative on ``log(lam)`` at a converged Gram fit."""
         model, problem, name = self.model, self.problem, self.criterion
         assert problem is not None
@@ -446,7 +446,7 @@ class GLMSearch:
             return value, None
         return value, pen / (2 * phi) + 0.5 * sens.d_log_det - 0.5 * m
 
-    def _newton_trial(self, nf: NewtonFit) -> Trial:
+    def _newton_trial(self, nf: GramFit) -> Trial:
         value, grad = math.inf, math.nan
         if nf.converged:
             value, g = self._value_and_grad(nf)
@@ -456,7 +456,7 @@ class GLMSearch:
         its = nf.iterations
         return Trial(nf.lam, value, nf.edf, nf.deviance, nf.params, None, nf.point, its, grad)
 
-    def _start_point(self, trial: Trial) -> NewtonPoint | None:
+    def _start_point(self, trial: Trial) -> GramPoint | None:
         """The Gram matrix at a trial's estimate (one pass, cached on the trial)."""
         if trial.point is None and trial.fit is not None and self.problem is not None:
             f = trial.fit
@@ -475,7 +475,7 @@ class GLMSearch:
         if self.problem is not None and nearest is not None:
             start = self._start_point(nearest)
             if start is not None:
-                nf = newton_irls(self.problem, lam, start, maxiter=self.maxiter, tol=self.tol)
+                nf = gram_irls(self.problem, lam, start, maxiter=self.maxiter, tol=self.tol)
                 trial = None if nf is None else self._newton_trial(nf)
                 if nf is not None and nf.converged and not math.isfinite(trial.value):
                     trial = None  # not defined on the Gram route
@@ -497,7 +497,7 @@ class GLMSearch:
         if trial.grad is None and self.problem is not None and math.isfinite(trial.value):
             point = self._start_point(trial)
             if point is not None and trial.fit is not None and trial.fit.converged:
-                nf = NewtonFit(point, lam, trial.edf, math.nan, True, trial.iterations)
+                nf = GramFit(point, lam, trial.edf, math.nan, True, trial.iterations)
                 trial.grad = self._value_and_grad(nf)[1]
         return trial.grad
 

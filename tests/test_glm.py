@@ -420,7 +420,7 @@ def test_non_convergence_warns_and_reports(rng):
 
 # --------------------------------------------------- the penalty search's fits
 # The search minimises the criterion over converged fits made by IRLS steps on
-# the weighted Gram matrix (priorreg.newton); these tests hold that route to
+# the weighted Gram matrix (priorreg.gram_irls); these tests hold that route to
 # the path route (priorreg.irls with priorreg.linalg.factorize).
 
 GRAM_FAMILIES = [
@@ -450,15 +450,15 @@ def weighted_glm(rng, family, make_y, *, n=300, prior=True):
 
 @pytest.mark.parametrize(("family", "make_y"), GRAM_FAMILIES, ids=GRAM_IDS)
 def test_gram_route_irls_is_the_path_irls(rng, family, make_y):
+    from priorreg.gram_irls import gram_irls, gram_point
     from priorreg.irls import penalized_irls
-    from priorreg.newton import gram_point, newton_irls
 
     model = weighted_glm(rng, family, make_y)
     problem = model.problem
     b0, lam = problem.b0, 7.0
     eta, mu = problem.mean(b0)
     start = gram_point(problem, b0, eta, mu, problem.deviance(mu))
-    fast = newton_irls(problem, lam, start, tol=1e-12)
+    fast = gram_irls(problem, lam, start, tol=1e-12)
     ref = penalized_irls(problem, lam, start=b0, tol=1e-12)
     # the same iteration, its linear step solved two ways: the estimates
     # differ by the rounding of the last solve (Newton contracts the earlier
@@ -488,8 +488,8 @@ def test_gram_route_irls_is_the_path_irls(rng, family, make_y):
 @pytest.mark.parametrize("prior", [True, False], ids=["prior", "no-prior"])
 @pytest.mark.parametrize(("family", "make_y"), GRAM_FAMILIES, ids=GRAM_IDS)
 def test_gram_route_performance_iteration_is_the_path_one(rng, family, make_y, prior):
+    from priorreg.gram_irls import performance_irls
     from priorreg.irls import penalized_irls, working_selector
-    from priorreg.newton import performance_irls
 
     problem = weighted_glm(rng, family, make_y, prior=prior).problem
     fast = performance_irls(problem, tol=1e-12)
@@ -575,7 +575,7 @@ def test_selected_lam_is_the_minimum_on_a_fine_grid(rng):
 
 
 def test_ill_conditioned_gram_falls_back_to_the_path(rng):
-    from priorreg.newton import gram_point, newton_irls
+    from priorreg.gram_irls import gram_irls, gram_point
 
     n = 300
     x = rng.normal(size=n)
@@ -585,7 +585,7 @@ def test_ill_conditioned_gram_falls_back_to_the_path(rng):
     problem = model.problem
     eta, mu = problem.mean(problem.b0)
     start = gram_point(problem, problem.b0, eta, mu, problem.deviance(mu))
-    assert newton_irls(problem, 1.0, start) is None  # declined: edf not certain
+    assert gram_irls(problem, 1.0, start) is None  # declined: edf not certain
     res = model.fit(lam="gcv")
     for lam, value in zip(res.selection.path["lam"], res.selection.path["gcv"], strict=True):
         full = model._irls(float(lam), None, 100, 1e-12)

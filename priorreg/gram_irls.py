@@ -52,7 +52,7 @@ from priorreg._typing import FloatArray
 from priorreg.gram import blockwise_gram
 from priorreg.irls import IRLSProblem, halve_step
 
-__all__ = ["NewtonFit", "NewtonPoint", "gram_point", "newton_irls", "performance_irls"]
+__all__ = ["GramFit", "GramPoint", "gram_irls", "gram_point", "performance_irls"]
 
 #: Smallest reciprocal condition number of ``D (H + lam L) D`` accepted:
 #: rounding in the Gram route is about ``eps / rcond`` relative, 2e-10 here.
@@ -61,7 +61,7 @@ _EPS = float(np.finfo(float).eps)
 
 
 @dataclass(frozen=True)
-class NewtonPoint:
+class GramPoint:
     r"""An estimate with its mean, deviance and weighted Gram matrix.
 
     ``gram`` is :math:`X'WX`, ``score`` :math:`X'W g'(\mu)(y - \mu)` and
@@ -78,10 +78,10 @@ class NewtonPoint:
 
 
 @dataclass(frozen=True)
-class NewtonFit:
-    """A penalized IRLS fit at one ``lam`` from :func:`newton_irls`."""
+class GramFit:
+    """A penalized IRLS fit at one ``lam`` from :func:`gram_irls`."""
 
-    point: NewtonPoint
+    point: GramPoint
     lam: float
     edf: float
     penalized_deviance: float
@@ -107,7 +107,7 @@ def gram_point(
     deviance: float,
     *,
     working: FloatArray | None = None,
-) -> NewtonPoint | None:
+) -> GramPoint | None:
     r"""The Gram matrix and score at an estimate (one pass); ``None`` if ``W`` is invalid.
 
     ``working`` replaces the working residual :math:`g'(\mu)(y - \mu)` in the
@@ -125,7 +125,7 @@ def gram_point(
         return None
     G = blockwise_gram(problem.X, sw, col, None)
     k = G.shape[0] - 1
-    return NewtonPoint(params, eta, mu, deviance, G[:k, :k], G[:k, k].copy(), float(G[k, k]))
+    return GramPoint(params, eta, mu, deviance, G[:k, :k], G[:k, k].copy(), float(G[k, k]))
 
 
 def _cholesky(A: FloatArray) -> tuple[FloatArray, FloatArray] | None:
@@ -153,7 +153,7 @@ def _solve(C: FloatArray, D: FloatArray, B: FloatArray) -> FloatArray:
     return D[:, None] * out if B.ndim == 2 else D * out
 
 
-def edf(point: NewtonPoint, lam: float, L: FloatArray) -> float | None:
+def edf(point: GramPoint, lam: float, L: FloatArray) -> float | None:
     r"""Effective degrees of freedom :math:`\operatorname{tr}((H + \lambda L)^{-1} H)`.
 
     ``H`` is ``point.gram``; ``None`` when ``H + lam L`` is ill conditioned.
@@ -164,14 +164,14 @@ def edf(point: NewtonPoint, lam: float, L: FloatArray) -> float | None:
     return float(np.trace(_solve(*factor, point.gram)))
 
 
-def newton_irls(
+def gram_irls(
     problem: IRLSProblem,
     lam: float,
-    start: NewtonPoint,
+    start: GramPoint,
     *,
     maxiter: int = 100,
     tol: float = 1e-8,
-) -> NewtonFit | None:
+) -> GramFit | None:
     r"""Penalized IRLS at ``lam`` from ``start`` by Fisher-scoring steps on ``X'WX``.
 
     The iteration of :func:`priorreg.irls.penalized_irls` (the same step,
@@ -185,7 +185,7 @@ def newton_irls(
     problem : IRLSProblem
     lam : float
         Penalty weight, > 0 or with ``X'WX`` non-singular.
-    start : NewtonPoint
+    start : GramPoint
         Starting estimate with its Gram matrix (e.g. a converged fit at a
         nearby ``lam``).
     maxiter, tol
@@ -193,7 +193,7 @@ def newton_irls(
 
     Returns
     -------
-    NewtonFit or None
+    GramFit or None
         ``None`` when the Gram route is not accurate or not defined there
         (ill-conditioned ``X'WX + lam L``, invalid working weights or a
         non-finite deviance); the caller then uses
@@ -226,10 +226,10 @@ def newton_irls(
     value = edf(point, lam, L)
     if value is None:
         return None
-    return NewtonFit(point, float(lam), value, pen_old, converged, iterations)
+    return GramFit(point, float(lam), value, pen_old, converged, iterations)
 
 
-def _working_gcv_lam(point: NewtonPoint, L: FloatArray, b0: FloatArray, n_obs: int) -> float | None:
+def _working_gcv_lam(point: GramPoint, L: FloatArray, b0: FloatArray, n_obs: int) -> float | None:
     r"""``lam`` minimising GCV of the working linear model at ``point``.
 
     The working model's estimate at ``lam`` is ``params + u`` with
@@ -298,18 +298,18 @@ def _working_gcv_lam(point: NewtonPoint, L: FloatArray, b0: FloatArray, n_obs: i
 
 def performance_irls(
     problem: IRLSProblem, *, maxiter: int = 100, tol: float = 1e-8
-) -> NewtonFit | None:
+) -> GramFit | None:
     """Penalized IRLS choosing ``lam`` by GCV on the working model at each step.
 
     The performance iteration of :func:`priorreg.irls.penalized_irls` with
     ``select=working_selector("gcv")`` (same start, step, halving and
     stopping rule), with ``lam`` chosen by :func:`_working_gcv_lam` and the
     step solved on the Gram matrix. ``None`` when the Gram route declines
-    (see :func:`newton_irls`).
+    (see :func:`gram_irls`).
     """
     family, L, b0 = problem.family, problem.L, problem.b0
     n_obs = problem.X.shape[0]
-    point: NewtonPoint | None = None
+    point: GramPoint | None = None
     if np.any(b0):
         eta, mu = problem.mean(b0)
         dev = problem.deviance(mu)
@@ -358,4 +358,4 @@ def performance_irls(
     value = edf(point, lam, L)
     if value is None:
         return None
-    return NewtonFit(point, float(lam), value, pen_old, converged, iterations)
+    return GramFit(point, float(lam), value, pen_old, converged, iterations)
