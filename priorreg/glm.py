@@ -392,11 +392,11 @@ class PriorGLM(PriorModel):
     def fit(  # type: ignore[override]
         self,
         lam: float | str = "gcv",
+        *,
         lams: ArrayLike | None = None,
         maxiter: int = 100,
         tol: float = 1e-8,
         cov_type: str = "bayes",
-        *,
         scale: str | float | None = None,
         disp: bool | Callable[[SearchStep], Any] = False,
     ) -> Any:

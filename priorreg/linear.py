@@ -305,9 +305,9 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
     def fit(  # type: ignore[override]
         self,
         lam: float | str = "gcv",
+        *,
         lams: ArrayLike | None = None,
         cov_type: CovType = "bayes",
-        *,
         disp: bool | Callable[[SearchStep], Any] = False,
     ) -> Any:
         """Fit at a fixed ``lam`` or select it by a criterion.

@@ -258,9 +258,9 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
     def fit(  # type: ignore[override]
         self,
         lam: float | str = "gcv",
+        *,
         lams: ArrayLike | None = None,
         cov_type: str = "bayes",
-        *,
         disp: Any = False,
     ) -> Any:
         """Fit at a fixed ``lam`` or select it (see :meth:`priorreg.PriorRidge.fit`).
@@ -272,7 +272,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         PriorRidgeResultsWrapper
             Wrapping a :class:`DaskPriorRidgeResults`.
         """
-        return super().fit(lam, lams, cov_type, disp=disp)
+        return super().fit(lam, lams=lams, cov_type=cov_type, disp=disp)
 
     def _select(self, criterion: str, grid: FloatArray | None) -> Selection:
         if self.bounds is not None:  # on the reduced factor (priorreg.bounded_linear)
