@@ -187,29 +187,57 @@ class DataShare:
     overall: float
     #: The penalty is diagonal, so each entry is a share in [0, 1]: the
     #: posterior variance of coefficient j is its prior variance times
-    #: ``1 - share_j``. With a non-diagonal penalty entries mix coefficients
-    #: and are not flagged by :meth:`low` and :meth:`not_informative`.
+    #: ``1 - share_j``. With a non-diagonal penalty entries mix coefficients,
+    #: so :meth:`low` and :meth:`not_informative` read ``variance_share``.
     diagonal: bool = True
+    #: With a non-diagonal penalty: the part of each coefficient's posterior
+    #: variance that is the data's sampling variance,
+    #: ``diag(A^-1 X'WX A^-1) / diag(A^-1)``. It lies in [0, 1] for every PSD
+    #: penalty (``X'WX <= A``) and equals ``per_coefficient`` for a diagonal
+    #: penalty and orthogonal columns; near 0 the estimate's spread is the
+    #: prior's, not the data's.
+    variance_share: pd.Series | None = None
 
     def __str__(self) -> str:
         return f"share of information from the data: {self.overall:.3f} (overall)"
 
+    def _flag_values(self) -> pd.Series | None:
+        """The shares the flags read: ``per_coefficient`` or ``variance_share``."""
+        return self.per_coefficient if self.diagonal else self.variance_share
+
     def low(self, threshold: float = LOW_SHARE) -> list[str]:
-        """Names of the coefficients whose data share is below ``threshold`` (diagonal penalty)."""
-        if not self.diagonal:
+        """Names of the coefficients whose data share is below ``threshold``."""
+        values = self._flag_values()
+        if values is None:
             return []
-        return [str(n) for n, v in self.per_coefficient.items() if v < threshold]
+        return [str(n) for n, v in values.items() if v < threshold]
 
     def not_informative(self) -> FloatArray:
         """Mask of the coefficients whose share is below :data:`NEGLIGIBLE_SHARE`.
 
         Their estimate, standard error and interval restate the prior; a t or
         z statistic for them measures the prior's distance from zero in units
-        of the prior's own spread, not evidence from the data. All False for
-        a non-diagonal penalty.
+        of the prior's own spread, not evidence from the data. With a
+        non-diagonal penalty ``variance_share`` is read (all False without it).
         """
-        values = self.per_coefficient.to_numpy()
-        return np.asarray(values < NEGLIGIBLE_SHARE) & self.diagonal
+        values = self._flag_values()
+        if values is None:
+            return np.zeros(len(self.per_coefficient), dtype=bool)
+        return np.asarray(values.to_numpy() < NEGLIGIBLE_SHARE)
+
+
+def variance_share(ncov: FloatArray, L: FloatArray, lam: float, names: list[str]) -> pd.Series:
+    r"""``diag(A^{-1} X'WX A^{-1}) / diag(A^{-1})`` from :math:`A^{-1}`, ``L`` and ``lam``.
+
+    :math:`A^{-1}X'WXA^{-1} = A^{-1} - \lambda A^{-1}LA^{-1}` (:func:`sandwich_cov`),
+    so no pass over the data is needed. Clipped to [0, 1] against rounding.
+    """
+    V = np.asarray(ncov, dtype=float)
+    var = np.diagonal(V)
+    sampling = np.diagonal(sandwich_cov(V, np.asarray(L, dtype=float), lam))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(var > 0, sampling / var, 1.0)
+    return pd.Series(np.clip(ratio, 0.0, 1.0), index=names, name="variance_share")
 
 
 def sandwich_cov(ncov: FloatArray, L: FloatArray, lam: float) -> FloatArray:

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from priorreg.glm_results import PriorGLMResults
-from priorreg.inference import CompatibilityTest, DataShare, compatibility_test
+from priorreg.inference import CompatibilityTest, DataShare, compatibility_test, variance_share
 from priorreg.multi import Components, component_edf
 from priorreg.multi_select import MultiSelection
 from priorreg.results import PriorRidgeResults
@@ -136,11 +136,16 @@ class _MultiMixin:
             name="data_share",
         )
         L = self.model.kernel_penalty  # the combined penalty S of this fit
-        diagonal = L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L)))
+        diagonal = bool(L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L))))
+        spread = None
+        if not diagonal:  # S carries the lams: it enters at weight 1
+            names = list(self.model.exog_names)
+            spread = variance_share(self.normalized_cov_params, L, 1.0, names)
         return ComponentShare(
             per,
             float(self.edf / self.model.k_params),
-            diagonal=bool(diagonal),
+            diagonal=diagonal,
+            variance_share=spread,
             per_component=comp,
         )
 

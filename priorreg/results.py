@@ -22,6 +22,7 @@ from priorreg.inference import (
     DataShare,
     compatibility_test,
     sandwich_cov,
+    variance_share,
 )
 from priorreg.linear import LinearFit
 from priorreg.options import model_options, refine_kwargs
@@ -304,8 +305,14 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         """Share of each estimate's information that comes from the data."""
         per = pd.Series(self.edf_params, index=list(self.model.exog_names), name="data_share")
         L = self.model.kernel_penalty
-        diagonal = L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L)))
-        return DataShare(per, float(self.edf / self.model.k_params), diagonal=bool(diagonal))
+        diagonal = bool(L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L))))
+        spread = None
+        if not diagonal:
+            spread = variance_share(
+                self.normalized_cov_params, L, float(self.lam), list(self.model.exog_names)
+            )
+        overall = float(self.edf / self.model.k_params)
+        return DataShare(per, overall, diagonal=diagonal, variance_share=spread)
 
     def share_data(self) -> DataShare:
         """Deprecated alias of :meth:`data_share` (the old name read as a verb)."""

@@ -110,8 +110,14 @@ def _share_notes(share: Any, stat: str) -> list[str]:
     low = share.low(LOW_SHARE)
     if not low:
         return []
+    measure = (
+        "Data share"
+        if share.diagonal
+        else "Data share (here, with a non-diagonal penalty: the data's part of the "
+        "posterior variance)"
+    )
     notes = [
-        f"Data share below {LOW_SHARE:.0%} for {', '.join(low)}: these rows restate "
+        f"{measure} below {LOW_SHARE:.0%} for {', '.join(low)}: these rows restate "
         "the prior; their standard errors, tests and intervals are not evidence "
         "from these data."
     ]

@@ -428,3 +428,29 @@ def test_units_warning_from_dask_data_equals_in_memory(units_frame):
         assert [r.filename for r in record] == [__file__]
         messages.append(str(record[0].message))
     assert messages[0] == messages[1]  # the same standard deviations to the 3 digits printed
+
+
+def test_variance_share_flags_prior_held_rows_under_a_non_diagonal_penalty():
+    rng = np.random.default_rng(7)
+    X = np.column_stack([np.ones(60), rng.normal(size=(60, 3))])
+    y = X @ [1.0, 0.5, -0.3, 0.2] + rng.normal(size=60)
+    L = np.array(
+        [[0, 0, 0, 0], [0, 2.0, 0.9, 0], [0, 0.9, 1.0, 0], [0, 0, 0, 1e-9]]
+    )  # PSD, non-diagonal; x3 nearly unpenalized
+    lam = 1e9
+    res = pr.PriorRidge(y, X, penalty=L).fit(lam=lam)
+    share = res.data_share()
+    assert not share.diagonal
+    # oracle: diag(A^-1 X'X A^-1) / diag(A^-1) formed directly from the data
+    A = X.T @ X + lam * L
+    Ai = np.linalg.inv(A)
+    direct = np.diagonal(Ai @ (X.T @ X) @ Ai) / np.diagonal(Ai)
+    # inverse of A: relative error ~ k eps cond(A) per entry, 10x margin
+    tol = 10 * 4 * np.finfo(float).eps * np.linalg.cond(A)
+    np.testing.assert_allclose(share.variance_share.to_numpy(), direct, rtol=tol, atol=tol)
+    assert np.all((share.variance_share >= 0) & (share.variance_share <= 1))
+    # x1 and x2 are held by lam = 1e9; the intercept and x3 are the data's
+    assert share.low() == ["x1", "x2"]
+    assert list(share.not_informative()) == [False, True, True, False]
+    text = str(res.summary())
+    assert "posterior variance) below 5% for x1, x2" in " ".join(text.split())
