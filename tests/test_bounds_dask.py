@@ -63,8 +63,16 @@ def test_bounded_dask_equals_in_memory(frame, lam):
         for name in ("edf", "scale", "gcv", "reml", "ssr"):
             close(getattr(res, name), getattr(same, name), 1e-8)
         close(res.fittedvalues.compute(), same.fittedvalues, 1e-8)
-        with pytest.raises(NotImplementedError, match="need the data in memory"):
-            _ = res.loocv
+        # leverages of the free columns: one pass with the free factor's row map
+        close(res.loocv, same.loocv, 1e-8)
+        close(res.hat_diag.compute(), same.hat_diag, 1e-8)
+
+
+def test_bounded_dask_loocv_selection_is_a_clear_error(frame):
+    ddf = dd.from_pandas(frame, npartitions=2, sort=False)
+    model = pr.PriorRidge.from_formula(FORMULA, ddf, bounds=BOUNDS)
+    with pytest.raises(NotImplementedError, match="use lam='gcv' or 'reml'"):
+        model.fit(lam="loocv")
 
 
 GLM_BOUNDS = {"x1": (None, 0.3), "x2": (0, None)}
