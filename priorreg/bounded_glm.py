@@ -286,6 +286,6 @@ def model_class(cls: type, bounds: Any = True) -> type:
     if bounds is None:
         return cls
     raise NotImplementedError(
-        f"bounds are not available for {cls.__name__} (out-of-core GLMs): fit the "
-        "bounded GLM in memory, or use PriorRidge for a linear model"
+        f"bounds are not available for {cls.__name__}: fit PriorGLM itself (in memory "
+        "or on Dask data) with bounds=, or use PriorRidge for a linear model"
     )

@@ -229,6 +229,9 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     so an accepted IRLS step costs exactly one pass (a halved step one more).
     Penalty selection follows ``PriorGLM.fit`` step for step (performance
     iteration, then warm-started converged fits in a bounded search).
+    With ``bounds=`` each working problem is solved under the bounds on its
+    reduced factor (:mod:`priorreg.outofcore.bounded_glm`), still one pass
+    per accepted step.
     """
 
     _std_key = "freq_weights"
