@@ -33,18 +33,25 @@ from priorreg.glm import GLMFit, PriorGLM
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls
 from priorreg.linalg import PathFactor, factorize
 
-__all__ = ["BoundedGLMFit", "BoundedPriorGLM", "mean_in_domain"]
+__all__ = ["BoundedGLMFit", "BoundedPriorGLM", "mean_in_domain", "mean_out_of_domain"]
 
 
 def mean_in_domain(family: Any, mu: FloatArray) -> bool:
     """Whether the means are valid for ``family``: finite, in (0, 1) or > 0."""
-    if not np.all(np.isfinite(mu)):
-        return False
-    if isinstance(family, smf.Gaussian):
-        return True
-    if isinstance(family, smf.Binomial):
-        return bool(np.all((mu > 0) & (mu < 1)))
-    return bool(np.all(mu > 0))
+    return mean_out_of_domain(family, mu) == 0
+
+
+def mean_out_of_domain(family: Any, mu: FloatArray) -> int:
+    """Number of means not valid for ``family`` (not finite, outside (0, 1) or <= 0)."""
+    mu = np.asarray(mu)
+    with np.errstate(invalid="ignore"):
+        if isinstance(family, smf.Gaussian):
+            ok = np.isfinite(mu)
+        elif isinstance(family, smf.Binomial):
+            ok = np.isfinite(mu) & (mu > 0) & (mu < 1)
+        else:
+            ok = np.isfinite(mu) & (mu > 0)
+    return int(np.count_nonzero(~ok))
 
 
 @dataclass(frozen=True)
@@ -267,15 +274,18 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
 def model_class(cls: type, bounds: Any = True) -> type:
     """The class that fits ``cls`` under ``bounds`` (``PriorGLM`` -> ``BoundedPriorGLM``).
 
-    ``bounds=None`` leaves an out-of-core class as it is (nothing to bound).
+    ``bounds=None`` leaves an out-of-core class as it is (nothing to bound); an
+    out-of-core class that takes ``bounds=`` itself (the Dask GLM) is kept too.
     """
     if issubclass(cls, BoundedPriorGLM) or not issubclass(cls, PriorGLM):
+        return cls
+    if getattr(cls, "_takes_bounds", False):
         return cls
     if cls is PriorGLM:
         return BoundedPriorGLM
     if bounds is None:
         return cls
     raise NotImplementedError(
-        f"bounds are not available for {cls.__name__} (out-of-core GLMs): fit the "
-        "bounded GLM in memory, or use PriorRidge for a linear model"
+        f"bounds are not available for {cls.__name__}: fit PriorGLM itself (in memory "
+        "or on Dask data) with bounds=, or use PriorRidge for a linear model"
     )

@@ -133,6 +133,10 @@ def free_data_factor(model: Any, fit: BoundedLinearFit) -> tuple[PathFactor | No
 
 
 def _loocv_at(model: Any, fit: BoundedLinearFit) -> float:
+    if model.exog is None:  # out of core: one pass with the free factor's row map
+        from priorreg.outofcore.bounded_linear import free_loocv
+
+        return free_loocv(model, fit)
     factor, zw = free_data_factor(model, fit)
     if factor is None:  # every coefficient fixed: no leverage
         wr2 = (1.0 if model.weights is None else model.weights) * fit.resid**2
@@ -173,6 +177,12 @@ def select_bounded(model: Any, criterion: str, grid: FloatArray | None) -> Selec
         raise ValueError("lams must be a 1-D grid of at least two penalty weights")
     if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
         raise ValueError("lams must be finite and > 0 (the grid is searched in log(lam))")
+    if criterion == "loocv" and model.exog is None:
+        raise NotImplementedError(
+            "selecting lam by LOOCV under bounds needs the data in memory (out of core "
+            "it would cost a pass per lam tried); use lam='gcv' or 'reml' (res.loocv of "
+            "the fit costs one pass)"
+        )
     rows = [criteria_at(model, float(lam), criterion) for lam in grid]
     path = {key: np.array([row[key] for row in rows]) for key in rows[0]}
     values = path[criterion]

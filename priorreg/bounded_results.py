@@ -109,7 +109,11 @@ class _LinearBounded(BoundedResultsMixin):
 
     @cached_property
     def hat_diag(self) -> FloatArray:
-        """Leverages of the free columns' hat matrix."""
+        """Leverages of the free columns' hat matrix (lazy for Dask data)."""
+        if self.model.exog is None:  # out of core: one lazy pass
+            from priorreg.outofcore.bounded_linear import free_hat_diag
+
+            return free_hat_diag(self.model, self._fit)
         factor, _ = self._free_data()
         if factor is None:
             return np.zeros(int(self.model.nobs))

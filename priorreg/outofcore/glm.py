@@ -21,6 +21,10 @@ from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg import scale as _scale
 from priorreg._typing import ArrayLike, FloatArray
+from priorreg.bounded import ReducedProblem, conditional_penalty
+from priorreg.bounded_glm import mean_out_of_domain
+from priorreg.bounded_results import bounded_results, check_cov_type
+from priorreg.bounds import refuse_several_penalties
 from priorreg.glm import GLMFit, PriorGLM
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import working_selector
@@ -96,6 +100,7 @@ def _glm_point(
         W = iw * family.weights(r.mu)
         z = (r.eta - r.offset) + family.link.deriv(r.mu) * (r.resp - r.mu)
     valid = np.isfinite(W) & (W > 0) & np.isfinite(z)
+    out["bad_mu"] = mean_out_of_domain(family, r.mu)
     out["bad_w"] = int(np.count_nonzero(~valid))
     if out["bad_w"]:  # not a point IRLS can step from; it fails if it gets there
         out["log_w"] = 0.0
@@ -155,6 +160,15 @@ def _glm_leverage(
     return _at(block, family, _PointSpec(params)).hat(block.X, family, row_map, k0, phi)
 
 
+def _refuse_bounded_rows(model: Any, what: str) -> None:
+    """A clear error for the leverages of a bounded Dask GLM (the free columns' rows)."""
+    if getattr(model, "bounds", None) is not None:
+        raise NotImplementedError(
+            f"{what} of a bounded Dask GLM is not available out of core (it needs the "
+            "leverages of the free columns): fit the bounded GLM in memory for it"
+        )
+
+
 @dataclass
 class _Point:
     """Sums over the data at one point of the IRLS path, and its working factor."""
@@ -184,6 +198,27 @@ def _valid(dev: float) -> bool:
     return bool(np.isfinite(dev))
 
 
+def _deviance(point: _Point) -> float:
+    return point.deviance
+
+
+def _bounded_deviance(point: _Point) -> float:
+    """The deviance, ``inf`` when a mean leaves the family's domain (the step is halved)."""
+    return math.inf if point.sums["bad_mu"] else point.deviance
+
+
+def _bounded_step(model: Any) -> Callable[[PathFactor, float], FloatArray]:
+    """``delta = b - b0`` of the working problem at ``lam`` under the model's bounds."""
+    b0, L, intercept = model.prior_values, model.penalty_matrix, model.intercept_idx
+    lower, upper = model.bounds.lower - b0, model.bounds.upper - b0
+
+    def step(factor: PathFactor, lam: float) -> FloatArray:
+        reduced = ReducedProblem.from_factor(factor, L, intercept)
+        return reduced.solve(lam, lower, upper, start=factor.coef(lam))[0]
+
+    return step
+
+
 class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     r"""``PriorGLM`` on Dask data: one pass over the partitions per IRLS iteration.
 
@@ -194,10 +229,14 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     so an accepted IRLS step costs exactly one pass (a halved step one more).
     Penalty selection follows ``PriorGLM.fit`` step for step (performance
     iteration, then warm-started converged fits in a bounded search).
+    With ``bounds=`` each working problem is solved under the bounds on its
+    reduced factor (:mod:`priorreg.outofcore.bounded_glm`), still one pass
+    per accepted step.
     """
 
     _std_key = "freq_weights"
     _kind = "glm"
+    _takes_bounds = True  # bounded IRLS in priorreg.outofcore.bounded_glm
 
     def __init__(
         self,
@@ -216,6 +255,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         missing: str = "none",
         design: _formula.Design | None = None,
         progress: bool = False,
+        bounds: Any = None,
     ) -> None:
         _require_dask()
         rows = {
@@ -237,6 +277,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             standardize=standardize,
             progress=progress,
             array_names=not hasattr(exog, "columns"),
+            bounds=bounds,
         )
 
     def _setup_from_source(
@@ -253,6 +294,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         standardize: bool = False,
         progress: bool = False,
         array_names: bool = False,
+        bounds: Any = None,
     ) -> None:
         family = _families.check_family(smf.Gaussian() if family is None else family)
         self.family = family
@@ -269,7 +311,9 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             progress=progress,
             array_names=array_names,
             family=family,
+            bounds=bounds,
         )
+        refuse_several_penalties(self.bounds, getattr(self, "penalty_components", None))
         self.scaletype = _scale.model_scale(scale)
         self.wnobs = float(self._scan["wnobs"])
         self._y_mean = float(self._scan["y_sum"]) / self.nobs
@@ -286,9 +330,16 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         """Number of IRLS passes over the data so far."""
         return self._passes
 
-    def _penalty_value(self, params: FloatArray) -> float:
+    def _full_penalty(self, params: FloatArray) -> float:
         delta = params - self.prior_values
         return float(delta @ self.penalty_matrix @ delta)
+
+    def _penalty_value(self, params: FloatArray) -> float:
+        """``(b - b0)' L (b - b0)``; with bounds, the free coefficients' share (REML)."""
+        if self.bounds is None:
+            return self._full_penalty(params)
+        delta = np.asarray(params, dtype=float) - self.prior_values
+        return conditional_penalty(self.penalty_matrix, delta, self.bounds.at_bound(params))
 
     # --------------------------------------------------------- passes
     def _evaluate(self, params: FloatArray | None) -> _Point:
@@ -331,8 +382,17 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         maxiter: int,
         tol: float,
         select: Callable[[PathFactor, FloatArray], float] | None = None,
+        bounded: bool = False,
     ) -> _IRLS:
-        """Penalized IRLS as :func:`priorreg.irls.penalized_irls`, one pass per point."""
+        """Penalized IRLS as :func:`priorreg.irls.penalized_irls`, one pass per point.
+
+        ``bounded=True`` solves each working problem under ``self.bounds`` and
+        treats means outside the family's domain as an infinite deviance (as
+        :mod:`priorreg.bounded_glm`), so halved steps stay feasible.
+        """
+        step = _bounded_step(self) if bounded else None
+        value = _bounded_deviance if bounded else _deviance
+        penalty = self._full_penalty
         b0 = self.prior_values
         params: FloatArray | None = None
         if start is not None:
@@ -342,12 +402,12 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         point: _Point | None = None
         if params is not None:
             point = self._evaluate(params)
-            if not _valid(point.deviance):
+            if not _valid(value(point)):
                 params = None
         if params is None:
             point = self._evaluate(None)
         assert point is not None
-        dev = point.deviance
+        dev = value(point)
         pen_old = np.inf
         converged = False
         iterations = 0
@@ -357,10 +417,10 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             if select is not None:
                 lam = select(factor, _NO_ROWS)
             if params is not None:
-                pen_old = dev + lam * self._penalty_value(params)
-            new = b0 + factor.coef(lam)
+                pen_old = dev + lam * penalty(params)
+            new = b0 + (factor.coef(lam) if step is None else step(factor, lam))
             cand = self._evaluate(new)
-            new_pen = cand.deviance + lam * self._penalty_value(new)
+            new_pen = value(cand) + lam * penalty(new)
             halvings = 0
             while (
                 params is not None
@@ -369,12 +429,12 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             ):
                 new = 0.5 * (params + new)
                 cand = self._evaluate(new)
-                new_pen = cand.deviance + lam * self._penalty_value(new)
+                new_pen = value(cand) + lam * penalty(new)
                 halvings += 1
             if not _valid(new_pen):
                 break
             change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
-            params, point, dev = new, cand, cand.deviance
+            params, point, dev = new, cand, value(cand)
             if self.progress:
                 print(
                     f"priorreg: IRLS iteration {iterations}: lam={lam:.4g}, deviance={dev:.8g}, "
@@ -459,6 +519,10 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     ) -> GLMFit:
         if start_fit is not None:
             start = np.asarray(start_fit.params, dtype=float)
+        if self.bounds is not None:
+            from priorreg.outofcore.bounded_glm import bounded_irls
+
+            return bounded_irls(self, lam, start, maxiter, tol)
         return self._finish_dask(self._run_irls(lam, start, maxiter, tol))
 
     # --------------------------------------------------------- criteria
@@ -466,6 +530,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         return self._evaluate(np.asarray(fit.params, dtype=float))
 
     def _loo_deviance(self, fit: GLMFit) -> float:
+        _refuse_bounded_rows(self, "loocv")
         factor = fit.factor
         phi = factor.shrinkage(fit.lam)
         total = self.source.reduce(
@@ -487,12 +552,21 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
 
     # ------------------------------------------------------------- fit
     def _performance_iteration(self, criterion: str, maxiter: int, tol: float) -> GLMFit:
+        if self.bounds is not None:  # as BoundedPriorGLM: the bounded fit at the PI's lam
+            from priorreg.outofcore.bounded_glm import bounded_performance_iteration
+
+            return bounded_performance_iteration(self, criterion, maxiter, tol)
         pi = self._run_irls(1.0, None, maxiter, tol, select=working_selector(criterion))
         return self._finish_dask(pi)
 
     def _results(self, fit: GLMFit, selection: Any, cov_type: str) -> Any:
+        if self.bounds is not None:
+            check_cov_type(cov_type)
         res = DaskPriorGLMResults(self, fit, selection=selection, cov_type=cov_type)
-        return PriorGLMResultsWrapper(res)
+        wrapper = PriorGLMResultsWrapper(res)
+        if self.bounds is None:
+            return wrapper
+        return bounded_results(wrapper, self, fit, selection, cov_type, linear=False)
 
     def predict(  # type: ignore[override]
         self,
@@ -524,6 +598,7 @@ class DaskPriorGLMResults(PriorGLMResults):
     @cached_property
     def hat_diag(self) -> Any:
         """Leverages of the working linear model at convergence (lazy)."""
+        _refuse_bounded_rows(self.model, "hat_diag")
         factor = self._glm_fit.factor
         return self.model.source.rows(
             _glm_leverage,
