@@ -38,7 +38,7 @@ data in binary logistic regression models. DPhil thesis, Oxford.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,48 +216,116 @@ def find_separation(
         if np.unique(head, axis=0).shape[0] <= head.shape[0] // 2:
             rows = np.unique(both, axis=0)
             Xu, su = rows[:, :-1], rows[:, -1]
+    fitted_rows = Xs  # n_rows counts every row the direction reaches
+
+    def screen(free: FloatArray) -> FloatArray | None:
+        return _column_screen(Xu, su, free)
+
+    found = search_direction(screen, Xu if Xu.size <= LP_MAX_ENTRIES else None, su, L, scale)
+    if found is None:
+        return None
+    d, unbounded = found
+    n_rows = int(np.sum(np.abs(fitted_rows @ d) > _TOL))
+    return make_separation(d, scale, names, n_rows, unbounded)
+
+
+def search_direction(
+    screen: Callable[[Any], FloatArray | None],
+    Xu: FloatArray | None,
+    su: FloatArray,
+    L: FloatArray,
+    scale: FloatArray,
+) -> tuple[FloatArray, bool] | None:
+    """A separating direction in scaled coordinates, and whether the penalty misses it.
+
+    Parameters
+    ----------
+    screen : callable
+        ``screen(free)``: a single-column direction among the columns that the
+        boolean mask ``free`` allows, or ``None``.
+    Xu : ndarray of shape (m, n_coef) or None
+        Distinct rows of the scaled design for the linear programme; ``None``
+        to screen single columns only.
+    su : ndarray of shape (m,)
+        Side of each row of ``Xu`` (ignored when ``Xu`` is ``None``).
+    L : ndarray of shape (n_coef, n_coef) or (n_coef,)
+        Penalty matrix, or its diagonal.
+    scale : ndarray of shape (n_coef,)
+        Column scales (the maximum absolute value of each column).
+
+    Returns
+    -------
+    tuple of (ndarray, bool) or None
+        ``(d, unbounded)`` with ``d`` in scaled coordinates.
+    """
     Lm = np.diag(L) if L.ndim == 1 else L
     penalized = np.abs(np.diagonal(Lm)) > 0
-    use_lp = Xu.size <= LP_MAX_ENTRIES
     # one column alone names the culprit exactly; the programme finds combinations
-    d = _column_screen(Xu, su, np.ones(X.shape[1], dtype=bool))
-    if d is None and use_lp:
+    d = screen(np.ones(Lm.shape[0], dtype=bool))
+    if d is None and Xu is not None:
         d = _lp_direction(Xu, su, None)
     if d is None:
         return None
     d_unbounded = None
     if not np.all(penalized):
         null = Lm / scale[None, :]  # L (d / scale) = 0 in the original coordinates
-        d_unbounded = _column_screen(Xu, su, ~penalized)
-        if d_unbounded is None and use_lp:
+        d_unbounded = screen(~penalized)
+        if d_unbounded is None and Xu is not None:
             d_unbounded = _lp_direction(Xu, su, null[np.any(Lm != 0, axis=1)])
     if d_unbounded is not None:
-        d = d_unbounded
-    fitted = Xs @ d
-    n_rows = int(np.sum(np.abs(fitted) > _TOL))
+        return d_unbounded, True
+    return d, False
+
+
+def make_separation(
+    d: FloatArray, scale: FloatArray, names: Sequence[str], n_rows: int, unbounded: bool
+) -> Separation:
+    """The :class:`Separation` of a direction ``d`` found in scaled coordinates.
+
+    Parameters
+    ----------
+    d : ndarray of shape (n_coef,)
+        Direction for the columns divided by ``scale``.
+    scale : ndarray of shape (n_coef,)
+    names : sequence of str
+        Column names.
+    n_rows : int
+        Rows the direction pushes to their bound.
+    unbounded : bool
+        Whether ``d`` lies in the null space of the penalty.
+
+    Returns
+    -------
+    Separation
+    """
     big = np.abs(d) > _TOL * np.max(np.abs(d))
     return Separation(
         direction=d / scale,
         columns=[str(names[j]) for j in np.flatnonzero(big)],
         n_rows=n_rows,
-        unbounded=d_unbounded is not None,
+        unbounded=unbounded,
     )
 
 
 def model_separation(model: Any) -> Separation | None:
     """:func:`find_separation` of a ``PriorGLM`` (computed once per model).
 
-    ``None`` for models without in-memory arrays (out of core).
+    Out-of-core models are searched in one pass over their partitions
+    (:func:`priorreg.outofcore.separation.dask_separation`).
     """
     cache = model.__dict__
     if "_separation" not in cache:
+        if getattr(model, "exog", None) is None and hasattr(model, "source"):
+            from priorreg.outofcore.separation import dask_separation
+
+            cache["_separation"] = dask_separation(model)
+            return cache["_separation"]  # type: ignore[no-any-return]
         try:
-            X, y = model.exog, model.endog_response
-            if X is None:  # out of core: no arrays in memory
+            if model.exog is None:  # no rows in memory and no partitions to read
                 raise NotImplementedError
             found = find_separation(
-                np.asarray(X, dtype=float),
-                np.asarray(y, dtype=float),
+                np.asarray(model.exog, dtype=float),
+                np.asarray(model.endog_response, dtype=float),
                 model.family,
                 list(model.exog_names),
                 model.kernel_penalty,
