@@ -22,11 +22,13 @@ Detection is the linear programme of Konis (2007): maximise
 :math:`-1 \le d_j \le 1` (columns scaled to a maximum of 1), with
 :math:`s_i = \pm 1` the side of each row at a bound; a positive optimum is a
 separating direction. It is solved once per model (HiGHS, through
-``scipy.optimize.linprog``) when the design (or its distinct rows) has at
-most :data:`LP_MAX_ENTRIES` entries; larger designs are screened column
-by column (a single column whose non-zero rows all lie on one side, such
-as an indicator of a category with only zeros), which finds the usual
-case of a sparse categorical level but not every separating combination.
+``scipy.optimize.linprog``) when the design, or its distinct rows at any
+number of rows, has at most :data:`LP_MAX_ENTRIES` entries; other designs
+are screened column by column (a single column whose non-zero rows all lie
+on one side, such as an indicator of a category with only zeros), which
+finds the usual case of a sparse categorical level but not every
+separating combination. Dask models are checked the same way in one pass
+over their partitions (:mod:`priorreg.outofcore.separation`).
 
 References
 ----------
@@ -49,16 +51,21 @@ from statsmodels.genmod import families as smf
 from priorreg._typing import FloatArray
 from priorreg.exceptions import SeparationWarning, warn
 
-__all__ = ["LP_MAX_ENTRIES", "Separation", "find_separation", "warn_separation"]
+__all__ = [
+    "LP_MAX_ENTRIES",
+    "Separation",
+    "distinct_rows",
+    "find_separation",
+    "warn_separation",
+]
 
 #: Designs with more entries (distinct rows x columns) than this are screened
 #: column by column instead of by the linear programme (about 0.05 s here).
 LP_MAX_ENTRIES = 20_000
-#: Larger designs are reduced to their distinct rows first when they have at
-#: most this many entries (sorting them costs about as much as one fit).
-_UNIQUE_MAX_ENTRIES = 2_000_000
-#: Rows sampled to decide whether a design has many duplicated rows.
+#: Rows of the first chunk when a design is reduced to its distinct rows; each
+#: later chunk is twice as long, up to :data:`_CHUNK_MAX_ROWS`.
 _SAMPLE_ROWS = 1000
+_CHUNK_MAX_ROWS = 65536
 #: ``x_i'd`` (columns scaled to max 1, ``|d_j| <= 1``) above this is a row
 #: pushed to its bound; HiGHS' feasibility tolerance is 1e-7, so a margin of 10x.
 _TOL = 1e-6
@@ -176,6 +183,50 @@ def _column_screen(Xs: FloatArray, side: FloatArray, free: FloatArray) -> FloatA
     return None
 
 
+def _max_lp_rows(k: int) -> int:
+    """Most rows of ``k`` columns the linear programme takes (read at call time)."""
+    return max(LP_MAX_ENTRIES // max(k, 1), 1)
+
+
+def distinct_rows(
+    rows: FloatArray, max_rows: int, counts: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray] | None:
+    """Distinct rows of ``rows`` and their counts, or ``None`` once there are too many.
+
+    The rows are read in chunks of growing length, so a design of
+    continuous columns is given up after its first chunk rather than
+    sorted whole.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n, m)
+    max_rows : int
+        Give up when more distinct rows than this are found.
+    counts : ndarray of shape (n,), optional
+        Count of each row (default one).
+
+    Returns
+    -------
+    tuple of (ndarray of shape (u, m), ndarray of shape (u,)) or None
+    """
+    n = rows.shape[0]
+    counts = np.ones(n) if counts is None else counts
+    acc, acc_counts = rows[:0], counts[:0]
+    start, chunk = 0, _SAMPLE_ROWS
+    while start < n:
+        stop = min(start + chunk, n)
+        uniq, inverse = np.unique(
+            np.vstack([acc, rows[start:stop]]), axis=0, return_inverse=True
+        )
+        weights = np.concatenate([acc_counts, counts[start:stop]])
+        acc_counts = np.bincount(inverse.ravel(), weights=weights, minlength=uniq.shape[0])
+        acc = uniq
+        if acc.shape[0] > max_rows:
+            return None
+        start, chunk = stop, min(2 * chunk, _CHUNK_MAX_ROWS)
+    return acc, acc_counts
+
+
 def find_separation(
     X: FloatArray,
     y: FloatArray,
@@ -207,14 +258,13 @@ def find_separation(
     scale = np.where(scale > 0, scale, 1.0)
     Xs = X / scale
     Xu, su = Xs, side
-    if Xs.size > LP_MAX_ENTRIES and Xs.size <= _UNIQUE_MAX_ENTRIES:
+    if Xs.size > LP_MAX_ENTRIES:
         # duplicated rows add nothing to the programme (a pattern seen on both
         # sides gets both constraints, i.e. x_i'd = 0): designs of indicators
-        # shrink; the first rows tell whether sorting all of them can pay off
-        both = np.column_stack([Xs, side])
-        head = both[:_SAMPLE_ROWS]
-        if np.unique(head, axis=0).shape[0] <= head.shape[0] // 2:
-            rows = np.unique(both, axis=0)
+        # shrink to few rows at any n; the first chunks tell when they do not
+        found_rows = distinct_rows(np.column_stack([Xs, side]), _max_lp_rows(X.shape[1]))
+        if found_rows is not None:
+            rows = found_rows[0]
             Xu, su = rows[:, :-1], rows[:, -1]
     fitted_rows = Xs  # n_rows counts every row the direction reaches
 

@@ -18,23 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from priorreg import separation as _sep
 from priorreg._typing import FloatArray
 from priorreg.outofcore.model import _glm_arrays
 from priorreg.outofcore.passes import _SPLIT_EVERY, _Block, _compute
-from priorreg.separation import _TOL, Separation, _row_sides, make_separation, search_direction
+from priorreg.separation import (
+    _TOL,
+    Separation,
+    _max_lp_rows,
+    _row_sides,
+    distinct_rows,
+    make_separation,
+    search_direction,
+)
 
 __all__ = ["dask_separation"]
-
-#: Rows of a partition looked at first to decide whether collecting its
-#: distinct rows can pay off (as the in-memory check's sample).
-_SAMPLE_ROWS = 1000
-
-
-def _distinct(rows: FloatArray, counts: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Distinct rows of ``rows`` and the summed ``counts`` of each."""
-    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-    return uniq, np.bincount(inverse.ravel(), weights=counts, minlength=uniq.shape[0])
 
 
 def _partition_stats(
@@ -42,7 +39,7 @@ def _partition_stats(
 ) -> dict[str, Any]:
     """Per-column counts of the screen and (while few) the distinct ``[x/scale, side]`` rows."""
     resp, _, _, _ = _glm_arrays(block, family)
-    n, k = block.X.shape
+    n = block.X.shape[0]
     side = _row_sides(family, resp)
     if side is None:  # no row at a bound here
         side = np.zeros(n)
@@ -53,16 +50,8 @@ def _partition_stats(
         "nonzero": nz.sum(axis=0),
         "upper": (nz & (signed > 0)).sum(axis=0),
         "lower": (nz & (signed < 0)).sum(axis=0),
-        "rows": None,
     }
-    both = np.column_stack([Xs, side])
-    head = both[:_SAMPLE_ROWS]
-    if n and np.unique(head, axis=0).shape[0] <= max_rows:
-        rows, counts = _distinct(both, np.ones(n))
-        if rows.shape[0] <= max_rows:
-            out["rows"] = (rows, counts)
-    elif n == 0:
-        out["rows"] = (np.zeros((0, k + 1)), np.zeros(0))
+    out["rows"] = distinct_rows(np.column_stack([Xs, side]), max_rows)
     return out
 
 
@@ -72,11 +61,9 @@ def _merge_stats(max_rows: int, *parts: dict[str, Any]) -> dict[str, Any]:
     pooled = [part["rows"] for part in parts]
     out["rows"] = None
     if all(p is not None for p in pooled):
-        rows, counts = _distinct(
-            np.vstack([p[0] for p in pooled]), np.concatenate([p[1] for p in pooled])
+        out["rows"] = distinct_rows(
+            np.vstack([p[0] for p in pooled]), max_rows, np.concatenate([p[1] for p in pooled])
         )
-        if rows.shape[0] <= max_rows:
-            out["rows"] = (rows, counts)
     return out
 
 
@@ -127,8 +114,7 @@ def dask_separation(model: Any) -> Separation | None:
     xmin, xmax = model._scan["x_min"], model._scan["x_max"]
     scale = np.fmax(np.abs(xmin), np.abs(xmax))
     scale = np.where(scale > 0, scale, 1.0)
-    k = scale.size
-    max_rows = max(_sep.LP_MAX_ENTRIES // k, 1)  # read at call time
+    max_rows = _max_lp_rows(scale.size)
     stats = _one_pass(model, scale, max_rows)
     if not np.any(stats["upper"] + stats["lower"]):  # no row at a bound reachable
         return None
