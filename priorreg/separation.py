@@ -22,11 +22,13 @@ Detection is the linear programme of Konis (2007): maximise
 :math:`-1 \le d_j \le 1` (columns scaled to a maximum of 1), with
 :math:`s_i = \pm 1` the side of each row at a bound; a positive optimum is a
 separating direction. It is solved once per model (HiGHS, through
-``scipy.optimize.linprog``) when the design (or its distinct rows) has at
-most :data:`LP_MAX_ENTRIES` entries; larger designs are screened column
-by column (a single column whose non-zero rows all lie on one side, such
-as an indicator of a category with only zeros), which finds the usual
-case of a sparse categorical level but not every separating combination.
+``scipy.optimize.linprog``) when the design, or its distinct rows at any
+number of rows, has at most :data:`LP_MAX_ENTRIES` entries; other designs
+are screened column by column (a single column whose non-zero rows all lie
+on one side, such as an indicator of a category with only zeros), which
+finds the usual case of a sparse categorical level but not every
+separating combination. Dask models are checked the same way in one pass
+over their partitions (:mod:`priorreg.outofcore.separation`).
 
 References
 ----------
@@ -38,7 +40,7 @@ data in binary logistic regression models. DPhil thesis, Oxford.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,16 +51,21 @@ from statsmodels.genmod import families as smf
 from priorreg._typing import FloatArray
 from priorreg.exceptions import SeparationWarning, warn
 
-__all__ = ["LP_MAX_ENTRIES", "Separation", "find_separation", "warn_separation"]
+__all__ = [
+    "LP_MAX_ENTRIES",
+    "Separation",
+    "distinct_rows",
+    "find_separation",
+    "warn_separation",
+]
 
 #: Designs with more entries (distinct rows x columns) than this are screened
 #: column by column instead of by the linear programme (about 0.05 s here).
 LP_MAX_ENTRIES = 20_000
-#: Larger designs are reduced to their distinct rows first when they have at
-#: most this many entries (sorting them costs about as much as one fit).
-_UNIQUE_MAX_ENTRIES = 2_000_000
-#: Rows sampled to decide whether a design has many duplicated rows.
+#: Rows of the first chunk when a design is reduced to its distinct rows; each
+#: later chunk is twice as long, up to :data:`_CHUNK_MAX_ROWS`.
 _SAMPLE_ROWS = 1000
+_CHUNK_MAX_ROWS = 65536
 #: ``x_i'd`` (columns scaled to max 1, ``|d_j| <= 1``) above this is a row
 #: pushed to its bound; HiGHS' feasibility tolerance is 1e-7, so a margin of 10x.
 _TOL = 1e-6
@@ -176,6 +183,50 @@ def _column_screen(Xs: FloatArray, side: FloatArray, free: FloatArray) -> FloatA
     return None
 
 
+def _max_lp_rows(k: int) -> int:
+    """Most rows of ``k`` columns the linear programme takes (read at call time)."""
+    return max(LP_MAX_ENTRIES // max(k, 1), 1)
+
+
+def distinct_rows(
+    rows: FloatArray, max_rows: int, counts: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray] | None:
+    """Distinct rows of ``rows`` and their counts, or ``None`` once there are too many.
+
+    The rows are read in chunks of growing length, so a design of
+    continuous columns is given up after its first chunk rather than
+    sorted whole.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n, m)
+    max_rows : int
+        Give up when more distinct rows than this are found.
+    counts : ndarray of shape (n,), optional
+        Count of each row (default one).
+
+    Returns
+    -------
+    tuple of (ndarray of shape (u, m), ndarray of shape (u,)) or None
+    """
+    n = rows.shape[0]
+    counts = np.ones(n) if counts is None else counts
+    acc, acc_counts = rows[:0], counts[:0]
+    start, chunk = 0, _SAMPLE_ROWS
+    while start < n:
+        stop = min(start + chunk, n)
+        uniq, inverse = np.unique(
+            np.vstack([acc, rows[start:stop]]), axis=0, return_inverse=True
+        )
+        weights = np.concatenate([acc_counts, counts[start:stop]])
+        acc_counts = np.bincount(inverse.ravel(), weights=weights, minlength=uniq.shape[0])
+        acc = uniq
+        if acc.shape[0] > max_rows:
+            return None
+        start, chunk = stop, min(2 * chunk, _CHUNK_MAX_ROWS)
+    return acc, acc_counts
+
+
 def find_separation(
     X: FloatArray,
     y: FloatArray,
@@ -207,57 +258,124 @@ def find_separation(
     scale = np.where(scale > 0, scale, 1.0)
     Xs = X / scale
     Xu, su = Xs, side
-    if Xs.size > LP_MAX_ENTRIES and Xs.size <= _UNIQUE_MAX_ENTRIES:
+    if Xs.size > LP_MAX_ENTRIES:
         # duplicated rows add nothing to the programme (a pattern seen on both
         # sides gets both constraints, i.e. x_i'd = 0): designs of indicators
-        # shrink; the first rows tell whether sorting all of them can pay off
-        both = np.column_stack([Xs, side])
-        head = both[:_SAMPLE_ROWS]
-        if np.unique(head, axis=0).shape[0] <= head.shape[0] // 2:
-            rows = np.unique(both, axis=0)
+        # shrink to few rows at any n; the first chunks tell when they do not
+        found_rows = distinct_rows(np.column_stack([Xs, side]), _max_lp_rows(X.shape[1]))
+        if found_rows is not None:
+            rows = found_rows[0]
             Xu, su = rows[:, :-1], rows[:, -1]
+    fitted_rows = Xs  # n_rows counts every row the direction reaches
+
+    def screen(free: FloatArray) -> FloatArray | None:
+        return _column_screen(Xu, su, free)
+
+    found = search_direction(screen, Xu if Xu.size <= LP_MAX_ENTRIES else None, su, L, scale)
+    if found is None:
+        return None
+    d, unbounded = found
+    n_rows = int(np.sum(np.abs(fitted_rows @ d) > _TOL))
+    return make_separation(d, scale, names, n_rows, unbounded)
+
+
+def search_direction(
+    screen: Callable[[Any], FloatArray | None],
+    Xu: FloatArray | None,
+    su: FloatArray,
+    L: FloatArray,
+    scale: FloatArray,
+) -> tuple[FloatArray, bool] | None:
+    """A separating direction in scaled coordinates, and whether the penalty misses it.
+
+    Parameters
+    ----------
+    screen : callable
+        ``screen(free)``: a single-column direction among the columns that the
+        boolean mask ``free`` allows, or ``None``.
+    Xu : ndarray of shape (m, n_coef) or None
+        Distinct rows of the scaled design for the linear programme; ``None``
+        to screen single columns only.
+    su : ndarray of shape (m,)
+        Side of each row of ``Xu`` (ignored when ``Xu`` is ``None``).
+    L : ndarray of shape (n_coef, n_coef) or (n_coef,)
+        Penalty matrix, or its diagonal.
+    scale : ndarray of shape (n_coef,)
+        Column scales (the maximum absolute value of each column).
+
+    Returns
+    -------
+    tuple of (ndarray, bool) or None
+        ``(d, unbounded)`` with ``d`` in scaled coordinates.
+    """
     Lm = np.diag(L) if L.ndim == 1 else L
     penalized = np.abs(np.diagonal(Lm)) > 0
-    use_lp = Xu.size <= LP_MAX_ENTRIES
     # one column alone names the culprit exactly; the programme finds combinations
-    d = _column_screen(Xu, su, np.ones(X.shape[1], dtype=bool))
-    if d is None and use_lp:
+    d = screen(np.ones(Lm.shape[0], dtype=bool))
+    if d is None and Xu is not None:
         d = _lp_direction(Xu, su, None)
     if d is None:
         return None
     d_unbounded = None
     if not np.all(penalized):
         null = Lm / scale[None, :]  # L (d / scale) = 0 in the original coordinates
-        d_unbounded = _column_screen(Xu, su, ~penalized)
-        if d_unbounded is None and use_lp:
+        d_unbounded = screen(~penalized)
+        if d_unbounded is None and Xu is not None:
             d_unbounded = _lp_direction(Xu, su, null[np.any(Lm != 0, axis=1)])
     if d_unbounded is not None:
-        d = d_unbounded
-    fitted = Xs @ d
-    n_rows = int(np.sum(np.abs(fitted) > _TOL))
+        return d_unbounded, True
+    return d, False
+
+
+def make_separation(
+    d: FloatArray, scale: FloatArray, names: Sequence[str], n_rows: int, unbounded: bool
+) -> Separation:
+    """The :class:`Separation` of a direction ``d`` found in scaled coordinates.
+
+    Parameters
+    ----------
+    d : ndarray of shape (n_coef,)
+        Direction for the columns divided by ``scale``.
+    scale : ndarray of shape (n_coef,)
+    names : sequence of str
+        Column names.
+    n_rows : int
+        Rows the direction pushes to their bound.
+    unbounded : bool
+        Whether ``d`` lies in the null space of the penalty.
+
+    Returns
+    -------
+    Separation
+    """
     big = np.abs(d) > _TOL * np.max(np.abs(d))
     return Separation(
         direction=d / scale,
         columns=[str(names[j]) for j in np.flatnonzero(big)],
         n_rows=n_rows,
-        unbounded=d_unbounded is not None,
+        unbounded=unbounded,
     )
 
 
 def model_separation(model: Any) -> Separation | None:
     """:func:`find_separation` of a ``PriorGLM`` (computed once per model).
 
-    ``None`` for models without in-memory arrays (out of core).
+    Out-of-core models are searched in one pass over their partitions
+    (:func:`priorreg.outofcore.separation.dask_separation`).
     """
     cache = model.__dict__
     if "_separation" not in cache:
+        if getattr(model, "exog", None) is None and hasattr(model, "source"):
+            from priorreg.outofcore.separation import dask_separation
+
+            cache["_separation"] = dask_separation(model)
+            return cache["_separation"]  # type: ignore[no-any-return]
         try:
-            X, y = model.exog, model.endog_response
-            if X is None:  # out of core: no arrays in memory
+            if model.exog is None:  # no rows in memory and no partitions to read
                 raise NotImplementedError
             found = find_separation(
-                np.asarray(X, dtype=float),
-                np.asarray(y, dtype=float),
+                np.asarray(model.exog, dtype=float),
+                np.asarray(model.endog_response, dtype=float),
                 model.family,
                 list(model.exog_names),
                 model.kernel_penalty,

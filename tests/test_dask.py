@@ -407,11 +407,20 @@ def test_glm_poisson_equals_pandas(client, frame, ddf):
 def test_glm_binomial_fixed_lam(client, frame, ddf):
     formula = "I(count > 1) ~ x1 + x2 + C(g)"
     kw = {"family": sm.families.Binomial(), "freq_weights": "w"}
-    # the rare level's three rows share one outcome: quasi-separation, found by
-    # the in-memory check (out of core the rows are not in memory to search)
-    res = pr.PriorGLM.from_formula(formula, ddf, **kw).fit(lam=2.0)
-    with pytest.warns(pr.SeparationWarning, match="rare"):
+    # the rare level's three rows share one outcome: quasi-separation, found
+    # in memory and, in one pass over the partitions, out of core
+    with pytest.warns(pr.SeparationWarning, match="rare") as dask_warned:
+        res = pr.PriorGLM.from_formula(formula, ddf, **kw).fit(lam=2.0)
+    with pytest.warns(pr.SeparationWarning, match="rare") as memory_warned:
         ref = pr.PriorGLM.from_formula(formula, frame, **kw).fit(lam=2.0)
+    assert [str(w.message) for w in dask_warned] == [str(w.message) for w in memory_warned]
+    found, expected = res.separation, ref.separation
+    assert (found.columns, found.n_rows, found.unbounded) == (
+        expected.columns,
+        expected.n_rows,
+        expected.unbounded,
+    )
+    np.testing.assert_array_equal(found.direction, expected.direction)
     fam, memory = sm.families.Binomial(), ref.model
     radius, info = glm_radius(fam, memory, 2.0, res.params, ref.params)
     assert np.linalg.norm(res.params - ref.params) <= radius

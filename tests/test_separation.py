@@ -159,3 +159,37 @@ def test_information_prior_from_a_separated_fit_is_refused(tmp_path):
         pr.PriorGLM.from_formula(
             "y ~ x + z", new, family=F.Binomial(), prior=pr.load_prior(path), penalty="information"
         )
+
+
+def test_programme_runs_on_few_distinct_rows_of_a_large_design():
+    """Above 2e6 entries a separation of two columns is still found (no single one separates).
+
+    ``y = a and b`` over indicators: rows with ``a = 0`` (or ``b = 0``) all have
+    ``y = 0``, so ``Intercept`` with ``a`` (or ``b``) separates; no column alone does.
+    """
+    rng = np.random.default_rng(12)
+    n = 600_000
+    a, b, c = (rng.integers(0, 2, size=n).astype(float) for _ in range(3))
+    y = a * b
+    X = np.column_stack([np.ones(n), a, b, c])
+    assert X.size > 2_000_000  # above the old limit for reducing to distinct rows
+    found = sep.find_separation(X, y, F.Binomial(), ["I", "a", "b", "c"], np.array([0.0, 1, 1, 1]))
+    assert found is not None
+    assert len(found.columns) >= 2
+    eta = X @ found.direction  # oracle: the definition, on every row
+    tol = 1e-9 * np.max(np.abs(eta))
+    assert np.all(eta[y == 1] >= -tol)
+    assert np.all(eta[y == 0] <= tol)
+    assert found.n_rows == np.sum(np.abs(eta) > tol) > 0
+
+
+def test_distinct_rows_gives_up_on_continuous_designs():
+    rng = np.random.default_rng(13)
+    rows = rng.normal(size=(5000, 3))
+    assert sep.distinct_rows(rows, 100) is None
+    few = np.repeat(np.eye(3), [5, 7, 9], axis=0)
+    got = sep.distinct_rows(few, 3)
+    assert got is not None
+    uniq, counts = got
+    np.testing.assert_array_equal(uniq, np.unique(few, axis=0))
+    assert sorted(counts) == [5, 7, 9]
