@@ -7,15 +7,12 @@ TSQR factor: the same numbers as in memory up to the factors' rounding
 
 from __future__ import annotations
 
+import dask
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-
-pytest.importorskip("dask.dataframe")
-
-import dask
-import dask.dataframe as dd
 
 import priorreg as pr
 

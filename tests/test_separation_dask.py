@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 import dask
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +20,6 @@ import statsmodels.api as sm
 import priorreg as pr
 from priorreg import separation as sep
 
-dd = pytest.importorskip("dask.dataframe")
 F = sm.families
 
 
