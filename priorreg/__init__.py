@@ -1,5 +1,6 @@
 """priorreg: regression with an L2 penalty centred on prior coefficients."""
 
+from priorreg import backends as _backends
 from priorreg.exceptions import (
     ConvergenceWarning,
     DegenerateFitWarning,
@@ -14,6 +15,11 @@ from priorreg.prior import PriorFile, load_prior
 from priorreg.results import PriorRidgeResults
 
 __version__ = "0.1.0"
+
+# Registered by module path: nothing is imported until a model meets Dask data
+# or ``bounds=`` (see priorreg.backends).
+_backends.register("dask", "priorreg.outofcore", ["dask"])
+_backends.register_variant("bounds", "priorreg.bounded_glm", "model_class")
 
 __all__ = [
     "ConvergenceWarning",

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.base.model import Model
 
+from priorreg import backends
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.bounds import refuse_several_penalties, resolve_bounds
@@ -117,15 +118,14 @@ class PriorModel(Model):  # type: ignore[misc]
         cls.__signature__ = init.replace(parameters=list(init.parameters.values())[1:])
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        """Dask collections as ``endog``/``exog`` give the model of :mod:`priorreg.outofcore`."""
+        """The class that serves the data and options (:func:`priorreg.backends.model_class`).
+
+        Dask collections as ``endog``/``exog`` give the model of their backend
+        (:mod:`priorreg.outofcore`); ``bounds=`` turns ``PriorGLM`` into the
+        bounded GLM (also for ``bounds=None``).
+        """
         if args or kwargs:
-            from priorreg import outofcore
-
-            cls = outofcore.model_class_for(cls, args, kwargs)
-            if "bounds" in kwargs:  # PriorGLM -> BoundedPriorGLM (also for bounds=None)
-                from priorreg.bounded_glm import model_class
-
-                cls = model_class(cls, kwargs["bounds"])
+            cls = backends.model_class(cls, args, kwargs)
         return super().__new__(cls)
 
     def __init__(
@@ -352,10 +352,9 @@ class PriorModel(Model):  # type: ignore[misc]
         model
         """
         env = _formula.capture_env(eval_env + 1)
-        from priorreg import outofcore
-
-        if outofcore.is_dask(data):
-            return outofcore.from_formula(
+        backend = backends.backend_for(data)
+        if backend is not None:
+            return backend.implementation().from_formula(
                 cls,
                 formula,
                 data,

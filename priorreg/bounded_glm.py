@@ -28,8 +28,10 @@ from statsmodels.genmod import families as smf
 
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.bounded import ReducedProblem, conditional_penalty, free_index
+from priorreg.bounded_results import bounded_results, check_cov_type
 from priorreg.bounds import refuse_several_penalties, resolve_bounds
-from priorreg.glm import GLMFit, PriorGLM
+from priorreg.fits import BoundedGLMFit, GLMFit
+from priorreg.glm import PriorGLM
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls
 from priorreg.linalg import PathFactor, factorize
 
@@ -52,13 +54,6 @@ def mean_out_of_domain(family: Any, mu: FloatArray) -> int:
         else:
             ok = np.isfinite(mu) & (mu > 0)
     return int(np.count_nonzero(~ok))
-
-
-@dataclass(frozen=True)
-class BoundedGLMFit(GLMFit):
-    """A converged bounded GLM fit; ``factor`` is the free columns' path factor."""
-
-    active: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -263,8 +258,6 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
     def _results(self, fit: GLMFit, selection: Any, cov_type: str) -> Any:
         if self.bounds is None:
             return super()._results(fit, selection, cov_type)
-        from priorreg.bounded_results import bounded_results, check_cov_type
-
         check_cov_type(cov_type)
         wrapper = super()._results(fit, selection, cov_type)
 

@@ -23,38 +23,26 @@ without bounds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from priorreg import backends
 from priorreg._typing import FloatArray
 from priorreg.bounded import (
-    FreeProblem,
     ReducedProblem,
     free_edf,
     free_index,
     free_reml,
     free_rss,
 )
+from priorreg.fits import BoundedLinearFit
 from priorreg.linalg import PathFactor, factorize
-from priorreg.linear import LinearFit
 from priorreg.selection import Selection, default_grid, loocv, warn_on_edge
 
-__all__ = ["BoundedLinearFit", "criteria_at", "fit_bounded", "results", "select_bounded"]
-
-
-@dataclass(frozen=True)
-class BoundedLinearFit(LinearFit):
-    """A linear fit under bounds: ``active`` marks the coefficients at a bound.
-
-    ``normalized_cov`` is ``(X_F'WX_F + lam L_FF)^{-1}`` on the free block and
-    zero elsewhere; ``edf`` and ``edf_params`` are those of the free columns.
-    """
-
-    active: np.ndarray = field(kw_only=True)
-    free: FreeProblem | None = field(default=None, kw_only=True)
+__all__ = ["BoundedLinearFit", "criteria_at", "fit_bounded", "select_bounded"]
 
 
 def _delta_bounds(model: Any) -> tuple[FloatArray, FloatArray]:
@@ -134,9 +122,7 @@ def free_data_factor(model: Any, fit: BoundedLinearFit) -> tuple[PathFactor | No
 
 def _loocv_at(model: Any, fit: BoundedLinearFit) -> float:
     if model.exog is None:  # out of core: one pass with the free factor's row map
-        from priorreg.outofcore.bounded_linear import free_loocv
-
-        return free_loocv(model, fit)
+        return float(backends.backend_of(model).free_loocv(model, fit))
     factor, zw = free_data_factor(model, fit)
     if factor is None:  # every coefficient fixed: no leverage
         wr2 = (1.0 if model.weights is None else model.weights) * fit.resid**2
@@ -203,12 +189,3 @@ def select_bounded(model: Any, criterion: str, grid: FloatArray | None) -> Selec
         if opt.fun <= best_val:
             best_lam, best_val = float(np.exp(opt.x)), float(opt.fun)
     return Selection(best_lam, criterion, best_val, path, on_edge)
-
-
-def results(model: Any, fit: BoundedLinearFit, selection: Selection | None, cov_type: str) -> Any:
-    """The wrapped results of a bounded linear fit."""
-    from priorreg.bounded_results import bounded_results, check_cov_type
-
-    check_cov_type(cov_type)
-    wrapper = model._results(fit, selection, cov_type)
-    return bounded_results(wrapper, model, fit, selection, cov_type, linear=True)

@@ -18,15 +18,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from priorreg import backends
 from priorreg._typing import FloatArray
+from priorreg.bounded import free_reml
+from priorreg.bounded_linear import _loocv_at, free_data_factor
 from priorreg.bounds import Bounds
 from priorreg.glm_results import PriorGLMResults
+from priorreg.inference import compatibility_test
 from priorreg.results import PriorRidgeResults
 
 __all__ = [
     "BoundedPriorGLMResults",
     "BoundedPriorRidgeResults",
     "BoundedResultsMixin",
+    "bounded_linear_results",
     "bounded_results",
     "check_cov_type",
 ]
@@ -73,8 +78,6 @@ class BoundedResultsMixin:
         return replace(share, per_coefficient=per, overall=overall)
 
     def _free_data(self) -> Any:
-        from priorreg.bounded_linear import free_data_factor
-
         return free_data_factor(self.model, self._fit)
 
     def refine(self, newdata: Any, **kwargs: Any) -> Any:
@@ -93,15 +96,11 @@ class _LinearBounded(BoundedResultsMixin):
     @cached_property
     def loocv(self) -> float:
         """Leave-one-out error with the free columns' leverages (active set held)."""
-        from priorreg.bounded_linear import _loocv_at
-
         return _loocv_at(self.model, self._fit)
 
     @cached_property
     def reml(self) -> float:
         """REML of the free coefficients' model (see :mod:`priorreg.bounded_linear`)."""
-        from priorreg.bounded import free_reml
-
         free = self._fit.free
         if free is None:
             return float(self.model.factor.reml(self.lam))
@@ -110,10 +109,8 @@ class _LinearBounded(BoundedResultsMixin):
     @cached_property
     def hat_diag(self) -> FloatArray:
         """Leverages of the free columns' hat matrix (lazy for Dask data)."""
-        if self.model.exog is None:  # out of core: one lazy pass
-            from priorreg.outofcore.bounded_linear import free_hat_diag
-
-            return free_hat_diag(self.model, self._fit)
+        if self.model.exog is None:  # out of core: one lazy pass by the model's backend
+            return backends.backend_of(self.model).free_hat_diag(self.model, self._fit)  # type: ignore[no-any-return]
         factor, _ = self._free_data()
         if factor is None:
             return np.zeros(int(self.model.nobs))
@@ -125,8 +122,6 @@ class _LinearBounded(BoundedResultsMixin):
         Theil's test is that of the free coefficients' problem (the whole one
         if none is free).
         """
-        from priorreg.inference import compatibility_test
-
         two_sample = getattr(self, "_two_sample", None)
         if two_sample is not None:
             return two_sample
@@ -173,3 +168,10 @@ def bounded_results(
     """``wrapper`` (the model's results of ``fit``) remade with the bounded behaviour."""
     cls = _bounded_class(type(wrapper._results), linear)
     return type(wrapper)(cls(model, fit, selection=selection, cov_type=cov_type))
+
+
+def bounded_linear_results(model: Any, fit: Any, selection: Any, cov_type: str) -> Any:
+    """The wrapped results of a bounded linear fit (:func:`priorreg.bounded_linear.fit_bounded`)."""
+    check_cov_type(cov_type)
+    wrapper = model._results(fit, selection, cov_type)
+    return bounded_results(wrapper, model, fit, selection, cov_type, linear=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -25,10 +24,11 @@ from priorreg._typing import ArrayLike, FloatArray
 from priorreg.base import PriorModel
 from priorreg.checks import as_grid
 from priorreg.exceptions import ConvergenceWarning, warn
+from priorreg.fits import GLMFit
+from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.glm_search import GLMSearch, laplace_reml
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
-from priorreg.linalg import PathFactor
-from priorreg.linear import LinearFit, _check_cov_type, _check_lam
+from priorreg.linear import _check_cov_type, _check_lam
 from priorreg.multi_fit import fit_glm as _fit_several
 from priorreg.progress import SearchStep, reporter
 from priorreg.selection import Selection
@@ -40,24 +40,6 @@ GLM_CRITERIA = ("gcv", "ubre", "aic", "loocv", "reml")
 #: Criteria that need only the deviance, edf and likelihood at a fit: the
 #: penalty search evaluates them by Gram-matrix IRLS (:mod:`priorreg.gram_irls`).
 _GRAM_CRITERIA = ("gcv", "ubre", "aic")
-
-
-@dataclass(frozen=True)
-class GLMFit(LinearFit):
-    """The numbers of one converged penalized GLM fit at one ``lam``.
-
-    ``rss`` is the Pearson chi-square; ``fittedvalues`` are the means.
-    """
-
-    scale: float
-    eta: FloatArray
-    deviance: float
-    pearson_chi2: float
-    llf: float
-    converged: bool
-    iterations: int
-    factor: PathFactor
-    zw: FloatArray
 
 
 def _boolean_response(endog: Any) -> Any:
@@ -506,8 +488,6 @@ class PriorGLM(PriorModel):
 
     def _results(self, fit: GLMFit, selection: Selection | None, cov_type: str) -> Any:
         """Wrap a fit in the results class of this model."""
-        from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
-
         res = PriorGLMResults(self, fit, selection=selection, cov_type=cov_type)
         return PriorGLMResultsWrapper(res)
 

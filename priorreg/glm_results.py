@@ -12,6 +12,7 @@ from statsmodels.base import wrapper as wrap
 from statsmodels.base._prediction_inference import PredictionResultsMean
 from statsmodels.regression._prediction import PredictionResults
 
+from priorreg import backends
 from priorreg import scale as _scale
 from priorreg._sm_attributes import GLMAttributes
 from priorreg._typing import ArrayLike, FloatArray
@@ -204,10 +205,11 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         offset and exposure. With ``transform=False`` (as in statsmodels)
         ``exog`` is taken as rows of the design matrix itself.
         """
-        from priorreg import outofcore
-
-        if outofcore.is_dask(exog):
-            return outofcore.predict(self, exog, offset=offset, exposure=exposure, which=which)
+        backend = backends.backend_for(exog)
+        if backend is not None:
+            return backend.implementation().predict(
+                self, exog, offset=offset, exposure=exposure, which=which
+            )
         X, labels = self._exog_for(exog, transform)
         pred = self.model.predict(
             self.params, None if exog is None else X, offset=offset, exposure=exposure, which=which

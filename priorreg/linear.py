@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
 
@@ -21,9 +20,15 @@ import pandas as pd
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, CovType, FloatArray
 from priorreg.base import PriorModel
+from priorreg.bounded import ReducedProblem
+from priorreg.bounded_linear import criteria_at, fit_bounded, select_bounded
+from priorreg.bounded_results import bounded_linear_results
 from priorreg.checks import as_grid
+from priorreg.fits import LinearFit
 from priorreg.linalg import PathFactor, factorize
+from priorreg.multi_fit import fit_linear
 from priorreg.progress import SearchStep, report_selection, reporter
+from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.selection import CRITERIA, Selection, criterion_path, select_lam
 
 __all__ = ["LinearFit", "PriorRidge"]
@@ -37,28 +42,6 @@ _EXTENDED_RESIDUAL_MAX = 2_000_000
 #: Large designs skip refinement when the factor's solution has a relative
 #: error bound below this (``eps cond^2`` with ``cond <= 100``).
 _UNREFINED_ERROR = 1e4 * _EPS
-
-
-@dataclass(frozen=True)
-class LinearFit:
-    """The numbers of one fit at one ``lam`` (no labels).
-
-    ``normalized_cov`` is ``(X'WX + lam L)^{-1}``, or a function returning
-    it when forming the ``k x k`` matrix is deferred until asked for;
-    ``cov_diagonal`` is a function returning its diagonal in ``O(k r)``
-    (``None``: take the matrix's). ``edf_params`` is ``None`` when it
-    follows from that diagonal (``1 - lam L_jj cov_jj``, diagonal ``L``).
-    """
-
-    lam: float
-    params: FloatArray
-    normalized_cov: FloatArray | Callable[[], FloatArray]
-    edf: float
-    edf_params: FloatArray | None
-    fittedvalues: FloatArray
-    resid: FloatArray
-    rss: float
-    cov_diagonal: Callable[[], FloatArray] | None = field(default=None, kw_only=True)
 
 
 def _normalized_cov(factor: PathFactor, lam: float) -> FloatArray:
@@ -257,8 +240,6 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
     @cached_property
     def reduced(self) -> Any:
         """The factor as a ``2k``-row system for bounded fits (:mod:`priorreg.bounded`)."""
-        from priorreg.bounded import ReducedProblem
-
         return ReducedProblem.from_factor(self.factor, self.kernel_penalty, self.intercept_idx)
 
     def _rows_at(self, params: FloatArray) -> tuple[Any, Any, float | None]:
@@ -346,8 +327,6 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
             When the selected ``lam`` is on the edge of the grid.
         """
         if getattr(self, "penalty_components", None) is not None:  # several penalties
-            from priorreg.multi_fit import fit_linear
-
             return fit_linear(self, lam, lams, cov_type, disp=disp)
         _check_cov_type(cov_type)
         lam_value = _check_lam(lam)
@@ -362,23 +341,18 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         elif lams is not None:
             raise ValueError("lams= is a grid to search; it needs lam='gcv', 'loocv' or 'reml'")
         if self.bounds is not None:  # priorreg.bounded_linear: the same steps under bounds
-            from priorreg import bounded_linear as bl
-
-            return bl.results(self, bl.fit_bounded(self, float(lam_value)), selection, cov_type)
+            fit = fit_bounded(self, float(lam_value))
+            return bounded_linear_results(self, fit, selection, cov_type)
         return self._results(self.solve(float(lam_value)), selection, cov_type)
 
     def _select(self, criterion: str, grid: FloatArray | None) -> Selection:
         """Minimise ``criterion`` over ``lam`` (:func:`priorreg.selection.select_lam`)."""
         if self.bounds is not None:
-            from priorreg.bounded_linear import select_bounded
-
             return select_bounded(self, criterion, grid)
         return select_lam(self.factor, self._weighted_data[1], criterion, grid)
 
     def _results(self, fit: LinearFit, selection: Selection | None, cov_type: str) -> Any:
         """The wrapped results object of ``fit``."""
-        from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
-
         res = PriorRidgeResults(self, fit, selection=selection, cov_type=cov_type)
         return PriorRidgeResultsWrapper(res)
 
@@ -386,8 +360,6 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         """Criteria and edf on a grid of ``lam`` (one factorization)."""
         lams_arr = np.asarray(lams, dtype=float)
         if self.bounds is not None:  # the bounded fits' criteria on their free sets
-            from priorreg.bounded_linear import criteria_at
-
             return pd.DataFrame([criteria_at(self, float(v), criterion) for v in lams_arr])
         table = criterion_path(self.factor, self._weighted_data[1], lams_arr, criterion)
         return pd.DataFrame(table)
@@ -395,8 +367,6 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
     def coef_path(self, lams: ArrayLike) -> FloatArray:
         """Coefficients (one row per ``lam``) from the one factorization."""
         if self.bounds is not None:
-            from priorreg.bounded_linear import fit_bounded
-
             return np.array([fit_bounded(self, float(v)).params for v in np.ravel(lams)])
         return np.array([self.prior_values + self.factor.coef(float(v)) for v in np.ravel(lams)])
 

@@ -12,11 +12,13 @@ from statsmodels.base import wrapper as wrap
 from statsmodels.base.model import LikelihoodModelResults, LikelihoodResultsWrapper
 from statsmodels.regression._prediction import PredictionResults
 
+from priorreg import backends
 from priorreg import formula as _formula
 from priorreg._sm_attributes import LinearAttributes
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.compat import two_sample_for
 from priorreg.exceptions import DegenerateFitWarning, warn
+from priorreg.fits import LinearFit
 from priorreg.inference import (
     CompatibilityTest,
     DataShare,
@@ -24,7 +26,6 @@ from priorreg.inference import (
     sandwich_cov,
     variance_share,
 )
-from priorreg.linear import LinearFit
 from priorreg.options import model_options, refine_kwargs
 from priorreg.prior import save_prior
 from priorreg.selection import Selection, loocv
@@ -361,10 +362,9 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         is taken as rows of the design matrix itself, one column per
         coefficient.
         """
-        from priorreg import outofcore
-
-        if outofcore.is_dask(exog):
-            return outofcore.predict(self, exog, offset=offset)
+        backend = backends.backend_for(exog)
+        if backend is not None:
+            return backend.implementation().predict(self, exog, offset=offset)
         X, labels = self._exog_for(exog, transform)
         if exog is None and offset is None:
             pred = self.model.predict(self.params)
@@ -492,10 +492,9 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         options = model_options(self)
         kwargs = refine_kwargs(options, {**self.model._refine_kwargs(), **model_kwargs})
         missing = options.missing if missing is None else missing
-        from priorreg import outofcore
-
-        if outofcore.is_dask(newdata):
-            return outofcore.refine(
+        backend = backends.backend_for(newdata)
+        if backend is not None:
+            return backend.implementation().refine(
                 self, newdata, missing=missing, fit_kwargs=fit_kwargs, **kwargs
             )
         new_design = _formula.rebuild_design(design, newdata, missing)

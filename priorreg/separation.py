@@ -48,6 +48,7 @@ import numpy as np
 from scipy.optimize import linprog
 from statsmodels.genmod import families as smf
 
+from priorreg import backends
 from priorreg._typing import FloatArray
 from priorreg.exceptions import SeparationWarning, warn
 
@@ -360,15 +361,13 @@ def make_separation(
 def model_separation(model: Any) -> Separation | None:
     """:func:`find_separation` of a ``PriorGLM`` (computed once per model).
 
-    Out-of-core models are searched in one pass over their partitions
-    (:func:`priorreg.outofcore.separation.dask_separation`).
+    Out-of-core models are searched by their backend, in one pass over their
+    partitions (:func:`priorreg.outofcore.separation.dask_separation`).
     """
     cache = model.__dict__
     if "_separation" not in cache:
         if getattr(model, "exog", None) is None and hasattr(model, "source"):
-            from priorreg.outofcore.separation import dask_separation
-
-            cache["_separation"] = dask_separation(model)
+            cache["_separation"] = backends.backend_of(model).separation(model)
             return cache["_separation"]  # type: ignore[no-any-return]
         try:
             if model.exog is None:  # no rows in memory and no partitions to read

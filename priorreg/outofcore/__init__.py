@@ -50,21 +50,35 @@ and sequential QR and LU factorizations. SIAM J. Sci. Comput. 34(1).
 
 from __future__ import annotations
 
-from priorreg.outofcore.dispatch import is_dask, model_class
+from priorreg.glm import PriorGLM
+from priorreg.linear import PriorRidge
+from priorreg.outofcore.bounded_linear import free_hat_diag, free_loocv
+from priorreg.outofcore.dispatch import is_dask, model_class, register_model
 from priorreg.outofcore.dispatch import model_class_for as model_class_for
 from priorreg.outofcore.glm import DaskPriorGLM, DaskPriorGLMResults
 from priorreg.outofcore.linear import DaskPriorRidge, DaskPriorRidgeResults
 from priorreg.outofcore.model import from_formula
 from priorreg.outofcore.prediction import predict, refine
+from priorreg.outofcore.separation import dask_separation as separation
+
+# The backend interface of :mod:`priorreg.backends` (``priorreg`` registers
+# this module for objects of the ``dask`` packages).
+handles = is_dask
+register_model(PriorGLM, DaskPriorGLM)
+register_model(PriorRidge, DaskPriorRidge)
 
 __all__ = [
     "DaskPriorGLM",
     "DaskPriorGLMResults",
     "DaskPriorRidge",
     "DaskPriorRidgeResults",
+    "free_hat_diag",
+    "free_loocv",
     "from_formula",
+    "handles",
     "is_dask",
     "model_class",
     "predict",
     "refine",
+    "separation",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from priorreg._typing import FloatArray
+from priorreg.outofcore.linear import _resid
 from priorreg.outofcore.passes import _Block
 
 __all__ = ["free_hat_diag", "free_loocv"]
@@ -40,8 +41,6 @@ def _free_loo(
     free: np.ndarray,
     lev: tuple[FloatArray, int, FloatArray] | None,
 ) -> dict[str, Any]:
-    from priorreg.outofcore.linear import _resid
-
     w = block.rows.get("weights")
     r2 = np.ravel(_resid(block, params)) ** 2
     if w is not None:

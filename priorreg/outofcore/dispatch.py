@@ -1,7 +1,9 @@
 """Which model class handles which data: detect Dask collections, pick the Dask model.
 
-Nothing here imports Dask unless given a Dask object, so ``import priorreg`` stays
-free of it; the Dask model classes are imported when first asked for.
+Nothing here imports Dask unless given a Dask object, nor the models: the Dask
+model classes are recorded by :mod:`priorreg.outofcore` when it is imported,
+which the backend registry (:mod:`priorreg.backends`) does on first meeting
+Dask data.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from priorreg.glm import PriorGLM
-from priorreg.linear import PriorRidge
+#: In-memory model class -> its Dask counterpart; filled by :mod:`priorreg.outofcore`.
+_DASK_CLASSES: dict[type, type] = {}
 
 
 def is_dask(obj: Any) -> bool:
@@ -25,25 +27,31 @@ def is_dask(obj: Any) -> bool:
     return isinstance(obj, (dd.DataFrame, dd.Series, da.Array))
 
 
-def model_class(cls: type) -> type:
-    """The Dask counterpart of a model class (``PriorRidge`` or ``PriorGLM``)."""
-    from priorreg.outofcore.glm import DaskPriorGLM
-    from priorreg.outofcore.linear import DaskPriorRidge
+def register_model(memory_class: type, dask_class: type) -> None:
+    """Record ``dask_class`` as the Dask counterpart of ``memory_class`` (and its subclasses)."""
+    _DASK_CLASSES[memory_class] = dask_class
 
-    if issubclass(cls, (DaskPriorRidge, DaskPriorGLM)):
+
+def model_class(cls: type) -> type:
+    """The Dask counterpart of a model class (``PriorRidge`` or ``PriorGLM``).
+
+    The most derived registered in-memory class that ``cls`` extends decides;
+    a Dask class is its own counterpart.
+    """
+    if issubclass(cls, tuple(_DASK_CLASSES.values())):
         return cls
-    if issubclass(cls, PriorGLM):
-        return DaskPriorGLM
-    if issubclass(cls, PriorRidge):
-        return DaskPriorRidge
-    raise TypeError(f"{cls.__name__} has no Dask implementation")
+    bases = [memory for memory in _DASK_CLASSES if issubclass(cls, memory)]
+    if not bases:
+        raise TypeError(f"{cls.__name__} has no Dask implementation")
+    return _DASK_CLASSES[max(bases, key=lambda memory: len(memory.__mro__))]
 
 
 def model_class_for(cls: type, args: Sequence[Any], kwargs: dict[str, Any]) -> type:
     """``cls``, or its Dask counterpart when ``endog`` or ``exog`` is a Dask collection.
 
-    Used by ``PriorModel.__new__``, so that ``PriorRidge(dask_y, dask_X)``
-    builds a :class:`DaskPriorRidge`.
+    ``PriorModel.__new__`` asks :func:`priorreg.backends.model_class`, which
+    ends here for Dask data, so that ``PriorRidge(dask_y, dask_X)`` builds a
+    :class:`DaskPriorRidge`.
     """
     data = [*args[:2], kwargs.get("endog"), kwargs.get("exog")]
     if any(is_dask(obj) for obj in data):
