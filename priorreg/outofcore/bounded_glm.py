@@ -14,9 +14,10 @@ coefficients' path factor is built from the reduced factor
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Iterator
-from dataclasses import fields
+from collections.abc import Callable, Iterator
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,28 @@ from priorreg._typing import FloatArray
 from priorreg.bounded import ReducedProblem
 from priorreg.bounded_glm import BoundedGLMFit
 from priorreg.glm import GLMFit
-from priorreg.outofcore.glm import _IRLS, _bounded_deviance, _bounded_step, _glm_arrays
+from priorreg.irls import working_selector
+from priorreg.linalg import PathFactor
+from priorreg.outofcore.model import _glm_arrays
 
 __all__ = ["bounded_irls", "bounded_performance_iteration"]
+
+
+def _bounded_deviance(point: Any) -> float:
+    """The deviance, ``inf`` when a mean leaves the family's domain (the step is halved)."""
+    return math.inf if point.sums["bad_mu"] else point.deviance
+
+
+def _bounded_step(model: Any) -> Callable[[PathFactor, float], FloatArray]:
+    """``delta = b - b0`` of the working problem at ``lam`` under the model's bounds."""
+    b0, L, intercept = model.prior_values, model.penalty_matrix, model.intercept_idx
+    lower, upper = model.bounds.lower - b0, model.bounds.upper - b0
+
+    def step(factor: PathFactor, lam: float) -> FloatArray:
+        reduced = ReducedProblem.from_factor(factor, L, intercept)
+        return reduced.solve(lam, lower, upper, start=factor.coef(lam))[0]
+
+    return step
 
 
 def _offset_sum(block: Any, family: Any) -> dict[str, Any]:
@@ -92,7 +112,7 @@ def bounded_irls(
     return finish_bounded(model, r)
 
 
-def finish_bounded(model: Any, r: _IRLS) -> BoundedGLMFit:
+def finish_bounded(model: Any, r: Any) -> BoundedGLMFit:
     """Snap the estimate to its active bounds; inference on the free coefficients."""
     b0, L, intercept = model.prior_values, model.penalty_matrix, model.intercept_idx
     lo, hi = model.bounds.lower, model.bounds.upper
@@ -101,7 +121,7 @@ def finish_bounded(model: Any, r: _IRLS) -> BoundedGLMFit:
     _, active = reduced.solve(r.lam, lo - b0, hi - b0, start=factor.coef(r.lam))
     params = model.bounds.snap(r.params, active)
     point = model._evaluate(params)
-    snapped = _IRLS(params, point, point.deviance, r.lam, r.converged, r.iterations)
+    snapped = replace(r, params=params, point=point, deviance=point.deviance)
     base = model._finish_dask(snapped)
     values = {f.name: getattr(base, f.name) for f in fields(base)}
     if not active.any():
@@ -137,8 +157,6 @@ def bounded_performance_iteration(
     model: Any, criterion: str, maxiter: int, tol: float
 ) -> GLMFit:
     """The bounded fit at the ``lam`` of the unbounded performance iteration."""
-    from priorreg.outofcore.glm import working_selector
-
     lam = 1.0
     try:
         with warnings.catch_warnings():

@@ -21,7 +21,7 @@ from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg import scale as _scale
 from priorreg._typing import ArrayLike, FloatArray
-from priorreg.bounded import ReducedProblem, conditional_penalty
+from priorreg.bounded import conditional_penalty
 from priorreg.bounded_glm import mean_out_of_domain
 from priorreg.bounded_results import bounded_results, check_cov_type
 from priorreg.bounds import refuse_several_penalties
@@ -29,6 +29,12 @@ from priorreg.glm import GLMFit, PriorGLM
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
+from priorreg.outofcore.bounded_glm import (
+    _bounded_deviance,
+    _bounded_step,
+    bounded_irls,
+    bounded_performance_iteration,
+)
 from priorreg.outofcore.dispatch import _require_dask, is_dask
 from priorreg.outofcore.model import _NO_ROWS, _array_source, _DaskModel, _glm_arrays
 from priorreg.outofcore.passes import _Block, _Source, _weighted_qr
@@ -200,23 +206,6 @@ def _valid(dev: float) -> bool:
 
 def _deviance(point: _Point) -> float:
     return point.deviance
-
-
-def _bounded_deviance(point: _Point) -> float:
-    """The deviance, ``inf`` when a mean leaves the family's domain (the step is halved)."""
-    return math.inf if point.sums["bad_mu"] else point.deviance
-
-
-def _bounded_step(model: Any) -> Callable[[PathFactor, float], FloatArray]:
-    """``delta = b - b0`` of the working problem at ``lam`` under the model's bounds."""
-    b0, L, intercept = model.prior_values, model.penalty_matrix, model.intercept_idx
-    lower, upper = model.bounds.lower - b0, model.bounds.upper - b0
-
-    def step(factor: PathFactor, lam: float) -> FloatArray:
-        reduced = ReducedProblem.from_factor(factor, L, intercept)
-        return reduced.solve(lam, lower, upper, start=factor.coef(lam))[0]
-
-    return step
 
 
 class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
@@ -520,8 +509,6 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         if start_fit is not None:
             start = np.asarray(start_fit.params, dtype=float)
         if self.bounds is not None:
-            from priorreg.outofcore.bounded_glm import bounded_irls
-
             return bounded_irls(self, lam, start, maxiter, tol)
         return self._finish_dask(self._run_irls(lam, start, maxiter, tol))
 
@@ -553,8 +540,6 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     # ------------------------------------------------------------- fit
     def _performance_iteration(self, criterion: str, maxiter: int, tol: float) -> GLMFit:
         if self.bounds is not None:  # as BoundedPriorGLM: the bounded fit at the PI's lam
-            from priorreg.outofcore.bounded_glm import bounded_performance_iteration
-
             return bounded_performance_iteration(self, criterion, maxiter, tol)
         pi = self._run_irls(1.0, None, maxiter, tol, select=working_selector(criterion))
         return self._finish_dask(pi)
