@@ -21,6 +21,7 @@ from priorreg.degenerate import estimated_scale, exact_deviance
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.separation import model_separation
+from priorreg.summary import glm_summary
 
 __all__ = ["PriorGLMResults", "PriorGLMResultsWrapper"]
 
@@ -270,8 +271,6 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         alpha: float = 0.05,
     ) -> Any:
         """A statsmodels ``Summary`` naming the family, link, penalty and edf."""
-        from priorreg.summary import glm_summary
-
         return glm_summary(self, yname=yname, xname=xname, title=title, alpha=alpha)
 
     def _results_wrapper(self) -> Any:

@@ -27,8 +27,10 @@ from priorreg.inference import (
     variance_share,
 )
 from priorreg.options import model_options, refine_kwargs
+from priorreg.plotting import plot_criterion, plot_path, plot_shrinkage
 from priorreg.prior import save_prior
 from priorreg.selection import Selection, loocv
+from priorreg.summary import ridge_summary
 from priorreg.unconditional import reml_curvature, unconditional_cov
 from priorreg.units import warn_penalty_units
 
@@ -517,27 +519,19 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         diagnostics; the coefficient table shows the prior beside each
         estimate.
         """
-        from priorreg.summary import ridge_summary
-
         return ridge_summary(self, yname=yname, xname=xname, title=title, alpha=alpha)
 
     # ------------------------------------------------------------- plots
     def plot_path(self, **kwargs: Any) -> Any:
         """Coefficients against ``lam`` (see :mod:`priorreg.plotting`)."""
-        from priorreg.plotting import plot_path
-
         return plot_path(self._results_wrapper(), **kwargs)
 
     def plot_criterion(self, **kwargs: Any) -> Any:
         """The selection criterion against ``lam``."""
-        from priorreg.plotting import plot_criterion
-
         return plot_criterion(self._results_wrapper(), **kwargs)
 
     def plot_shrinkage(self, **kwargs: Any) -> Any:
         """Prior, data-only and refined estimates side by side."""
-        from priorreg.plotting import plot_shrinkage
-
         return plot_shrinkage(self._results_wrapper(), **kwargs)
 
 
