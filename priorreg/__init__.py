@@ -17,8 +17,9 @@ from priorreg.results import PriorRidgeResults
 __version__ = "0.1.0"
 
 # Registered by module path: nothing is imported until a model meets Dask data
-# or ``bounds=`` (see priorreg.backends).
-_backends.register("dask", "priorreg.outofcore", ["dask"])
+# or ``bounds=`` (see priorreg.backends). Dask collections live in ``dask``, or
+# in ``dask_expr`` for the dask releases that shipped it as its own package.
+_backends.register("dask", "priorreg.outofcore", ["dask", "dask_expr"])
 _backends.register_variant("bounds", "priorreg.bounded_glm", "model_class")
 
 __all__ = [

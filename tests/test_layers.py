@@ -235,3 +235,19 @@ def test_bounds_option_picks_the_bounded_glm():
     y = np.array([0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
     assert type(priorreg.PriorGLM(y, X)) is priorreg.PriorGLM
     assert type(priorreg.PriorGLM(y, X, bounds="nonnegative")) is BoundedPriorGLM
+
+
+def test_registry_asks_a_backend_only_about_objects_of_its_packages(monkeypatch):
+    # A backend whose module does not exist: asking it would raise, so an
+    # in-memory object passing proves it was never asked.
+    monkeypatch.setattr(backends, "_BACKENDS", list(backends.registered()))
+    backends.register("missing", "priorreg_no_such_backend", ["fakepkg"])
+    assert [b.name for b in backends.registered()] == ["dask", "missing"]
+    assert backends.backend_for(np.ones(3), pd.DataFrame({"a": [1.0]})) is None
+    foreign = type("Collection", (), {"__module__": "fakepkg.frame"})()
+    with pytest.raises(ModuleNotFoundError, match="priorreg_no_such_backend"):
+        backends.backend_for(foreign)
+    # registering a name again replaces the backend
+    backends.register("missing", "priorreg_no_such_backend", ["otherpkg"])
+    assert backends.backend_for(foreign) is None
+    assert len(backends.registered()) == 2

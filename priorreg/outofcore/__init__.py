@@ -54,7 +54,6 @@ from priorreg.glm import PriorGLM
 from priorreg.linear import PriorRidge
 from priorreg.outofcore.bounded_linear import free_hat_diag, free_loocv
 from priorreg.outofcore.dispatch import is_dask, model_class, register_model
-from priorreg.outofcore.dispatch import model_class_for as model_class_for
 from priorreg.outofcore.glm import DaskPriorGLM, DaskPriorGLMResults
 from priorreg.outofcore.linear import DaskPriorRidge, DaskPriorRidgeResults
 from priorreg.outofcore.model import from_formula

@@ -8,7 +8,6 @@ Dask data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 #: In-memory model class -> its Dask counterpart; filled by :mod:`priorreg.outofcore`.
@@ -44,19 +43,6 @@ def model_class(cls: type) -> type:
     if not bases:
         raise TypeError(f"{cls.__name__} has no Dask implementation")
     return _DASK_CLASSES[max(bases, key=lambda memory: len(memory.__mro__))]
-
-
-def model_class_for(cls: type, args: Sequence[Any], kwargs: dict[str, Any]) -> type:
-    """``cls``, or its Dask counterpart when ``endog`` or ``exog`` is a Dask collection.
-
-    ``PriorModel.__new__`` asks :func:`priorreg.backends.model_class`, which
-    ends here for Dask data, so that ``PriorRidge(dask_y, dask_X)`` builds a
-    :class:`DaskPriorRidge`.
-    """
-    data = [*args[:2], kwargs.get("endog"), kwargs.get("exog")]
-    if any(is_dask(obj) for obj in data):
-        return model_class(cls)
-    return cls
 
 
 def _require_dask() -> Any:
