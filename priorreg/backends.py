@@ -76,9 +76,11 @@ class Backend:
         return bool(self.implementation().handles(data))
 
     def owns(self, obj: Any) -> bool:
-        """Whether ``obj`` is an instance of a class defined by the backend's modules."""
-        module = type(obj).__module__
-        return module == self.module or module.startswith(self.module + ".")
+        """Whether the class of ``obj`` is, or extends, a class of the backend's modules."""
+        return any(
+            cls.__module__ == self.module or cls.__module__.startswith(self.module + ".")
+            for cls in type(obj).__mro__
+        )
 
 
 _BACKENDS: list[Backend] = []
@@ -122,6 +124,9 @@ def backend_for(*data: Any) -> Backend | None:
 
 def backend_of(obj: Any) -> ModuleType:
     """The implementation of the backend whose classes built ``obj`` (a model).
+
+    A subclass of a backend's class (e.g. a user's ``DaskPriorRidge``
+    subclass) belongs to that backend too.
 
     Raises
     ------

@@ -222,6 +222,9 @@ def test_registry_picks_the_dask_backend_for_dask_data():
     model = priorreg.PriorRidge(ddf["y"], ddf[["x"]])
     assert type(model) is outofcore.DaskPriorRidge
     assert backends.backend_of(model) is outofcore
+    # a user's subclass of a Dask model belongs to the Dask backend too
+    subclass = type("MyDaskRidge", (outofcore.DaskPriorRidge,), {"__module__": "user_code"})
+    assert backends.backend_of(subclass(ddf["y"], ddf[["x"]])) is outofcore
     glm = priorreg.PriorGLM(ddf["y"], ddf[["x"]])
     assert type(glm) is outofcore.DaskPriorGLM
     # a subclass of an in-memory model gets the counterpart of its nearest base
