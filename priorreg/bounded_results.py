@@ -110,7 +110,8 @@ class _LinearBounded(BoundedResultsMixin):
     def hat_diag(self) -> FloatArray:
         """Leverages of the free columns' hat matrix (lazy for Dask data)."""
         if self.model.exog is None:  # out of core: one lazy pass by the model's backend
-            return backends.backend_of(self.model).free_hat_diag(self.model, self._fit)  # type: ignore[no-any-return]
+            backend = backends.backend_of(self.model)
+            return backend.free_hat_diag(self.model, self._fit)  # type: ignore[no-any-return]
         factor, _ = self._free_data()
         if factor is None:
             return np.zeros(int(self.model.nobs))
