@@ -132,6 +132,25 @@ def test_no_import_cycle_counting_imports_inside_functions():
     assert not found, f"import cycles (move the shared code down a layer):\n{report}"
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="import-linter needs Python 3.11 (the ast walk above still checks for cycles)",
+)
+def test_import_linter_contracts_are_kept():
+    # The layers and no-cycle contracts of pyproject.toml, as .ci/run checks them.
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys\n"
+        "from importlinter.cli import lint_imports\n"
+        "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True, no_logo=True))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Contracts: 2 kept, 0 broken." in out.stdout
+
+
 def test_cycle_finder_sees_imports_inside_functions(tmp_path):
     # The oracle: a package whose only cycle runs through a function-level
     # relative import must be reported, and removing that import clears it.
