@@ -49,8 +49,8 @@ __all__ = ["fit_glm", "fit_linear"]
 
 LINEAR_CRITERIA = ("gcv", "reml", "loocv")
 GLM_CRITERIA = ("gcv", "ubre", "aic", "reml")
-#: GLM criteria refined at converged fits (outer iteration); REML stays on the working model.
-OUTER_CRITERIA = ("gcv", "ubre", "aic")
+#: GLM criteria refined at converged fits (outer iteration, exact Hessian); all of them.
+OUTER_CRITERIA = ("gcv", "ubre", "aic", "reml")
 #: Newton runs from a new scan start when the scan around an optimum finds a lower value.
 _RESTARTS = 3
 
@@ -316,21 +316,16 @@ def select_glm(model: Any, criterion: str, maxiter: int, tol: float) -> tuple[An
     table.insert(0, "stage", "performance")
     rho, value, hess = best.rho, best.value, best.hess
     if criterion in OUTER_CRITERIA:
-        phi = 1.0 if scale is None else float(scale)  # gcv does not use it
-        rho, outer, converged = outer_search(
-            model, comps, criterion, best, lo, hi, scale=phi, maxiter=maxiter, tol=tol
-        )
-        rows = {
-            "stage": ["outer"] * len(outer),
-            **{f"lam[{name}]": [float(np.exp(r[0][j])) for r in outer]
-               for j, name in enumerate(comps.labels)},
-            "edf": [r[1] for r in outer],
-            criterion: [r[2] for r in outer],
-            "max|grad|": [r[3] for r in outer],
-        }
-        table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+        with warnings.catch_warnings(), small_blas():
+            warnings.simplefilter("ignore")
+            best, outer, converged = outer_search(
+                model, comps, criterion, best, lo, hi, scale=scale, maxiter=maxiter, tol=tol
+            )
+        outer_table = path_frame(outer, comps.labels, criterion)
+        outer_table.insert(0, "stage", "outer")
+        table = pd.concat([table, outer_table], ignore_index=True)
         table.index.name = "step"
-        value = outer[-1][2]
+        rho, value, hess = best.rho, best.value, best.hess
     edge = warn_at_edge(rho, lo, hi, comps.labels, criterion)
     selection = MultiSelection(
         np.exp(rho), criterion, float(value), table, bool(edge.any()), converged, hess

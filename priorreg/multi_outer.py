@@ -2,52 +2,61 @@ r"""Outer iteration for a GLM with several penalties: the criterion at converged
 
 After the performance iteration (:func:`priorreg.multi_fit.select_glm`) the
 lams are refined on the criterion evaluated at *converged* penalized IRLS
-fits (DESIGN section 1), as mgcv's outer iteration. The gradient in
-``rho = log(lam)`` is exact (Wood 2011, section 3 and appendix D, first
-order): at a converged fit, with ``u = w_p (y - mu)/(V g')``,
-``s = sum_j lam_j P_j (b - b0_j) = X'u`` and the observed weights
-``w_o = w + w_p (y - mu)(V'g' + V g'')/(V^2 g'^3)`` (equal to the Fisher
-weights ``w`` for canonical links),
+fits (DESIGN section 1), as mgcv's outer iteration (Wood 2011): Newton's
+method on ``rho = log(lam)`` with the exact gradient and Hessian of the
+criterion, from the implicit derivatives of the fit
+(:mod:`priorreg.multi_implicit`). The step and its safeguards are those of
+the linear search (:func:`priorreg.multi_select.newton_rho`): an indefinite
+Hessian is made positive definite by the absolute values of its eigenvalues
+(mgcv's choice), a step that does not lower the criterion is halved, and
+after 30 halvings steepest descent is tried; a component whose lam runs to
+0 or infinity, where the criterion is flat in it (gradient and curvature
+both negligible) or pushes at the edge of the range, is held fixed while the
+others converge (mgcv drops such parameters from the Newton step).
+
+Criteria, with deviance ``D``, ``edf = tr((X'WX + S)^{-1} X'WX)`` and
+``n`` the weighted number of observations: ``gcv = n D/(n - edf)^2``;
+``ubre = D/n + 2 phi edf/n - phi``; ``aic = -2 llf + 2 edf`` (known scale,
+``-2 llf = D/phi + const``); ``reml``: the Laplace approximation
 
 .. math::
 
-    b_j = -\lambda_j (X'W_oX + S)^{-1} P_j (b - b_{0,j}),\qquad
-    \partial_j D = -2 s'b_j,
+    V = -\ell(\hat b;\phi) + \frac{1}{2\phi}\sum_j \lambda_j
+        (\hat b - b_{0,j})'P_j(\hat b - b_{0,j})
+        + \tfrac12\big(\log|X'WX + S| - \log|S|_+\big)
+        - \tfrac{M_p}{2}\log(2\pi\phi),
 
-    \partial_j \mathrm{edf} = \sum_i \frac{\partial w_i}{\partial\eta_i}
-      (Xb_j)_i\, x_i'Qx_i - \lambda_j \operatorname{tr}(A^{-1}P_jA^{-1}X'WX),
-
-``A = X'WX + S``, ``Q = A^{-1} S A^{-1}``. The Hessian starts from the
-working model's (exact for the working model, from the performance
-iteration) and is updated by BFGS from the exact gradients; steps are
-Newton steps on it (eigenvalues made positive, length at most 5) with step
-halving on the criterion.
+``M_p`` the dimension of the penalties' common null space and ``W`` the
+Fisher weights at :math:`\hat b` (the single-penalty criterion of
+:meth:`priorreg.glm.PriorGLM.criterion` with ``S`` for ``lam L``). By the
+envelope theorem :math:`\partial_j V = \partial_j D_p/(2\phi) +
+\tfrac12(\partial_j\log|A| - \partial_j\log|S|_+)`. With an estimated scale
+it is minimised over ``phi`` at each ``rho`` (profiled) and the Hessian is
+:math:`V_{\rho\rho} - V_{\rho\tau}V_{\rho\tau}'/V_{\tau\tau}`,
+``tau = log(phi)``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from priorreg import families as _families
 from priorreg._typing import FloatArray
+from priorreg.glm_search import laplace_reml
 from priorreg.multi import Components
-from priorreg.multi_kernel import CriterionPoint, _inverse, gram
-from priorreg.multi_select import _newton_step
+from priorreg.multi_implicit import fit_derivatives
+from priorreg.multi_kernel import CriterionPoint, _inverse, _log_det_terms, gram, penalty_range
+from priorreg.multi_select import newton_rho
 
 __all__ = ["outer_search"]
 
 
-@dataclass(frozen=True)
-class _OuterFit:
-    params: FloatArray
-    deviance: float
-    edf: float
-    value: float
-    grad: FloatArray
-    converged: bool
+#: IRLS inside the outer iteration also needs its step below this (relative):
+#: the derivatives use the estimate itself, not only the deviance.
+_STEP_RTOL = 1e-8
 
 
 def _irls_at(
@@ -78,29 +87,50 @@ def _irls_at(
             new = 0.5 * (new + b)
         # the value is stationary in b: its change alone leaves b accurate to only
         # sqrt(tol); the derivatives need b itself, so the step must be small too
+        # (Fisher scoring: one or two more steps for a canonical link)
         step = float(np.max(np.abs(new - b)))
-        done = abs(value - new_value) <= tol * (abs(new_value) + 1e-300) and step <= math.sqrt(
-            tol
-        ) * (1.0 + float(np.max(np.abs(new))))
+        small = min(math.sqrt(tol), _STEP_RTOL) * (1.0 + float(np.max(np.abs(new))))
+        done = abs(value - new_value) <= tol * (abs(new_value) + 1e-300) and step <= small
         b, value, eta, mu = new, new_value, new_eta, new_mu
         if done:
             return b, True
     return b, False
 
 
-def _weight_terms(model: Any, mu: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Fisher weights ``w``, observed weights ``w_o`` and ``dw/deta`` at the means."""
-    fam = model.family
-    pw = model.problem.prior_weights
-    y = model.problem.y
-    V = fam.variance(mu)
-    dV = fam.variance.deriv(mu)
-    g1 = fam.link.deriv(mu)
-    g2 = fam.link.deriv2(mu)
-    w = pw / (V * g1**2)
-    w_obs = w + pw * (y - mu) * (dV * g1 + V * g2) / (V**2 * g1**3)
-    dw_deta = -pw * (dV * g1**2 + 2 * V * g1 * g2) / (V**2 * g1**4) / g1
-    return w, w_obs, dw_deta
+def _reml_scale(
+    model: Any, mu: FloatArray, pen_dev: float, log_det: float, k0: int, scale: float | None
+) -> tuple[float, float, float]:
+    r"""Laplace REML value, the scale used and (profiled scale) its curvature in ``log(scale)``.
+
+    The value is :func:`priorreg.glm_search.laplace_reml` (the single-penalty
+    criterion, with ``pen`` the sum over the components). With an estimated
+    scale the profiled criterion's Hessian needs
+    :math:`\partial^2 V/\partial\tau^2` at the optimum, :math:`\tau = \log\phi`:
+    a central difference of the scalar function (step 1e-3, relative error
+    about 1e-6 in that one number), the only approximate term.
+    """
+    fam, y = model.family, model.endog_response
+    vw, fw = model.var_weights_total, model.freq_weights_total
+    deviance = float(model.problem.deviance(mu))
+    pen = pen_dev - deviance
+
+    def loglike(phi: float) -> float:
+        return _families.loglike(fam, y, mu, vw, fw, phi)
+
+    with np.errstate(all="ignore"):
+        pearson = float(np.sum(model.problem.prior_weights * (y - mu) ** 2 / fam.variance(mu)))
+    value, phi = laplace_reml(loglike, pen, log_det, k0, scale, pearson, model.wnobs)
+    if scale is not None:
+        return value, phi, math.nan
+    h = 1e-3
+
+    def neg(tau: float) -> float:
+        p = math.exp(tau)
+        return -loglike(p) + pen / (2 * p) - 0.5 * k0 * math.log(2 * math.pi * p)
+
+    tau = math.log(phi)
+    curv = (neg(tau + h) - 2.0 * neg(tau) + neg(tau - h)) / h**2
+    return value, phi, curv
 
 
 def _evaluate(
@@ -108,48 +138,67 @@ def _evaluate(
     comps: Components,
     rho: FloatArray,
     criterion: str,
-    scale: float,
+    scale: float | None,
     start: FloatArray,
     maxiter: int,
     tol: float,
-) -> _OuterFit:
+    *,
+    parts: tuple[FloatArray, FloatArray] | None = None,
+) -> CriterionPoint:
+    """The criterion at the converged fit at ``rho``, with its exact gradient and Hessian.
+
+    ``scale`` is the known scale (``ubre``, ``aic``; ``reml`` when known), or
+    ``None`` (``gcv``; ``reml`` profiles it). ``delta`` of the result is the
+    estimate minus the first component's prior.
+    """
     lams = np.exp(rho)
-    params, converged = _irls_at(model, comps, lams, start, maxiter, tol)
-    X = model.exog
-    _, mu = model.problem.mean(params)
-    deviance = model.problem.deviance(mu)
-    w, w_obs, dw = _weight_terms(model, mu)
-    G = gram(X * np.sqrt(w)[:, None])
-    S = np.tensordot(lams, comps.matrices, axes=1)
-    Ainv, _ = _inverse(G + S)
-    F = Ainv @ G
-    edf = float(np.trace(F))
-    # observed weights may be negative: a general product (equal to G when canonical)
-    Go = G if np.allclose(w_obs, w, rtol=1e-13, atol=0) else X.T @ (w_obs[:, None] * X)
-    Aoinv, _ = _inverse(0.5 * (Go + Go.T) + S)
-    resid = params[None, :] - comps.priors
-    Pd = (comps.matrices @ resid[:, :, None])[:, :, 0]
-    s = lams @ Pd
-    dcoef = -(Aoinv @ Pd.T) * lams[None, :]  # (k, m)
-    dev_1 = -2.0 * s @ dcoef
-    Q = Ainv @ S @ Ainv
-    q = np.einsum("ij,ij->i", X @ Q, X)
-    eta_1 = X @ dcoef  # (n, m)
-    M = Ainv @ comps.matrices
-    trMF = np.einsum("jab,ba->j", M, F)
-    edf_1 = (dw * q) @ eta_1 - lams * trMF
+    params, _ = _irls_at(model, comps, lams, start, maxiter, tol)
+    fd = fit_derivatives(model, comps, lams, params)
     n = model.wnobs
+    D, edf = fd.deviance, fd.edf
     if criterion == "gcv":
         tau = n - edf
-        value = n * deviance / tau**2 if tau > 0 else math.inf
-        grad = n * dev_1 / tau**2 + 2.0 * n * deviance * edf_1 / tau**3
+        value = n * D / tau**2 if tau > 0 else math.inf
+        grad = n * fd.d_deviance / tau**2 + 2.0 * n * D * fd.d_edf / tau**3
+        hess = (
+            n * fd.h_deviance / tau**2
+            + 2.0 * n * (np.outer(fd.d_deviance, fd.d_edf) + np.outer(fd.d_edf, fd.d_deviance))
+            / tau**3
+            + 6.0 * n * D * np.outer(fd.d_edf, fd.d_edf) / tau**4
+            + 2.0 * n * D * fd.h_edf / tau**3
+        )
     elif criterion == "ubre":
-        value = deviance / n + 2.0 * scale * edf / n - scale
-        grad = dev_1 / n + 2.0 * scale * edf_1 / n
-    else:  # aic with a known scale: -2 llf = D / scale + const(y)
-        value = model._deviance_criterion("aic", deviance, edf, lambda: model._llf(mu, scale))
-        grad = dev_1 / scale + 2.0 * edf_1
-    return _OuterFit(params, deviance, edf, float(value), np.asarray(grad), converged)
+        phi = float(scale if scale is not None else 1.0)
+        value = D / n + 2.0 * phi * edf / n - phi
+        grad = fd.d_deviance / n + 2.0 * phi * fd.d_edf / n
+        hess = fd.h_deviance / n + 2.0 * phi * fd.h_edf / n
+    elif criterion == "aic":  # known scale: -2 llf = D / scale + const(y)
+        phi = float(scale if scale is not None else 1.0)
+        value = model._deviance_criterion("aic", D, edf, lambda: model._llf(fd.mu, phi))
+        grad = fd.d_deviance / phi + 2.0 * fd.d_edf
+        hess = fd.h_deviance / phi + 2.0 * fd.h_edf
+    elif criterion == "reml":
+        U, range_parts = penalty_range(comps.matrices) if parts is None else parts
+        k0 = comps.matrices.shape[1] - U.shape[1]
+        log_s, ls_1, ls_2 = _log_det_terms(lams, range_parts, 2)
+        value, phi, curv = _reml_scale(model, fd.mu, fd.pen_dev, fd.log_det - log_s, k0, scale)
+        grad = fd.d_pen_dev / (2.0 * phi) + 0.5 * (fd.d_log_det - ls_1)
+        hess = fd.h_pen_dev / (2.0 * phi) + 0.5 * (fd.h_log_det - ls_2)
+        if scale is None and curv > 0:  # profiled scale: the Schur complement
+            cross = -fd.d_pen_dev / (2.0 * phi)
+            hess = hess - np.outer(cross, cross) / curv
+    else:
+        raise ValueError(f"unknown criterion {criterion!r} for the outer iteration")
+    return CriterionPoint(
+        rho=np.asarray(rho, dtype=float),
+        value=float(value),
+        grad=np.asarray(grad, dtype=float),
+        hess=0.5 * (hess + np.asarray(hess).T),
+        edf=edf,
+        delta=params - comps.priors[0],
+        rss=D,
+        dcoef=fd.dcoef,
+    )
 
 
 def outer_search(
@@ -160,53 +209,31 @@ def outer_search(
     lo: FloatArray,
     hi: FloatArray,
     *,
-    scale: float,
+    scale: float | None,
     maxiter: int,
     tol: float,
-    outer_tol: float = 1e-7,
-    max_steps: int = 30,
-) -> tuple[FloatArray, list[tuple[FloatArray, float, float, float]], bool]:
-    """Minimise the converged-fit criterion from the performance iteration's optimum.
+) -> tuple[CriterionPoint, list[CriterionPoint], bool]:
+    """Newton's method on the converged-fit criterion from the performance iteration's optimum.
 
-    Returns ``(rho, path, converged)`` with ``path`` rows ``(rho, edf, value,
-    max|grad|)``.
+    Returns ``(best, path, converged)`` as :func:`priorreg.multi_select.newton_rho`;
+    each fit is warm-started from the previous one.
     """
-    rho = np.asarray(start.rho, dtype=float)
-    H = np.asarray(start.hess, dtype=float) * (model.wnobs / scale if criterion == "aic" else 1.0)
-    params = start.delta + comps.priors[0]
-    point = _evaluate(model, comps, rho, criterion, scale, params, maxiter, tol)
-    path = [(rho, point.edf, point.value, float(np.max(np.abs(point.grad))))]
-    converged = False
-    for _ in range(max_steps):
-        g = point.grad
-        size = outer_tol * (1.0 + abs(point.value))
-        free = ~(((rho <= lo) & (g > 0)) | ((rho >= hi) & (g < 0)) | (np.abs(g) < size))
-        if not free.any():
-            converged = True
-            break
-        step = np.zeros_like(rho)
-        step[free] = _newton_step(g[free], H[np.ix_(free, free)])
-        trial = None
-        for _ in range(25):
-            candidate_rho = np.clip(rho + step, lo, hi)
-            candidate = _evaluate(
-                model, comps, candidate_rho, criterion, scale, point.params, maxiter, tol
+    parts = penalty_range(comps.matrices) if criterion == "reml" else None
+    last = {"params": start.delta + comps.priors[0]}
+
+    def at(rho: FloatArray) -> CriterionPoint:
+        try:
+            point = _evaluate(
+                model, comps, rho, criterion, scale, last["params"], maxiter, tol, parts=parts
             )
-            if candidate.value < point.value:
-                trial = candidate
-                break
-            step = step / 2
-        if trial is None:
-            converged = bool(np.max(np.abs(g[free])) <= 1e3 * size)
-            break
-        s_vec, y_vec = candidate_rho - rho, trial.grad - g
-        if s_vec @ y_vec > 1e-12 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):  # BFGS
-            Hs = H @ s_vec
-            H = H - np.outer(Hs, Hs) / (s_vec @ Hs) + np.outer(y_vec, y_vec) / (s_vec @ y_vec)
-        change = point.value - trial.value
-        rho, point = candidate_rho, trial
-        path.append((rho, point.edf, point.value, float(np.max(np.abs(point.grad)))))
-        if change <= outer_tol**2 * (1.0 + abs(point.value)):
-            converged = True
-            break
-    return rho, path, converged
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            m = rho.size
+            nan = np.full(m, np.nan)
+            return CriterionPoint(rho, math.inf, nan, np.full((m, m), np.nan), math.nan,
+                                  start.delta, math.nan, start.dcoef)
+        if math.isfinite(point.value):
+            last["params"] = point.delta + comps.priors[0]
+        return point
+
+    return newton_rho(at, np.asarray(start.rho, dtype=float), lo, hi,
+                      labels=comps.labels, criterion=criterion)
