@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 
 from priorreg import families as _families
+from priorreg.linalg import SingularSystemError
 from priorreg.multi import Components, check_lams
 from priorreg.multi_kernel import (
+    CriterionPoint,
     GramProblem,
     evaluate,
     gram_problem,
@@ -94,6 +96,28 @@ def _linear_problem(model: Any) -> GramProblem:
     return GramProblem(prob.G, prob.c, prob.zz, prob.n_obs, log_w, b_ref)
 
 
+def _skip_singular(at: Any) -> Any:
+    """``at`` for Newton's method: a singular trial step is an infinite criterion.
+
+    The first point (the start) must evaluate: its error propagates.
+    """
+    calls = [0]
+
+    def safe(rho: Any) -> Any:
+        calls[0] += 1
+        try:
+            return at(rho)
+        except SingularSystemError:
+            if calls[0] == 1:
+                raise
+            m = np.size(rho)
+            nan = np.full(m, np.nan)
+            return CriterionPoint(rho, math.inf, nan, np.full((m, m), np.nan), math.nan,
+                                  nan, math.nan, nan)
+
+    return safe
+
+
 def _search(
     prob: GramProblem,
     comps: Components,
@@ -126,7 +150,12 @@ def _search(
         )
 
     def value(rho: Any) -> float:
-        return float(at(rho, 0).value)
+        # lams many orders apart can make sum_j lam_j P_j singular in floating
+        # point: such a trial of the scan is skipped (the start must evaluate)
+        try:
+            return float(at(rho, 0).value)
+        except SingularSystemError:
+            return math.inf
 
     if rho0 is None:
         with small_blas():
@@ -136,7 +165,7 @@ def _search(
         warnings.simplefilter("ignore")
         for _ in range(_RESTARTS):
             best, steps, converged = newton_rho(
-                at, start, lo, hi, labels=comps.labels, criterion=criterion
+                _skip_singular(at), start, lo, hi, labels=comps.labels, criterion=criterion
             )
             path.extend(steps)
             # a lam driven to 0 or infinity may have left a better basin behind:
