@@ -36,6 +36,7 @@ from priorreg.multi_kernel import (
     loocv_evaluate,
     penalty_range,
 )
+from priorreg.multi_loo import select_loocv
 from priorreg.multi_outer import outer_search
 from priorreg.multi_select import (
     MultiSelection,
@@ -50,7 +51,7 @@ from priorreg.multi_select import (
 __all__ = ["fit_glm", "fit_linear"]
 
 LINEAR_CRITERIA = ("gcv", "reml", "loocv")
-GLM_CRITERIA = ("gcv", "ubre", "aic", "reml")
+GLM_CRITERIA = ("gcv", "ubre", "aic", "reml", "loocv")
 #: GLM criteria refined at converged fits (outer iteration, exact Hessian); all of them.
 OUTER_CRITERIA = ("gcv", "ubre", "aic", "reml")
 #: Newton runs from a new scan start when the scan around an optimum finds a lower value.
@@ -304,8 +305,14 @@ def _glm_scale(model: Any, criterion: str) -> float | None:
     return None
 
 
-def select_glm(model: Any, criterion: str, maxiter: int, tol: float) -> tuple[Any, MultiSelection]:
-    """Performance iteration: Newton on the working criterion at each IRLS step."""
+def select_glm(
+    model: Any, criterion: str, maxiter: int, tol: float, *, warn: bool = True
+) -> tuple[Any, MultiSelection]:
+    """Performance iteration, then Newton on the criterion at converged fits.
+
+    ``extra`` of the selection holds the search bounds and the estimate at
+    the optimum (a start for :func:`priorreg.multi_loo.select_loocv`).
+    """
     comps: Components = model.penalty_components
     scale = _glm_scale(model, criterion)
     working = "ubre" if criterion == "aic" else criterion
@@ -355,9 +362,37 @@ def select_glm(model: Any, criterion: str, maxiter: int, tol: float) -> tuple[An
         table = pd.concat([table, outer_table], ignore_index=True)
         table.index.name = "step"
         rho, value, hess = best.rho, best.value, best.hess
-    edge = warn_at_edge(rho, lo, hi, comps.labels, criterion)
+    edge = (
+        warn_at_edge(rho, lo, hi, comps.labels, criterion)
+        if warn
+        else (rho <= lo + 1e-9) | (rho >= hi - 1e-9)
+    )
     selection = MultiSelection(
-        np.exp(rho), criterion, float(value), table, bool(edge.any()), converged, hess
+        np.exp(rho), criterion, float(value), table, bool(edge.any()), converged, hess,
+        extra={"bounds": (lo, hi), "params": best.delta + comps.priors[0]},
+    )
+    return np.exp(rho), selection
+
+
+def select_glm_loocv(model: Any, maxiter: int, tol: float) -> tuple[Any, MultiSelection]:
+    """LOOCV: Nelder-Mead over converged fits from the GCV optimum (:mod:`priorreg.multi_loo`)."""
+    comps: Components = model.penalty_components
+    _, gcv = select_glm(model, "gcv", maxiter, tol, warn=False)
+    lo, hi = gcv.extra["bounds"]  # type: ignore[misc]
+    with warnings.catch_warnings(), small_blas():
+        warnings.simplefilter("ignore")
+        rho, value, table, converged = select_loocv(
+            model, comps, np.log(gcv.lam), lo, hi, gcv.extra["params"], maxiter=maxiter, tol=tol
+        )
+    table.insert(0, "stage", "nelder-mead")
+    gcv_table = gcv.path.rename(columns={"gcv": "start: gcv"})
+    gcv_table["stage"] = "start (gcv): " + gcv_table["stage"]
+    table = pd.concat([gcv_table, table], ignore_index=True)
+    table.index.name = "step"
+    edge = warn_at_edge(rho, lo, hi, comps.labels, "loocv")
+    selection = MultiSelection(
+        np.exp(rho), "loocv", value, table, bool(edge.any()), converged,
+        np.full((comps.m, comps.m), np.nan),
     )
     return np.exp(rho), selection
 
@@ -390,7 +425,10 @@ def fit_glm(
     if criterion is None:
         lam_values = check_lams(lam, comps)
     else:
-        lam_values, selection = select_glm(model, criterion, maxiter, tol)
+        if criterion == "loocv":
+            lam_values, selection = select_glm_loocv(model, maxiter, tol)
+        else:
+            lam_values, selection = select_glm(model, criterion, maxiter, tol)
     inner = _combined_model(model, lam_values).fit(
         lam=1.0, cov_type=base_cov, maxiter=maxiter, tol=tol
     )

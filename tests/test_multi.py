@@ -287,8 +287,6 @@ def test_bad_input_is_a_clear_error():
         model.fit(lam="gcv", lams=[1.0, 2.0])
     with pytest.raises(ValueError, match="not available with several penalties"):
         model.fit(lam="aic")
-    with pytest.raises(ValueError, match="not available with several penalties"):
-        pr.PriorGLM(y, X, penalty=Ps).fit(lam="loocv")
     with pytest.raises(ValueError, match="by name"):
         model.fit(lam={"a": 1.0, "b": 2.0})
     with pytest.raises(ValueError, match="penalty component 2"):
