@@ -42,10 +42,10 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from priorreg import families as _families
 from priorreg._typing import FloatArray
-from priorreg.glm_search import laplace_reml
 from priorreg.multi import Components
 from priorreg.multi_implicit import fit_derivatives
 from priorreg.multi_kernel import CriterionPoint, _inverse, _log_det_terms, gram, penalty_range
@@ -102,8 +102,9 @@ def _reml_scale(
 ) -> tuple[float, float, float]:
     r"""Laplace REML value, the scale used and (profiled scale) its curvature in ``log(scale)``.
 
-    The value is :func:`priorreg.glm_search.laplace_reml` (the single-penalty
-    criterion, with ``pen`` the sum over the components). With an estimated
+    The value is the single-penalty criterion
+    (:func:`priorreg.glm_search.laplace_reml`) with ``pen`` the sum over the
+    components; an estimated scale minimises it (Brent's method). With an estimated
     scale, :math:`\tau = \log\phi` is refined by Newton steps on the
     central-difference derivative of :math:`V(\tau)` (steps 1e-4 and 1e-3):
     Brent's method alone locates a minimum only to :math:`\sqrt\epsilon`,
@@ -119,16 +120,16 @@ def _reml_scale(
     def loglike(phi: float) -> float:
         return _families.loglike(fam, y, mu, vw, fw, phi)
 
-    with np.errstate(all="ignore"):
-        pearson = float(np.sum(model.problem.prior_weights * (y - mu) ** 2 / fam.variance(mu)))
-    value, phi = laplace_reml(loglike, pen, log_det, k0, scale, pearson, model.wnobs)
-    if scale is not None:
-        return value, phi, math.nan
-
     def neg(tau: float) -> float:
         p = math.exp(tau)
         return -loglike(p) + pen / (2 * p) - 0.5 * k0 * math.log(2 * math.pi * p)
 
+    if scale is not None:
+        return neg(math.log(scale)) + 0.5 * log_det, float(scale), math.nan
+    with np.errstate(all="ignore"):
+        pearson = float(np.sum(model.problem.prior_weights * (y - mu) ** 2 / fam.variance(mu)))
+    guess = math.log(max(pearson / max(model.wnobs - k0, 1.0), 1e-300))
+    phi = math.exp(float(minimize_scalar(neg, bracket=(guess - 0.5, guess + 0.5), tol=1e-10).x))
     tau, curv = math.log(phi), math.nan
     for _ in range(3):
         slope = (neg(tau + 1e-4) - neg(tau - 1e-4)) / 2e-4
