@@ -28,6 +28,7 @@ import pandas as pd
 from priorreg import families as _families
 from priorreg.linalg import SingularSystemError
 from priorreg.multi import Components, check_lams
+from priorreg.multi_dask import combined_copy, is_out_of_core, refuse_out_of_core, scan_problem
 from priorreg.multi_kernel import (
     CriterionPoint,
     GramProblem,
@@ -91,6 +92,8 @@ def _linear_rows(model: Any) -> tuple[Any, Any]:
 
 def _linear_problem(model: Any) -> GramProblem:
     b_ref = model.penalty_components.priors[0]
+    if is_out_of_core(model):  # Dask: from the first pass's factor
+        return scan_problem(model, b_ref)
     Xw, zw = _linear_rows(model)
     prob = gram_problem(Xw, zw, None, b_ref, model.nobs)
     log_w = 0.0 if model.weights is None else float(np.sum(np.log(model.weights)))
@@ -218,6 +221,10 @@ def _criterion(lam: Any, allowed: tuple[str, ...], lams: Any) -> str | None:
 
 def _wrap(model: Any, inner_res: Any, cls: type, **attach: Any) -> Any:
     inner = inner_res._results
+    if is_out_of_core(model):
+        from priorreg.multi_results import out_of_core_class
+
+        cls = out_of_core_class(type(inner))
     res = cls(inner.model, inner._fit, selection=None, cov_type=inner.cov_type)
     res._attach(model.penalty_components, **attach)
     return type(inner_res)(res)
@@ -246,6 +253,10 @@ def fit_linear(model: Any, lam: Any, lams: Any, cov_type: str, *, disp: Any = Fa
     if criterion is None:
         lam_values = check_lams(lam, comps)
     else:
+        if criterion == "loocv":
+            refuse_out_of_core(
+                model, 'lam="loocv"', "use lam='gcv' or 'reml', or fit the computed data in memory"
+            )
         prob = _linear_problem(model)
         rows = _linear_rows(model) if criterion == "loocv" else None
         best, path, converged, _ = _search(prob, comps, criterion, rows=rows)
@@ -263,7 +274,8 @@ def fit_linear(model: Any, lam: Any, lams: Any, cov_type: str, *, disp: Any = Fa
     if cov_type == "unconditional":
         prob = prob if prob is not None else _linear_problem(model)
         unconditional = _unconditional_terms(prob, comps, lam_values, None)
-    inner = _combined_model(model, lam_values).fit(lam=1.0, cov_type=base_cov)
+    combined = combined_copy if is_out_of_core(model) else _combined_model
+    inner = combined(model, lam_values).fit(lam=1.0, cov_type=base_cov)
     return _wrap(
         model,
         inner,
@@ -418,6 +430,9 @@ def fit_glm(
             "PriorGLM(...) instead"
         )
 
+    refuse_out_of_core(
+        model, "a GLM", "fit PriorGLM on the computed data in memory, or give one penalty"
+    )
     comps: Components = model.penalty_components
     base_cov = _check_cov_type(cov_type)
     criterion = _criterion(lam, GLM_CRITERIA, lams)

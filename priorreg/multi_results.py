@@ -25,7 +25,7 @@ which ``b`` does not move, so ``J`` is 0 there). For a GLM, ``J`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ from priorreg.multi_select import MultiSelection
 from priorreg.results import PriorRidgeResults
 from priorreg.selection import loocv
 
-__all__ = ["ComponentShare", "MultiGLMResults", "MultiRidgeResults"]
+__all__ = ["ComponentShare", "MultiGLMResults", "MultiRidgeResults", "out_of_core_class"]
 
 #: The combined penalty ``S`` carries the lams; the single-penalty machinery sees weight 1.
 _UNIT = 1.0
@@ -224,3 +224,33 @@ class MultiGLMResults(_MultiMixin, PriorGLMResults):
         delta = float(np.sum(_UNIT * factor.f**2 / (factor.d**2 + _UNIT)))
         stat = delta / self.scale
         return CompatibilityTest(stat, r, float(stats.chi2.sf(stat, r)), None, "chi2")
+
+
+@cache
+def out_of_core_class(base: type) -> type:
+    """Several-penalty results over a Dask results class ``base`` (one class per base).
+
+    The Dask class's own ``loocv`` (one pass) and lazy ``hat_diag`` run at
+    weight 1 on the combined penalty ``S`` of the fit's model.
+    """
+
+    def at_unit(prop: Any) -> cached_property:
+        def get(self: Any) -> Any:
+            saved, self.lam = self.lam, _UNIT
+            try:
+                return prop.func(self)
+            finally:
+                self.lam = saved
+
+        get.__doc__ = prop.__doc__
+        return cached_property(get)
+
+    namespace = {
+        "__doc__": f"Results of a Dask fit with several penalties (a {base.__name__}).",
+        "__module__": __name__,
+        "loocv": at_unit(base.loocv),
+        "hat_diag": at_unit(base.hat_diag),
+        "reml": MultiRidgeResults.reml,
+        "compatibility_test": MultiRidgeResults.compatibility_test,
+    }
+    return type(f"Multi{base.__name__}", (_MultiMixin, base), namespace)
