@@ -13,7 +13,8 @@ non-zero means; :func:`_common.ar1_design`):
 split into m consecutive blocks, each penalized by the identity with its
 own lam (the intercept unpenalized), and selected jointly:
 ``PriorRidge(y, X, penalty=[...]).fit(lam="gcv")`` and ``lam="reml"``;
-``PriorGLM(y, X, family=Poisson(), penalty=[...]).fit(lam="ubre")``. The
+``PriorGLM(y, X, family=Poisson(), penalty=[...]).fit(lam="ubre")`` and
+``lam="reml"`` (Laplace). ``--only linear|poisson`` runs one part. The
 reference is the same model with one penalty (``penalty=None``) and the
 same criterion. Times are medians of ``--repeats`` runs
 (``time.perf_counter``), model construction included.
@@ -69,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n / 10")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("linear", "poisson"), default=None)
     args = parser.parse_args()
     print_environment(
         {
@@ -80,37 +82,54 @@ def main() -> None:
     scale = 10 if args.quick else 1
     rng = np.random.default_rng(20261130)
 
-    n, k = 200_000 // scale, 200
+    if args.only != "poisson":
+        _linear(rng, 200_000 // scale, args.repeats)
+    if args.only != "linear":
+        _poisson(rng, 200_000 // scale, args.repeats)
+
+
+def _linear(rng: np.random.Generator, n: int, repeats: int) -> None:
+    k = 200
     X = ar1_design(rng, n, k, 0.5, 0.5)
     y = X @ rng.normal(scale=0.1, size=k) + rng.standard_normal(n)
     print(f"\nlinear: n = {n}, k = {k}")
     for criterion in ("gcv", "reml"):
-        base, _ = _time(lambda c=criterion: pr.PriorRidge(y, X).fit(lam=c), args.repeats)
+        base, _ = _time(lambda c=criterion: pr.PriorRidge(y, X).fit(lam=c), repeats)
         print(f"  one lam, {criterion}: {base:.3f} s")
         for m in (2, 3, 5):
             Ps = [np.diag(d) for d in _blocks(k, m)]
             t, res = _time(
                 lambda Ps=Ps, c=criterion: pr.PriorRidge(y, X, penalty=Ps).fit(lam=c),
-                args.repeats,
+                repeats,
             )
             steps = len(res.lam_path)
             print(f"  {m} lams, {criterion}: {t:.3f} s  ratio {t / base:.2f}  ({steps} steps)")
 
-    n, k = 200_000 // scale, 50
+
+
+def _poisson(rng: np.random.Generator, n: int, repeats: int) -> None:
+    k = 50
     X = ar1_design(rng, n, k, 0.5, 0.5)
     counts = rng.poisson(np.exp(X @ rng.normal(scale=0.05, size=k)))
     fam = sm.families.Poisson()
     print(f"\nPoisson: n = {n}, k = {k}")
-    base, _ = _time(lambda: pr.PriorGLM(counts, X, family=fam).fit(lam="ubre"), args.repeats)
-    print(f"  one lam, ubre: {base:.3f} s")
-    for m in (2, 3, 5):
-        Ps = [np.diag(d) for d in _blocks(k, m)]
-        t, res = _time(
-            lambda Ps=Ps: pr.PriorGLM(counts, X, family=fam, penalty=Ps).fit(lam="ubre"),
-            args.repeats,
+    for criterion in ("ubre", "reml"):
+        base, _ = _time(
+            lambda c=criterion: pr.PriorGLM(counts, X, family=fam).fit(lam=c), repeats
         )
-        stages = res.lam_path["stage"].value_counts().to_dict()
-        print(f"  {m} lams, ubre: {t:.3f} s  ratio {t / base:.2f}  (steps {stages})")
+        print(f"  one lam, {criterion}: {base:.3f} s")
+        for m in (2, 3, 5):
+            Ps = [np.diag(d) for d in _blocks(k, m)]
+            t, res = _time(
+                lambda Ps=Ps, c=criterion: pr.PriorGLM(
+                    counts, X, family=fam, penalty=Ps
+                ).fit(lam=c),
+                repeats,
+            )
+            stages = res.lam_path["stage"].value_counts().to_dict()
+            print(
+                f"  {m} lams, {criterion}: {t:.3f} s  ratio {t / base:.2f}  (steps {stages})"
+            )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from priorreg.multi_kernel import (
     penalty_range,
 )
 from priorreg.multi_loo import select_loocv
+from priorreg.multi_outer import _evaluate as _evaluate_outer
 from priorreg.multi_outer import outer_search
 from priorreg.multi_select import (
     MultiSelection,
@@ -182,14 +183,18 @@ def _search(
     return best, path, converged, parts
 
 
-def _unconditional_terms(
-    prob: GramProblem, comps: Components, lams: Any, scale: float | None
-) -> tuple[Any, Any]:
-    """``(J, H)``: ``d b / d rho`` and the REML Hessian at ``lams`` (all > 0)."""
+def _check_unconditional_lams(lams: Any) -> None:
     if np.any(np.asarray(lams) <= 0):
         raise ValueError(
             'cov_type="unconditional" needs every lam > 0 (it differentiates in log(lam))'
         )
+
+
+def _unconditional_terms(
+    prob: GramProblem, comps: Components, lams: Any, scale: float | None
+) -> tuple[Any, Any]:
+    """``(J, H)``: ``d b / d rho`` and the REML Hessian at ``lams`` (all > 0)."""
+    _check_unconditional_lams(lams)
     point = evaluate(prob, comps.matrices, comps.priors, np.log(lams), "reml", scale=scale)
     return point.dcoef, point.hess
 
@@ -448,10 +453,19 @@ def fit_glm(
         lam=1.0, cov_type=base_cov, maxiter=maxiter, tol=tol
     )
     unconditional = None
-    if cov_type == "unconditional":
-        eta, mu = model.problem.mean(np.asarray(inner._results.params))
-        prob = _working_problem(model, eta, mu, comps.priors[0])
-        unconditional = _unconditional_terms(prob, comps, lam_values, _glm_scale(model, "reml"))
+    if cov_type == "unconditional":  # exact: the converged fit's d b/d rho, Laplace REML Hessian
+        _check_unconditional_lams(lam_values)
+        point = _evaluate_outer(
+            model,
+            comps,
+            np.log(lam_values),
+            "reml",
+            _glm_scale(model, "reml"),
+            np.asarray(inner._results.params),
+            maxiter,
+            tol,
+        )
+        unconditional = (point.dcoef, point.hess)
     return _wrap(
         model,
         inner,

@@ -18,8 +18,9 @@ when the components are named), ``lam_path`` the Newton iterations,
 (whatever criterion selected it, as mgcv's ``Vp``/``Vc``; Wood, Pya and
 Saefken 2016, section 3.1, first-order term), inverted on its positive
 eigenvalues (a ``lam`` at 0 or infinity leaves a flat direction along
-which ``b`` does not move, so ``J`` is 0 there). For a GLM, ``J`` and
-``H_REML`` are those of the working linear model at convergence.
+which ``b`` does not move, so ``J`` is 0 there). For a GLM, ``J`` is the
+implicit derivative of the converged fit and ``H_REML`` the exact Hessian
+of the Laplace REML (:mod:`priorreg.multi_outer`).
 """
 
 from __future__ import annotations

@@ -283,3 +283,37 @@ def test_glm_loocv_against_brute_force_refits_and_a_general_optimizer():
     # (curvature c ~ 5e-3 here) of the minimum, ~1e-11; 1e-8 relative, >10x margin
     assert res.loocv <= opt.fun * (1 + 1e-8)
     assert res.loocv == pytest.approx(opt.fun, rel=1e-8)
+
+
+# --------------------------------------------------- unconditional covariance
+def test_glm_unconditional_covariance_from_refits():
+    model = _model(POISSON, n=200, seed=21)
+    res = model.fit(lam="reml", cov_type="unconditional")
+    rho = np.log(np.asarray(res.lam))
+    base = model.fit(lam=np.exp(rho), tol=1e-12)
+    h = 1e-4
+    J = np.zeros((6, 2))
+    for j in range(2):
+        e = np.eye(2)[j] * h
+        up = model.fit(lam=np.exp(rho + e), tol=1e-12).params
+        down = model.fit(lam=np.exp(rho - e), tol=1e-12).params
+        J[:, j] = (np.asarray(up) - np.asarray(down)) / (2 * h)
+    # the REML Hessian from second differences of fixed-lam fits' res.reml
+    # (the single-penalty Laplace REML of the combined penalty)
+    H = np.zeros((2, 2))
+    g = 1e-3
+    for j in range(2):
+        for k in range(2):
+            ej, ek = np.eye(2)[j] * g, np.eye(2)[k] * g
+            v = [
+                model.fit(lam=np.exp(rho + a * ej + b * ek), tol=1e-12).reml
+                for a, b in ((1, 1), (1, -1), (-1, 1), (-1, -1))
+            ]
+            H[j, k] = (v[0] - v[1] - v[2] + v[3]) / (4 * g * g)
+    expected = base.cov_params() + J @ np.linalg.inv(H) @ J.T
+    # J: truncation h^2 ~ 1e-8, IRLS at tol 1e-12 / h ~ 1e-8; H: truncation
+    # g^2 ~ 1e-6, rounding 1e-14 |V| / g^2 ~ 1e-6 relative: 1e-4 is 10x+
+    np.testing.assert_allclose(
+        res.cov_params(), expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max()
+    )
+    assert np.all(np.asarray(res.bse) >= np.asarray(base.bse))
