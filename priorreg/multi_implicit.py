@@ -137,8 +137,8 @@ def fit_derivatives(
         The lams of the fit (all > 0).
     params : ndarray of shape (k,)
         The converged estimate at ``lams``.
-    order : {1, 2}
-        First derivatives only, or also second.
+    order : {0, 1, 2}
+        The values only (derivatives zero), first derivatives, or also second.
 
     Returns
     -------
@@ -161,15 +161,20 @@ def fit_derivatives(
     pen = np.einsum("jk,jk->j", resid, Pd)
     s = lams @ Pd
     dcoef = -(Aoinv @ Pd.T) * lams[None, :]  # (k, m)
-    E1 = X @ dcoef  # (n, m)
     F = Ainv @ G
+    zero = np.zeros((m, m))
+    if order == 0:
+        return FitDerivatives(
+            deviance, float(np.trace(F)), float(log_det), deviance + float(lams @ pen),
+            *(np.zeros(m),) * 4, *(zero,) * 4, dcoef, mu,
+        )
+    E1 = X @ dcoef  # (n, m)
     dG = np.stack([signed_gram(X, dw * E1[:, j]) for j in range(m)])
     dA = dG + lams[:, None, None] * comps.matrices
     N = Ainv @ dA
     K = Ainv @ dG
     d_edf = np.einsum("jaa->j", K) - np.einsum("jab,ba->j", N, F)
     d_log_det = np.einsum("jaa->j", N)
-    zero = np.zeros((m, m))
     h_dev = h_edf = h_ld = h_pd = zero
     if order >= 2:
         pairs = (E1[:, :, None] * E1[:, None, :]).reshape(-1, m * m)

@@ -49,7 +49,7 @@ from priorreg._typing import FloatArray
 from priorreg.multi import Components
 from priorreg.multi_implicit import fit_derivatives
 from priorreg.multi_kernel import CriterionPoint, _inverse, _log_det_terms, gram, penalty_range
-from priorreg.multi_select import newton_rho
+from priorreg.multi_select import coordinate_scan, newton_rho
 
 __all__ = ["outer_search"]
 
@@ -57,6 +57,8 @@ __all__ = ["outer_search"]
 #: IRLS inside the outer iteration also needs its step below this (relative):
 #: the derivatives use the estimate itself, not only the deviance.
 _STEP_RTOL = 1e-8
+#: Newton restarts from a scan when the optimum holds a lam where the criterion is flat.
+_RESTARTS = 2
 
 
 def _irls_at(
@@ -152,6 +154,7 @@ def _evaluate(
     tol: float,
     *,
     parts: tuple[FloatArray, FloatArray] | None = None,
+    order: int = 2,
 ) -> CriterionPoint:
     """The criterion at the converged fit at ``rho``, with its exact gradient and Hessian.
 
@@ -161,7 +164,7 @@ def _evaluate(
     """
     lams = np.exp(rho)
     params, _ = _irls_at(model, comps, lams, start, maxiter, tol)
-    fd = fit_derivatives(model, comps, lams, params)
+    fd = fit_derivatives(model, comps, lams, params, order)
     n = model.wnobs
     D, edf = fd.deviance, fd.edf
     if criterion == "gcv":
@@ -229,10 +232,11 @@ def outer_search(
     parts = penalty_range(comps.matrices) if criterion == "reml" else None
     last = {"params": start.delta + comps.priors[0]}
 
-    def at(rho: FloatArray) -> CriterionPoint:
+    def at(rho: FloatArray, order: int = 2) -> CriterionPoint:
         try:
             point = _evaluate(
-                model, comps, rho, criterion, scale, last["params"], maxiter, tol, parts=parts
+                model, comps, rho, criterion, scale, last["params"], maxiter, tol,
+                parts=parts, order=order,
             )
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             m = rho.size
@@ -243,5 +247,28 @@ def outer_search(
             last["params"] = point.delta + comps.priors[0]
         return point
 
-    return newton_rho(at, np.asarray(start.rho, dtype=float), lo, hi,
-                      labels=comps.labels, criterion=criterion)
+    def value(rho: FloatArray) -> float:
+        return at(rho, 0).value
+
+    best, path, converged = newton_rho(
+        at, np.asarray(start.rho, dtype=float), lo, hi, labels=comps.labels, criterion=criterion
+    )
+    for _ in range(_RESTARTS):
+        # a lam held where the criterion is flat in it (run to 0 or infinity)
+        # may have left a lower basin behind: scan from the optimum, as the
+        # linear search does, and restart Newton from what the scan finds
+        size = 1e-7 * (1.0 + abs(best.value))
+        flat = (np.abs(best.grad) < size) & (np.abs(np.diagonal(best.hess)) < size)
+        if not flat.any():
+            break
+        rho = coordinate_scan(value, best.rho, lo, hi)
+        if np.array_equal(rho, best.rho):
+            break
+        again, steps, again_converged = newton_rho(
+            at, rho, lo, hi, labels=comps.labels, criterion=criterion
+        )
+        path.extend(steps)
+        if not again.value < best.value:
+            break
+        best, converged = again, again_converged
+    return best, path, converged

@@ -8,6 +8,8 @@ numpy Laplace REML on scipy-minimised penalized deviances, minimised over
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import statsmodels.api as sm
@@ -213,23 +215,29 @@ _CASES = [
 @pytest.mark.parametrize(("family", "criterion"), _CASES)
 def test_selected_lams_minimise_the_criterion_of_fixed_lam_fits(family, criterion):
     model = _model(family, n=200, seed=21)
-    res = model.fit(lam=criterion)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = model.fit(lam=criterion)
     lam = np.log(np.asarray(res.lam))
     value = getattr(res, criterion)
     sel = res._results.selection
     assert sel.converged
     assert sel.path["stage"].iloc[-1] == "outer"
+    # a lam at the edge of the range is said once, and only then
+    edge = [w for w in caught if issubclass(w.category, pr.LamOnEdgeWarning)]
+    assert len(edge) == int(sel.on_edge)
+    assert len(caught) == len(edge)
     # the reported value is that of the fixed-lam fit at the selected lams
     # (the single-penalty criterion of the combined penalty): to the IRLS
     # tolerance 1e-8 of the final fit, 10x margin on 1e-8
     fixed = model.fit(lam=np.exp(lam))
     assert getattr(fixed, criterion) == pytest.approx(value, rel=1e-7)
-    if sel.on_edge:
-        return
     # brute force: no fixed-lam fit on a ring of radius 0.05 around the
-    # optimum is lower (a minimum of curvature c lies below its ring by c 1e-3 / 2)
+    # optimum (within the range searched) is lower; a minimum of curvature c
+    # lies below its ring by c 1e-3 / 2
+    lo, hi = sel.extra["bounds"]
     for angle in np.linspace(0, 2 * np.pi, 8, endpoint=False):
-        trial = lam + 0.05 * np.array([np.cos(angle), np.sin(angle)])
+        trial = np.clip(lam + 0.05 * np.array([np.cos(angle), np.sin(angle)]), lo, hi)
         other = getattr(model.fit(lam=np.exp(trial)), criterion)
         assert other >= value - 1e-9 * abs(value)
 
@@ -317,3 +325,30 @@ def test_glm_unconditional_covariance_from_refits():
         res.cov_params(), expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max()
     )
     assert np.all(np.asarray(res.bse) >= np.asarray(base.bse))
+
+
+def test_a_lam_run_to_infinity_is_held_and_the_other_still_minimises():
+    # logit, n = 100: the data barely move the first component off its prior
+    y, X, Ps, priors = _problem(LOGIT, n=100, seed=11)
+    model = pr.PriorGLM(y, X, family=LOGIT, penalty=Ps, prior=priors)
+    res = model.fit(lam="reml")
+    lam = np.asarray(res.lam)
+    assert lam[0] > 1e8  # at "infinity": the criterion is flat in it
+    assert res._results.selection.converged
+
+    def oracle(r):
+        return _dense_reml(LOGIT, y, X, Ps, priors, r, True)
+
+    # Nelder-Mead from both sides of the found optimum, on the dense oracle
+    for shift in (np.array([-6.0, 1.0]), np.array([2.0, -1.0])):
+        best = minimize(
+            oracle, np.log(lam) + shift, method="Nelder-Mead",
+            options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 2000},
+        )
+        # the oracle's own accuracy is 1e-9 relative (test above)
+        assert res.reml <= best.fun + 1e-9 * abs(best.fun)
+    # the interior lam: the oracle minimised over it with the first held
+    inner = minimize_scalar(lambda t: oracle(np.array([np.log(lam[0]), t])),
+                            bracket=(np.log(lam[1]) - 1, np.log(lam[1]) + 1), tol=1e-10)
+    # a minimum of curvature ~1: value error 1e-9 |V| ~ 1e-7 -> rho within 5e-4
+    assert np.log(lam[1]) == pytest.approx(inner.x, abs=5e-3)
