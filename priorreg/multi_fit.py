@@ -12,8 +12,12 @@ penalized IRLS step the lams are selected by Newton's method on the
 criterion of the working linear model (``gcv``: ``n RSS_w/(n-edf)^2``;
 ``ubre`` and ``aic`` with a known scale: ``RSS_w/n + 2 phi edf/n - phi``,
 which orders lams as AIC does; ``reml``: the working model's REML, PQL), and
-the coefficients are updated at them, until both settle. The final fit is a
-converged penalized IRLS fit at those lams.
+the coefficients are updated at them, until both settle. From there the
+outer iteration (:mod:`priorreg.multi_outer`) minimises the criterion at
+converged fits (the Laplace REML for ``reml``) by Newton's method with its
+exact Hessian; ``loocv`` starts from the GCV optimum and is searched by
+Nelder-Mead (:mod:`priorreg.multi_loo`). The final fit is a converged
+penalized IRLS fit at the selected lams. Dask data: :mod:`priorreg.multi_dask`.
 """
 
 from __future__ import annotations
