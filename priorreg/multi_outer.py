@@ -59,6 +59,9 @@ __all__ = ["outer_search"]
 _STEP_RTOL = 1e-8
 #: Newton restarts from a scan when the optimum holds a lam where the criterion is flat.
 _RESTARTS = 2
+#: That scan's steps in each flat ``rho_j`` (a factor e^8 ~ 3000 in lam): each
+#: point is a converged fit, so two per component, not the linear search's eight.
+_FLAT_SCAN = np.array([-8.0, 8.0])
 
 
 def _irls_at(
@@ -247,8 +250,13 @@ def outer_search(
             last["params"] = point.delta + comps.priors[0]
         return point
 
-    def value(rho: FloatArray) -> float:
-        return at(rho, 0).value
+    seen: dict[bytes, float] = {}
+
+    def value(rho: FloatArray) -> float:  # a scan step clipped onto a point already seen
+        key = np.asarray(rho, dtype=float).tobytes()
+        if key not in seen:
+            seen[key] = at(rho, 0).value
+        return seen[key]
 
     best, path, converged = newton_rho(
         at, np.asarray(start.rho, dtype=float), lo, hi, labels=comps.labels, criterion=criterion
@@ -261,7 +269,9 @@ def outer_search(
         flat = (np.abs(best.grad) < size) & (np.abs(np.diagonal(best.hess)) < size)
         if not flat.any():
             break
-        rho = coordinate_scan(value, best.rho, lo, hi)
+        seen[np.asarray(best.rho, dtype=float).tobytes()] = best.value
+        held = np.where(flat, lo, best.rho), np.where(flat, hi, best.rho)
+        rho = coordinate_scan(value, best.rho, *held, offsets=_FLAT_SCAN)
         if np.array_equal(rho, best.rho):
             break
         again, steps, again_converged = newton_rho(

@@ -190,7 +190,11 @@ def search_bounds(G: FloatArray, matrices: FloatArray) -> tuple[FloatArray, Floa
 
 
 def coordinate_scan(
-    value: Callable[[FloatArray], float], rho0: FloatArray, lo: FloatArray, hi: FloatArray
+    value: Callable[[FloatArray], float],
+    rho0: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    offsets: FloatArray = _SCAN,
 ) -> FloatArray:
     """A start for Newton's method: one sweep of a coarse scan along each ``rho_j``.
 
@@ -198,13 +202,13 @@ def coordinate_scan(
     data-based start alone Newton's method may settle in a poor one. Each
     ``rho_j`` in turn moves to the best of ``rho_j + (-16, ..., 16)`` (steps
     of 4, within the bounds), the others held: ``8 m`` evaluations of the
-    criterion without derivatives.
+    criterion without derivatives (``offsets`` replaces the steps).
     """
     rho = np.clip(np.asarray(rho0, dtype=float), lo, hi)
     best = value(rho)
     for j in range(rho.size):
         base = rho[j]
-        for offset in _SCAN:
+        for offset in offsets:
             trial = rho.copy()
             trial[j] = np.clip(base + offset, lo[j], hi[j])
             v = value(trial)
