@@ -359,3 +359,68 @@ def test_a_lam_run_to_infinity_is_held_and_the_other_still_minimises():
     # a minimum of curvature ~1: value error 1e-9 |V| ~ 1e-7 -> rho within 5e-4;
     # holding lam_1 at 1e8 instead of its optimum moves rho_2 by O(1/lam_1 n)
     assert np.log(lam[1]) == pytest.approx(inner.x, abs=5e-3)
+
+
+def _weighted_models():
+    """Exposure, binomial trials, frequency weights and a canonical Gamma."""
+    rng = np.random.default_rng(5)
+    _, X, Ps, priors = _problem(POISSON, n=150, seed=4)
+    n = X.shape[0]
+    eta = 0.2 + 0.4 * X[:, 1]
+    expo = rng.uniform(0.5, 2, n)
+    trials = rng.integers(1, 6, n).astype(float)
+    succ = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-eta)))
+    gamma_priors = [np.r_[1.0, 0.01 * p[1:]] for p in priors]  # inverse link: eta > 0
+    return {
+        "poisson exposure": pr.PriorGLM(
+            rng.poisson(expo * np.exp(eta)).astype(float), X, family=POISSON, exposure=expo,
+            penalty=Ps, prior=priors,
+        ),
+        "binomial trials": pr.PriorGLM(
+            succ / trials, X, family=LOGIT, var_weights=trials, penalty=Ps, prior=priors
+        ),
+        "poisson freq_weights": pr.PriorGLM(
+            rng.poisson(np.exp(eta)).astype(float), X, family=POISSON,
+            freq_weights=rng.integers(1, 3, n).astype(float), penalty=Ps, prior=priors,
+        ),
+        "gamma inverse": pr.PriorGLM(
+            rng.gamma(3.0, 1 / (1.0 + 0.1 * X[:, 1]) / 3.0), X, family=sm.families.Gamma(),
+            penalty=Ps, prior=gamma_priors,
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "criterion", "scale"),
+    [
+        ("poisson exposure", "reml", 1.0),
+        ("binomial trials", "reml", 1.0),
+        ("binomial trials", "gcv", None),
+        ("poisson freq_weights", "reml", 1.0),
+        ("gamma inverse", "reml", None),
+    ],
+)
+def test_outer_derivatives_with_weights_and_offsets(case, criterion, scale):
+    model = _weighted_models()[case]
+    comps = model.penalty_components
+    rho = np.array([0.5, -0.7])
+    fixed = model.fit(lam=np.exp(rho), tol=1e-12)
+    start = np.asarray(fixed.params)
+
+    def at(r):
+        return _evaluate(model, comps, r, criterion, scale, start, 80, 0.0)
+
+    point = at(rho)
+    # the value is the fixed-lam fit's criterion (single-penalty code path):
+    # both at converged fits to 1e-12, criterion rounding ~1e-14 |V|
+    assert point.value == pytest.approx(getattr(fixed, criterion), rel=1e-10)
+    h = 1e-3
+    fd_g, fd_h = np.zeros(2), np.zeros((2, 2))
+    for j in range(2):
+        e = np.eye(2)[j] * h
+        up, dn = at(rho + e), at(rho - e)
+        fd_g[j] = (up.value - dn.value) / (2 * h)
+        fd_h[j] = (up.grad - dn.grad) / (2 * h)
+    # as in the test above: truncation ~1e-6 of the largest entry: 1e-5
+    np.testing.assert_allclose(point.grad, fd_g, rtol=1e-5, atol=1e-5 * np.abs(fd_g).max())
+    np.testing.assert_allclose(point.hess, fd_h, rtol=1e-5, atol=1e-5 * np.abs(fd_h).max())
