@@ -258,8 +258,17 @@ def outer_search(
             seen[key] = at(rho, 0).value
         return seen[key]
 
+    rho0 = np.clip(np.asarray(start.rho, dtype=float), lo, hi)
+    first = at(rho0)
+    if not (math.isfinite(first.value) and np.all(np.isfinite(first.hess))):
+        # no converged fit at the performance iteration's optimum: keep that optimum
+        return start, [start], False
+
+    def from_first(rho: FloatArray) -> CriterionPoint:  # newton_rho starts at rho0
+        return first if np.array_equal(rho, rho0) else at(rho)
+
     best, path, converged = newton_rho(
-        at, np.asarray(start.rho, dtype=float), lo, hi, labels=comps.labels, criterion=criterion
+        from_first, rho0, lo, hi, labels=comps.labels, criterion=criterion
     )
     for _ in range(_RESTARTS):
         # a lam held where the criterion is flat in it (run to 0 or infinity)
