@@ -50,9 +50,17 @@ from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
 from priorreg.gram import blockwise_gram
-from priorreg.irls import IRLSProblem, halve_step
+from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, irls_loop
 
-__all__ = ["GramFit", "GramPoint", "gram_irls", "gram_point", "performance_irls"]
+__all__ = [
+    "GramData",
+    "GramFit",
+    "GramPoint",
+    "GramSystem",
+    "gram_irls",
+    "gram_point",
+    "performance_irls",
+]
 
 #: Smallest reciprocal condition number of ``D (H + lam L) D`` accepted:
 #: rounding in the Gram route is about ``eps / rcond`` relative, 2e-10 here.
@@ -164,6 +172,66 @@ def edf(point: GramPoint, lam: float, L: FloatArray) -> float | None:
     return float(np.trace(_solve(*factor, point.gram)))
 
 
+@dataclass(frozen=True)
+class GramSystem:
+    r"""The working problem as the Gram matrix and score at a point.
+
+    The step from the point's coefficients ``b`` (zero at the family's
+    starting means, whose score then holds the whole working response) is
+    :math:`b + (H + \lambda L)^{-1}(s - \lambda L(b - b_0))`, solved by the
+    Cholesky factor of the column-scaled :math:`H + \lambda L`.
+    """
+
+    point: GramPoint
+    L: FloatArray
+    b0: FloatArray
+
+    def solve(self, lam: float, params: FloatArray | None) -> FloatArray | None:
+        """The working solution at ``lam``; ``None`` when ``H + lam L`` is ill conditioned."""
+        factor = _cholesky(self.point.gram + lam * self.L)
+        if factor is None:
+            return None
+        ref = self.point.params
+        return ref + _solve(*factor, self.point.score - lam * (self.L @ (ref - self.b0)))
+
+
+@dataclass(frozen=True)
+class GramData(ArrayData):
+    """In-memory arrays for :func:`priorreg.irls.irls_loop`, working solves on ``X'WX``.
+
+    The working system at a point is its weighted Gram matrix (one blockwise
+    ``syrk`` pass, :func:`gram_point`); ``None`` (the route declines) when
+    the working weights are not valid there.
+    """
+
+    def system(self, point: ArrayPoint) -> GramSystem | None:  # type: ignore[override]
+        """The Gram matrix and score at ``point``."""
+        problem = self.problem
+        if point.params is None:  # the starting means: score of the whole working response
+            _, z = problem.working(point.eta, point.mu)
+            ref = np.zeros_like(problem.b0)
+            gp = gram_point(problem, ref, point.eta, point.mu, point.deviance, working=z)
+        else:
+            gp = gram_point(problem, point.params, point.eta, point.mu, point.deviance)
+        return None if gp is None else GramSystem(gp, problem.L, problem.b0)
+
+
+def _gram_fit(data: GramData, r: object) -> GramFit | None:
+    """The :class:`GramFit` of a loop's end: the Gram matrix and edf at its last point."""
+    if r is None or r.stuck:  # type: ignore[attr-defined]
+        return None
+    system = data.system(r.point)  # type: ignore[attr-defined]
+    if system is None:
+        return None
+    lam = r.lam  # type: ignore[attr-defined]
+    value = edf(system.point, lam, data.problem.L)
+    if value is None:
+        return None
+    return GramFit(
+        system.point, float(lam), value, r.penalized_deviance, r.converged, r.iterations  # type: ignore[attr-defined]
+    )
+
+
 def gram_irls(
     problem: IRLSProblem,
     lam: float,
@@ -174,11 +242,10 @@ def gram_irls(
 ) -> GramFit | None:
     r"""Penalized IRLS at ``lam`` from ``start`` by Fisher-scoring steps on ``X'WX``.
 
-    The iteration of :func:`priorreg.irls.penalized_irls` (the same step,
-    halving while the penalized deviance :math:`P = D + \lambda
-    (b-b_0)'L(b-b_0)` increases, stop when :math:`|P_t - P_{t-1}| / (|P_t|
-    + 0.1) <` ``tol``), with the step solved from the Cholesky factor of
-    :math:`X'WX + \lambda L` instead of the orthogonal path factor.
+    :func:`priorreg.irls.irls_loop` (the same step halving and stopping
+    rule as every fit) on :class:`GramData`: the step is solved from the
+    Cholesky factor of :math:`X'WX + \lambda L` instead of the orthogonal
+    path factor.
 
     Parameters
     ----------
@@ -199,34 +266,10 @@ def gram_irls(
         non-finite deviance); the caller then uses
         :func:`priorreg.irls.penalized_irls`.
     """
-    L, b0 = problem.L, problem.b0
-    point = start
-    pen_old = point.deviance + lam * problem.penalty(point.params)
-    converged = False
-    iterations = 0
-    for iterations in range(1, maxiter + 1):  # noqa: B007 - reported below
-        factor = _cholesky(point.gram + lam * L)
-        if factor is None:
-            return None
-        params = point.params
-        step = _solve(*factor, point.score - lam * (L @ (params - b0)))
-        new, new_eta, new_mu, new_dev, new_pen = halve_step(
-            problem, lam, params, params + step, pen_old
-        )
-        if not np.isfinite(new_pen):
-            return None
-        change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
-        nxt = gram_point(problem, new, new_eta, new_mu, new_dev)
-        if nxt is None:
-            return None
-        point, pen_old = nxt, new_pen
-        if change < tol:
-            converged = True
-            break
-    value = edf(point, lam, L)
-    if value is None:
-        return None
-    return GramFit(point, float(lam), value, pen_old, converged, iterations)
+    data = GramData(problem)
+    point = ArrayPoint(start.params, start.eta, start.mu, start.deviance)
+    first = (point, GramSystem(start, problem.L, problem.b0))
+    return _gram_fit(data, irls_loop(data, lam, maxiter=maxiter, tol=tol, first=first))
 
 
 def _working_gcv_lam(point: GramPoint, L: FloatArray, b0: FloatArray, n_obs: int) -> float | None:
@@ -302,60 +345,19 @@ def performance_irls(
     """Penalized IRLS choosing ``lam`` by GCV on the working model at each step.
 
     The performance iteration of :func:`priorreg.irls.penalized_irls` with
-    ``select=working_selector("gcv")`` (same start, step, halving and
-    stopping rule), with ``lam`` chosen by :func:`_working_gcv_lam` and the
-    step solved on the Gram matrix. ``None`` when the Gram route declines
-    (see :func:`gram_irls`).
+    ``select=working_selector("gcv")`` (the same loop, start and stopping
+    rule), with ``lam`` chosen by :func:`_working_gcv_lam` and the step
+    solved on the Gram matrix. ``None`` when the Gram route declines (see
+    :func:`gram_irls`).
     """
-    family, L, b0 = problem.family, problem.L, problem.b0
-    n_obs = problem.X.shape[0]
-    point: GramPoint | None = None
-    if np.any(b0):
-        eta, mu = problem.mean(b0)
-        dev = problem.deviance(mu)
-        if np.isfinite(dev):
-            point = gram_point(problem, b0.copy(), eta, mu, dev)
-    has_params = point is not None
-    if point is None:
-        mu = family.starting_mu(problem.y)
-        eta = family.link(mu) + 0.0
-        _, z = problem.working(eta, mu)
-        point = gram_point(problem, np.zeros_like(b0), eta, mu, problem.deviance(mu), working=z)
-    pen_old = math.inf
-    lam = math.nan
-    converged = False
-    iterations = 0
-    for iterations in range(1, maxiter + 1):  # noqa: B007 - reported below
-        if point is None:
-            return None
-        selected = _working_gcv_lam(point, L, b0, n_obs)
-        if selected is None:
-            return None
-        lam = selected
-        factor = _cholesky(point.gram + lam * L)
-        if factor is None:
-            return None
-        params = point.params
-        if has_params:
-            pen_old = point.deviance + lam * problem.penalty(params)
-        new = params + _solve(*factor, point.score - lam * (L @ (params - b0)))
-        new, new_eta, new_mu, new_dev, new_pen = halve_step(
-            problem, lam, params if has_params else None, new, pen_old
-        )
-        if not np.isfinite(new_pen):
-            return None
-        change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
-        point, pen_old, has_params = (
-            gram_point(problem, new, new_eta, new_mu, new_dev),
-            new_pen,
-            True,
-        )
-        if change < tol:
-            converged = True
-            break
-    if point is None:
+    data = GramData(problem)
+    L, b0, n_obs = problem.L, problem.b0, problem.X.shape[0]
+
+    def select(system: GramSystem) -> float | None:
+        return _working_gcv_lam(system.point, L, b0, n_obs)
+
+    try:
+        r = irls_loop(data, math.nan, maxiter=maxiter, tol=tol, select=select)
+    except ValueError:  # no finite step from the starting means: the path route decides
         return None
-    value = edf(point, lam, L)
-    if value is None:
-        return None
-    return GramFit(point, float(lam), value, pen_old, converged, iterations)
+    return _gram_fit(data, r)
