@@ -26,7 +26,8 @@ from priorreg._typing import FloatArray
 from priorreg.bounded import ReducedProblem
 from priorreg.bounded_glm import BoundedGLMFit
 from priorreg.glm import GLMFit
-from priorreg.outofcore.glm import _IRLS, _bounded_deviance, _bounded_step, _glm_arrays
+from priorreg.irls import Box
+from priorreg.outofcore.glm import _IRLS, DaskData, _glm_arrays
 
 __all__ = ["bounded_irls", "bounded_performance_iteration"]
 
@@ -43,9 +44,9 @@ def _candidates(model: Any, lam: float, start: FloatArray | None) -> Iterator[Fl
     b0 = model.prior_values
     if start is not None:
         yield np.clip(start, lo, hi)
+    data = _data(model)
     try:
-        factor = model._factor_at(model._evaluate(None))
-        yield np.clip(b0 + _bounded_step(model)(factor, lam), lo, hi)
+        yield np.clip(data.system(data.evaluate(None)).solve(lam, None), lo, hi)
     except (FloatingPointError, ValueError, np.linalg.LinAlgError):
         yield None
     yield np.clip(b0, lo, hi)
@@ -63,10 +64,17 @@ def _candidates(model: Any, lam: float, start: FloatArray | None) -> Iterator[Fl
         yield point
 
 
+def _data(model: Any) -> DaskData:
+    """The model's partitions with its bounds on the working solutions."""
+    box = Box.of(model.bounds, model.prior_values, model.penalty_matrix, model.intercept_idx)
+    return DaskData(model, box)
+
+
 def feasible_start(model: Any, lam: float, start: FloatArray | None) -> FloatArray | None:
     """A start inside the bounds with valid means (one pass per candidate), or ``None``."""
+    data = _data(model)
     for point in _candidates(model, lam, start):
-        if point is not None and np.isfinite(_bounded_deviance(model._evaluate(point))):
+        if point is not None and np.isfinite(data.evaluate(point).deviance):
             return point
     return None
 
