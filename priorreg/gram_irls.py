@@ -50,15 +50,21 @@ from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
 from priorreg.gram import blockwise_gram
-from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, irls_loop
+from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, IRLSResult, irls_loop
+from priorreg.linalg import PathFactor
 
 __all__ = [
+    "DeferredFactor",
+    "FixedFit",
     "GramData",
     "GramFit",
     "GramPoint",
+    "GramSummary",
     "GramSystem",
+    "fixed_lam_irls",
     "gram_irls",
     "gram_point",
+    "gram_summary",
     "performance_irls",
 ]
 
@@ -361,3 +367,126 @@ def performance_irls(
     except ValueError:  # no finite step from the starting means: the path route decides
         return None
     return _gram_fit(data, r)
+
+
+@dataclass(frozen=True)
+class FixedFit:
+    """A fixed-``lam`` fit by :func:`fixed_lam_irls` and the Gram matrix at its estimate."""
+
+    result: IRLSResult
+    point: GramPoint
+
+
+def fixed_lam_irls(
+    problem: IRLSProblem,
+    lam: float,
+    *,
+    start: FloatArray | None = None,
+    maxiter: int = 100,
+    tol: float = 1e-8,
+) -> FixedFit | None:
+    r"""Penalized IRLS at a fixed ``lam`` on the Gram route, no path factorization.
+
+    :func:`priorreg.irls.irls_loop` on :class:`GramData`: per iteration one
+    blockwise ``syrk`` pass for :math:`X'WX` and the score, and a ``k x k``
+    Cholesky factor; no ``n x k`` temporary. Each step is a correction
+    :math:`\Delta = (H + \lambda L)^{-1}(s - \lambda L(b - b_0))` with the
+    score :math:`s = X'W g'(\mu)(y - \mu)` evaluated from the rows, so the
+    fixed point (the penalized MLE) does not depend on the rounding of
+    :math:`H`: that only slows the contraction (iterative refinement). The
+    loop ends with the Gram matrix at the last estimate, from which the
+    covariance :math:`(H + \lambda L)^{-1}` and the edf follow
+    (:func:`gram_summary`).
+
+    Returns
+    -------
+    FixedFit or None
+        ``None`` when the Gram route declines (ill-conditioned
+        :math:`X'WX + \lambda L`: reciprocal condition number of the scaled
+        matrix below ``1e-6``; invalid working weights; no finite step): the
+        caller then runs :func:`priorreg.irls.penalized_irls` on the path
+        factorization.
+    """
+    data = GramData(problem)
+    try:
+        r = irls_loop(data, lam, start=start, maxiter=maxiter, tol=tol)
+    except ValueError:  # no finite step from the starting means: the path route reports it
+        return None
+    if r is None or r.stuck:
+        return None
+    system = data.system(r.point)
+    if system is None:
+        return None
+    p = r.point
+    result = IRLSResult(
+        params=r.params,
+        eta=p.eta,
+        mu=p.mu,
+        deviance=p.deviance,
+        penalized_deviance=r.penalized_deviance,
+        lam=float(lam),
+        converged=r.converged,
+        iterations=r.iterations,
+    )
+    return FixedFit(result, system.point)
+
+
+@dataclass
+class DeferredFactor:
+    """The path factor of the working problem at a fit, computed at its first use.
+
+    Stands for :class:`priorreg.linalg.PathFactor` (attributes are those of
+    the factor): a fit on the Gram route needs the path factorization only
+    for leverages, LOOCV, REML and the like, not for its estimate,
+    covariance or edf.
+    """
+
+    problem: IRLSProblem
+    eta: FloatArray
+    mu: FloatArray
+    _factor: PathFactor | None = None
+
+    @property
+    def value(self) -> PathFactor:
+        """The path factor (factorized now if not yet)."""
+        if self._factor is None:
+            self._factor = self.problem.factor(self.eta, self.mu)[0]
+        return self._factor
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("_"):  # unpickling, copying: no factorization
+            raise AttributeError(name)
+        return getattr(self.value, name)
+
+
+@dataclass(frozen=True)
+class GramSummary:
+    """Covariance and edf of a fit from the Gram matrix at its estimate."""
+
+    factor: DeferredFactor
+    zw: FloatArray
+    normalized_cov: FloatArray
+    edf: float
+
+
+def gram_summary(problem: IRLSProblem, r: IRLSResult, point: GramPoint) -> GramSummary | None:
+    r"""Covariance and edf of a fit from the Gram matrix ``H`` at its estimate.
+
+    .. math::
+
+        V = (H + \lambda L)^{-1}, \qquad \mathrm{edf} = \operatorname{tr}(V H),
+
+    From the Cholesky factor of the scaled :math:`H + \lambda L` (``H`` the
+    Gram matrix at the fit); ``None`` when it is ill conditioned (the caller
+    then factorizes on the path route). The path factor is deferred.
+    """
+    factor = _cholesky(point.gram + r.lam * problem.L)
+    if factor is None:
+        return None
+    k = point.gram.shape[0]
+    ncov = _solve(*factor, np.eye(k))
+    ncov = 0.5 * (ncov + ncov.T)
+    edf_value = float(np.sum(ncov * point.gram))  # tr(A^-1 H), both symmetric
+    W, z = problem.working(r.eta, r.mu)
+    zw = (z - problem.prior_fit) * np.sqrt(W)
+    return GramSummary(DeferredFactor(problem, r.eta, r.mu), zw, ncov, edf_value)

@@ -19,7 +19,9 @@ from bounds import MARGIN, solve_rtol
 
 import priorreg as pr
 from priorreg.irls import ArrayData, irls_loop
+from priorreg.outofcore import coding as _coding
 from priorreg.outofcore import passes as _passes
+from priorreg.outofcore import separation as _separation
 from priorreg.outofcore.glm import DaskData, _FitState
 
 
@@ -109,6 +111,8 @@ def test_dask_fit_leaves_the_model_alone_and_counts_its_passes(frames):
 
     with dask.config.set(scheduler="sync"), pytest.MonkeyPatch.context() as mp:
         mp.setattr(_passes, "_compute", counting)
+        for module in (_separation, _coding):  # bound there at import
+            mp.setattr(module, "_compute", counting)
         before = dict(vars(lazy))
         res = lazy.fit(lam=2.0)
         # one pass per IRLS iteration (the deviance of each estimate and the
@@ -156,3 +160,88 @@ def test_one_loop_for_the_gram_route_and_the_path_route(frames):
     assert r_g.iterations == r_p.iterations
     radius, _ = _glm_radius(sm.families.Poisson(), memory, lam, r_g.params, r_p.params)
     assert np.linalg.norm(r_g.params - r_p.params) <= radius
+
+
+# ------------------------------------------------- fixed lam on the Gram route
+def _poisson(n, k, seed=3):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1)) + 0.5])
+    beta = np.concatenate([[0.3], rng.normal(scale=0.1, size=k - 1)])
+    y = rng.poisson(np.exp(X @ beta)).astype(float)
+    return y, X, beta + rng.normal(scale=0.05, size=k)
+
+
+def test_fixed_lam_fit_needs_no_path_factorization_for_its_estimate_and_bse(monkeypatch):
+    import priorreg.irls as irls_module
+
+    y, X, b0 = _poisson(2000, 6)
+    calls = []
+    original = irls_module.factorize
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(irls_module, "factorize", counting)
+    lam = 40.0
+    res = pr.PriorGLM(y, X, family=sm.families.Poisson(), prior=b0).fit(lam=lam)
+    bse = np.asarray(res.bse)
+    assert calls == []  # IRLS steps, covariance and edf from X'WX alone
+    # oracles: statsmodels' Newton step to the penalized optimum (x 10), and
+    # the dense inverse of A = X'WX + lam L at the estimate (W = mu, Poisson log)
+    model = res.model
+    radius, _ = _glm_radius(sm.families.Poisson(), model, lam, res.params)
+    assert radius < 1e-6 * np.linalg.norm(res.params)  # a converged fit: the bound bites
+    mu = np.exp(X @ np.asarray(res.params))
+    A = X.T @ (mu[:, None] * X) + lam * model.penalty_matrix
+    cov = np.linalg.inv(A)
+    # inverting A: solve_rtol(A) relative; W moved by max |x_i' db| <= |x_i| radius
+    drift = np.max(np.linalg.norm(X, axis=1)) * radius
+    np.testing.assert_allclose(bse, np.sqrt(np.diag(cov)), rtol=solve_rtol(A) + MARGIN * drift)
+    edf = np.trace(cov @ (A - lam * model.penalty_matrix))
+    assert res.edf == pytest.approx(edf, abs=X.shape[1] * (solve_rtol(A) + MARGIN * drift))
+    # the path factorization comes once, when something needs it (leverages)
+    h = np.asarray(res.hat_diag)
+    assert calls == [1]
+    Xw = X * np.sqrt(mu)[:, None]
+    dense_h = np.einsum("ij,ij->i", Xw @ cov, Xw)
+    np.testing.assert_allclose(h, dense_h, rtol=0, atol=solve_rtol(A) + MARGIN * drift)
+    res.loocv  # noqa: B018 - the same factor serves LOOCV
+    assert calls == [1]
+
+
+def test_fixed_lam_fit_falls_back_to_the_path_route_when_gram_is_not_accurate():
+    from priorreg.gram_irls import fixed_lam_irls
+
+    rng = np.random.default_rng(5)
+    n = 400
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x + 1e4, rng.normal(size=n)])  # cond(X'X) ~ 1e16
+    y = rng.poisson(np.exp(0.2 + 0.3 * x)).astype(float)
+    model = pr.PriorGLM(y, X, family=sm.families.Poisson(), prior=[0.2 - 3e3, 0.3, 0.0])
+    assert fixed_lam_irls(model.problem, 1.0) is None  # declined: rcond below 1e-6
+    res = model.fit(lam=1.0)
+    radius, _ = _glm_radius(sm.families.Poisson(), model, 1.0, res.params)
+    # the path route's QR-class estimate: at the optimum to its Newton step
+    assert radius <= 1e-6 * np.linalg.norm(res.params)
+
+
+def test_fixed_lam_fit_makes_no_copy_of_the_design():
+    import tracemalloc
+
+    n, k = 50_000, 50
+    y, X, b0 = _poisson(n, k)
+    warm = pr.PriorGLM(y[:500], X[:500], family=sm.families.Poisson(), prior=b0)
+    assert np.all(np.isfinite(warm.fit(lam=1.0).bse))  # imports and caches warmed up
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    res = pr.PriorGLM(y, X, family=sm.families.Poisson(), prior=b0).fit(lam=n * 1e-3)
+    res.bse  # noqa: B018 - the covariance is part of the measured fit
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # n-vectors (means, weights, working response, residuals, ...: at most 24)
+    # plus at most 4 row blocks of 4096 x (k + 1) and O(k^2): well below one
+    # n x k copy (the bound is 0.57 X here)
+    bound = 24 * 8 * n + 4 * 4096 * (k + 1) * 8 + 100 * k * k * 8
+    assert bound < X.nbytes
+    assert peak - base <= bound
