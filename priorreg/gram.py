@@ -43,9 +43,11 @@ from scipy.linalg.blas import dsyrk
 from priorreg._typing import FloatArray
 
 __all__ = [
+    "CentredGram",
     "OnePassFactor",
     "WeightedRows",
     "blockwise_gram",
+    "centred_gram",
     "centring",
     "one_pass_factor",
     "signed_gram",
@@ -173,6 +175,57 @@ def blockwise_gram(
     return upper + np.triu(G, 1).T
 
 
+@dataclass(frozen=True)
+class CentredGram:
+    r"""The Gram matrix of ``[W^1/2 X (I - e_j m'), W^1/2 z]`` (``k + 1`` square).
+
+    ``raw_diag`` is the diagonal before the exact centring (of the shifted
+    data, for the factor :math:`\kappa` of the module notes); ``means`` is
+    ``m`` (``None`` without centring), ``shift`` the sample shift ``s`` and
+    ``resid_means`` the exact correction ``r`` (``m = s / c + r``).
+    """
+
+    G: FloatArray
+    raw_diag: FloatArray
+    means: FloatArray | None
+    shift: FloatArray | None
+    resid_means: FloatArray | None
+
+
+def centred_gram(
+    X: FloatArray, sw: FloatArray | None, zw: FloatArray, centre: int | None
+) -> CentredGram:
+    r"""The Gram matrix of the centred, weighted ``[X, z]`` in one blockwise pass.
+
+    ``centre`` is the index of a constant column (value ``c != 0``) free of
+    the penalty, or ``None`` (no centring). The rows are shifted by a sample
+    mean per block and the centring is finished exactly on the small matrix
+    (the module notes):
+
+    .. math::
+
+        G_c = P_a' G_s P_a, \quad P_a = I - e_j [r', 0],\;
+        r = G_s[j, :k] / G_s[j, j], \qquad m = s / c + r.
+    """
+    k = X.shape[1]
+    shift = None
+    if centre is not None:
+        shift = _shift(X, None if sw is None else sw * sw, centre)
+    G = blockwise_gram(X, sw, zw, shift)
+    raw_diag = np.diag(G).copy()
+    means = r = None
+    if shift is not None:
+        assert centre is not None
+        c = float(X[0, centre])
+        r = G[centre, :k] / G[centre, centre]
+        r[centre] = 0.0
+        Pa = np.eye(k + 1)
+        Pa[centre, :k] -= r
+        G = Pa.T @ G @ Pa
+        means = shift / c + r
+    return CentredGram(G, raw_diag, means, shift, r)
+
+
 def one_pass_factor(
     X: FloatArray,
     sw: FloatArray | None,
@@ -221,25 +274,15 @@ def one_pass_factor(
     :math:`S = \mathrm{diag}(G_c)^{-1/2}`.
     """
     n, k = X.shape
-    c = 0.0
-    shift = None
+    centre = None
     if unpenalized(L, intercept) and n:
         assert intercept is not None
         c = float(X[0, intercept])
         if c == 0 or not np.all(X[:, intercept] == c):
             return None
-        shift = _shift(X, None if sw is None else sw * sw, intercept)
-    G = blockwise_gram(X, sw, zw, shift)
-    raw_diag = np.diag(G).copy()
-    means = r = None
-    if shift is not None:
-        assert intercept is not None
-        r = G[intercept, :k] / G[intercept, intercept]
-        r[intercept] = 0.0
-        Pa = np.eye(k + 1)
-        Pa[intercept, :k] -= r
-        G = Pa.T @ G @ Pa
-        means = shift / c + r
+        centre = intercept
+    cg = centred_gram(X, sw, zw, centre)
+    G, raw_diag, means, shift, r = cg.G, cg.raw_diag, cg.means, cg.shift, cg.resid_means
     diag = np.diag(G)
     if not np.all(np.isfinite(G)) or np.any(diag <= 0):
         return None

@@ -30,8 +30,12 @@ stopping test is made after the Gram matrix of the new estimate is formed),
 so the criterion is exact at the converged fit, not a one-step
 approximation.
 
-The Gram matrix squares the condition number of the weighted design. The
-Cholesky factor is taken of the column-scaled matrix
+The Gram matrix squares the condition number of the weighted design. With
+an unpenalized constant column the Gram matrix is formed centred
+(:func:`priorreg.gram.centred_gram`: a shift per row block, the exact
+centring on the small matrix), and the steps, edf and covariance are solved
+in the centred coordinates :math:`X_c = X(I - e_j m')`, which the penalty
+does not see. The Cholesky factor is taken of the column-scaled matrix
 :math:`D(H + \lambda L)D`, ``D = diag(H)^{-1/2}``; when its reciprocal
 condition number is below ``1e-6`` (``edf`` then no longer certain to
 about ``1e-10`` relative), the kernel declines (returns ``None``) and the
@@ -49,7 +53,7 @@ from scipy.linalg import lapack
 from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
-from priorreg.gram import blockwise_gram
+from priorreg.gram import blockwise_gram, centred_gram
 from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, IRLSResult, irls_loop
 from priorreg.linalg import PathFactor
 
@@ -89,6 +93,13 @@ class GramPoint:
     gram: FloatArray
     score: FloatArray
     rss: float
+    #: With a constant unpenalized column ``j``: :math:`H_c = P'HP` and
+    #: :math:`P's` for :math:`P = I - e_j m'` (``means`` is ``m``), the same
+    #: quantities for the centred design, whose conditioning the solves use.
+    centred: FloatArray | None = None
+    centred_score: FloatArray | None = None
+    means: FloatArray | None = None
+    centre: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,9 +148,29 @@ def gram_point(
         col = sw * working
     if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(col))):
         return None
-    G = blockwise_gram(problem.X, sw, col, None)
-    k = G.shape[0] - 1
-    return GramPoint(params, eta, mu, deviance, G[:k, :k], G[:k, k].copy(), float(G[k, k]))
+    j = problem.centre
+    if j is None:
+        G = blockwise_gram(problem.X, sw, col, None)
+        k = G.shape[0] - 1
+        return GramPoint(params, eta, mu, deviance, G[:k, :k], G[:k, k].copy(), float(G[k, k]))
+    cg = centred_gram(problem.X, sw, col, j)
+    assert cg.means is not None
+    k = cg.G.shape[0] - 1
+    Hc, sc, m = cg.G[:k, :k], cg.G[:k, k].copy(), cg.means
+    # X = X_c Q with Q = P^-1 = I + e_j m': H = Q' H_c Q, s = Q' s_c
+    H = Hc + np.outer(Hc[:, j], m)
+    H = H + np.outer(m, H[j, :])
+    score = sc + m * sc[j]
+    return GramPoint(
+        params, eta, mu, deviance, 0.5 * (H + H.T), score, float(cg.G[k, k]), Hc, sc, m, j
+    )
+
+
+def _centred(point: GramPoint) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """``(H, s, m)`` of the best-conditioned form at ``point`` (``m`` ``None``: not centred)."""
+    if point.centred is None or point.centred_score is None:
+        return point.gram, point.score, None
+    return point.centred, point.centred_score, point.means
 
 
 def _cholesky(A: FloatArray) -> tuple[FloatArray, FloatArray] | None:
@@ -170,12 +201,15 @@ def _solve(C: FloatArray, D: FloatArray, B: FloatArray) -> FloatArray:
 def edf(point: GramPoint, lam: float, L: FloatArray) -> float | None:
     r"""Effective degrees of freedom :math:`\operatorname{tr}((H + \lambda L)^{-1} H)`.
 
-    ``H`` is ``point.gram``; ``None`` when ``H + lam L`` is ill conditioned.
+    ``H`` is ``point.gram`` (or its centred form :math:`P'HP`: the trace is
+    the same, :math:`P'LP = L`); ``None`` when ``H + lam L`` is ill
+    conditioned.
     """
-    factor = _cholesky(point.gram + lam * L)
+    H = _centred(point)[0]
+    factor = _cholesky(H + lam * L)
     if factor is None:
         return None
-    return float(np.trace(_solve(*factor, point.gram)))
+    return float(np.trace(_solve(*factor, H)))
 
 
 @dataclass(frozen=True)
@@ -193,12 +227,22 @@ class GramSystem:
     b0: FloatArray
 
     def solve(self, lam: float, params: FloatArray | None) -> FloatArray | None:
-        """The working solution at ``lam``; ``None`` when ``H + lam L`` is ill conditioned."""
-        factor = _cholesky(self.point.gram + lam * self.L)
+        r"""The working solution at ``lam``; ``None`` when ``H + lam L`` is ill conditioned.
+
+        On the centred form when there is one: :math:`(H_c + \lambda L)\Delta_c
+        = P'(s - \lambda L(b - b_0))` (:math:`P'L = L`, the centred column
+        being unpenalized) and :math:`\Delta = P \Delta_c`.
+        """
+        H, score, m = _centred(self.point)
+        factor = _cholesky(H + lam * self.L)
         if factor is None:
             return None
         ref = self.point.params
-        return ref + _solve(*factor, self.point.score - lam * (self.L @ (ref - self.b0)))
+        step = _solve(*factor, score - lam * (self.L @ (ref - self.b0)))
+        if m is not None:
+            assert self.point.centre is not None
+            step[self.point.centre] -= m @ step
+        return ref + step
 
 
 @dataclass(frozen=True)
@@ -477,16 +521,26 @@ def gram_summary(problem: IRLSProblem, r: IRLSResult, point: GramPoint) -> GramS
         V = (H + \lambda L)^{-1}, \qquad \mathrm{edf} = \operatorname{tr}(V H),
 
     From the Cholesky factor of the scaled :math:`H + \lambda L` (``H`` the
-    Gram matrix at the fit); ``None`` when it is ill conditioned (the caller
-    then factorizes on the path route). The path factor is deferred.
+    Gram matrix at the fit, centred when it can be: :math:`V = P V_c P'`);
+    ``None`` when it is ill conditioned (the caller then factorizes on the
+    path route). The path factor is deferred.
     """
-    factor = _cholesky(point.gram + r.lam * problem.L)
+    H, _, m = _centred(point)
+    factor = _cholesky(H + r.lam * problem.L)
     if factor is None:
         return None
-    k = point.gram.shape[0]
-    ncov = _solve(*factor, np.eye(k))
+    k = H.shape[0]
+    Vc = _solve(*factor, np.eye(k))
+    Vc = 0.5 * (Vc + Vc.T)
+    edf_value = float(np.sum(Vc * H))  # tr(A^-1 H) = tr(A_c^-1 H_c), both symmetric
+    ncov = Vc
+    if m is not None:  # V = P V_c P', P = I - e_j m'
+        assert point.centre is not None
+        j = point.centre
+        ncov = Vc.copy()
+        ncov[j, :] -= m @ Vc
+        ncov[:, j] -= ncov @ m
     ncov = 0.5 * (ncov + ncov.T)
-    edf_value = float(np.sum(ncov * point.gram))  # tr(A^-1 H), both symmetric
     W, z = problem.working(r.eta, r.mu)
     zw = (z - problem.prior_fit) * np.sqrt(W)
     return GramSummary(DeferredFactor(problem, r.eta, r.mu), zw, ncov, edf_value)

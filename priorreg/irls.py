@@ -34,6 +34,7 @@ from statsmodels.genmod import families as smf
 
 from priorreg._typing import FloatArray
 from priorreg.bounded import ReducedProblem
+from priorreg.gram import unpenalized
 from priorreg.linalg import PathFactor, factorize
 from priorreg.selection import select_lam
 
@@ -110,6 +111,15 @@ class IRLSProblem:
             W = self.prior_weights * self.family.weights(mu)
             z = (eta - self.offset) + gprime * (self.y - mu)
         return W, z
+
+    @cached_property
+    def centre(self) -> int | None:
+        """The constant, unpenalized column the Gram route centres on (``None``: none)."""
+        j = self.intercept
+        if j is None or not unpenalized(self.L, j) or not self.X.shape[0]:
+            return None
+        c = self.X[0, j]
+        return j if c != 0 and bool(np.all(self.X[:, j] == c)) else None
 
     @cached_property
     def prior_fit(self) -> FloatArray:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from bounds import MARGIN, solve_rtol
+from bounds import EPS, MARGIN, solve_rtol
 
 import priorreg as pr
 from priorreg.irls import ArrayData, irls_loop
@@ -216,14 +216,19 @@ def test_fixed_lam_fit_falls_back_to_the_path_route_when_gram_is_not_accurate():
     rng = np.random.default_rng(5)
     n = 400
     x = rng.normal(size=n)
-    X = np.column_stack([np.ones(n), x + 1e4, rng.normal(size=n)])  # cond(X'X) ~ 1e16
+    # two unpenalized columns 1e-5 apart: cond(X'WX + lam L) ~ 1e11 after
+    # centring and scaling, whatever lam
+    X = np.column_stack([np.ones(n), x, x + 1e-5 * rng.normal(size=n), rng.normal(size=n)])
     y = rng.poisson(np.exp(0.2 + 0.3 * x)).astype(float)
-    model = pr.PriorGLM(y, X, family=sm.families.Poisson(), prior=[0.2 - 3e3, 0.3, 0.0])
+    model = pr.PriorGLM(
+        y, X, family=sm.families.Poisson(), prior=[0.2, 0.1, 0.2, 0.0], penalty=[0, 0, 0, 1.0]
+    )
     assert fixed_lam_irls(model.problem, 1.0) is None  # declined: rcond below 1e-6
     res = model.fit(lam=1.0)
-    radius, _ = _glm_radius(sm.families.Poisson(), model, 1.0, res.params)
+    radius, info = _glm_radius(sm.families.Poisson(), model, 1.0, res.params)
     # the path route's QR-class estimate: at the optimum to its Newton step
-    assert radius <= 1e-6 * np.linalg.norm(res.params)
+    # (statsmodels' score and Hessian, whose own solve loses cond(info) eps)
+    assert radius <= MARGIN * 4 * EPS * np.linalg.cond(info) * np.linalg.norm(res.params)
 
 
 def test_fixed_lam_fit_makes_no_copy_of_the_design():
@@ -245,3 +250,39 @@ def test_fixed_lam_fit_makes_no_copy_of_the_design():
     bound = 24 * 8 * n + 4 * 4096 * (k + 1) * 8 + 100 * k * k * 8
     assert bound < X.nbytes
     assert peak - base <= bound
+
+
+def test_gram_route_centres_a_design_far_from_the_origin():
+    """Columns near 1e4 (cond(X'WX) ~ 1e16 uncentred) stay on the Gram route, centred."""
+    from priorreg.gram_irls import fixed_lam_irls, gram_point
+    from priorreg.irls import penalized_irls
+
+    rng = np.random.default_rng(11)
+    n = 400
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x + 1e4, rng.normal(size=n)])
+    y = rng.poisson(np.exp(0.2 + 0.3 * x)).astype(float)
+    b0 = np.array([0.2 - 3e3, 0.3, 0.0])
+    model = pr.PriorGLM(y, X, family=sm.families.Poisson(), prior=b0)
+    problem = model.problem
+    assert problem.centre == 0
+    # the Gram matrix and score, centred and mapped back, against the dense
+    # products: each a sum of n terms, rounding <= n eps sum |terms| (Higham
+    # 3.1), the centring and its inverse (exact algebra) adding as much again
+    eta, mu = problem.mean(b0)
+    point = gram_point(problem, b0, eta, mu, problem.deviance(mu))
+    H = X.T @ (mu[:, None] * X)
+    score = X.T @ (y - mu)
+    absX = np.abs(X)
+    bound = 2 * MARGIN * n * EPS
+    assert np.all(np.abs(point.gram - H) <= bound * (absX.T @ (mu[:, None] * absX)))
+    assert np.all(np.abs(point.score - score) <= bound * (absX.T @ np.abs(y - mu)))
+    # the fit: Gram steps in the centred coordinates, against the path route
+    # (QR-class, centred too): one optimum (statsmodels' Newton step, x 10)
+    fixed = fixed_lam_irls(problem, 2.0, tol=1e-12)
+    assert fixed is not None
+    ref = penalized_irls(problem, 2.0, tol=1e-12)
+    assert fixed.result.iterations == ref.iterations
+    radius, info = _glm_radius(sm.families.Poisson(), model, 2.0, fixed.result.params, ref.params)
+    radius += MARGIN * 3 * EPS * np.linalg.cond(info) * np.linalg.norm(ref.params)
+    assert np.linalg.norm(fixed.result.params - ref.params) <= radius
