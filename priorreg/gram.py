@@ -219,9 +219,10 @@ def centred_gram(
         c = float(X[0, centre])
         r = G[centre, :k] / G[centre, centre]
         r[centre] = 0.0
-        Pa = np.eye(k + 1)
-        Pa[centre, :k] -= r
-        G = Pa.T @ G @ Pa
+        # P_a' G P_a with P_a = I - e_j u', u = [r, 0], u_j = 0: rank-one terms
+        u = np.append(r, 0.0)
+        gj = G[centre].copy()
+        G = G - np.outer(u, gj) - np.outer(gj, u) + G[centre, centre] * np.outer(u, u)
         means = shift / c + r
     return CentredGram(G, raw_diag, means, shift, r)
 
