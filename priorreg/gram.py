@@ -34,6 +34,7 @@ takes the CholeskyQR2 / Householder route on a centred copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,37 +139,62 @@ class OnePassFactor:
     resid_means: FloatArray | None
 
 
-def _shift(X: FloatArray, w: FloatArray | None, intercept: int) -> FloatArray:
-    """Weighted mean of a strided sample of rows (0 in the intercept column)."""
+#: ``weigh(rows, X[rows]) -> (sw, zw)`` of one row block (``sw`` ``None``: unweighted).
+BlockWeights = Callable[[slice, FloatArray], tuple[FloatArray | None, FloatArray]]
+
+
+def _shift(
+    X: FloatArray, w: FloatArray | Callable[[slice], FloatArray] | None, intercept: int
+) -> FloatArray:
+    """Weighted mean of a strided sample of rows (0 in the intercept column).
+
+    ``w`` is the weights, or a function giving the weights of a slice of rows.
+    """
     n = X.shape[0]
     rows = slice(0, n, max(1, n // _SAMPLE_ROWS))
     sample = X[rows]
     if w is None:
         s = sample.mean(axis=0)
     else:
-        ws = w[rows]
+        ws = w(rows) if callable(w) else w[rows]
         s = (ws @ sample) / float(np.sum(ws))
     s[intercept] = 0.0
     return s
 
 
 def blockwise_gram(
-    X: FloatArray, sw: FloatArray | None, zw: FloatArray, shift: FloatArray | None
+    X: FloatArray,
+    sw: FloatArray | None,
+    zw: FloatArray | None,
+    shift: FloatArray | None,
+    *,
+    weigh: BlockWeights | None = None,
 ) -> FloatArray:
-    """``A'A`` for ``A = [diag(sw) (X - 1 shift'), zw]``, one pass of ``syrk`` on row blocks."""
+    """``A'A`` for ``A = [diag(sw) (X - 1 shift'), zw]``, one pass of ``syrk`` on row blocks.
+
+    ``weigh`` gives ``(sw, zw)`` of each block from its rows instead of
+    ``sw`` and ``zw``, so that a pass that needs the rows for the weights
+    (e.g. the means at an estimate) reads them once.
+    """
     n, k = X.shape
     G = np.zeros((k + 1, k + 1), order="F")
     buf = np.empty((min(n, ROW_BLOCK), k + 1))
     for start in range(0, n, ROW_BLOCK):
         stop = min(start + ROW_BLOCK, n)
         block = buf[: stop - start]
-        if shift is None:
-            block[:, :k] = X[start:stop]
+        rows = X[start:stop]
+        if weigh is None:
+            assert zw is not None
+            swb, zwb = (None if sw is None else sw[start:stop]), zw[start:stop]
         else:
-            np.subtract(X[start:stop], shift, out=block[:, :k])
-        if sw is not None:
-            block[:, :k] *= sw[start:stop, None]
-        block[:, k] = zw[start:stop]
+            swb, zwb = weigh(slice(start, stop), rows)
+        if shift is None:
+            block[:, :k] = rows
+        else:
+            np.subtract(rows, shift, out=block[:, :k])
+        if swb is not None:
+            block[:, :k] *= swb[:, None]
+        block[:, k] = zwb
         # block.T is Fortran-ordered: syrk reads the block in place
         G = dsyrk(1.0, block.T, beta=1.0, c=G, overwrite_c=1)
     upper = np.triu(G)
@@ -193,12 +219,20 @@ class CentredGram:
 
 
 def centred_gram(
-    X: FloatArray, sw: FloatArray | None, zw: FloatArray, centre: int | None
+    X: FloatArray,
+    sw: FloatArray | None,
+    zw: FloatArray | None,
+    centre: int | None,
+    *,
+    weigh: BlockWeights | None = None,
+    weights_at: Callable[[slice], FloatArray] | None = None,
 ) -> CentredGram:
     r"""The Gram matrix of the centred, weighted ``[X, z]`` in one blockwise pass.
 
     ``centre`` is the index of a constant column (value ``c != 0``) free of
-    the penalty, or ``None`` (no centring). The rows are shifted by a sample
+    the penalty, or ``None`` (no centring); ``weigh`` and ``weights_at`` (the
+    weights ``W`` of a slice of rows, for the shift) replace ``sw`` and ``zw``
+    as in :func:`blockwise_gram`. The rows are shifted by a sample
     mean per block and the centring is finished exactly on the small matrix
     (the module notes):
 
@@ -210,8 +244,9 @@ def centred_gram(
     k = X.shape[1]
     shift = None
     if centre is not None:
-        shift = _shift(X, None if sw is None else sw * sw, centre)
-    G = blockwise_gram(X, sw, zw, shift)
+        w = weights_at if weigh is not None else (None if sw is None else sw * sw)
+        shift = _shift(X, w, centre)
+    G = blockwise_gram(X, sw, zw, shift, weigh=weigh)
     raw_diag = np.diag(G).copy()
     means = r = None
     if shift is not None:

@@ -53,13 +53,14 @@ from scipy.linalg import lapack
 from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
-from priorreg.gram import blockwise_gram, centred_gram
+from priorreg.gram import CentredGram, centred_gram
 from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, IRLSResult, irls_loop
 from priorreg.linalg import PathFactor
 
 __all__ = [
     "DeferredFactor",
     "FixedFit",
+    "GramArrayPoint",
     "GramData",
     "GramFit",
     "GramPoint",
@@ -67,6 +68,7 @@ __all__ = [
     "GramSystem",
     "fixed_lam_irls",
     "gram_irls",
+    "gram_pass",
     "gram_point",
     "gram_summary",
     "performance_irls",
@@ -148,22 +150,74 @@ def gram_point(
         col = sw * working
     if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(col))):
         return None
-    j = problem.centre
-    if j is None:
-        G = blockwise_gram(problem.X, sw, col, None)
-        k = G.shape[0] - 1
-        return GramPoint(params, eta, mu, deviance, G[:k, :k], G[:k, k].copy(), float(G[k, k]))
-    cg = centred_gram(problem.X, sw, col, j)
-    assert cg.means is not None
+    cg = centred_gram(problem.X, sw, col, problem.centre)
+    return _point_from(cg, problem.centre, params, eta, mu, deviance)
+
+
+def _point_from(
+    cg: CentredGram,
+    j: int | None,
+    params: FloatArray,
+    eta: FloatArray,
+    mu: FloatArray,
+    deviance: float,
+) -> GramPoint:
+    """The :class:`GramPoint` of a (centred on column ``j``, or not) Gram matrix."""
     k = cg.G.shape[0] - 1
-    Hc, sc, m = cg.G[:k, :k], cg.G[:k, k].copy(), cg.means
+    G = cg.G
+    if j is None or cg.means is None:
+        return GramPoint(params, eta, mu, deviance, G[:k, :k], G[:k, k].copy(), float(G[k, k]))
+    Hc, sc, m = G[:k, :k], G[:k, k].copy(), cg.means
     # X = X_c Q with Q = P^-1 = I + e_j m': H = Q' H_c Q, s = Q' s_c
     H = Hc + np.outer(Hc[:, j], m)
     H = H + np.outer(m, H[j, :])
     score = sc + m * sc[j]
-    return GramPoint(
-        params, eta, mu, deviance, 0.5 * (H + H.T), score, float(cg.G[k, k]), Hc, sc, m, j
-    )
+    H = 0.5 * (H + H.T)
+    return GramPoint(params, eta, mu, deviance, H, score, float(G[k, k]), Hc, sc, m, j)
+
+
+@dataclass(frozen=True)
+class GramArrayPoint(ArrayPoint):
+    """An in-memory estimate with the Gram matrix there (``None``: invalid weights)."""
+
+    gram: GramPoint | None = None
+
+
+def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
+    r"""Means, deviance and the Gram matrix and score at ``params`` in one pass over ``X``.
+
+    Each row block gives :math:`\eta = X b + o`, the means, the working
+    weights and residual, and is then added to the (centred) Gram matrix by
+    ``syrk`` while it is in cache; the deviance follows from the means.
+    """
+    family, link = problem.family, problem.family.link
+    X, y, offset = problem.X, problem.y, problem.offset
+    prior_w = problem.prior_weights
+    n = X.shape[0]
+    eta, mu = np.empty(n), np.empty(n)
+    valid = [True]
+
+    def weights_at(rows: slice) -> FloatArray:
+        with np.errstate(all="ignore"):
+            return prior_w[rows] * family.weights(link.inverse(X[rows] @ params + offset[rows]))
+
+    def weigh(rows: slice, block: FloatArray) -> tuple[FloatArray, FloatArray]:
+        with np.errstate(all="ignore"):
+            e = block @ params + offset[rows]
+            m = link.inverse(e)
+            W = prior_w[rows] * family.weights(m)
+            sw = np.sqrt(W)
+            col = sw * (link.deriv(m) * (y[rows] - m))
+        eta[rows], mu[rows] = e, m
+        if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(col))):
+            valid[0] = False
+        return sw, col
+
+    j = problem.centre
+    cg = centred_gram(X, None, None, j, weigh=weigh, weights_at=weights_at)
+    deviance = problem.deviance(mu)
+    gram = _point_from(cg, j, params, eta, mu, deviance) if valid[0] else None
+    return GramArrayPoint(params, eta, mu, deviance, gram)
 
 
 def _centred(point: GramPoint) -> tuple[FloatArray, FloatArray, FloatArray | None]:
@@ -254,10 +308,18 @@ class GramData(ArrayData):
     the working weights are not valid there.
     """
 
+    def evaluate(self, params: FloatArray | None) -> ArrayPoint:
+        """Means and deviance at ``params``, with the Gram matrix there (:func:`gram_pass`)."""
+        if params is None or self.box is not None:
+            return super().evaluate(params)
+        return gram_pass(self.problem, params)
+
     def system(self, point: ArrayPoint) -> GramSystem | None:  # type: ignore[override]
-        """The Gram matrix and score at ``point``."""
+        """The Gram matrix and score at ``point`` (from its pass when it was evaluated here)."""
         problem = self.problem
-        if point.params is None:  # the starting means: score of the whole working response
+        if isinstance(point, GramArrayPoint):
+            gp = point.gram
+        elif point.params is None:  # the starting means: score of the whole working response
             _, z = problem.working(point.eta, point.mu)
             ref = np.zeros_like(problem.b0)
             gp = gram_point(problem, ref, point.eta, point.mu, point.deviance, working=z)

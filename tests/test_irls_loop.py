@@ -286,3 +286,29 @@ def test_gram_route_centres_a_design_far_from_the_origin():
     radius, info = _glm_radius(sm.families.Poisson(), model, 2.0, fixed.result.params, ref.params)
     radius += MARGIN * 3 * EPS * np.linalg.cond(info) * np.linalg.norm(ref.params)
     assert np.linalg.norm(fixed.result.params - ref.params) <= radius
+
+
+def test_fixed_lam_iteration_reads_the_design_once(monkeypatch):
+    """Means, deviance and the next X'WX of an estimate come from one blockwise pass."""
+    import priorreg.gram_irls as gram_irls_module
+    from priorreg.irls import IRLSProblem
+
+    y, X, b0 = _poisson(5000, 8)
+    passes, products = [], []
+    centred, mean = gram_irls_module.centred_gram, IRLSProblem.mean
+
+    def counting_gram(*args, **kwargs):
+        passes.append(1)
+        return centred(*args, **kwargs)
+
+    def counting_mean(self, params):
+        products.append(1)
+        return mean(self, params)
+
+    monkeypatch.setattr(gram_irls_module, "centred_gram", counting_gram)
+    monkeypatch.setattr(IRLSProblem, "mean", counting_mean)
+    res = pr.PriorGLM(y, X, family=sm.families.Poisson(), prior=b0).fit(lam=30.0)
+    assert res.converged
+    # the start and each accepted estimate (no halving from a prior this close)
+    assert len(passes) == res.iterations + 1
+    assert products == []  # no separate X b pass
