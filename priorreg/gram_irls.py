@@ -54,7 +54,7 @@ from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
 from priorreg.gram import CentredGram, centred_gram
-from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, IRLSResult, irls_loop
+from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, IRLSResult, as_result, irls_loop
 from priorreg.linalg import PathFactor
 
 __all__ = [
@@ -523,18 +523,7 @@ def fixed_lam_irls(
     system = data.system(r.point)
     if system is None:
         return None
-    p = r.point
-    result = IRLSResult(
-        params=r.params,
-        eta=p.eta,
-        mu=p.mu,
-        deviance=p.deviance,
-        penalized_deviance=r.penalized_deviance,
-        lam=float(lam),
-        converged=r.converged,
-        iterations=r.iterations,
-    )
-    return FixedFit(result, system.point)
+    return FixedFit(as_result(r, data), system.point)
 
 
 @dataclass
