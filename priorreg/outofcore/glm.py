@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import sys
 import time
@@ -290,7 +291,9 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     iteration, then warm-started converged fits in a bounded search).
     With ``bounds=`` each working problem is solved under the bounds on its
     reduced factor (:mod:`priorreg.outofcore.bounded_glm`), still one pass
-    per accepted step.
+    per accepted step. ``fit()`` works on a copy of the model, the results'
+    ``model``, which counts the fit's passes (``res.model.passes``); the model
+    itself does not change.
     """
 
     _std_key = "freq_weights"
@@ -393,10 +396,11 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         return self._state.passes
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        """As ``PriorGLM.fit``, on a copy of the model that keeps this fit's passes.
+        """As :meth:`priorreg.PriorGLM.fit` (same parameters), on a copy of the model.
 
-        The separation check (a property of the data, one pass) is made once
-        per model, as in memory; the IRLS passes and points belong to the fit.
+        The copy (the results' ``model``) keeps this fit's passes and points;
+        the separation check, a property of the data, is made once per model,
+        as in memory.
         """
         fitting = copy.copy(self)
         fitting._state = _FitState()
@@ -405,6 +409,8 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         finally:  # the model's once-per-model cache (priorreg.separation.model_separation)
             if "_separation" in fitting.__dict__:
                 self.__dict__.setdefault("_separation", fitting.__dict__["_separation"])
+
+    fit.__signature__ = inspect.signature(PriorGLM.fit)  # type: ignore[attr-defined]
 
     def _full_penalty(self, params: FloatArray) -> float:
         delta = params - self.prior_values
