@@ -17,7 +17,7 @@ A backend module provides:
     The model of ``cls.from_formula`` on ``data``.
 ``predict(results, exog, **options)``, ``refine(results, newdata, **options)``
     ``results.predict`` and ``results.refine`` on its data.
-``separation(model)``, ``free_loocv(model, fit)``, ``free_hat_diag(model, fit)``
+``check_separation(model)``, ``free_loocv(model, fit)``, ``free_hat_diag(model, fit)``
     The passes over its data that in-memory code runs on arrays.
 
 Options that select another model class (``bounds=`` turns ``PriorGLM`` into

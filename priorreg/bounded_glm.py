@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
-from statsmodels.genmod import families as smf
 
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.bounded import ReducedProblem, conditional_penalty, free_index
@@ -32,74 +31,20 @@ from priorreg.bounded_results import bounded_results, check_cov_type
 from priorreg.bounds import refuse_several_penalties, resolve_bounds
 from priorreg.fits import BoundedGLMFit, GLMFit
 from priorreg.glm import PriorGLM
-from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls
-from priorreg.linalg import PathFactor, factorize
+from priorreg.irls import (
+    ArrayData,
+    Box,
+    IRLSResult,
+    mean_in_domain,
+    mean_out_of_domain,
+    penalized_irls,
+)
+from priorreg.linalg import factorize
 
 __all__ = ["BoundedGLMFit", "BoundedPriorGLM", "mean_in_domain", "mean_out_of_domain"]
 
 
-def mean_in_domain(family: Any, mu: FloatArray) -> bool:
-    """Whether the means are valid for ``family``: finite, in (0, 1) or > 0."""
-    return mean_out_of_domain(family, mu) == 0
-
-
-def mean_out_of_domain(family: Any, mu: FloatArray) -> int:
-    """Number of means not valid for ``family`` (not finite, outside (0, 1) or <= 0)."""
-    mu = np.asarray(mu)
-    with np.errstate(invalid="ignore"):
-        if isinstance(family, smf.Gaussian):
-            ok = np.isfinite(mu)
-        elif isinstance(family, smf.Binomial):
-            ok = np.isfinite(mu) & (mu > 0) & (mu < 1)
-        else:
-            ok = np.isfinite(mu) & (mu > 0)
-    return int(np.count_nonzero(~ok))
-
-
-@dataclass(frozen=True)
-class _BoundedStep:
-    """The working problem's factor, solved under the bounds (``coef`` only)."""
-
-    factor: PathFactor
-    reduced: ReducedProblem
-    lower: FloatArray
-    upper: FloatArray
-
-    def coef(self, lam: float) -> FloatArray:
-        """Bounded ``delta = b - b0`` of the working problem at ``lam``."""
-        start = self.factor.coef(lam)
-        return self.reduced.solve(lam, self.lower, self.upper, start=start)[0]
-
-
-@dataclass(frozen=True)
-class _BoundedProblem(IRLSProblem):
-    """An IRLS problem whose steps respect the bounds and the family's domain."""
-
-    lower: FloatArray | None = None
-    upper: FloatArray | None = None
-
-    def deviance(self, mu: FloatArray) -> float:
-        """Deviance, ``inf`` outside the family's domain (so the step is halved)."""
-        if not mean_in_domain(self.family, mu):
-            return float("inf")
-        return super().deviance(mu)
-
-    def factor(self, eta: FloatArray, mu: FloatArray) -> tuple[Any, FloatArray]:  # type: ignore[override]
-        """The working factor wrapped so that its solution obeys the bounds."""
-        factor, zw = super().factor(eta, mu)
-        reduced = ReducedProblem.from_factor(factor, self.L, self.intercept)
-        step = _BoundedStep(factor, reduced, self.lower - self.b0, self.upper - self.b0)
-        return step, zw
-
-
-def _valid_point(problem: IRLSProblem, params: FloatArray) -> bool:
-    _, mu = problem.mean(params)
-    return bool(np.isfinite(problem.deviance(mu)))
-
-
-def feasible_start(
-    problem: _BoundedProblem, lam: float, start: FloatArray | None
-) -> FloatArray | None:
+def feasible_start(data: ArrayData, lam: float, start: FloatArray | None) -> FloatArray | None:
     """A starting point inside the bounds with a valid mean, or ``None``.
 
     Tried in turn (each only if the ones before fail): ``start`` clipped to
@@ -107,22 +52,22 @@ def feasible_start(
     prior clipped; the intercept alone at the link of the mean response
     (others at zero, clipped).
     """
-    for point in _start_candidates(problem, lam, start):
-        if point is not None and _valid_point(problem, point):
+    for point in _start_candidates(data, lam, start):
+        if point is not None and np.isfinite(data.evaluate(point).deviance):
             return point
     return None
 
 
 def _start_candidates(
-    problem: _BoundedProblem, lam: float, start: FloatArray | None
+    data: ArrayData, lam: float, start: FloatArray | None
 ) -> Iterator[FloatArray | None]:
-    lo, hi = problem.lower, problem.upper
+    problem, box = data.problem, data.box
+    assert box is not None
+    lo, hi = problem.b0 + box.lower, problem.b0 + box.upper
     if start is not None:
         yield np.clip(start, lo, hi)
-    mu0 = problem.family.starting_mu(problem.y)
     try:
-        step, _ = problem.factor(problem.family.link(mu0) + 0.0, mu0)
-        yield np.clip(problem.b0 + step.coef(lam), lo, hi)
+        yield np.clip(data.system(data.evaluate(None)).solve(lam, None), lo, hi)
     except (FloatingPointError, ValueError, np.linalg.LinAlgError):
         yield None
     yield np.clip(problem.b0, lo, hi)
@@ -153,10 +98,10 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
         )
         refuse_several_penalties(self.bounds, getattr(self, "penalty_components", None))
 
-    def _bounded_problem(self) -> _BoundedProblem:
+    def _box(self) -> Box:
+        """The bounds on the working solutions ``delta = b - b0``."""
         p = self.problem
-        values = {f.name: getattr(p, f.name) for f in fields(p)}
-        return _BoundedProblem(**values, lower=self.bounds.lower, upper=self.bounds.upper)
+        return Box.of(self.bounds, p.b0, p.L, p.intercept)
 
     def _irls(
         self,
@@ -168,17 +113,17 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
     ) -> GLMFit:
         if self.bounds is None:
             return super()._irls(lam, start, maxiter, tol, start_fit)
-        problem = self._bounded_problem()
+        box = self._box()
         if start_fit is not None:
             start = start_fit.params
-        point = feasible_start(problem, lam, start)
+        point = feasible_start(ArrayData(self.problem, box), lam, start)
         if point is None:
             raise ValueError(
                 "no starting point inside the bounds gives valid means for the "
                 f"{type(self.family).__name__} family (e.g. mu > 0): loosen the bounds "
                 "or give the intercept room"
             )
-        r = penalized_irls(problem, lam, start=point, maxiter=maxiter, tol=tol)
+        r = penalized_irls(self.problem, lam, start=point, maxiter=maxiter, tol=tol, box=box)
         return self._finish_bounded(r)
 
     def _finish_bounded(self, r: IRLSResult) -> BoundedGLMFit:

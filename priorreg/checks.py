@@ -50,7 +50,7 @@ def check_column_scale(
     arr = values if values.ndim == 2 else values[:, None]
     if arr.shape[0] == 0:
         return
-    peak = np.max(np.abs(arr), axis=0)
+    peak = np.maximum(np.max(arr, axis=0), -np.min(arr, axis=0))  # max |x|, no copy of arr
     small = (peak > 0) & (peak < _TINY) if tiny else np.zeros(peak.shape, dtype=bool)
     bad = np.flatnonzero((peak > _HUGE) | small)
     if bad.size == 0:

@@ -27,6 +27,7 @@ from priorreg.exceptions import ConvergenceWarning, warn
 from priorreg.fits import GLMFit
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.glm_search import GLMSearch, laplace_reml
+from priorreg.gram_irls import GramPoint, fixed_lam_irls, gram_summary
 from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
 from priorreg.linear import _check_cov_type, _check_lam
 from priorreg.multi_fit import fit_glm as _fit_several
@@ -193,15 +194,25 @@ class PriorGLM(PriorModel):
             fam, self.endog_response, mu, self.var_weights_total, self.freq_weights_total, scale
         )
 
-    def _finish(self, r: IRLSResult) -> GLMFit:
-        """Covariance, edf, scale and likelihood at a converged fit."""
+    def _finish(self, r: IRLSResult, gram: GramPoint | None = None) -> GLMFit:
+        """Covariance, edf, scale and likelihood at a converged fit.
+
+        With ``gram`` (the Gram matrix at the fit) they come from its
+        Cholesky factor and the path factorization waits until something
+        needs it (:func:`priorreg.gram_irls.gram_summary`).
+        """
         problem = self.problem
-        factor, zw = problem.factor(r.eta, r.mu)
         lam = r.lam
-        K = factor.cov_factor(lam)
-        ncov = K @ K.T
+        summary = None if gram is None else gram_summary(problem, r, gram)
+        if summary is None:
+            factor, zw = problem.factor(r.eta, r.mu)
+            K = factor.cov_factor(lam)
+            ncov = K @ K.T
+            edf = float(factor.edf(lam))
+        else:
+            factor, zw = summary.factor, summary.zw  # type: ignore[assignment]
+            ncov, edf = summary.normalized_cov, summary.edf
         edf_params = 1.0 - lam * np.einsum("ij,ji->i", ncov, self.penalty_matrix)
-        edf = float(factor.edf(lam))
         iw = self.freq_weights_total * self.var_weights_total
         resid = self.endog_response - r.mu
         with np.errstate(all="ignore"):
@@ -347,6 +358,10 @@ class PriorGLM(PriorModel):
         start_factor = None
         if start_fit is not None:
             start, start_factor = start_fit.params, (start_fit.factor, start_fit.zw)
+        else:  # Gram steps, one path factorization at the end (priorreg.gram_irls)
+            fixed = fixed_lam_irls(self.problem, lam, start=start, maxiter=maxiter, tol=tol)
+            if fixed is not None:
+                return self._finish(fixed.result, fixed.point)
         r = penalized_irls(
             self.problem, lam, start=start, maxiter=maxiter, tol=tol, start_factor=start_factor
         )

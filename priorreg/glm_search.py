@@ -64,7 +64,7 @@ from scipy.optimize import minimize_scalar
 
 from priorreg import families as _families
 from priorreg._typing import FloatArray
-from priorreg.degenerate import warn_glm_edge
+from priorreg.degenerate import exact_deviance, warn_glm_edge
 from priorreg.gram import signed_gram
 from priorreg.gram_irls import (
     GramFit,
@@ -544,6 +544,9 @@ class GLMSearch:
         values = np.array([t.value for t in self.trials.values()])
         values = values[np.isfinite(values)]
         if values.size < 3:
+            return True
+        deviances = [t.deviance for t in self.trials.values()]
+        if exact_deviance(self.model, deviances):  # values of rounding size (e.g. all ~0)
             return True
         return bool(np.ptp(values) <= _FLAT_VALUES * np.max(np.abs(values)))
 

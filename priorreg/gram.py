@@ -34,6 +34,7 @@ takes the CholeskyQR2 / Householder route on a centred copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,9 +44,11 @@ from scipy.linalg.blas import dsyrk
 from priorreg._typing import FloatArray
 
 __all__ = [
+    "CentredGram",
     "OnePassFactor",
     "WeightedRows",
     "blockwise_gram",
+    "centred_gram",
     "centring",
     "one_pass_factor",
     "signed_gram",
@@ -136,41 +139,127 @@ class OnePassFactor:
     resid_means: FloatArray | None
 
 
-def _shift(X: FloatArray, w: FloatArray | None, intercept: int) -> FloatArray:
-    """Weighted mean of a strided sample of rows (0 in the intercept column)."""
+#: ``weigh(rows, X[rows]) -> (sw, zw)`` of one row block (``sw`` ``None``: unweighted).
+BlockWeights = Callable[[slice, FloatArray], tuple[FloatArray | None, FloatArray]]
+
+
+def _shift(
+    X: FloatArray, w: FloatArray | Callable[[slice], FloatArray] | None, intercept: int
+) -> FloatArray:
+    """Weighted mean of a strided sample of rows (0 in the intercept column).
+
+    ``w`` is the weights, or a function giving the weights of a slice of rows.
+    """
     n = X.shape[0]
     rows = slice(0, n, max(1, n // _SAMPLE_ROWS))
     sample = X[rows]
     if w is None:
         s = sample.mean(axis=0)
     else:
-        ws = w[rows]
+        ws = w(rows) if callable(w) else w[rows]
         s = (ws @ sample) / float(np.sum(ws))
     s[intercept] = 0.0
     return s
 
 
 def blockwise_gram(
-    X: FloatArray, sw: FloatArray | None, zw: FloatArray, shift: FloatArray | None
+    X: FloatArray,
+    sw: FloatArray | None,
+    zw: FloatArray | None,
+    shift: FloatArray | None,
+    *,
+    weigh: BlockWeights | None = None,
 ) -> FloatArray:
-    """``A'A`` for ``A = [diag(sw) (X - 1 shift'), zw]``, one pass of ``syrk`` on row blocks."""
+    """``A'A`` for ``A = [diag(sw) (X - 1 shift'), zw]``, one pass of ``syrk`` on row blocks.
+
+    ``weigh`` gives ``(sw, zw)`` of each block from its rows instead of
+    ``sw`` and ``zw``, so that a pass that needs the rows for the weights
+    (e.g. the means at an estimate) reads them once.
+    """
     n, k = X.shape
     G = np.zeros((k + 1, k + 1), order="F")
     buf = np.empty((min(n, ROW_BLOCK), k + 1))
     for start in range(0, n, ROW_BLOCK):
         stop = min(start + ROW_BLOCK, n)
         block = buf[: stop - start]
-        if shift is None:
-            block[:, :k] = X[start:stop]
+        rows = X[start:stop]
+        if weigh is None:
+            assert zw is not None
+            swb, zwb = (None if sw is None else sw[start:stop]), zw[start:stop]
         else:
-            np.subtract(X[start:stop], shift, out=block[:, :k])
-        if sw is not None:
-            block[:, :k] *= sw[start:stop, None]
-        block[:, k] = zw[start:stop]
+            swb, zwb = weigh(slice(start, stop), rows)
+        if shift is None:
+            block[:, :k] = rows
+        else:
+            np.subtract(rows, shift, out=block[:, :k])
+        if swb is not None:
+            block[:, :k] *= swb[:, None]
+        block[:, k] = zwb
         # block.T is Fortran-ordered: syrk reads the block in place
         G = dsyrk(1.0, block.T, beta=1.0, c=G, overwrite_c=1)
     upper = np.triu(G)
     return upper + np.triu(G, 1).T
+
+
+@dataclass(frozen=True)
+class CentredGram:
+    r"""The Gram matrix of ``[W^1/2 X (I - e_j m'), W^1/2 z]`` (``k + 1`` square).
+
+    ``raw_diag`` is the diagonal before the exact centring (of the shifted
+    data, for the factor :math:`\kappa` of the module notes); ``means`` is
+    ``m`` (``None`` without centring), ``shift`` the sample shift ``s`` and
+    ``resid_means`` the exact correction ``r`` (``m = s / c + r``).
+    """
+
+    G: FloatArray
+    raw_diag: FloatArray
+    means: FloatArray | None
+    shift: FloatArray | None
+    resid_means: FloatArray | None
+
+
+def centred_gram(
+    X: FloatArray,
+    sw: FloatArray | None,
+    zw: FloatArray | None,
+    centre: int | None,
+    *,
+    weigh: BlockWeights | None = None,
+    weights_at: Callable[[slice], FloatArray] | None = None,
+) -> CentredGram:
+    r"""The Gram matrix of the centred, weighted ``[X, z]`` in one blockwise pass.
+
+    ``centre`` is the index of a constant column (value ``c != 0``) free of
+    the penalty, or ``None`` (no centring); ``weigh`` and ``weights_at`` (the
+    weights ``W`` of a slice of rows, for the shift) replace ``sw`` and ``zw``
+    as in :func:`blockwise_gram`. The rows are shifted by a sample
+    mean per block and the centring is finished exactly on the small matrix
+    (the module notes):
+
+    .. math::
+
+        G_c = P_a' G_s P_a, \quad P_a = I - e_j [r', 0],\;
+        r = G_s[j, :k] / G_s[j, j], \qquad m = s / c + r.
+    """
+    k = X.shape[1]
+    shift = None
+    if centre is not None:
+        w = weights_at if weigh is not None else (None if sw is None else sw * sw)
+        shift = _shift(X, w, centre)
+    G = blockwise_gram(X, sw, zw, shift, weigh=weigh)
+    raw_diag = np.diag(G).copy()
+    means = r = None
+    if shift is not None:
+        assert centre is not None
+        c = float(X[0, centre])
+        r = G[centre, :k] / G[centre, centre]
+        r[centre] = 0.0
+        # P_a' G P_a with P_a = I - e_j u', u = [r, 0], u_j = 0: rank-one terms
+        u = np.append(r, 0.0)
+        gj = G[centre].copy()
+        G = G - np.outer(u, gj) - np.outer(gj, u) + G[centre, centre] * np.outer(u, u)
+        means = shift / c + r
+    return CentredGram(G, raw_diag, means, shift, r)
 
 
 def one_pass_factor(
@@ -221,25 +310,15 @@ def one_pass_factor(
     :math:`S = \mathrm{diag}(G_c)^{-1/2}`.
     """
     n, k = X.shape
-    c = 0.0
-    shift = None
+    centre = None
     if unpenalized(L, intercept) and n:
         assert intercept is not None
         c = float(X[0, intercept])
         if c == 0 or not np.all(X[:, intercept] == c):
             return None
-        shift = _shift(X, None if sw is None else sw * sw, intercept)
-    G = blockwise_gram(X, sw, zw, shift)
-    raw_diag = np.diag(G).copy()
-    means = r = None
-    if shift is not None:
-        assert intercept is not None
-        r = G[intercept, :k] / G[intercept, intercept]
-        r[intercept] = 0.0
-        Pa = np.eye(k + 1)
-        Pa[intercept, :k] -= r
-        G = Pa.T @ G @ Pa
-        means = shift / c + r
+        centre = intercept
+    cg = centred_gram(X, sw, zw, centre)
+    G, raw_diag, means, shift, r = cg.G, cg.raw_diag, cg.means, cg.shift, cg.resid_means
     diag = np.diag(G)
     if not np.all(np.isfinite(G)) or np.any(diag <= 0):
         return None

@@ -30,8 +30,12 @@ stopping test is made after the Gram matrix of the new estimate is formed),
 so the criterion is exact at the converged fit, not a one-step
 approximation.
 
-The Gram matrix squares the condition number of the weighted design. The
-Cholesky factor is taken of the column-scaled matrix
+The Gram matrix squares the condition number of the weighted design. With
+an unpenalized constant column the Gram matrix is formed centred
+(:func:`priorreg.gram.centred_gram`: a shift per row block, the exact
+centring on the small matrix), and the steps, edf and covariance are solved
+in the centred coordinates :math:`X_c = X(I - e_j m')`, which the penalty
+does not see. The Cholesky factor is taken of the column-scaled matrix
 :math:`D(H + \lambda L)D`, ``D = diag(H)^{-1/2}``; when its reciprocal
 condition number is below ``1e-6`` (``edf`` then no longer certain to
 about ``1e-10`` relative), the kernel declines (returns ``None``) and the
@@ -49,10 +53,26 @@ from scipy.linalg import lapack
 from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
-from priorreg.gram import blockwise_gram
-from priorreg.irls import IRLSProblem, halve_step
+from priorreg.gram import CentredGram, centred_gram
+from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, IRLSResult, as_result, irls_loop
+from priorreg.linalg import PathFactor
 
-__all__ = ["GramFit", "GramPoint", "gram_irls", "gram_point", "performance_irls"]
+__all__ = [
+    "DeferredFactor",
+    "FixedFit",
+    "GramArrayPoint",
+    "GramData",
+    "GramFit",
+    "GramPoint",
+    "GramSummary",
+    "GramSystem",
+    "fixed_lam_irls",
+    "gram_irls",
+    "gram_pass",
+    "gram_point",
+    "gram_summary",
+    "performance_irls",
+]
 
 #: Smallest reciprocal condition number of ``D (H + lam L) D`` accepted:
 #: rounding in the Gram route is about ``eps / rcond`` relative, 2e-10 here.
@@ -75,6 +95,13 @@ class GramPoint:
     gram: FloatArray
     score: FloatArray
     rss: float
+    #: With a constant unpenalized column ``j``: :math:`H_c = P'HP` and
+    #: :math:`P's` for :math:`P = I - e_j m'` (``means`` is ``m``), the same
+    #: quantities for the centred design, whose conditioning the solves use.
+    centred: FloatArray | None = None
+    centred_score: FloatArray | None = None
+    means: FloatArray | None = None
+    centre: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,9 +150,81 @@ def gram_point(
         col = sw * working
     if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(col))):
         return None
-    G = blockwise_gram(problem.X, sw, col, None)
-    k = G.shape[0] - 1
-    return GramPoint(params, eta, mu, deviance, G[:k, :k], G[:k, k].copy(), float(G[k, k]))
+    cg = centred_gram(problem.X, sw, col, problem.centre)
+    return _point_from(cg, problem.centre, params, eta, mu, deviance)
+
+
+def _point_from(
+    cg: CentredGram,
+    j: int | None,
+    params: FloatArray,
+    eta: FloatArray,
+    mu: FloatArray,
+    deviance: float,
+) -> GramPoint:
+    """The :class:`GramPoint` of a (centred on column ``j``, or not) Gram matrix."""
+    k = cg.G.shape[0] - 1
+    G = cg.G
+    if j is None or cg.means is None:
+        return GramPoint(params, eta, mu, deviance, G[:k, :k], G[:k, k].copy(), float(G[k, k]))
+    Hc, sc, m = G[:k, :k], G[:k, k].copy(), cg.means
+    # X = X_c Q with Q = P^-1 = I + e_j m': H = Q' H_c Q, s = Q' s_c
+    H = Hc + np.outer(Hc[:, j], m)
+    H = H + np.outer(m, H[j, :])
+    score = sc + m * sc[j]
+    H = 0.5 * (H + H.T)
+    return GramPoint(params, eta, mu, deviance, H, score, float(G[k, k]), Hc, sc, m, j)
+
+
+@dataclass(frozen=True)
+class GramArrayPoint(ArrayPoint):
+    """An in-memory estimate with the Gram matrix there (``None``: invalid weights)."""
+
+    gram: GramPoint | None = None
+
+
+def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
+    r"""Means, deviance and the Gram matrix and score at ``params`` in one pass over ``X``.
+
+    Each row block gives :math:`\eta = X b + o`, the means, the working
+    weights and residual, and is then added to the (centred) Gram matrix by
+    ``syrk`` while it is in cache; the deviance follows from the means.
+    """
+    family, link = problem.family, problem.family.link
+    X, y, offset = problem.X, problem.y, problem.offset
+    prior_w = problem.prior_weights
+    n = X.shape[0]
+    eta, mu = np.empty(n), np.empty(n)
+    valid = [True]
+
+    def weights_at(rows: slice) -> FloatArray:
+        with np.errstate(all="ignore"):
+            return prior_w[rows] * family.weights(link.inverse(X[rows] @ params + offset[rows]))
+
+    def weigh(rows: slice, block: FloatArray) -> tuple[FloatArray, FloatArray]:
+        with np.errstate(all="ignore"):
+            e = block @ params + offset[rows]
+            m = link.inverse(e)
+            W = prior_w[rows] * family.weights(m)
+            sw = np.sqrt(W)
+            col = sw * (link.deriv(m) * (y[rows] - m))
+        eta[rows], mu[rows] = e, m
+        if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(col))):
+            valid[0] = False
+        return sw, col
+
+    j = problem.centre
+    cg = centred_gram(X, None, None, j, weigh=weigh, weights_at=weights_at)
+    deviance = problem.deviance(mu)
+    gram = _point_from(cg, j, params, eta, mu, deviance) if valid[0] else None
+    return GramArrayPoint(params, eta, mu, deviance, gram)
+
+
+def _centred(point: GramPoint) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """``(H, s, m)`` of the best-conditioned form at ``point`` (``m`` ``None``: not centred)."""
+    if point.centred is None or point.centred_score is None:
+        return point.gram, point.score, None
+    return point.centred, point.centred_score, point.means
 
 
 def _cholesky(A: FloatArray) -> tuple[FloatArray, FloatArray] | None:
@@ -156,12 +255,93 @@ def _solve(C: FloatArray, D: FloatArray, B: FloatArray) -> FloatArray:
 def edf(point: GramPoint, lam: float, L: FloatArray) -> float | None:
     r"""Effective degrees of freedom :math:`\operatorname{tr}((H + \lambda L)^{-1} H)`.
 
-    ``H`` is ``point.gram``; ``None`` when ``H + lam L`` is ill conditioned.
+    ``H`` is ``point.gram`` (or its centred form :math:`P'HP`: the trace is
+    the same, :math:`P'LP = L`); ``None`` when ``H + lam L`` is ill
+    conditioned.
     """
-    factor = _cholesky(point.gram + lam * L)
+    H = _centred(point)[0]
+    factor = _cholesky(H + lam * L)
     if factor is None:
         return None
-    return float(np.trace(_solve(*factor, point.gram)))
+    return float(np.trace(_solve(*factor, H)))
+
+
+@dataclass(frozen=True)
+class GramSystem:
+    r"""The working problem as the Gram matrix and score at a point.
+
+    The step from the point's coefficients ``b`` (zero at the family's
+    starting means, whose score then holds the whole working response) is
+    :math:`b + (H + \lambda L)^{-1}(s - \lambda L(b - b_0))`, solved by the
+    Cholesky factor of the column-scaled :math:`H + \lambda L`.
+    """
+
+    point: GramPoint
+    L: FloatArray
+    b0: FloatArray
+
+    def solve(self, lam: float, params: FloatArray | None) -> FloatArray | None:
+        r"""The working solution at ``lam``; ``None`` when ``H + lam L`` is ill conditioned.
+
+        On the centred form when there is one: :math:`(H_c + \lambda L)\Delta_c
+        = P'(s - \lambda L(b - b_0))` (:math:`P'L = L`, the centred column
+        being unpenalized) and :math:`\Delta = P \Delta_c`.
+        """
+        H, score, m = _centred(self.point)
+        factor = _cholesky(H + lam * self.L)
+        if factor is None:
+            return None
+        ref = self.point.params
+        step = _solve(*factor, score - lam * (self.L @ (ref - self.b0)))
+        if m is not None:
+            assert self.point.centre is not None
+            step[self.point.centre] -= m @ step
+        return ref + step
+
+
+@dataclass(frozen=True)
+class GramData(ArrayData):
+    """In-memory arrays for :func:`priorreg.irls.irls_loop`, working solves on ``X'WX``.
+
+    The working system at a point is its weighted Gram matrix (one blockwise
+    ``syrk`` pass, :func:`gram_point`); ``None`` (the route declines) when
+    the working weights are not valid there.
+    """
+
+    def evaluate(self, params: FloatArray | None) -> ArrayPoint:
+        """Means and deviance at ``params``, with the Gram matrix there (:func:`gram_pass`)."""
+        if params is None or self.box is not None:
+            return super().evaluate(params)
+        return gram_pass(self.problem, params)
+
+    def system(self, point: ArrayPoint) -> GramSystem | None:  # type: ignore[override]
+        """The Gram matrix and score at ``point`` (from its pass when it was evaluated here)."""
+        problem = self.problem
+        if isinstance(point, GramArrayPoint):
+            gp = point.gram
+        elif point.params is None:  # the starting means: score of the whole working response
+            _, z = problem.working(point.eta, point.mu)
+            ref = np.zeros_like(problem.b0)
+            gp = gram_point(problem, ref, point.eta, point.mu, point.deviance, working=z)
+        else:
+            gp = gram_point(problem, point.params, point.eta, point.mu, point.deviance)
+        return None if gp is None else GramSystem(gp, problem.L, problem.b0)
+
+
+def _gram_fit(data: GramData, r: object) -> GramFit | None:
+    """The :class:`GramFit` of a loop's end: the Gram matrix and edf at its last point."""
+    if r is None or r.stuck:  # type: ignore[attr-defined]
+        return None
+    system = data.system(r.point)  # type: ignore[attr-defined]
+    if system is None:
+        return None
+    lam = r.lam  # type: ignore[attr-defined]
+    value = edf(system.point, lam, data.problem.L)
+    if value is None:
+        return None
+    return GramFit(
+        system.point, float(lam), value, r.penalized_deviance, r.converged, r.iterations  # type: ignore[attr-defined]
+    )
 
 
 def gram_irls(
@@ -174,11 +354,10 @@ def gram_irls(
 ) -> GramFit | None:
     r"""Penalized IRLS at ``lam`` from ``start`` by Fisher-scoring steps on ``X'WX``.
 
-    The iteration of :func:`priorreg.irls.penalized_irls` (the same step,
-    halving while the penalized deviance :math:`P = D + \lambda
-    (b-b_0)'L(b-b_0)` increases, stop when :math:`|P_t - P_{t-1}| / (|P_t|
-    + 0.1) <` ``tol``), with the step solved from the Cholesky factor of
-    :math:`X'WX + \lambda L` instead of the orthogonal path factor.
+    :func:`priorreg.irls.irls_loop` (the same step halving and stopping
+    rule as every fit) on :class:`GramData`: the step is solved from the
+    Cholesky factor of :math:`X'WX + \lambda L` instead of the orthogonal
+    path factor.
 
     Parameters
     ----------
@@ -199,34 +378,10 @@ def gram_irls(
         non-finite deviance); the caller then uses
         :func:`priorreg.irls.penalized_irls`.
     """
-    L, b0 = problem.L, problem.b0
-    point = start
-    pen_old = point.deviance + lam * problem.penalty(point.params)
-    converged = False
-    iterations = 0
-    for iterations in range(1, maxiter + 1):  # noqa: B007 - reported below
-        factor = _cholesky(point.gram + lam * L)
-        if factor is None:
-            return None
-        params = point.params
-        step = _solve(*factor, point.score - lam * (L @ (params - b0)))
-        new, new_eta, new_mu, new_dev, new_pen = halve_step(
-            problem, lam, params, params + step, pen_old
-        )
-        if not np.isfinite(new_pen):
-            return None
-        change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
-        nxt = gram_point(problem, new, new_eta, new_mu, new_dev)
-        if nxt is None:
-            return None
-        point, pen_old = nxt, new_pen
-        if change < tol:
-            converged = True
-            break
-    value = edf(point, lam, L)
-    if value is None:
-        return None
-    return GramFit(point, float(lam), value, pen_old, converged, iterations)
+    data = GramData(problem)
+    point = ArrayPoint(start.params, start.eta, start.mu, start.deviance)
+    first = (point, GramSystem(start, problem.L, problem.b0))
+    return _gram_fit(data, irls_loop(data, lam, maxiter=maxiter, tol=tol, first=first))
 
 
 def _working_gcv_lam(point: GramPoint, L: FloatArray, b0: FloatArray, n_obs: int) -> float | None:
@@ -302,60 +457,141 @@ def performance_irls(
     """Penalized IRLS choosing ``lam`` by GCV on the working model at each step.
 
     The performance iteration of :func:`priorreg.irls.penalized_irls` with
-    ``select=working_selector("gcv")`` (same start, step, halving and
-    stopping rule), with ``lam`` chosen by :func:`_working_gcv_lam` and the
-    step solved on the Gram matrix. ``None`` when the Gram route declines
-    (see :func:`gram_irls`).
+    ``select=working_selector("gcv")`` (the same loop, start and stopping
+    rule), with ``lam`` chosen by :func:`_working_gcv_lam` and the step
+    solved on the Gram matrix. ``None`` when the Gram route declines (see
+    :func:`gram_irls`).
     """
-    family, L, b0 = problem.family, problem.L, problem.b0
-    n_obs = problem.X.shape[0]
-    point: GramPoint | None = None
-    if np.any(b0):
-        eta, mu = problem.mean(b0)
-        dev = problem.deviance(mu)
-        if np.isfinite(dev):
-            point = gram_point(problem, b0.copy(), eta, mu, dev)
-    has_params = point is not None
-    if point is None:
-        mu = family.starting_mu(problem.y)
-        eta = family.link(mu) + 0.0
-        _, z = problem.working(eta, mu)
-        point = gram_point(problem, np.zeros_like(b0), eta, mu, problem.deviance(mu), working=z)
-    pen_old = math.inf
-    lam = math.nan
-    converged = False
-    iterations = 0
-    for iterations in range(1, maxiter + 1):  # noqa: B007 - reported below
-        if point is None:
-            return None
-        selected = _working_gcv_lam(point, L, b0, n_obs)
-        if selected is None:
-            return None
-        lam = selected
-        factor = _cholesky(point.gram + lam * L)
-        if factor is None:
-            return None
-        params = point.params
-        if has_params:
-            pen_old = point.deviance + lam * problem.penalty(params)
-        new = params + _solve(*factor, point.score - lam * (L @ (params - b0)))
-        new, new_eta, new_mu, new_dev, new_pen = halve_step(
-            problem, lam, params if has_params else None, new, pen_old
-        )
-        if not np.isfinite(new_pen):
-            return None
-        change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
-        point, pen_old, has_params = (
-            gram_point(problem, new, new_eta, new_mu, new_dev),
-            new_pen,
-            True,
-        )
-        if change < tol:
-            converged = True
-            break
-    if point is None:
+    data = GramData(problem)
+    L, b0, n_obs = problem.L, problem.b0, problem.X.shape[0]
+
+    def select(system: GramSystem) -> float | None:
+        return _working_gcv_lam(system.point, L, b0, n_obs)
+
+    try:
+        r = irls_loop(data, math.nan, maxiter=maxiter, tol=tol, select=select)
+    except ValueError:  # no finite step from the starting means: the path route decides
         return None
-    value = edf(point, lam, L)
-    if value is None:
+    return _gram_fit(data, r)
+
+
+@dataclass(frozen=True)
+class FixedFit:
+    """A fixed-``lam`` fit by :func:`fixed_lam_irls` and the Gram matrix at its estimate."""
+
+    result: IRLSResult
+    point: GramPoint
+
+
+def fixed_lam_irls(
+    problem: IRLSProblem,
+    lam: float,
+    *,
+    start: FloatArray | None = None,
+    maxiter: int = 100,
+    tol: float = 1e-8,
+) -> FixedFit | None:
+    r"""Penalized IRLS at a fixed ``lam`` on the Gram route, no path factorization.
+
+    :func:`priorreg.irls.irls_loop` on :class:`GramData`: per iteration one
+    blockwise ``syrk`` pass for :math:`X'WX` and the score, and a ``k x k``
+    Cholesky factor; no ``n x k`` temporary. Each step is a correction
+    :math:`\Delta = (H + \lambda L)^{-1}(s - \lambda L(b - b_0))` with the
+    score :math:`s = X'W g'(\mu)(y - \mu)` evaluated from the rows, so the
+    fixed point (the penalized MLE) does not depend on the rounding of
+    :math:`H`: that only slows the contraction (iterative refinement). The
+    loop ends with the Gram matrix at the last estimate, from which the
+    covariance :math:`(H + \lambda L)^{-1}` and the edf follow
+    (:func:`gram_summary`).
+
+    Returns
+    -------
+    FixedFit or None
+        ``None`` when the Gram route declines (ill-conditioned
+        :math:`X'WX + \lambda L`: reciprocal condition number of the scaled
+        matrix below ``1e-6``; invalid working weights; no finite step): the
+        caller then runs :func:`priorreg.irls.penalized_irls` on the path
+        factorization.
+    """
+    data = GramData(problem)
+    try:
+        r = irls_loop(data, lam, start=start, maxiter=maxiter, tol=tol)
+    except ValueError:  # no finite step from the starting means: the path route reports it
         return None
-    return GramFit(point, float(lam), value, pen_old, converged, iterations)
+    if r is None or r.stuck:
+        return None
+    system = data.system(r.point)
+    if system is None:
+        return None
+    return FixedFit(as_result(r, data), system.point)
+
+
+@dataclass
+class DeferredFactor:
+    """The path factor of the working problem at a fit, computed at its first use.
+
+    Stands for :class:`priorreg.linalg.PathFactor` (attributes are those of
+    the factor): a fit on the Gram route needs the path factorization only
+    for leverages, LOOCV, REML and the like, not for its estimate,
+    covariance or edf.
+    """
+
+    problem: IRLSProblem
+    eta: FloatArray
+    mu: FloatArray
+    _factor: PathFactor | None = None
+
+    @property
+    def value(self) -> PathFactor:
+        """The path factor (factorized now if not yet)."""
+        if self._factor is None:
+            self._factor = self.problem.factor(self.eta, self.mu)[0]
+        return self._factor
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("_"):  # unpickling, copying: no factorization
+            raise AttributeError(name)
+        return getattr(self.value, name)
+
+
+@dataclass(frozen=True)
+class GramSummary:
+    """Covariance and edf of a fit from the Gram matrix at its estimate."""
+
+    factor: DeferredFactor
+    zw: FloatArray
+    normalized_cov: FloatArray
+    edf: float
+
+
+def gram_summary(problem: IRLSProblem, r: IRLSResult, point: GramPoint) -> GramSummary | None:
+    r"""Covariance and edf of a fit from the Gram matrix ``H`` at its estimate.
+
+    .. math::
+
+        V = (H + \lambda L)^{-1}, \qquad \mathrm{edf} = \operatorname{tr}(V H),
+
+    From the Cholesky factor of the scaled :math:`H + \lambda L` (``H`` the
+    Gram matrix at the fit, centred when it can be: :math:`V = P V_c P'`);
+    ``None`` when it is ill conditioned (the caller then factorizes on the
+    path route). The path factor is deferred.
+    """
+    H, _, m = _centred(point)
+    factor = _cholesky(H + r.lam * problem.L)
+    if factor is None:
+        return None
+    k = H.shape[0]
+    Vc = _solve(*factor, np.eye(k))
+    Vc = 0.5 * (Vc + Vc.T)
+    edf_value = float(np.sum(Vc * H))  # tr(A^-1 H) = tr(A_c^-1 H_c), both symmetric
+    ncov = Vc
+    if m is not None:  # V = P V_c P', P = I - e_j m'
+        assert point.centre is not None
+        j = point.centre
+        ncov = Vc.copy()
+        ncov[j, :] -= m @ Vc
+        ncov[:, j] -= ncov @ m
+    ncov = 0.5 * (ncov + ncov.T)
+    W, z = problem.working(r.eta, r.mu)
+    zw = (z - problem.prior_fit) * np.sqrt(W)
+    return GramSummary(DeferredFactor(problem, r.eta, r.mu), zw, ncov, edf_value)

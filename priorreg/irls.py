@@ -22,19 +22,36 @@ penalty weight at the cost of about one fit.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
+from statsmodels.genmod import families as smf
 
 from priorreg._typing import FloatArray
+from priorreg.bounded import ReducedProblem
+from priorreg.gram import unpenalized
 from priorreg.linalg import PathFactor, factorize
 from priorreg.selection import select_lam
 
-__all__ = ["IRLSProblem", "IRLSResult", "penalized_irls"]
+__all__ = [
+    "ArrayData",
+    "ArrayPoint",
+    "Box",
+    "IRLSData",
+    "IRLSProblem",
+    "IRLSResult",
+    "LoopResult",
+    "PathSystem",
+    "irls_loop",
+    "mean_in_domain",
+    "mean_out_of_domain",
+    "penalized_irls",
+]
 
 
 @dataclass(frozen=True)
@@ -61,7 +78,7 @@ class IRLSProblem:
 
         A trial step may take the inverse link out of range (``exp`` of a
         huge ``eta``, a negative power of a negative ``eta``): the mean is
-        then 0, 1, inf or NaN, and the step halving of :func:`halve_step`
+        then 0, 1, inf or NaN, and the step halving of :func:`irls_loop`
         rejects the non-finite deviance, so no warning (as for
         :meth:`deviance` and :meth:`working`).
         """
@@ -96,6 +113,15 @@ class IRLSProblem:
         return W, z
 
     @cached_property
+    def centre(self) -> int | None:
+        """The constant, unpenalized column the Gram route centres on (``None``: none)."""
+        j = self.intercept
+        if j is None or not unpenalized(self.L, j) or not self.X.shape[0]:
+            return None
+        c = self.X[0, j]
+        return j if c != 0 and bool(np.all(self.X[:, j] == c)) else None
+
+    @cached_property
     def prior_fit(self) -> FloatArray:
         """``X b0`` (computed once per problem)."""
         return self.X @ self.b0
@@ -123,44 +149,337 @@ class IRLSResult:
     iterations: int
 
 
-def _valid(dev: float) -> bool:
-    return bool(np.isfinite(dev))
+# ----------------------------------------------------------------- the loop
+class IRLSPoint(Protocol):
+    """An estimate as the loop sees it.
+
+    ``params`` is ``None`` at the family's starting means (no estimate yet);
+    ``deviance`` is the deviance there, ``inf`` where it is not defined (a
+    mean outside the family's domain), so that the step is halved.
+    """
+
+    @property
+    def params(self) -> FloatArray | None: ...
+
+    @property
+    def deviance(self) -> float: ...
+
+
+P = TypeVar("P", bound=IRLSPoint)
+
+
+class WorkingSystem(Protocol):
+    """The weighted linear problem of one IRLS step, ready to solve at any ``lam``."""
+
+    def solve(self, lam: float, params: FloatArray | None) -> FloatArray | None:
+        """The working problem's solution at ``lam`` (``None``: this route declines)."""
+        ...
+
+
+S = TypeVar("S", bound=WorkingSystem)
+
+
+class IRLSData(Protocol[P, S]):
+    r"""What the penalized IRLS loop needs of the data.
+
+    ``evaluate(b)`` computes, in one pass, the linear predictor, the means
+    and the deviance at ``b`` (``b=None``: the family's starting means);
+    ``system(point)`` the working linear problem there
+    (:math:`X'WX`, :math:`X'W(z - X b_0)` in some factored form: the
+    weighted Gram matrix, the triangular factor of the weighted design, or
+    the path factor); ``penalty(b)`` :math:`(b - b_0)'L(b - b_0)`.
+    In-memory arrays (:class:`ArrayData`, :class:`priorreg.gram_irls.GramData`)
+    and Dask partitions (:class:`priorreg.outofcore.glm.DaskData`)
+    implement it.
+    """
+
+    b0: FloatArray
+    family: Any
+
+    def evaluate(self, params: FloatArray | None) -> P:
+        """The point at ``params`` (one pass over the data)."""
+        ...
+
+    def system(self, point: P) -> S | None:
+        """The working problem at ``point`` (``None``: this route declines)."""
+        ...
+
+    def penalty(self, params: FloatArray) -> float:
+        """``(b - b0)' L (b - b0)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class LoopResult(Generic[P]):
+    """The last accepted point of :func:`irls_loop` and how the loop ended."""
+
+    point: P
+    lam: float
+    penalized_deviance: float
+    converged: bool
+    iterations: int
+    #: The loop stopped because no halved step gave a finite deviance.
+    stuck: bool = False
+
+    @property
+    def params(self) -> FloatArray:
+        """Coefficients at the last accepted point."""
+        assert self.point.params is not None
+        return self.point.params
 
 
 #: Step halvings before a step is given up.
 _MAX_HALVINGS = 40
 
 
-def halve_step(
-    problem: IRLSProblem,
-    lam: float,
-    params: FloatArray | None,
-    new: FloatArray,
-    pen_old: float,
-) -> tuple[FloatArray, FloatArray, FloatArray, float, float]:
-    r"""Take the step to ``new``, halved towards ``params`` while it does not descend.
+def _descends(pen: float, pen_old: float) -> bool:
+    """``pen`` is finite and not above ``pen_old`` (by more than ``1e-12`` relative)."""
+    return bool(np.isfinite(pen)) and not pen > pen_old + 1e-12 * abs(pen_old)
 
-    The step is halved (at most 40 times) while the penalized deviance
-    :math:`P = D + \lambda (b - b_0)'L(b - b_0)` is not finite or exceeds
-    ``pen_old`` by more than ``1e-12`` relative; ``params=None`` (no
-    current estimate) takes the step as it is. Returns
-    ``(b, eta, mu, D, P)`` at the accepted point.
+
+def irls_loop(
+    data: IRLSData[P, S],
+    lam: float,
+    *,
+    start: FloatArray | None = None,
+    maxiter: int = 100,
+    tol: float = 1e-8,
+    select: Callable[[S], float | None] | None = None,
+    first: tuple[P, S] | None = None,
+    report: Callable[[int, float, float, float], None] | None = None,
+) -> LoopResult[P] | None:
+    r"""Penalized IRLS: the one loop of every backend and route.
+
+    Minimises :math:`P(b) = D(b) + \lambda (b - b_0)'L(b - b_0)`. From the
+    start (``start``; else the prior when its mean is valid; else the
+    family's starting means) each iteration solves the working linear
+    problem at the current point for the full step, evaluates the candidate
+    (one pass over the data) and halves the step towards the current
+    estimate (at most 40 times) while :math:`P` is not finite or exceeds
+    the current value by more than ``1e-12`` relative. The loop stops when
+
+    .. math::
+
+        |P_t - P_{t-1}| / (|P_t| + 0.1) < \mathrm{tol}
+
+    (converged) or after ``maxiter`` iterations.
+
+    Parameters
+    ----------
+    data : IRLSData
+        The data and the route of the working solves.
+    lam : float
+        Penalty weight (the first one when ``select`` is given).
+    start : ndarray, optional
+        Starting coefficients.
+    maxiter, tol
+        Iteration limit and relative tolerance on the penalized deviance.
+    select : callable, optional
+        ``select(system) -> lam`` chooses ``lam`` at every step on the
+        working problem (performance iteration); ``None`` declines.
+    first : (point, system), optional
+        A point already evaluated at ``start`` with its working system
+        (e.g. from a converged fit at another ``lam``): no pass for them.
+    report : callable, optional
+        ``report(iteration, lam, deviance, change)`` after each accepted step.
+
+    Returns
+    -------
+    LoopResult or None
+        ``None`` when the route declines (``data.system``, its ``solve`` or
+        ``select`` returned ``None``).
+
+    Raises
+    ------
+    ValueError
+        When no step gives a finite deviance from the family's starting means.
     """
-    eta, mu = problem.mean(new)
-    dev = problem.deviance(mu)
-    pen = dev + lam * problem.penalty(new)
-    halvings = 0
-    while (
-        params is not None
-        and halvings < _MAX_HALVINGS
-        and (not _valid(pen) or pen > pen_old + 1e-12 * abs(pen_old))
-    ):
-        new = 0.5 * (params + new)
-        eta, mu = problem.mean(new)
-        dev = problem.deviance(mu)
-        pen = dev + lam * problem.penalty(new)
-        halvings += 1
-    return new, eta, mu, dev, pen
+    point: P | None = None
+    system: S | None = None
+    if first is not None:
+        point, system = first
+    else:
+        if start is not None:
+            point = data.evaluate(np.asarray(start, dtype=float))
+        elif np.any(data.b0):
+            point = data.evaluate(data.b0.copy())
+        if point is not None and not np.isfinite(point.deviance):
+            point = None
+        if point is None:
+            point = data.evaluate(None)
+    pen_old = math.inf
+    converged = stuck = False
+    iterations = 0
+    for iterations in range(1, maxiter + 1):
+        if system is None:
+            system = data.system(point)
+            if system is None:
+                return None
+        if select is not None:
+            chosen = select(system)
+            if chosen is None:
+                return None
+            lam = chosen
+        params = point.params
+        if params is not None:
+            pen_old = point.deviance + lam * data.penalty(params)
+        new = system.solve(lam, params)
+        if new is None:
+            return None
+        cand = data.evaluate(new)
+        new_pen = cand.deviance + lam * data.penalty(new)
+        halvings = 0
+        while params is not None and halvings < _MAX_HALVINGS and not _descends(new_pen, pen_old):
+            new = 0.5 * (params + new)
+            cand = data.evaluate(new)
+            new_pen = cand.deviance + lam * data.penalty(new)
+            halvings += 1
+        if not np.isfinite(new_pen):
+            stuck = True
+            break
+        change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
+        point, system, pen_old = cand, None, new_pen
+        if report is not None:
+            report(iterations, lam, point.deviance, change)
+        if change < tol:
+            converged = True
+            break
+    if point.params is None:  # the first step already left the family's range
+        family = data.family
+        raise ValueError(
+            f"penalized IRLS failed at its first step: the {type(family).__name__} "
+            f"family's deviance is not finite with the {type(family.link).__name__} "
+            "link (means outside the family's range). Use a link that keeps the means "
+            "valid, e.g. Log(), or a prior close to the solution as the start"
+        )
+    return LoopResult(point, float(lam), pen_old, converged, iterations, stuck)
+
+
+# ------------------------------------------------------------ in-memory data
+def mean_out_of_domain(family: Any, mu: FloatArray) -> int:
+    """Number of means not valid for ``family`` (not finite, outside (0, 1) or <= 0)."""
+    mu = np.asarray(mu)
+    with np.errstate(invalid="ignore"):
+        if isinstance(family, smf.Gaussian):
+            ok = np.isfinite(mu)
+        elif isinstance(family, smf.Binomial):
+            ok = np.isfinite(mu) & (mu > 0) & (mu < 1)
+        else:
+            ok = np.isfinite(mu) & (mu > 0)
+    return int(np.count_nonzero(~ok))
+
+
+def mean_in_domain(family: Any, mu: FloatArray) -> bool:
+    """Whether the means are valid for ``family``: finite, in (0, 1) or > 0."""
+    return mean_out_of_domain(family, mu) == 0
+
+
+@dataclass(frozen=True)
+class Box:
+    r"""Bounds :math:`l - b_0 \le \delta \le u - b_0` on the working solution.
+
+    The bounded working problem is solved exactly on the reduced factor
+    (:meth:`priorreg.bounded.ReducedProblem.solve`); its unbounded solution
+    is the answer when it satisfies the bounds.
+    """
+
+    lower: FloatArray
+    upper: FloatArray
+    L: FloatArray
+    intercept: int | None
+
+    @classmethod
+    def of(cls, bounds: Any, b0: FloatArray, L: FloatArray, intercept: int | None) -> Box:
+        """The box of a model's ``bounds`` (its ``lower``/``upper`` on ``b``) around ``b0``."""
+        return cls(bounds.lower - b0, bounds.upper - b0, L, intercept)
+
+    def solve(self, factor: PathFactor, lam: float) -> FloatArray:
+        """Bounded ``delta = b - b0`` of the working problem at ``lam``."""
+        reduced = ReducedProblem.from_factor(factor, self.L, self.intercept)
+        return reduced.solve(lam, self.lower, self.upper, start=factor.coef(lam))[0]
+
+
+@dataclass(frozen=True)
+class ArrayPoint:
+    """An estimate of an in-memory fit: linear predictor, means and deviance."""
+
+    params: FloatArray | None
+    eta: FloatArray
+    mu: FloatArray
+    deviance: float
+
+
+@dataclass(frozen=True)
+class PathSystem:
+    """The working problem as its path factor (any ``lam``, with or without bounds)."""
+
+    factor: PathFactor
+    zw: FloatArray
+    b0: FloatArray
+    box: Box | None = None
+
+    def solve(self, lam: float, params: FloatArray | None) -> FloatArray:
+        """``b0 + delta`` with ``delta`` the (bounded) working solution at ``lam``."""
+        delta = self.factor.coef(lam) if self.box is None else self.box.solve(self.factor, lam)
+        return self.b0 + delta
+
+
+@dataclass(frozen=True)
+class ArrayData:
+    """In-memory arrays for :func:`irls_loop`: working solves on the path factor.
+
+    ``box`` bounds the working solutions; the deviance is then ``inf`` for
+    means outside the family's domain, so that a step into it is halved.
+    """
+
+    problem: IRLSProblem
+    box: Box | None = None
+
+    @property
+    def b0(self) -> FloatArray:
+        """The prior."""
+        return self.problem.b0
+
+    @property
+    def family(self) -> Any:
+        """The statsmodels family."""
+        return self.problem.family
+
+    def evaluate(self, params: FloatArray | None) -> ArrayPoint:
+        """Linear predictor, means and deviance at ``params`` (or the starting means)."""
+        problem = self.problem
+        if params is None:
+            mu = problem.family.starting_mu(problem.y)
+            eta = problem.family.link(mu) + 0.0
+        else:
+            eta, mu = problem.mean(params)
+        if self.box is not None and not mean_in_domain(problem.family, mu):
+            return ArrayPoint(params, eta, mu, math.inf)
+        return ArrayPoint(params, eta, mu, problem.deviance(mu))
+
+    def system(self, point: ArrayPoint) -> PathSystem:
+        """The path factor of the working problem at ``point``."""
+        factor, zw = self.problem.factor(point.eta, point.mu)
+        return PathSystem(factor, zw, self.problem.b0, self.box)
+
+    def penalty(self, params: FloatArray) -> float:
+        """``(b - b0)' L (b - b0)``."""
+        return self.problem.penalty(params)
+
+
+def as_result(r: LoopResult[ArrayPoint], data: Any) -> IRLSResult:
+    """The :class:`IRLSResult` of an in-memory loop's last point."""
+    p = r.point
+    return IRLSResult(
+        params=r.params,
+        eta=p.eta,
+        mu=p.mu,
+        deviance=p.deviance,
+        penalized_deviance=p.deviance + r.lam * data.penalty(r.params),
+        lam=r.lam,
+        converged=r.converged,
+        iterations=r.iterations,
+    )
 
 
 def penalized_irls(
@@ -172,8 +491,11 @@ def penalized_irls(
     tol: float = 1e-8,
     select: Callable[[PathFactor, FloatArray], float] | None = None,
     start_factor: tuple[PathFactor, FloatArray] | None = None,
+    box: Box | None = None,
 ) -> IRLSResult:
-    """Run penalized IRLS at a fixed ``lam`` (or select it with ``select``).
+    """Run penalized IRLS at a fixed ``lam`` (or select it with ``select``) on the path factor.
+
+    :func:`irls_loop` on :class:`ArrayData`.
 
     Parameters
     ----------
@@ -192,6 +514,8 @@ def penalized_irls(
         ``problem.factor`` at ``start`` (e.g. of a converged fit at another
         ``lam``): the factorization holds for every ``lam``, so the first
         step reuses it instead of factorizing again. Ignored without ``start``.
+    box : Box, optional
+        Bounds on the working solutions (:mod:`priorreg.bounded_glm`).
 
     Returns
     -------
@@ -204,61 +528,24 @@ def penalized_irls(
         means out of the family's range, as the inverse-squared link of the
         inverse Gaussian can).
     """
-    family = problem.family
-    params: FloatArray | None = None
-    if start is not None:
-        params = np.asarray(start, dtype=float)
-    elif np.any(problem.b0):
-        params = problem.b0.copy()
-    if params is not None:
-        eta, mu = problem.mean(params)
-        dev = problem.deviance(mu)
-        if not _valid(dev):
-            params = None
-    reuse = start_factor if start is not None and params is not None else None
-    if params is None:
-        mu = family.starting_mu(problem.y)
-        eta = family.link(mu) + 0.0
-        dev = problem.deviance(mu)
-    pen_old = np.inf
-    converged = False
-    iterations = 0
-    for iterations in range(1, maxiter + 1):  # noqa: B007 - reported below
-        if reuse is not None:
-            (factor, zw), reuse = reuse, None
-        else:
-            factor, zw = problem.factor(eta, mu)
-        if select is not None:
-            lam = select(factor, zw)
-        if params is not None:
-            pen_old = dev + lam * problem.penalty(params)
-        new, new_eta, new_mu, new_dev, new_pen = halve_step(
-            problem, lam, params, problem.b0 + factor.coef(lam), pen_old
-        )
-        if not _valid(new_pen):
-            break
-        change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
-        params, eta, mu, dev = new, new_eta, new_mu, new_dev
-        if change < tol:
-            converged = True
-            break
-    if params is None:  # the first step already left the family's range
-        raise ValueError(
-            f"penalized IRLS failed at its first step: the {type(family).__name__} "
-            f"family's deviance is not finite with the {type(family.link).__name__} "
-            "link (means outside the family's range). Use a link that keeps the means "
-            "valid, e.g. Log(), or a prior close to the solution as the start"
-        )
-    return IRLSResult(
-        params=params,
-        eta=eta,
-        mu=mu,
-        deviance=dev,
-        penalized_deviance=dev + lam * problem.penalty(params),
-        lam=float(lam),
-        converged=converged,
-        iterations=iterations,
+    data = ArrayData(problem, box)
+    first = None
+    if start is not None and start_factor is not None:
+        point = data.evaluate(np.asarray(start, dtype=float))
+        if np.isfinite(point.deviance):
+            first = (point, PathSystem(*start_factor, problem.b0, box))
+    pick = None
+    if select is not None:
+        chooser = select
+
+        def pick(system: PathSystem) -> float:
+            return chooser(system.factor, system.zw)
+
+    r = irls_loop(
+        data, lam, start=start, maxiter=maxiter, tol=tol, select=pick, first=first
     )
+    assert r is not None  # the path route never declines
+    return as_result(r, data)
 
 
 def working_selector(criterion: str) -> Callable[[PathFactor, FloatArray], float]:

@@ -200,9 +200,15 @@ def column_sd(X: FloatArray, weights: FloatArray | None) -> FloatArray:
     """
     w = np.ones(X.shape[0]) if weights is None else weights
     mean = (w @ X) / w.sum()
-    sd = np.sqrt((w @ (X - mean) ** 2) / w.sum())
+    squares = np.zeros(X.shape[1])
+    constant = np.ones(X.shape[1], dtype=bool)
+    for start in range(0, X.shape[0], 4096):  # row blocks: no temporary of the size of X
+        block = X[start : start + 4096]
+        squares += w[start : start + 4096] @ (block - mean) ** 2
+        constant &= np.all(block == X[0], axis=0)
+    sd = np.sqrt(squares / w.sum())
     if X.shape[0]:
-        sd[np.all(X[0] == X, axis=0)] = 0.0
+        sd[constant] = 0.0
     return sd
 
 

@@ -66,6 +66,8 @@ LP_MAX_ENTRIES = 20_000
 #: Rows of the first chunk when a design is reduced to its distinct rows; each
 #: later chunk is twice as long, up to :data:`_CHUNK_MAX_ROWS`.
 _SAMPLE_ROWS = 1000
+#: Rows per block when a large design is screened in place.
+_BLOCK_ROWS = 4096
 _CHUNK_MAX_ROWS = 65536
 #: ``x_i'd`` (columns scaled to max 1, ``|d_j| <= 1``) above this is a row
 #: pushed to its bound; HiGHS' feasibility tolerance is 1e-7, so a margin of 10x.
@@ -170,18 +172,49 @@ def _lp_direction(Xs: FloatArray, side: FloatArray, null: FloatArray | None) -> 
     return np.asarray(res.x, dtype=float)
 
 
-def _column_screen(Xs: FloatArray, side: FloatArray, free: FloatArray) -> FloatArray | None:
-    """A single column (``free`` allows it) whose non-zero rows all sit on one side."""
-    nz = np.abs(Xs) > _TOL
-    signed = side[:, None] * Xs
-    reached = nz.any(axis=0) & free
+def _column_screen(Xs: Any, side: FloatArray, free: FloatArray) -> FloatArray | None:
+    """A single column (``free`` allows it) whose non-zero rows all sit on one side.
+
+    ``Xs`` is read in row blocks (an array, or :class:`_ScaledRows`), so a
+    large design is screened without a copy of its size.
+    """
+    n, k = Xs.shape
+    reached = np.zeros(k, dtype=bool)
+    one_side = {1.0: np.ones(k, dtype=bool), -1.0: np.ones(k, dtype=bool)}
+    for start in range(0, n, _BLOCK_ROWS):
+        rows = slice(start, min(start + _BLOCK_ROWS, n))
+        block = np.asarray(Xs[rows])
+        nz = np.abs(block) > _TOL
+        signed = side[rows, None] * block
+        reached |= nz.any(axis=0)
+        for sign, ok in one_side.items():
+            ok &= np.all((sign * signed > 0) | ~nz, axis=0)
+    reached &= free
     for sign in (1.0, -1.0):
-        ok = reached & np.all((sign * signed > 0) | ~nz, axis=0)
+        ok = reached & one_side[sign]
         if ok.any():
-            d = np.zeros(Xs.shape[1])
+            d = np.zeros(k)
             d[int(np.flatnonzero(ok)[0])] = sign
             return d
     return None
+
+
+@dataclass(frozen=True)
+class _ScaledRows:
+    """The rows ``X / scale`` (with ``side`` as a last column when given), a block at a time."""
+
+    X: FloatArray
+    scale: FloatArray
+    side: FloatArray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        n, k = self.X.shape
+        return n, k + (self.side is not None)
+
+    def __getitem__(self, rows: slice) -> FloatArray:
+        block = self.X[rows] / self.scale
+        return block if self.side is None else np.column_stack([block, self.side[rows]])
 
 
 def _max_lp_rows(k: int) -> int:
@@ -255,28 +288,34 @@ def find_separation(
     side = _row_sides(family, y)
     if side is None:
         return None
-    scale = np.max(np.abs(X), axis=0)
+    scale = np.maximum(np.max(X, axis=0), -np.min(X, axis=0))  # max |x|, no copy of X
     scale = np.where(scale > 0, scale, 1.0)
-    Xs = X / scale
+    Xs: Any = _ScaledRows(X, scale)  # read in row blocks: no copy of the design
     Xu, su = Xs, side
-    if Xs.size > LP_MAX_ENTRIES:
+    if X.size > LP_MAX_ENTRIES:
         # duplicated rows add nothing to the programme (a pattern seen on both
         # sides gets both constraints, i.e. x_i'd = 0): designs of indicators
         # shrink to few rows at any n; the first chunks tell when they do not
-        found_rows = distinct_rows(np.column_stack([Xs, side]), _max_lp_rows(X.shape[1]))
+        found_rows = distinct_rows(_ScaledRows(X, scale, side), _max_lp_rows(X.shape[1]))
         if found_rows is not None:
             rows = found_rows[0]
             Xu, su = rows[:, :-1], rows[:, -1]
-    fitted_rows = Xs  # n_rows counts every row the direction reaches
+    else:
+        Xu = X / scale
 
     def screen(free: FloatArray) -> FloatArray | None:
         return _column_screen(Xu, su, free)
 
-    found = search_direction(screen, Xu if Xu.size <= LP_MAX_ENTRIES else None, su, L, scale)
+    lp_rows = Xu if isinstance(Xu, np.ndarray) and Xu.size <= LP_MAX_ENTRIES else None
+    found = search_direction(screen, lp_rows, su, L, scale)
     if found is None:
         return None
     d, unbounded = found
-    n_rows = int(np.sum(np.abs(fitted_rows @ d) > _TOL))
+    n = X.shape[0]  # n_rows counts every row the direction reaches
+    n_rows = sum(
+        int(np.sum(np.abs(Xs[start : start + _BLOCK_ROWS] @ d) > _TOL))
+        for start in range(0, n, _BLOCK_ROWS)
+    )
     return make_separation(d, scale, names, n_rows, unbounded)
 
 
@@ -367,7 +406,7 @@ def model_separation(model: Any) -> Separation | None:
     cache = model.__dict__
     if "_separation" not in cache:
         if getattr(model, "exog", None) is None and hasattr(model, "source"):
-            cache["_separation"] = backends.backend_of(model).separation(model)
+            cache["_separation"] = backends.backend_of(model).check_separation(model)
             return cache["_separation"]  # type: ignore[no-any-return]
         try:
             if model.exog is None:  # no rows in memory and no partitions to read

@@ -579,9 +579,13 @@ def test_ill_conditioned_gram_falls_back_to_the_path(rng):
 
     n = 300
     x = rng.normal(size=n)
-    X = np.column_stack([np.ones(n), x + 1e4, rng.normal(size=n)])  # cond(X'X) ~ 1e16
+    # two unpenalized columns 1e-4 apart: cond(X'WX + lam L) ~ 1e9 after
+    # centring and scaling, which no penalty weight repairs
+    X = np.column_stack([np.ones(n), x, x + 1e-4 * rng.normal(size=n), rng.normal(size=n)])
     y = rng.poisson(np.exp(0.2 + 0.3 * x)).astype(float)
-    model = pr.PriorGLM(y, X, family=F.Poisson(), prior=[0.2 - 1e3, 0.1, 0.3])
+    model = pr.PriorGLM(
+        y, X, family=F.Poisson(), prior=[0.2, 0.1, 0.2, 0.3], penalty=[0.0, 0.0, 0.0, 1.0]
+    )
     problem = model.problem
     eta, mu = problem.mean(problem.b0)
     start = gram_point(problem, problem.b0, eta, mu, problem.deviance(mu))
@@ -592,14 +596,14 @@ def test_ill_conditioned_gram_falls_back_to_the_path(rng):
         # as in test_search_values_are_the_criterion_at_path_fits: the search's
         # fit is within its stopping rule's step of full's optimum; GCV = n D /
         # (n - edf)^2 moves by 2 d_edf / (n - edf) relatively, and edf by
-        # k max|x_i' d| (W = mu); the design is centred here (cond(X'X) ~ 1e16
-        # otherwise), its rounding at the level of cond(A) eps
+        # k max|x_i' d| (W = mu); the path route's rounding at the level of
+        # cond(A) eps
         mu = np.exp(X @ full.params)
-        L = np.diag([0.0, 1.0, 1.0])
+        L = np.diag([0.0, 0.0, 0.0, 1.0])
         A = X.T @ (mu[:, None] * X) + lam * L
         Q = full.deviance + lam * full.params @ L @ full.params
         d = np.sqrt(2e-12 * Q / np.linalg.eigvalsh(A)[0])
-        d_edf = 3 * MARGIN * np.max(np.linalg.norm(X, axis=1)) * d + solve_rtol(A)
+        d_edf = 4 * MARGIN * np.max(np.linalg.norm(X, axis=1)) * d + solve_rtol(A)
         rel = 2 * d_edf / (n - full.edf) + sum_rtol(n)
         assert value == pytest.approx(model.criterion(full, "gcv"), rel=rel)
 

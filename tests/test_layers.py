@@ -240,7 +240,7 @@ def test_registry_picks_the_dask_backend_for_dask_data():
     assert backend.implementation() is outofcore
     # the interface priorreg.backends documents and the in-memory code calls
     interface = ["handles", "model_class", "from_formula", "predict", "refine"]
-    interface += ["separation", "free_loocv", "free_hat_diag"]
+    interface += ["check_separation", "free_loocv", "free_hat_diag"]
     missing = [name for name in interface if not callable(getattr(outofcore, name, None))]
     assert not missing, f"the Dask backend lacks {missing}"
     assert outofcore.handles(ddf)

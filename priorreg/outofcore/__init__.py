@@ -58,7 +58,7 @@ from priorreg.outofcore.glm import DaskPriorGLM, DaskPriorGLMResults
 from priorreg.outofcore.linear import DaskPriorRidge, DaskPriorRidgeResults
 from priorreg.outofcore.model import from_formula
 from priorreg.outofcore.prediction import predict, refine
-from priorreg.outofcore.separation import dask_separation as separation
+from priorreg.outofcore.separation import dask_separation as check_separation
 
 # The backend interface of :mod:`priorreg.backends` (``priorreg`` registers
 # this module for objects of the ``dask`` packages).
@@ -71,6 +71,7 @@ __all__ = [
     "DaskPriorGLMResults",
     "DaskPriorRidge",
     "DaskPriorRidgeResults",
+    "check_separation",
     "free_hat_diag",
     "free_loocv",
     "from_formula",
@@ -79,5 +80,4 @@ __all__ = [
     "model_class",
     "predict",
     "refine",
-    "separation",
 ]

@@ -14,9 +14,8 @@ coefficients' path factor is built from the reduced factor
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import fields, replace
 from typing import Any
 
@@ -28,27 +27,9 @@ from priorreg.bounded import ReducedProblem
 from priorreg.bounded_glm import BoundedGLMFit
 from priorreg.glm import GLMFit
 from priorreg.irls import working_selector
-from priorreg.linalg import PathFactor
 from priorreg.outofcore.model import _glm_arrays
 
 __all__ = ["bounded_irls", "bounded_performance_iteration"]
-
-
-def _bounded_deviance(point: Any) -> float:
-    """The deviance, ``inf`` when a mean leaves the family's domain (the step is halved)."""
-    return math.inf if point.sums["bad_mu"] else point.deviance
-
-
-def _bounded_step(model: Any) -> Callable[[PathFactor, float], FloatArray]:
-    """``delta = b - b0`` of the working problem at ``lam`` under the model's bounds."""
-    b0, L, intercept = model.prior_values, model.penalty_matrix, model.intercept_idx
-    lower, upper = model.bounds.lower - b0, model.bounds.upper - b0
-
-    def step(factor: PathFactor, lam: float) -> FloatArray:
-        reduced = ReducedProblem.from_factor(factor, L, intercept)
-        return reduced.solve(lam, lower, upper, start=factor.coef(lam))[0]
-
-    return step
 
 
 def _offset_sum(block: Any, family: Any) -> dict[str, Any]:
@@ -63,9 +44,9 @@ def _candidates(model: Any, lam: float, start: FloatArray | None) -> Iterator[Fl
     b0 = model.prior_values
     if start is not None:
         yield np.clip(start, lo, hi)
+    data = _data(model)
     try:
-        factor = model._factor_at(model._evaluate(None))
-        yield np.clip(b0 + _bounded_step(model)(factor, lam), lo, hi)
+        yield np.clip(data.system(data.evaluate(None)).solve(lam, None), lo, hi)
     except (FloatingPointError, ValueError, np.linalg.LinAlgError):
         yield None
     yield np.clip(b0, lo, hi)
@@ -83,10 +64,16 @@ def _candidates(model: Any, lam: float, start: FloatArray | None) -> Iterator[Fl
         yield point
 
 
+def _data(model: Any) -> Any:
+    """The model's partitions with its bounds on the working solutions (a ``DaskData``)."""
+    return model._irls_data(bounded=True)
+
+
 def feasible_start(model: Any, lam: float, start: FloatArray | None) -> FloatArray | None:
     """A start inside the bounds with valid means (one pass per candidate), or ``None``."""
+    data = _data(model)
     for point in _candidates(model, lam, start):
-        if point is not None and np.isfinite(_bounded_deviance(model._evaluate(point))):
+        if point is not None and np.isfinite(data.evaluate(point).deviance):
             return point
     return None
 

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -22,19 +25,13 @@ from priorreg import formula as _formula
 from priorreg import scale as _scale
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.bounded import conditional_penalty
-from priorreg.bounded_glm import mean_out_of_domain
 from priorreg.bounded_results import bounded_results, check_cov_type
 from priorreg.bounds import refuse_several_penalties
 from priorreg.glm import GLMFit, PriorGLM
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
-from priorreg.irls import working_selector
+from priorreg.irls import Box, PathSystem, irls_loop, mean_out_of_domain, working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
-from priorreg.outofcore.bounded_glm import (
-    _bounded_deviance,
-    _bounded_step,
-    bounded_irls,
-    bounded_performance_iteration,
-)
+from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_iteration
 from priorreg.outofcore.dispatch import _require_dask, is_dask
 from priorreg.outofcore.model import _NO_ROWS, _array_source, _DaskModel, _glm_arrays
 from priorreg.outofcore.passes import _Block, _Source, _weighted_qr
@@ -189,6 +186,18 @@ class _Point:
 
 
 @dataclass(frozen=True)
+class _At:
+    """A point as the IRLS loop sees it: ``inf`` deviance for invalid means when bounded."""
+
+    point: _Point
+    deviance: float
+
+    @property
+    def params(self) -> FloatArray | None:
+        return self.point.params
+
+
+@dataclass(frozen=True)
 class _IRLS:
     """An IRLS fit (as :class:`priorreg.irls.IRLSResult`, with the point's sums)."""
 
@@ -200,12 +209,75 @@ class _IRLS:
     iterations: int
 
 
-def _valid(dev: float) -> bool:
-    return bool(np.isfinite(dev))
+#: Points kept per fit (the last few: a converged fit's point is read again
+#: for its log-likelihood, a warm start's for its first step).
+_CACHED_POINTS = 8
 
 
-def _deviance(point: _Point) -> float:
-    return point.deviance
+@dataclass
+class _FitState:
+    """What one ``fit()`` of a Dask GLM learns on its way: passes made, recent points.
+
+    Lives on the copy of the model that ``fit()`` works on (the results'
+    ``model``), never on the model the user built; the cache of points is
+    bounded (:data:`_CACHED_POINTS`, least recently used out).
+    """
+
+    passes: int = 0
+    points: OrderedDict[bytes, _Point] = field(default_factory=OrderedDict)
+
+    def cached(self, key: bytes) -> _Point | None:
+        point = self.points.get(key)
+        if point is not None:
+            self.points.move_to_end(key)
+        return point
+
+    def keep(self, key: bytes, point: _Point) -> None:
+        self.points[key] = point
+        while len(self.points) > _CACHED_POINTS:
+            self.points.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class DaskData:
+    """Dask partitions for :func:`priorreg.irls.irls_loop`: one pass per point.
+
+    ``evaluate`` reads every partition once and returns the deviance at the
+    coefficients together with the triangular factor of the working problem
+    there (TSQR), so the step from an accepted point needs no further pass;
+    ``system`` builds the path factor from that ``(k + 1)``-square factor.
+    With ``box`` the working solutions obey the bounds and means outside the
+    family's domain count as an infinite deviance.
+    """
+
+    model: DaskPriorGLM
+    box: Box | None = None
+
+    @property
+    def b0(self) -> FloatArray:
+        """The prior."""
+        return self.model.prior_values
+
+    @property
+    def family(self) -> Any:
+        """The statsmodels family."""
+        return self.model.family
+
+    def evaluate(self, params: FloatArray | None) -> _At:
+        """The point at ``params`` (a pass unless it is among the fit's recent points)."""
+        point = self.model._evaluate(params)
+        dev = point.deviance
+        if self.box is not None and point.sums["bad_mu"]:
+            dev = math.inf
+        return _At(point, dev)
+
+    def system(self, at: _At) -> PathSystem:
+        """The path factor of the working problem at ``at`` (no pass)."""
+        return PathSystem(self.model._factor_at(at.point), _NO_ROWS, self.b0, self.box)
+
+    def penalty(self, params: FloatArray) -> float:
+        """``(b - b0)' L (b - b0)``."""
+        return self.model._full_penalty(params)
 
 
 class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
@@ -220,7 +292,9 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     iteration, then warm-started converged fits in a bounded search).
     With ``bounds=`` each working problem is solved under the bounds on its
     reduced factor (:mod:`priorreg.outofcore.bounded_glm`), still one pass
-    per accepted step.
+    per accepted step. ``fit()`` works on a copy of the model, the results'
+    ``model``, which counts the fit's passes (``res.model.passes``); the model
+    itself does not change.
     """
 
     _std_key = "freq_weights"
@@ -306,18 +380,38 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         self.scaletype = _scale.model_scale(scale)
         self.wnobs = float(self._scan["wnobs"])
         self._y_mean = float(self._scan["y_sum"]) / self.nobs
-        self._points: dict[bytes, _Point] = {}
-        self._passes = 0
+        self._state = _FitState()
 
     @property
-    def problem(self) -> Any:
-        """Not available: the IRLS arrays are n-length and stay in the partitions."""
-        raise NotImplementedError("a Dask GLM has no in-memory IRLS problem")
+    def problem(self) -> None:  # type: ignore[override]
+        """``None``: the IRLS arrays are n-length and stay in the partitions."""
+        return None
 
     @property
     def passes(self) -> int:
-        """Number of IRLS passes over the data so far."""
-        return self._passes
+        """Passes over the data made by the fit of these results (``res.model.passes``).
+
+        ``fit()`` works on a copy of the model (its results' ``model``), so the
+        model the user built stays at 0.
+        """
+        return self._state.passes
+
+    def fit(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """As :meth:`priorreg.PriorGLM.fit` (same parameters), on a copy of the model.
+
+        The copy (the results' ``model``) keeps this fit's passes and points;
+        the separation check, a property of the data, is made once per model,
+        as in memory.
+        """
+        fitting = copy.copy(self)
+        fitting._state = _FitState()
+        try:
+            return PriorGLM.fit(fitting, *args, **kwargs)
+        finally:  # the model's once-per-model cache (priorreg.separation.model_separation)
+            if "_separation" in fitting.__dict__:
+                self.__dict__.setdefault("_separation", fitting.__dict__["_separation"])
+
+    fit.__signature__ = inspect.signature(PriorGLM.fit)  # type: ignore[attr-defined]
 
     def _full_penalty(self, params: FloatArray) -> float:
         delta = params - self.prior_values
@@ -332,12 +426,14 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
 
     # --------------------------------------------------------- passes
     def _evaluate(self, params: FloatArray | None) -> _Point:
+        state = self._state
         key = b"start" if params is None else np.asarray(params, dtype=float).tobytes()
-        if key in self._points:
-            return self._points[key]
+        cached = state.cached(key)
+        if cached is not None:
+            return cached
         spec = _PointSpec(None if params is None else np.asarray(params, dtype=float), self._y_mean)
         gaussian = isinstance(self.family, smf.Gaussian)
-        self._passes += 1
+        state.passes += 1
         sums = self.source.reduce(
             _glm_point,
             self.family,
@@ -345,10 +441,10 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             self.prior_values,
             gaussian,
             progress=self.progress,
-            label=f"IRLS pass {self._passes}",
+            label=f"IRLS pass {state.passes}",
         )
         point = _Point(spec.params, sums)
-        self._points[key] = point
+        state.keep(key, point)
         return point
 
     def _factor_at(self, point: _Point) -> PathFactor:
@@ -364,6 +460,13 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             )
         return point._factor
 
+    def _irls_data(self, bounded: bool = False) -> DaskData:
+        """The partitions for :func:`priorreg.irls.irls_loop`, with the bounds when ``bounded``."""
+        box = None
+        if bounded:
+            box = Box.of(self.bounds, self.prior_values, self.penalty_matrix, self.intercept_idx)
+        return DaskData(self, box)
+
     def _run_irls(
         self,
         lam: float,
@@ -373,69 +476,37 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         select: Callable[[PathFactor, FloatArray], float] | None = None,
         bounded: bool = False,
     ) -> _IRLS:
-        """Penalized IRLS as :func:`priorreg.irls.penalized_irls`, one pass per point.
+        """Penalized IRLS: :func:`priorreg.irls.irls_loop` on :class:`DaskData`.
 
         ``bounded=True`` solves each working problem under ``self.bounds`` and
         treats means outside the family's domain as an infinite deviance (as
         :mod:`priorreg.bounded_glm`), so halved steps stay feasible.
         """
-        step = _bounded_step(self) if bounded else None
-        value = _bounded_deviance if bounded else _deviance
-        penalty = self._full_penalty
-        b0 = self.prior_values
-        params: FloatArray | None = None
-        if start is not None:
-            params = np.asarray(start, dtype=float)
-        elif np.any(b0):
-            params = b0.copy()
-        point: _Point | None = None
-        if params is not None:
-            point = self._evaluate(params)
-            if not _valid(value(point)):
-                params = None
-        if params is None:
-            point = self._evaluate(None)
-        assert point is not None
-        dev = value(point)
-        pen_old = np.inf
-        converged = False
-        iterations = 0
-        clock = time.perf_counter()
-        for iterations in range(1, maxiter + 1):
-            factor = self._factor_at(point)
-            if select is not None:
-                lam = select(factor, _NO_ROWS)
-            if params is not None:
-                pen_old = dev + lam * penalty(params)
-            new = b0 + (factor.coef(lam) if step is None else step(factor, lam))
-            cand = self._evaluate(new)
-            new_pen = value(cand) + lam * penalty(new)
-            halvings = 0
-            while (
-                params is not None
-                and halvings < 40
-                and (not _valid(new_pen) or new_pen > pen_old + 1e-12 * abs(pen_old))
-            ):
-                new = 0.5 * (params + new)
-                cand = self._evaluate(new)
-                new_pen = value(cand) + lam * penalty(new)
-                halvings += 1
-            if not _valid(new_pen):
-                break
-            change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
-            params, point, dev = new, cand, value(cand)
-            if self.progress:
+        data = self._irls_data(bounded)
+        pick = None
+        if select is not None:
+            chooser = select
+
+            def pick(system: PathSystem) -> float:
+                return chooser(system.factor, system.zw)
+
+        report = None
+        if self.progress:
+            clock = time.perf_counter()
+
+            def report(iteration: int, lam: float, dev: float, change: float) -> None:
                 print(
-                    f"priorreg: IRLS iteration {iterations}: lam={lam:.4g}, deviance={dev:.8g}, "
+                    f"priorreg: IRLS iteration {iteration}: lam={lam:.4g}, deviance={dev:.8g}, "
                     f"change={change:.2e} ({time.perf_counter() - clock:.1f} s)",
                     file=sys.stderr,
                 )
-            if change < tol:
-                converged = True
-                break
-        if params is None:
-            raise FloatingPointError("penalized IRLS failed at its starting values")
-        return _IRLS(params, point, dev, float(lam), converged, iterations)
+
+        r = irls_loop(
+            data, lam, start=start, maxiter=maxiter, tol=tol, select=pick, report=report
+        )
+        assert r is not None  # the path route never declines
+        at = r.point
+        return _IRLS(r.params, at.point, at.deviance, r.lam, r.converged, r.iterations)
 
     def _loglike_at(self, point: _Point, scale: float) -> float:
         """Full log-likelihood at a point (no pass for Binomial, Poisson, Gaussian)."""
