@@ -157,7 +157,10 @@ def _shift(
         s = sample.mean(axis=0)
     else:
         ws = w(rows) if callable(w) else w[rows]
-        s = (ws @ sample) / float(np.sum(ws))
+        with np.errstate(all="ignore"):
+            s = (ws @ sample) / float(np.sum(ws))
+        if not np.all(np.isfinite(s)):  # weights not valid here: the caller rejects the point
+            s = sample.mean(axis=0)
     s[intercept] = 0.0
     return s
 
