@@ -74,6 +74,9 @@ class _Plain:
         n = len(frame)
         keep = np.ones(n, dtype=bool)
         for arr in values.values():
+            with np.errstate(all="ignore"):
+                if not np.isnan(np.sum(arr)):  # one pass, no mask: a NaN propagates
+                    continue
             keep &= ~np.isnan(arr)
         if keep.all():
             rows: Any = np.arange(n)

@@ -34,7 +34,7 @@ from priorreg.outofcore.coding import (
     build_dask_design,
 )
 from priorreg.outofcore.dispatch import _require_dask, is_dask, model_class
-from priorreg.outofcore.passes import _Block, _moments, _Source, _weighted_qr
+from priorreg.outofcore.passes import _Block, _column_scan, _Source, split_scan_factor
 from priorreg.prior import check_prior_names
 from priorreg.units import units_message_from_sd
 
@@ -73,30 +73,26 @@ def _glm_arrays(block: _Block, family: Any) -> tuple[FloatArray, FloatArray, Flo
 
 
 def _scan(block: _Block, kind: str, std_key: str | None, family: Any) -> dict[str, Any]:
-    """First pass: sizes, extrema and moments; for the linear model also the TSQR factor."""
+    """First pass: sizes, extrema and moments; for the linear model also the TSQR factor.
+
+    One sweep over the partition's rows (:func:`_column_scan`) gives them all;
+    the linear model's moments come from its factor (:func:`split_scan_factor`).
+    """
     X, y = block.X, block.y
-    n, k = X.shape
-    std_w = block.rows.get(std_key) if std_key else None
-    out: dict[str, Any] = {
-        "n": n,
-        "counts_list": [n],
-        "dropped": block.dropped,
-        "x_min": X.min(axis=0) if n else np.full(k, np.inf),
-        "x_max": X.max(axis=0) if n else np.full(k, -np.inf),
-    }
-    out["x_mom"] = _moments(X, std_w)
+    n = X.shape[0]
+    out: dict[str, Any] = {"n": n, "counts_list": [n], "dropped": block.dropped}
     if kind == "linear":
         w = block.rows.get("weights")
         o = block.rows.get("offset")
         if y.ndim != 1:
             raise ValueError(f"endog has shape {y.shape}; PriorRidge needs 1 column(s)")
         target = y if o is None else y - o
-        out["fit_R"] = _weighted_qr(X, target, None if w is None else np.sqrt(w))
-        out["log_w"] = 0.0 if w is None else float(np.sum(np.log(w)))
         # the total sum of squares of R^2 is that of y - offset (as R's lm)
-        out["y_mom"] = _moments(target[:, None], w)
+        out.update(_column_scan(X, target, w))
+        out["log_w"] = 0.0 if w is None else float(np.sum(np.log(w)))
         out["y_sq"] = float(np.sum((1.0 if w is None else w) * target**2))
     else:
+        out.update(_column_scan(X, None, block.rows.get(std_key) if std_key else None))
         resp, var_w, _, freq_w = _glm_arrays(block, family)
         out["y_sum"] = float(np.sum(resp))
         out["wnobs"] = float(np.sum(freq_w))
@@ -176,6 +172,8 @@ class _DaskModel:
         scan = source.reduce(
             _scan, self._kind, self._std_key, family, progress=self.progress, label="scan the data"
         )
+        if "scan_R" in scan:
+            scan = split_scan_factor(scan)
         source.counts = list(scan["counts_list"])
         self._scan = scan
         n = int(scan["n"])
