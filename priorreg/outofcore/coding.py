@@ -55,23 +55,51 @@ def _drop_missing(y: FloatArray, X: FloatArray, rows: dict[str, Any]) -> np.ndar
     return keep
 
 
+def _factor_states(design: _formula.Design) -> dict[str, tuple[Any, Any]]:
+    """``code -> (factor, state)`` of every factor of the design."""
+    return {
+        str(getattr(factor, "code", factor)): (factor, info.state)
+        for factor, info in _factor_items(design)
+    }
+
+
 @dataclass(frozen=True)
 class _Plain:
-    """A design whose columns are the intercept and numeric data columns as they are.
+    r"""A design whose every column is a product of numeric one-column factors.
 
-    Coding it needs no formula evaluation: ``columns`` names the data column
-    of each design column (``None`` for the intercept), ``response`` the
-    response's. Checked against patsy on the template rows before use.
+    ``columns`` gives, per design column, the codes of the factors whose
+    product it is (none: the intercept), and ``response`` the response's
+    code. Coding a partition evaluates each factor once, vectorized (a data
+    column is read as it is; other code as patsy evaluates it), drops the
+    rows where one is missing and multiplies, in patsy's order:
+
+    .. math::
+
+        X_{ij} = 1 \cdot f_{j1}(x_i) \cdot f_{j2}(x_i) \cdots
+
+    patsy's per-row machinery (NA detection per factor, building and
+    indexing DataFrames) is not run. Checked against patsy on the
+    template rows before use (:func:`_plain_plan`).
     """
 
     response: str
-    columns: tuple[str | None, ...]
+    columns: tuple[tuple[str, ...], ...]
 
-    def code(self, frame: pd.DataFrame, missing: str) -> tuple[FloatArray, FloatArray, Any]:
+    def code(
+        self, frame: pd.DataFrame, missing: str, design: _formula.Design
+    ) -> tuple[FloatArray, FloatArray, Any]:
         """``(y, X, rows)`` of one partition, rows with a missing value dropped."""
-        used = dict.fromkeys([self.response, *(c for c in self.columns if c is not None)])
-        values = {col: frame[col].to_numpy(dtype=float) for col in used}
+        used = dict.fromkeys([self.response, *(c for col in self.columns for c in col)])
         n = len(frame)
+        states: dict[str, tuple[Any, Any]] | None = None
+        values = {}
+        for code in used:
+            if code in frame.columns:
+                values[code] = frame[code].to_numpy(dtype=float)
+                continue
+            states = _factor_states(design) if states is None else states
+            factor, state = states[code]
+            values[code] = np.asarray(factor.eval(state, frame), dtype=float).reshape(n)
         keep = np.ones(n, dtype=bool)
         for arr in values.values():
             with np.errstate(all="ignore"):
@@ -80,7 +108,7 @@ class _Plain:
             keep &= ~np.isnan(arr)
         if keep.all():
             rows: Any = np.arange(n)
-            take = slice(None)
+            take: Any = slice(None)
         else:
             if missing != "drop":
                 raise ValueError(
@@ -89,38 +117,41 @@ class _Plain:
                 )
             rows = take = np.flatnonzero(keep)
         X = np.empty((rows.size, len(self.columns)), order="F")
-        for j, col in enumerate(self.columns):
-            X[:, j] = 1.0 if col is None else values[col][take]
+        for j, factors in enumerate(self.columns):
+            if len(factors) == 1:
+                X[:, j] = values[factors[0]][take]
+                continue
+            X[:, j] = 1.0
+            for code in factors:
+                X[:, j] *= values[code][take]
         return values[self.response][take], X, rows
 
 
 def _plain_plan(design: _formula.Design, template: pd.DataFrame) -> _Plain | None:
     """The :class:`_Plain` coding of a design, if it reproduces patsy on ``template``."""
-    numeric = {str(c) for c in template.columns if pd.api.types.is_numeric_dtype(template[c])}
-    numeric -= {str(c) for c in template.columns if pd.api.types.is_bool_dtype(template[c])}
 
-    def plain(info: Any) -> list[str | None] | None:
-        out: list[str | None] = []
+    def plain(info: Any) -> list[tuple[str, ...]] | None:
+        out: list[tuple[str, ...]] = []
         for term in info.terms:
-            if not term.factors:
-                out.append(None)
-                continue
-            if len(term.factors) != 1:
-                return None
-            factor = term.factors[0]
-            fi = info.factor_infos[factor]
-            code = getattr(factor, "code", "")
-            if fi.type != "numerical" or fi.num_columns != 1 or code not in numeric:
-                return None
-            out.append(code)
+            codes = []
+            for factor in term.factors:
+                fi = info.factor_infos[factor]
+                state = fi.state if isinstance(fi.state, dict) else {}
+                code = getattr(factor, "code", None)
+                if fi.type != "numerical" or fi.num_columns != 1 or code is None:
+                    return None
+                if state.get("transforms"):  # stateful: patsy applies the statistics
+                    return None
+                codes.append(str(code))
+            out.append(tuple(codes))
         return out
 
     columns, response = plain(design.x_info), plain(design.y_info)
-    if columns is None or response is None or len(response) != 1 or response[0] is None:
+    if columns is None or response is None or len(response) != 1 or len(response[0]) != 1:
         return None
-    plan = _Plain(response[0], tuple(columns))
+    plan = _Plain(response[0][0], tuple(columns))
     try:
-        y, X, rows = plan.code(template, "drop")
+        y, X, rows = plan.code(template, "drop", design)
         coded = _formula.rebuild_design(design, template, "drop")
     except Exception:
         return None
@@ -146,7 +177,7 @@ class _FormulaCoder:
     def __call__(self, number: int, frame: pd.DataFrame) -> _Block:
         try:
             if self.plain is not None:
-                y, X, rows = self.plain.code(frame, self.missing)
+                y, X, rows = self.plain.code(frame, self.missing, self.design)
             else:
                 coded = _formula.rebuild_design(self.design, frame, self.missing)
                 endog = coded.endog
