@@ -151,6 +151,19 @@ class _DaskModel:
     source: _Source
     progress: bool
 
+    def _setup_arrays(
+        self, endog: Any, exog: Any, rows: dict[str, Any], missing: str, **options: Any
+    ) -> None:
+        """The array interface ``Model(dask_endog, dask_exog, ...)``: the source, then the setup.
+
+        ``rows`` are the per-row options (scalars or Dask collections
+        partitioned like the data); ``options`` go to ``_setup_from_source``.
+        """
+        _require_dask()
+        source, endog_t, exog_t = _array_source(type(self), endog, exog, rows, missing)
+        array_names = not hasattr(exog, "columns")
+        self._setup_from_source(source, endog_t, exog_t, array_names=array_names, **options)
+
     def _setup_dask(
         self,
         source: _Source,
@@ -158,11 +171,11 @@ class _DaskModel:
         exog_t: Any,
         *,
         design: _formula.Design | None,
-        prior: Any,
-        penalty: Any,
-        standardize: bool,
-        progress: bool,
-        array_names: bool,
+        prior: Any = None,
+        penalty: Any = None,
+        standardize: bool = False,
+        progress: bool = False,
+        array_names: bool = False,
         family: Any = None,
         bounds: Any = None,
     ) -> None:
@@ -293,7 +306,7 @@ def _formula_model(
     if issubclass(cls, PriorGLM):
         endog_t = _boolean_response(endog_t)
     model = cls.__new__(cls)
-    model._setup_from_source(source, endog_t, exog_t, design, progress=progress, **kwargs)
+    model._setup_from_source(source, endog_t, exog_t, design=design, progress=progress, **kwargs)
     model._row_sources = sources  # how each per-row option was given, for refine
     return model
 
