@@ -127,3 +127,35 @@ def test_glm_numeric_formula_uses_the_numeric_coder(frame, ddf):
 def test_categorical_term_falls_back_to_patsy(ddf):
     model = pr.PriorRidge.from_formula("y ~ x1 + C(g)", ddf)
     assert model.source.coder.plain is None
+
+
+def test_infinite_value_in_a_numeric_column_is_named(frame):
+    df = frame.copy()
+    df.loc[10, "x2"] = np.inf
+    data = dd.from_pandas(df, npartitions=3, sort=False)
+    message = r"exog has 1 row\(s\) with NaN or inf"
+    with pytest.raises(ValueError, match=message), dask.config.set(scheduler="synchronous"):
+        pr.PriorRidge.from_formula("y ~ x1 + x2", data)
+    # the user's data are not changed by coding
+    assert df.loc[10, "x2"] == np.inf
+
+
+def test_intercept_only_formula(frame, ddf):
+    """A design of the constant column alone (no data column to count the rows by)."""
+    with dask.config.set(scheduler="synchronous"):
+        res = pr.PriorGLM.from_formula("count ~ 1", ddf, family=sm.families.Poisson()).fit(
+            lam=1.0
+        )
+        lin = pr.PriorRidge.from_formula("y ~ 1", ddf).fit(lam=1.0)
+    kept = frame.dropna(subset=["y"])
+    # unpenalized intercept: the MLE is log(mean count), within 10x the
+    # Newton step left at the estimate (plus its rounding, as above)
+    counts = frame["count"].to_numpy(dtype=float)
+    ones = np.ones((counts.size, 1))
+    b = np.asarray(res.params, dtype=float)
+    step, info = glm_newton_step(sm.families.Poisson(), ones, counts, b)
+    radius = MARGIN * (np.linalg.norm(step) + EPS * cond(info) * np.linalg.norm(b))
+    assert abs(b[0] - np.log(counts.mean())) <= radius
+    # the mean by QR of a column of ones: n eps relative (10x margin)
+    assert lin.params.iloc[0] == pytest.approx(kept["y"].mean(), rel=MARGIN * len(kept) * EPS)
+    assert res.model.source.coder.plain is not None

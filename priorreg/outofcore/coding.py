@@ -20,7 +20,7 @@ from priorreg import formula as _formula
 from priorreg._typing import FloatArray
 from priorreg.base import check_finite
 from priorreg.glm import _boolean_response
-from priorreg.outofcore.passes import _SPLIT_EVERY, _Block, _compute
+from priorreg.outofcore.passes import _SPLIT_EVERY, Column, _Block, _compute, _matrix
 
 #: Rows of the first partition used as the template of the design.
 _TEMPLATE_ROWS = 32
@@ -30,7 +30,10 @@ def _check_rows(block: _Block, number: int, positive: Sequence[str]) -> _Block:
     """In-memory checks on one partition: finite values, positive weights."""
     try:
         check_finite("endog", block.y)
-        check_finite("exog", block.X)
+        with np.errstate(all="ignore"):  # one sum per column, no n x k matrix
+            finite = all(np.isfinite(np.sum(col)) for col in block.columns)
+        if not finite:
+            check_finite("exog", block.X)  # names the rows
         for key, arr in block.rows.items():
             check_finite(key, arr)
             if key in positive and arr is not None and np.any(arr <= 0):
@@ -87,8 +90,13 @@ class _Plain:
 
     def code(
         self, frame: pd.DataFrame, missing: str, design: _formula.Design
-    ) -> tuple[FloatArray, FloatArray, Any]:
-        """``(y, X, rows)`` of one partition, rows with a missing value dropped."""
+    ) -> tuple[FloatArray, tuple[Column, ...], Any]:
+        """``(y, columns, rows)`` of one partition, rows with a missing value dropped.
+
+        A column is an array (or the number 1.0 for the intercept); the
+        design matrix is written only by a pass that needs it
+        (:class:`~priorreg.outofcore.passes._Block`).
+        """
         used = dict.fromkeys([self.response, *(c for col in self.columns for c in col)])
         n = len(frame)
         states: dict[str, tuple[Any, Any]] | None = None
@@ -116,15 +124,16 @@ class _Plain:
                     "variables; pass missing='drop'"
                 )
             rows = take = np.flatnonzero(keep)
-        X = np.empty((rows.size, len(self.columns)), order="F")
-        for j, factors in enumerate(self.columns):
-            if len(factors) == 1:
-                X[:, j] = values[factors[0]][take]
+        columns: list[Column] = []
+        for factors in self.columns:
+            if len(factors) == 1:  # the data's values, not copied (nothing writes to them)
+                columns.append(values[factors[0]][take])
                 continue
-            X[:, j] = 1.0
+            col: Column = 1.0  # the intercept stays a number
             for code in factors:
-                X[:, j] *= values[code][take]
-        return values[self.response][take], X, rows
+                col = col * values[code][take]
+            columns.append(col)
+        return values[self.response][take], tuple(columns), rows
 
 
 def _plain_plan(design: _formula.Design, template: pd.DataFrame) -> _Plain | None:
@@ -151,7 +160,8 @@ def _plain_plan(design: _formula.Design, template: pd.DataFrame) -> _Plain | Non
         return None
     plan = _Plain(response[0][0], tuple(columns))
     try:
-        y, X, rows = plan.code(template, "drop", design)
+        y, columns, rows = plan.code(template, "drop", design)
+        X = _matrix(columns, rows.size)
         coded = _formula.rebuild_design(design, template, "drop")
     except Exception:
         return None
@@ -176,8 +186,10 @@ class _FormulaCoder:
 
     def __call__(self, number: int, frame: pd.DataFrame) -> _Block:
         try:
+            columns: tuple[Column, ...] | None = None
+            X = None
             if self.plain is not None:
-                y, X, rows = self.plain.code(frame, self.missing, self.design)
+                y, columns, rows = self.plain.code(frame, self.missing, self.design)
             else:
                 coded = _formula.rebuild_design(self.design, frame, self.missing)
                 endog = coded.endog
@@ -199,6 +211,7 @@ class _FormulaCoder:
             rows=arrays,
             index=frame.index[rows],
             dropped=len(frame) - rows.size,
+            columns=columns,
         )
         return _check_rows(block, number, self.positive)
 

@@ -78,8 +78,7 @@ def _scan(block: _Block, kind: str, std_key: str | None, family: Any) -> dict[st
     One sweep over the partition's rows (:func:`_column_scan`) gives them all;
     the linear model's moments come from its factor (:func:`split_scan_factor`).
     """
-    X, y = block.X, block.y
-    n = X.shape[0]
+    y, n = block.y, block.n
     out: dict[str, Any] = {"n": n, "counts_list": [n], "dropped": block.dropped}
     if kind == "linear":
         w = block.rows.get("weights")
@@ -88,11 +87,12 @@ def _scan(block: _Block, kind: str, std_key: str | None, family: Any) -> dict[st
             raise ValueError(f"endog has shape {y.shape}; PriorRidge needs 1 column(s)")
         target = y if o is None else y - o
         # the total sum of squares of R^2 is that of y - offset (as R's lm)
-        out.update(_column_scan(X, target, w))
+        out.update(_column_scan(block.columns, target, w, n))
         out["log_w"] = 0.0 if w is None else float(np.sum(np.log(w)))
         out["y_sq"] = float(np.sum((1.0 if w is None else w) * target**2))
     else:
-        out.update(_column_scan(X, None, block.rows.get(std_key) if std_key else None))
+        std_w = block.rows.get(std_key) if std_key else None
+        out.update(_column_scan(block.columns, None, std_w, n))
         resp, var_w, _, freq_w = _glm_arrays(block, family)
         out["y_sum"] = float(np.sum(resp))
         out["wnobs"] = float(np.sum(freq_w))

@@ -44,26 +44,33 @@ def _qr_r(A: FloatArray) -> FloatArray:
 
 
 def _chunks(
-    X: FloatArray, target: FloatArray | None, ones: bool = False
+    X: FloatArray | tuple[Column, ...],
+    target: FloatArray | None,
+    ones: bool = False,
+    n: int | None = None,
 ) -> Iterator[tuple[slice, FloatArray]]:
     """Row chunks ``[X, target]`` (``[1, X, target]`` with ``ones``) of ``_QR_ROWS`` rows.
 
-    Each chunk is copied into one reused Fortran-ordered buffer (what LAPACK
-    wants, so no further copy) and is overwritten by the next: consume it
-    before advancing.
+    ``X`` is a matrix or its columns (then ``n``, the number of rows, is
+    needed when no column is an array). Each chunk is copied into one
+    reused Fortran-ordered buffer (what LAPACK wants, so no further copy)
+    and is overwritten by the next: consume it before advancing.
     """
-    n, k = X.shape
-    first = int(ones)
-    p = first + k + (target is not None)
-    buf = np.empty((min(_QR_ROWS, n), p), order="F")
+    if isinstance(X, np.ndarray):
+        n = X.shape[0]
+        columns: tuple[Column, ...] = tuple(X[:, j] for j in range(X.shape[1]))
+    else:
+        columns = X
+        if n is None:
+            n = next(c.shape[0] for c in (*columns, target) if isinstance(c, np.ndarray))
+    layout = ((1.0,) if ones else ()) + columns + (() if target is None else (target,))
+    buf = np.empty((min(_QR_ROWS, n), len(layout)), order="F")
     for start in range(0, n, _QR_ROWS):
         stop = min(start + _QR_ROWS, n)
-        a = buf if stop - start == buf.shape[0] else np.empty((stop - start, p), order="F")
-        if ones:
-            a[:, 0] = 1.0
-        a[:, first : first + k] = X[start:stop]
-        if target is not None:
-            a[:, first + k] = target[start:stop]
+        shape = (stop - start, len(layout))
+        a = buf if shape == buf.shape else np.empty(shape, order="F")
+        for j, col in enumerate(layout):
+            a[:, j] = col[start:stop] if isinstance(col, np.ndarray) else col
         yield slice(start, stop), a
 
 
@@ -94,12 +101,16 @@ def _weighted_qr(X: FloatArray, target: FloatArray, sw: FloatArray | None) -> Fl
 
 
 def _column_scan(
-    X: FloatArray, target: FloatArray | None, w: FloatArray | None
+    X: FloatArray | tuple[Column, ...],
+    target: FloatArray | None,
+    w: FloatArray | None,
+    n: int | None = None,
 ) -> dict[str, Any]:
     r"""Extrema and weighted moments of the columns, or their TSQR factor, in one sweep.
 
-    Every chunk of rows is read from the partition once and, while it is in
-    cache, gives the extrema of the columns of ``X`` and either
+    ``X`` is a matrix or its columns (:attr:`_Block.columns`, ``n`` rows). Every chunk of
+    rows is read from the partition once and, while it is in cache, gives
+    the extrema of the columns of ``X`` and either
 
     - without ``target``: the weighted moments of ``X`` (``x_mom``, merged
       over chunks as :func:`_chan`); or
@@ -112,12 +123,12 @@ def _column_scan(
     dict
         ``x_min``, ``x_max`` and ``x_mom`` or ``scan_R``.
     """
-    k = X.shape[1]
+    k = X.shape[1] if isinstance(X, np.ndarray) else len(X)
     x_min, x_max = np.full(k, np.inf), np.full(k, -np.inf)
     moments: tuple[Any, Any, Any] = (0.0, np.zeros(k), np.zeros(k))
     sw = None if w is None or target is None else np.sqrt(w)
     factors = []
-    for rows, a in _chunks(X, target, ones=target is not None):
+    for rows, a in _chunks(X, target, ones=target is not None, n=n):
         cols = a[:, 1 : k + 1] if target is not None else a
         np.minimum(x_min, cols.min(axis=0), out=x_min)  # NaN propagates, as X.min()
         np.maximum(x_max, cols.max(axis=0), out=x_max)
@@ -268,15 +279,64 @@ def _compute(obj: Any, progress: bool, label: str) -> Any:
     return out
 
 
-@dataclass(frozen=True)
-class _Block:
-    """One partition coded as arrays: the model's view of those rows."""
+#: A design column: its values, or one number for a constant column.
+Column = FloatArray | float
 
-    y: FloatArray
-    X: FloatArray
-    rows: dict[str, FloatArray | None]
-    index: Any
-    dropped: int
+
+class _Block:
+    """One partition coded as arrays: the model's view of those rows.
+
+    The design is given as the matrix ``X`` or as its ``columns``; then
+    ``X`` is built on first use, and a pass that reads the columns chunk
+    by chunk (:func:`_column_scan`) never writes the n x k matrix.
+    """
+
+    def __init__(
+        self,
+        y: FloatArray,
+        X: FloatArray | None = None,
+        rows: dict[str, FloatArray | None] | None = None,
+        index: Any = None,
+        dropped: int = 0,
+        *,
+        columns: tuple[Column, ...] | None = None,
+    ) -> None:
+        if (X is None) == (columns is None):
+            raise TypeError("give the design as X or as columns")
+        self.y = y
+        self.rows = {} if rows is None else rows
+        self.index = index
+        self.dropped = dropped
+        self._X = X
+        self._columns = columns
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return int(np.shape(self.y)[0])
+
+    @property
+    def X(self) -> FloatArray:  # noqa: N802 - the design matrix, as statsmodels names it
+        """The design matrix (Fortran order), built from the columns on first use."""
+        if self._X is None:
+            self._X = _matrix(self.columns, self.n)
+        return self._X
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The design's columns (views of ``X`` when it was given)."""
+        if self._columns is None:
+            X = self._X
+            self._columns = tuple(X[:, j] for j in range(X.shape[1]))
+        return self._columns
+
+
+def _matrix(columns: tuple[Column, ...], n: int) -> FloatArray:
+    """The n x k Fortran-ordered matrix of ``columns``."""
+    X = np.empty((n, len(columns)), order="F")
+    for j, col in enumerate(columns):
+        X[:, j] = col
+    return X
 
 
 def _apply(coder: Any, number: int, fn: Callable[..., Any], args: tuple[Any, ...], *pieces: Any):
