@@ -294,14 +294,23 @@ def main() -> None:
         f"    {iterations} IRLS iterations, deviance={gres.deviance:.6g}, "
         f"converged={gres.converged}"
     )
+    # each repeat's fit against the read just before it (the load drifts less
+    # within a repeat than across), then the median over the repeats
+    ridge_r = np.divide(times["ridge"], times["read_y"])
+    glm_r = np.divide(times["glm"], times["read_count"])
     ratios = [
-        ("PriorRidge GCV / read", med["ridge"] / med["read_y"]),
-        ("GLM per IRLS iteration / read", med["glm"] / iterations / med["read_count"]),
-        ("GLM per pass / read", med["glm"] / passes / med["read_count"]),
+        ("PriorRidge GCV / read", ridge_r),
+        ("GLM per IRLS iteration / read", glm_r / iterations),
+        ("GLM per pass / read", glm_r / passes),
     ]
-    for label, ratio in ratios:
+    print("ratios: median over the repeats of (fit / the read in the same repeat)")
+    for label, values in ratios:
+        ratio = float(np.median(values))
         verdict = "met" if ratio <= TARGET_READ_RATIO else "NOT met"
-        print(f"issue 12 target: {label:32s}{ratio:6.2f} <= {TARGET_READ_RATIO:g}: {verdict}")
+        print(
+            f"issue 12 target: {label:32s}{ratio:6.2f} <= {TARGET_READ_RATIO:g}: {verdict}"
+            f"  (range {min(values):.2f}-{max(values):.2f})"
+        )
 
     peak = max(peaks)
     print(

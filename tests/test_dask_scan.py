@@ -170,3 +170,20 @@ def test_columns_give_the_same_sweep_as_the_matrix():
     assert glm["x_mom"][0] == N
     np.testing.assert_array_equal(glm["x_mom"][2], [0.0])
     np.testing.assert_array_equal(passes._matrix(columns, N), X)
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_passes_run_with_one_blas_thread(progress, capsys):
+    """Dask's threads run the partitions in parallel; BLAS adds no threads of its own."""
+    import dask
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before  # numpy's BLAS is loaded and seen
+    with dask.config.set(scheduler="threads"):
+        inside = passes._compute(dask.delayed(blas_threads)(), progress, "count threads")
+    assert inside == [1] * len(before)
+    assert blas_threads() == before  # the caller's setting is restored
