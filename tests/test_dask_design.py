@@ -159,3 +159,25 @@ def test_intercept_only_formula(frame, ddf):
     # the mean by QR of a column of ones: n eps relative (10x margin)
     assert lin.params.iloc[0] == pytest.approx(kept["y"].mean(), rel=MARGIN * len(kept) * EPS)
     assert res.model.source.coder.plain is not None
+
+
+def test_template_reads_only_the_formula_columns(frame, monkeypatch):
+    """Data wider than the model: the template rows come from the formula's columns."""
+    from priorreg.outofcore import coding
+
+    wide = frame.assign(**{f"unused{i}": np.arange(len(frame), dtype=float) for i in range(5)})
+    data = dd.from_pandas(wide, npartitions=3, sort=False)
+    read: list[list[str]] = []
+    head = coding._head
+
+    def recording(ddf):
+        read.append([str(c) for c in ddf.columns])
+        return head(ddf)
+
+    monkeypatch.setattr(coding, "_head", recording)
+    with dask.config.set(scheduler="synchronous"):
+        model = pr.PriorRidge.from_formula("y ~ x1 + x2:x3 + np.log(expo)", data)
+    assert read == [["x1", "x2", "x3", "expo", "y"]]
+    ref = pr.PriorRidge.from_formula("y ~ x1 + x2:x3 + np.log(expo)", wide)
+    assert model.exog_names == ref.exog_names
+    assert model.nobs == ref.nobs

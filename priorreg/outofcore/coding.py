@@ -310,6 +310,28 @@ def _head(ddf: Any) -> pd.DataFrame:
     return ddf._meta_nonempty
 
 
+def _formula_columns(formula: str, ddf: Any, env: Any, missing: str) -> list[Any] | None:
+    """The data columns the formula reads, found on Dask's made-up rows (None if unsure).
+
+    Reading only these for the template saves reading every column of a
+    partition when the data are wider than the model.
+    """
+    try:
+        design = _quiet_design(formula, ddf._meta_nonempty, env, missing)
+    except Exception:  # made-up values the formula cannot take: read every column
+        return None
+    names = set(_design_columns(design, [str(c) for c in ddf.columns]))
+    return [c for c in ddf.columns if str(c) in names] or None
+
+
+def _design_columns(design: _formula.Design, columns: list[str]) -> list[str]:
+    """The columns, of ``columns``, that the design's factors read (in that order)."""
+    used: set[str] = set()
+    for factor, _ in _factor_items(design):
+        used |= _names_in(getattr(factor, "code", str(factor)))
+    return [c for c in columns if c in used]
+
+
 def _partition_levels(frame: pd.DataFrame, columns: list[str]) -> dict[str, Any]:
     """Distinct values (or the categories) of each column in one partition."""
     out: dict[str, Any] = {}
@@ -423,8 +445,15 @@ def build_dask_design(
     _DaskDesign
     """
     all_columns = [str(c) for c in ddf.columns]
-    raw = _head(ddf)
-    first = _quiet_design(formula, raw.head(_TEMPLATE_ROWS), env, missing)
+    narrow = _formula_columns(formula, ddf, env, missing)
+    try:
+        raw = _head(ddf if narrow is None else ddf[narrow])
+        first = _quiet_design(formula, raw.head(_TEMPLATE_ROWS), env, missing)
+    except (ValueError, KeyError):
+        if narrow is None:
+            raise
+        raw = _head(ddf)  # the formula reads a column its codes do not name
+        first = _quiet_design(formula, raw.head(_TEMPLATE_ROWS), env, missing)
     used: set[str] = set()
     categorical: set[str] = set()
     for factor, info in _factor_items(first):

@@ -26,9 +26,8 @@ from priorreg.options import row_sources
 from priorreg.outofcore.coding import (
     _TEMPLATE_ROWS,
     _ArrayCoder,
-    _factor_items,
+    _design_columns,
     _FormulaCoder,
-    _names_in,
     _parts_of,
     _plain_plan,
     build_dask_design,
@@ -287,7 +286,7 @@ def _formula_model(
         name = f"__priorreg_{key}"
         ddf = ddf.assign(**{name: value})
         columns_of[key] = name
-    needed = list(columns or _design_columns(design, ddf))
+    needed = list(columns or _design_columns(design, [str(c) for c in ddf.columns]))
     needed += [c for c in columns_of.values() if c not in needed]
     ddf = ddf[needed]
     row_columns: dict[str, Any] = {**columns_of, **scalars}
@@ -309,13 +308,6 @@ def _formula_model(
     model._setup_from_source(source, endog_t, exog_t, design=design, progress=progress, **kwargs)
     model._row_sources = sources  # how each per-row option was given, for refine
     return model
-
-
-def _design_columns(design: _formula.Design, ddf: Any) -> list[str]:
-    used: set[str] = set()
-    for factor, _ in _factor_items(design):
-        used |= _names_in(getattr(factor, "code", str(factor)))
-    return [str(c) for c in ddf.columns if str(c) in used]
 
 
 def from_formula(
