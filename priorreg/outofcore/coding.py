@@ -20,7 +20,7 @@ from priorreg import formula as _formula
 from priorreg._typing import FloatArray
 from priorreg.base import check_finite
 from priorreg.glm import _boolean_response
-from priorreg.outofcore.passes import _SPLIT_EVERY, _Block, _compute
+from priorreg.outofcore.passes import _SPLIT_EVERY, Column, _Block, _compute, _matrix
 
 #: Rows of the first partition used as the template of the design.
 _TEMPLATE_ROWS = 32
@@ -30,7 +30,10 @@ def _check_rows(block: _Block, number: int, positive: Sequence[str]) -> _Block:
     """In-memory checks on one partition: finite values, positive weights."""
     try:
         check_finite("endog", block.y)
-        check_finite("exog", block.X)
+        with np.errstate(all="ignore"):  # one sum per column, no n x k matrix
+            finite = all(np.isfinite(np.sum(col)) for col in block.columns)
+        if not finite:
+            check_finite("exog", block.X)  # names the rows
         for key, arr in block.rows.items():
             check_finite(key, arr)
             if key in positive and arr is not None and np.any(arr <= 0):
@@ -55,29 +58,65 @@ def _drop_missing(y: FloatArray, X: FloatArray, rows: dict[str, Any]) -> np.ndar
     return keep
 
 
+def _factor_states(design: _formula.Design) -> dict[str, tuple[Any, Any]]:
+    """``code -> (factor, state)`` of every factor of the design."""
+    return {
+        str(getattr(factor, "code", factor)): (factor, info.state)
+        for factor, info in _factor_items(design)
+    }
+
+
 @dataclass(frozen=True)
 class _Plain:
-    """A design whose columns are the intercept and numeric data columns as they are.
+    r"""A design whose every column is a product of numeric one-column factors.
 
-    Coding it needs no formula evaluation: ``columns`` names the data column
-    of each design column (``None`` for the intercept), ``response`` the
-    response's. Checked against patsy on the template rows before use.
+    ``columns`` gives, per design column, the codes of the factors whose
+    product it is (none: the intercept), and ``response`` the response's
+    code. Coding a partition evaluates each factor once, vectorized (a data
+    column is read as it is; other code as patsy evaluates it), drops the
+    rows where one is missing and multiplies, in patsy's order:
+
+    .. math::
+
+        X_{ij} = 1 \cdot f_{j1}(x_i) \cdot f_{j2}(x_i) \cdots
+
+    patsy's per-row machinery (NA detection per factor, building and
+    indexing DataFrames) is not run. Checked against patsy on the
+    template rows before use (:func:`_plain_plan`).
     """
 
     response: str
-    columns: tuple[str | None, ...]
+    columns: tuple[tuple[str, ...], ...]
 
-    def code(self, frame: pd.DataFrame, missing: str) -> tuple[FloatArray, FloatArray, Any]:
-        """``(y, X, rows)`` of one partition, rows with a missing value dropped."""
-        used = dict.fromkeys([self.response, *(c for c in self.columns if c is not None)])
-        values = {col: frame[col].to_numpy(dtype=float) for col in used}
+    def code(
+        self, frame: pd.DataFrame, missing: str, design: _formula.Design
+    ) -> tuple[FloatArray, tuple[Column, ...], Any]:
+        """``(y, columns, rows)`` of one partition, rows with a missing value dropped.
+
+        A column is an array (or the number 1.0 for the intercept); the
+        design matrix is written only by a pass that needs it
+        (:class:`~priorreg.outofcore.passes._Block`).
+        """
+        used = dict.fromkeys([self.response, *(c for col in self.columns for c in col)])
         n = len(frame)
+        states: dict[str, tuple[Any, Any]] | None = None
+        values = {}
+        for code in used:
+            if code in frame.columns:
+                values[code] = frame[code].to_numpy(dtype=float)
+                continue
+            states = _factor_states(design) if states is None else states
+            factor, state = states[code]
+            values[code] = np.asarray(factor.eval(state, frame), dtype=float).reshape(n)
         keep = np.ones(n, dtype=bool)
         for arr in values.values():
+            with np.errstate(all="ignore"):
+                if not np.isnan(np.sum(arr)):  # one pass, no mask: a NaN propagates
+                    continue
             keep &= ~np.isnan(arr)
         if keep.all():
             rows: Any = np.arange(n)
-            take = slice(None)
+            take: Any = slice(None)
         else:
             if missing != "drop":
                 raise ValueError(
@@ -85,39 +124,44 @@ class _Plain:
                     "variables; pass missing='drop'"
                 )
             rows = take = np.flatnonzero(keep)
-        X = np.empty((rows.size, len(self.columns)), order="F")
-        for j, col in enumerate(self.columns):
-            X[:, j] = 1.0 if col is None else values[col][take]
-        return values[self.response][take], X, rows
+        columns: list[Column] = []
+        for factors in self.columns:
+            if len(factors) == 1:  # the data's values, not copied (nothing writes to them)
+                columns.append(values[factors[0]][take])
+                continue
+            col: Column = 1.0  # the intercept stays a number
+            for code in factors:
+                col = col * values[code][take]
+            columns.append(col)
+        return values[self.response][take], tuple(columns), rows
 
 
 def _plain_plan(design: _formula.Design, template: pd.DataFrame) -> _Plain | None:
     """The :class:`_Plain` coding of a design, if it reproduces patsy on ``template``."""
-    numeric = {str(c) for c in template.columns if pd.api.types.is_numeric_dtype(template[c])}
-    numeric -= {str(c) for c in template.columns if pd.api.types.is_bool_dtype(template[c])}
 
-    def plain(info: Any) -> list[str | None] | None:
-        out: list[str | None] = []
+    def plain(info: Any) -> list[tuple[str, ...]] | None:
+        out: list[tuple[str, ...]] = []
         for term in info.terms:
-            if not term.factors:
-                out.append(None)
-                continue
-            if len(term.factors) != 1:
-                return None
-            factor = term.factors[0]
-            fi = info.factor_infos[factor]
-            code = getattr(factor, "code", "")
-            if fi.type != "numerical" or fi.num_columns != 1 or code not in numeric:
-                return None
-            out.append(code)
+            codes = []
+            for factor in term.factors:
+                fi = info.factor_infos[factor]
+                state = fi.state if isinstance(fi.state, dict) else {}
+                code = getattr(factor, "code", None)
+                if fi.type != "numerical" or fi.num_columns != 1 or code is None:
+                    return None
+                if state.get("transforms"):  # stateful: patsy applies the statistics
+                    return None
+                codes.append(str(code))
+            out.append(tuple(codes))
         return out
 
     columns, response = plain(design.x_info), plain(design.y_info)
-    if columns is None or response is None or len(response) != 1 or response[0] is None:
+    if columns is None or response is None or len(response) != 1 or len(response[0]) != 1:
         return None
-    plan = _Plain(response[0], tuple(columns))
+    plan = _Plain(response[0][0], tuple(columns))
     try:
-        y, X, rows = plan.code(template, "drop")
+        y, columns, rows = plan.code(template, "drop", design)
+        X = _matrix(columns, rows.size)
         coded = _formula.rebuild_design(design, template, "drop")
     except Exception:
         return None
@@ -142,8 +186,10 @@ class _FormulaCoder:
 
     def __call__(self, number: int, frame: pd.DataFrame) -> _Block:
         try:
+            columns: tuple[Column, ...] | None = None
+            X = None
             if self.plain is not None:
-                y, X, rows = self.plain.code(frame, self.missing)
+                y, columns, rows = self.plain.code(frame, self.missing, self.design)
             else:
                 coded = _formula.rebuild_design(self.design, frame, self.missing)
                 endog = coded.endog
@@ -165,6 +211,7 @@ class _FormulaCoder:
             rows=arrays,
             index=frame.index[rows],
             dropped=len(frame) - rows.size,
+            columns=columns,
         )
         return _check_rows(block, number, self.positive)
 
@@ -261,6 +308,28 @@ def _head(ddf: Any) -> pd.DataFrame:
         if len(part):
             return part.head(1000)
     return ddf._meta_nonempty
+
+
+def _formula_columns(formula: str, ddf: Any, env: Any, missing: str) -> list[Any] | None:
+    """The data columns the formula reads, found on Dask's made-up rows (None if unsure).
+
+    Reading only these for the template saves reading every column of a
+    partition when the data are wider than the model.
+    """
+    try:
+        design = _quiet_design(formula, ddf._meta_nonempty, env, missing)
+    except Exception:  # made-up values the formula cannot take: read every column
+        return None
+    names = set(_design_columns(design, [str(c) for c in ddf.columns]))
+    return [c for c in ddf.columns if str(c) in names] or None
+
+
+def _design_columns(design: _formula.Design, columns: list[str]) -> list[str]:
+    """The columns, of ``columns``, that the design's factors read (in that order)."""
+    used: set[str] = set()
+    for factor, _ in _factor_items(design):
+        used |= _names_in(getattr(factor, "code", str(factor)))
+    return [c for c in columns if c in used]
 
 
 def _partition_levels(frame: pd.DataFrame, columns: list[str]) -> dict[str, Any]:
@@ -376,8 +445,15 @@ def build_dask_design(
     _DaskDesign
     """
     all_columns = [str(c) for c in ddf.columns]
-    raw = _head(ddf)
-    first = _quiet_design(formula, raw.head(_TEMPLATE_ROWS), env, missing)
+    narrow = _formula_columns(formula, ddf, env, missing)
+    try:
+        raw = _head(ddf if narrow is None else ddf[narrow])
+        first = _quiet_design(formula, raw.head(_TEMPLATE_ROWS), env, missing)
+    except (ValueError, KeyError):
+        if narrow is None:
+            raise
+        raw = _head(ddf)  # the formula reads a column its codes do not name
+        first = _quiet_design(formula, raw.head(_TEMPLATE_ROWS), env, missing)
     used: set[str] = set()
     categorical: set[str] = set()
     for factor, info in _factor_items(first):

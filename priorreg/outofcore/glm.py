@@ -32,8 +32,8 @@ from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import Box, PathSystem, irls_loop, mean_out_of_domain, working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_iteration
-from priorreg.outofcore.dispatch import _require_dask, is_dask
-from priorreg.outofcore.model import _NO_ROWS, _array_source, _DaskModel, _glm_arrays
+from priorreg.outofcore.dispatch import is_dask
+from priorreg.outofcore.model import _NO_ROWS, _DaskModel, _glm_arrays
 from priorreg.outofcore.passes import _Block, _Source, _weighted_qr
 from priorreg.outofcore.prediction import predict
 
@@ -320,26 +320,24 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         progress: bool = False,
         bounds: Any = None,
     ) -> None:
-        _require_dask()
         rows = {
             "offset": offset,
             "exposure": exposure,
             "freq_weights": freq_weights,
             "var_weights": var_weights,
         }
-        source, endog_t, exog_t = _array_source(type(self), endog, exog, rows, missing)
-        self._setup_from_source(
-            source,
-            endog_t,
-            exog_t,
-            design,
+        self._setup_arrays(
+            endog,
+            exog,
+            rows,
+            missing,
+            design=design,
             family=family,
             prior=prior,
             penalty=penalty,
             scale=scale,
             standardize=standardize,
             progress=progress,
-            array_names=not hasattr(exog, "columns"),
             bounds=bounds,
         )
 

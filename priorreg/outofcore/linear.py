@@ -16,8 +16,8 @@ from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.linear import LinearFit, PriorRidge
-from priorreg.outofcore.dispatch import _require_dask, is_dask
-from priorreg.outofcore.model import _NO_ROWS, _array_source, _DaskModel
+from priorreg.outofcore.dispatch import is_dask
+from priorreg.outofcore.model import _NO_ROWS, _DaskModel
 from priorreg.outofcore.passes import _Block, _Source
 from priorreg.outofcore.prediction import predict
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
@@ -109,50 +109,26 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         progress: bool = False,
         bounds: Any = None,
     ) -> None:
-        _require_dask()
-        rows = {"weights": weights, "offset": offset}
-        source, endog_t, exog_t = _array_source(type(self), endog, exog, rows, missing)
-        self._setup_from_source(
-            source,
-            endog_t,
-            exog_t,
-            design,
-            prior=prior,
-            penalty=penalty,
-            standardize=standardize,
-            progress=progress,
-            array_names=not hasattr(exog, "columns"),
-            bounds=bounds,
-        )
-
-    def _setup_from_source(
-        self,
-        source: _Source,
-        endog_t: Any,
-        exog_t: Any,
-        design: _formula.Design | None,
-        *,
-        prior: Any = None,
-        penalty: Any = None,
-        standardize: bool = False,
-        progress: bool = False,
-        array_names: bool = False,
-        bounds: Any = None,
-    ) -> None:
-        self.weights = None
-        self.offset = None
-        self._setup_dask(
-            source,
-            endog_t,
-            exog_t,
+        self._setup_arrays(
+            endog,
+            exog,
+            {"weights": weights, "offset": offset},
+            missing,
             design=design,
             prior=prior,
             penalty=penalty,
             standardize=standardize,
             progress=progress,
-            array_names=array_names,
             bounds=bounds,
         )
+
+    def _setup_from_source(
+        self, source: _Source, endog_t: Any, exog_t: Any, **options: Any
+    ) -> None:
+        """Set up on ``source``; ``options`` as for ``_DaskModel._setup_dask``."""
+        self.weights = None
+        self.offset = None
+        self._setup_dask(source, endog_t, exog_t, **options)
         if np.ndim(self._scan["y_mom"][1]) and np.size(self._scan["y_mom"][1]) != 1:
             raise ValueError("PriorRidge needs a response with one column")
 

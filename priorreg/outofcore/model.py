@@ -26,15 +26,14 @@ from priorreg.options import row_sources
 from priorreg.outofcore.coding import (
     _TEMPLATE_ROWS,
     _ArrayCoder,
-    _factor_items,
+    _design_columns,
     _FormulaCoder,
-    _names_in,
     _parts_of,
     _plain_plan,
     build_dask_design,
 )
 from priorreg.outofcore.dispatch import _require_dask, is_dask, model_class
-from priorreg.outofcore.passes import _Block, _moments, _Source, _weighted_qr
+from priorreg.outofcore.passes import _Block, _column_scan, _Source, split_scan_factor
 from priorreg.prior import check_prior_names
 from priorreg.units import units_message_from_sd
 
@@ -73,30 +72,26 @@ def _glm_arrays(block: _Block, family: Any) -> tuple[FloatArray, FloatArray, Flo
 
 
 def _scan(block: _Block, kind: str, std_key: str | None, family: Any) -> dict[str, Any]:
-    """First pass: sizes, extrema and moments; for the linear model also the TSQR factor."""
-    X, y = block.X, block.y
-    n, k = X.shape
-    std_w = block.rows.get(std_key) if std_key else None
-    out: dict[str, Any] = {
-        "n": n,
-        "counts_list": [n],
-        "dropped": block.dropped,
-        "x_min": X.min(axis=0) if n else np.full(k, np.inf),
-        "x_max": X.max(axis=0) if n else np.full(k, -np.inf),
-    }
-    out["x_mom"] = _moments(X, std_w)
+    """First pass: sizes, extrema and moments; for the linear model also the TSQR factor.
+
+    One sweep over the partition's rows (:func:`_column_scan`) gives them all;
+    the linear model's moments come from its factor (:func:`split_scan_factor`).
+    """
+    y, n = block.y, block.n
+    out: dict[str, Any] = {"n": n, "counts_list": [n], "dropped": block.dropped}
     if kind == "linear":
         w = block.rows.get("weights")
         o = block.rows.get("offset")
         if y.ndim != 1:
             raise ValueError(f"endog has shape {y.shape}; PriorRidge needs 1 column(s)")
         target = y if o is None else y - o
-        out["fit_R"] = _weighted_qr(X, target, None if w is None else np.sqrt(w))
-        out["log_w"] = 0.0 if w is None else float(np.sum(np.log(w)))
         # the total sum of squares of R^2 is that of y - offset (as R's lm)
-        out["y_mom"] = _moments(target[:, None], w)
+        out.update(_column_scan(block.columns, target, w, n))
+        out["log_w"] = 0.0 if w is None else float(np.sum(np.log(w)))
         out["y_sq"] = float(np.sum((1.0 if w is None else w) * target**2))
     else:
+        std_w = block.rows.get(std_key) if std_key else None
+        out.update(_column_scan(block.columns, None, std_w, n))
         resp, var_w, _, freq_w = _glm_arrays(block, family)
         out["y_sum"] = float(np.sum(resp))
         out["wnobs"] = float(np.sum(freq_w))
@@ -155,6 +150,19 @@ class _DaskModel:
     source: _Source
     progress: bool
 
+    def _setup_arrays(
+        self, endog: Any, exog: Any, rows: dict[str, Any], missing: str, **options: Any
+    ) -> None:
+        """The array interface ``Model(dask_endog, dask_exog, ...)``: the source, then the setup.
+
+        ``rows`` are the per-row options (scalars or Dask collections
+        partitioned like the data); ``options`` go to ``_setup_from_source``.
+        """
+        _require_dask()
+        source, endog_t, exog_t = _array_source(type(self), endog, exog, rows, missing)
+        array_names = not hasattr(exog, "columns")
+        self._setup_from_source(source, endog_t, exog_t, array_names=array_names, **options)
+
     def _setup_dask(
         self,
         source: _Source,
@@ -162,11 +170,11 @@ class _DaskModel:
         exog_t: Any,
         *,
         design: _formula.Design | None,
-        prior: Any,
-        penalty: Any,
-        standardize: bool,
-        progress: bool,
-        array_names: bool,
+        prior: Any = None,
+        penalty: Any = None,
+        standardize: bool = False,
+        progress: bool = False,
+        array_names: bool = False,
         family: Any = None,
         bounds: Any = None,
     ) -> None:
@@ -176,6 +184,8 @@ class _DaskModel:
         scan = source.reduce(
             _scan, self._kind, self._std_key, family, progress=self.progress, label="scan the data"
         )
+        if "scan_R" in scan:
+            scan = split_scan_factor(scan)
         source.counts = list(scan["counts_list"])
         self._scan = scan
         n = int(scan["n"])
@@ -276,7 +286,7 @@ def _formula_model(
         name = f"__priorreg_{key}"
         ddf = ddf.assign(**{name: value})
         columns_of[key] = name
-    needed = list(columns or _design_columns(design, ddf))
+    needed = list(columns or _design_columns(design, [str(c) for c in ddf.columns]))
     needed += [c for c in columns_of.values() if c not in needed]
     ddf = ddf[needed]
     row_columns: dict[str, Any] = {**columns_of, **scalars}
@@ -295,16 +305,9 @@ def _formula_model(
     if issubclass(cls, PriorGLM):
         endog_t = _boolean_response(endog_t)
     model = cls.__new__(cls)
-    model._setup_from_source(source, endog_t, exog_t, design, progress=progress, **kwargs)
+    model._setup_from_source(source, endog_t, exog_t, design=design, progress=progress, **kwargs)
     model._row_sources = sources  # how each per-row option was given, for refine
     return model
-
-
-def _design_columns(design: _formula.Design, ddf: Any) -> list[str]:
-    used: set[str] = set()
-    for factor, _ in _factor_items(design):
-        used |= _names_in(getattr(factor, "code", str(factor)))
-    return [str(c) for c in ddf.columns if str(c) in used]
 
 
 def from_formula(

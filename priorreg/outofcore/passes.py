@@ -7,10 +7,11 @@ partition (:class:`_Block`) and the source that codes and reduces partitions.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,11 @@ from priorreg._typing import FloatArray
 
 #: Partial factors combined per node of the reduction tree.
 _SPLIT_EVERY = 8
-#: Rows per chunk of the QR factorization inside a partition (cache-sized).
-_QR_ROWS = 32768
+#: Rows per chunk of a partition: 4096 x (k + 1) doubles stay in a core's L2
+#: cache for k up to about 30 while the Householder reflectors (level-2 BLAS,
+#: one sweep of the chunk per column) are applied; 32768-row chunks streamed
+#: from L3/memory and took 1.5x as long for k = 20.
+_QR_ROWS = 4096
 
 
 def _qr_r(A: FloatArray) -> FloatArray:
@@ -40,6 +44,46 @@ def _qr_r(A: FloatArray) -> FloatArray:
     return np.triu(qr[: min(m, n)])
 
 
+def _chunks(
+    X: FloatArray | tuple[Column, ...],
+    target: FloatArray | None,
+    ones: bool = False,
+    n: int | None = None,
+) -> Iterator[tuple[slice, FloatArray]]:
+    """Row chunks ``[X, target]`` (``[1, X, target]`` with ``ones``) of ``_QR_ROWS`` rows.
+
+    ``X`` is a matrix or its columns (then ``n``, the number of rows, is
+    needed when no column is an array). Each chunk is copied into one
+    reused Fortran-ordered buffer (what LAPACK wants, so no further copy)
+    and is overwritten by the next: consume it before advancing.
+    """
+    if isinstance(X, np.ndarray):
+        n = X.shape[0]
+        columns: tuple[Column, ...] = tuple(X[:, j] for j in range(X.shape[1]))
+    else:
+        columns = X
+        if n is None:
+            n = next(c.shape[0] for c in (*columns, target) if isinstance(c, np.ndarray))
+    layout = ((1.0,) if ones else ()) + columns + (() if target is None else (target,))
+    buf = np.empty((min(_QR_ROWS, n), len(layout)), order="F")
+    for start in range(0, n, _QR_ROWS):
+        stop = min(start + _QR_ROWS, n)
+        shape = (stop - start, len(layout))
+        a = buf if shape == buf.shape else np.empty(shape, order="F")
+        for j, col in enumerate(layout):
+            a[:, j] = col[start:stop] if isinstance(col, np.ndarray) else col
+        yield slice(start, stop), a
+
+
+def _stack_factors(factors: list[FloatArray], p: int) -> FloatArray:
+    """One triangular factor from the factors of row chunks (TSQR within a partition)."""
+    if not factors:
+        return np.zeros((0, p))
+    if len(factors) == 1:
+        return factors[0]
+    return _qr_r(np.asfortranarray(np.vstack(factors)))
+
+
 def _weighted_qr(X: FloatArray, target: FloatArray, sw: FloatArray | None) -> FloatArray:
     """Triangular factor of ``[sw X, sw target]``, built and factorized in row chunks.
 
@@ -49,23 +93,100 @@ def _weighted_qr(X: FloatArray, target: FloatArray, sw: FloatArray | None) -> Fl
     stacked and factorized again (TSQR within the partition, no copy of
     the partition).
     """
-    n, k = X.shape
     factors = []
-    for start in range(0, n, _QR_ROWS):
-        stop = min(start + _QR_ROWS, n)
-        A = np.empty((stop - start, k + 1), order="F")
-        if sw is None:
-            A[:, :k] = X[start:stop]
-            A[:, k] = target[start:stop]
-        else:
-            A[:, :k] = X[start:stop] * sw[start:stop, None]
-            A[:, k] = target[start:stop] * sw[start:stop]
-        factors.append(_qr_r(A))
-    if not factors:
-        return np.zeros((0, k + 1))
-    if len(factors) == 1:
-        return factors[0]
-    return _qr_r(np.asfortranarray(np.vstack(factors)))
+    for rows, a in _chunks(X, target):
+        if sw is not None:
+            a *= sw[rows, None]
+        factors.append(_qr_r(a))
+    return _stack_factors(factors, X.shape[1] + 1)
+
+
+def _column_scan(
+    X: FloatArray | tuple[Column, ...],
+    target: FloatArray | None,
+    w: FloatArray | None,
+    n: int | None = None,
+) -> dict[str, Any]:
+    r"""Extrema and weighted moments of the columns, or their TSQR factor, in one sweep.
+
+    ``X`` is a matrix or its columns (:attr:`_Block.columns`, ``n`` rows). Every chunk of
+    rows is read from the partition once and, while it is in cache, gives
+    the extrema of the columns of ``X`` and either
+
+    - without ``target``: the weighted moments of ``X`` (``x_mom``, merged
+      over chunks as :func:`_chan`); or
+    - with ``target``: the Householder factor ``scan_R`` of
+      ``W^{1/2} [1, X, target]``, from which :func:`split_scan_factor` reads
+      the moments and the factor of ``W^{1/2} [X, target]`` after the merge.
+
+    Returns
+    -------
+    dict
+        ``x_min``, ``x_max`` and ``x_mom`` or ``scan_R``.
+    """
+    k = X.shape[1] if isinstance(X, np.ndarray) else len(X)
+    x_min, x_max = np.full(k, np.inf), np.full(k, -np.inf)
+    moments: tuple[Any, Any, Any] = (0.0, np.zeros(k), np.zeros(k))
+    sw = None if w is None or target is None else np.sqrt(w)
+    factors = []
+    for rows, a in _chunks(X, target, ones=target is not None, n=n):
+        cols = a[:, 1 : k + 1] if target is not None else a
+        np.minimum(x_min, cols.min(axis=0), out=x_min)  # NaN propagates, as X.min()
+        np.maximum(x_max, cols.max(axis=0), out=x_max)
+        if target is None:
+            moments = _chan(moments, _moments(a, None if w is None else w[rows]))
+            continue
+        if sw is not None:
+            a *= sw[rows, None]
+        factors.append(_qr_r(a))
+    out: dict[str, Any] = {"x_min": x_min, "x_max": x_max}
+    if target is None:
+        out["x_mom"] = moments
+    else:
+        out["scan_R"] = _stack_factors(factors, k + 2)
+    return out
+
+
+def split_scan_factor(scan: dict[str, Any]) -> dict[str, Any]:
+    r"""Moments and the fit's factor from ``scan_R``, the factor of ``W^{1/2} [1, X, t]``.
+
+    With ``R`` that factor (``R^T R = [1, X, t]^T W [1, X, t]``), the
+    first row holds the total weight and the weighted sums, and the rest
+    the centred part:
+
+    .. math::
+
+        \sum_i w_i = R_{00}^2, \qquad
+        m_j = R_{0j} / R_{00}, \qquad
+        S_j = \sum_i w_i (a_{ij} - m_j)^2 = \sum_{l \ge 1} R_{lj}^2,
+
+    and the factor of ``W^{1/2} [X, t]`` is the triangular factor of
+    ``R[:, 1:]`` (both have the Gram matrix ``[X, t]^T W [X, t]``).
+    Householder's backward error bounds the error of ``sqrt(S_j)`` by a
+    small multiple of ``eps * ||W^{1/2} a_j||``, the accuracy of the fit
+    itself; a column whose extrema agree is constant and gets ``S_j = 0``
+    exactly, as :func:`priorreg.penalty.column_sd`.
+
+    Returns
+    -------
+    dict
+        ``scan`` without ``scan_R`` and with ``x_mom``, ``y_mom`` (the
+        target's moments, one column) and ``fit_R``.
+    """
+    out = dict(scan)
+    R = np.asarray(out.pop("scan_R"), dtype=float)
+    k = R.shape[1] - 2
+    if R.shape[0] == 0:
+        total, mean, m2 = 0.0, np.zeros(k + 1), np.zeros(k + 1)
+    else:
+        total = float(R[0, 0] ** 2)
+        mean = R[0, 1:] / R[0, 0]
+        m2 = np.einsum("ij,ij->j", R[1:, 1:], R[1:, 1:])
+        m2[:k][out["x_min"] == out["x_max"]] = 0.0
+    out["x_mom"] = (total, mean[:k], m2[:k])
+    out["y_mom"] = (total, mean[k:], m2[k:])
+    out["fit_R"] = _qr_r(np.asfortranarray(R[:, 1:]))
+    return out
 
 
 def _chan(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
@@ -135,8 +256,29 @@ def _distributed_client() -> Any:
     return None
 
 
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread in this process while a pass runs (when threadpoolctl is there).
+
+    Dask already runs the partitions in parallel; a partition's Householder
+    QR is level-2 BLAS on a thin matrix, where two BLAS threads per task
+    contend with the other tasks' and, on a busy machine, made an IRLS pass
+    on the threaded scheduler 20 to 80 times slower (distributed's workers
+    start with ``OPENBLAS_NUM_THREADS=1`` for the same reason).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up only
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _compute(obj: Any, progress: bool, label: str) -> Any:
     """``dask.compute`` on the active scheduler, with a progress bar when asked."""
+    with _one_blas_thread():
+        return _compute_now(obj, progress, label)
+
+
+def _compute_now(obj: Any, progress: bool, label: str) -> Any:
     import dask
 
     if not progress:
@@ -159,15 +301,64 @@ def _compute(obj: Any, progress: bool, label: str) -> Any:
     return out
 
 
-@dataclass(frozen=True)
-class _Block:
-    """One partition coded as arrays: the model's view of those rows."""
+#: A design column: its values, or one number for a constant column.
+Column = FloatArray | float
 
-    y: FloatArray
-    X: FloatArray
-    rows: dict[str, FloatArray | None]
-    index: Any
-    dropped: int
+
+class _Block:
+    """One partition coded as arrays: the model's view of those rows.
+
+    The design is given as the matrix ``X`` or as its ``columns``; then
+    ``X`` is built on first use, and a pass that reads the columns chunk
+    by chunk (:func:`_column_scan`) never writes the n x k matrix.
+    """
+
+    def __init__(
+        self,
+        y: FloatArray,
+        X: FloatArray | None = None,
+        rows: dict[str, FloatArray | None] | None = None,
+        index: Any = None,
+        dropped: int = 0,
+        *,
+        columns: tuple[Column, ...] | None = None,
+    ) -> None:
+        if (X is None) == (columns is None):
+            raise TypeError("give the design as X or as columns")
+        self.y = y
+        self.rows = {} if rows is None else rows
+        self.index = index
+        self.dropped = dropped
+        self._X = X
+        self._columns = columns
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return int(np.shape(self.y)[0])
+
+    @property
+    def X(self) -> FloatArray:  # noqa: N802 - the design matrix, as statsmodels names it
+        """The design matrix (Fortran order), built from the columns on first use."""
+        if self._X is None:
+            self._X = _matrix(self.columns, self.n)
+        return self._X
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The design's columns (views of ``X`` when it was given)."""
+        if self._columns is None:
+            X = self._X
+            self._columns = tuple(X[:, j] for j in range(X.shape[1]))
+        return self._columns
+
+
+def _matrix(columns: tuple[Column, ...], n: int) -> FloatArray:
+    """The n x k Fortran-ordered matrix of ``columns``."""
+    X = np.empty((n, len(columns)), order="F")
+    for j, col in enumerate(columns):
+        X[:, j] = col
+    return X
 
 
 def _apply(coder: Any, number: int, fn: Callable[..., Any], args: tuple[Any, ...], *pieces: Any):
