@@ -66,10 +66,10 @@ from scipy import sparse
 from scipy.linalg import lapack
 
 from priorreg._typing import FloatArray
-from priorreg.dual import RowGram
 from priorreg.gram import WeightedRows, one_pass_factor
 from priorreg.gram import centring as _centring
 from priorreg.gram import unpenalized as _unpenalized
+from priorreg.linalg.wide import RowGram
 
 __all__ = ["PathFactor", "SingularSystemError", "factorize", "factorize_triangular"]
 
