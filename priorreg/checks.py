@@ -15,6 +15,7 @@ import pandas as pd
 from priorreg._typing import FloatArray
 
 __all__ = [
+    "as_float_array",
     "as_grid","check_column_scale", "check_formula_response", "check_formula_rows"]
 
 #: Values beyond this overflow the squares and cross-products of a fit
@@ -108,11 +109,15 @@ def check_formula_response(design: Any, endog_columns: Sequence[int]) -> None:
         )
 
 
+def as_float_array(value: Any, message: str) -> FloatArray:
+    """``value`` as a float array, or a ``TypeError`` with ``message`` (what it must be)."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(message) from exc
+
+
 def as_grid(lams: Any) -> FloatArray:
     """``lams=`` as a float array, or a ``TypeError`` that says what a grid is."""
-    try:
-        return np.asarray(lams, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"lams must be numbers (a list or array of penalty weights > 0), not {lams!r}"
-        ) from exc
+    message = f"lams must be numbers (a list or array of penalty weights > 0), not {lams!r}"
+    return as_float_array(lams, message)

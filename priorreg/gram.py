@@ -42,6 +42,7 @@ from scipy import sparse
 from scipy.linalg.blas import dsyrk
 
 from priorreg._typing import FloatArray
+from priorreg.penalty import Penalty
 
 __all__ = [
     "CentredGram",
@@ -66,11 +67,7 @@ _MAX_KAPPA_COND2 = 1e4
 
 def unpenalized(L: FloatArray, j: int | None) -> bool:
     """Column ``j`` is free of the penalty (``L`` a matrix, or its diagonal when 1-D)."""
-    if j is None:
-        return False
-    if L.ndim == 1:
-        return bool(L[j] == 0)
-    return not np.any(L[j]) and not np.any(L[:, j])
+    return Penalty.of(L).unpenalized(j)
 
 
 def centring(k: int, intercept: int | None, means: FloatArray | None) -> sparse.csr_array:

@@ -35,7 +35,8 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from priorreg._typing import FloatArray
-from priorreg.penalty import resolve_penalty, standardize_penalty
+from priorreg.checks import as_float_array
+from priorreg.penalty import Penalty, resolve_penalty, standardize_penalty
 from priorreg.prior import _params_of, align_prior, prior_information
 
 __all__ = ["Components", "is_multi_penalty", "resolve_components"]
@@ -307,7 +308,7 @@ def resolve_components(
             raise type(exc)(f"{where}: {exc}") from exc
         if scale is not None:
             L = standardize_penalty(L, scale[0], scale[1])
-        matrices[j] = np.diag(L) if L.ndim == 1 else L
+        matrices[j] = Penalty(L).matrix()
         kinds.append(kind)
     return Components(group_names, matrices, priors, kinds)
 
@@ -325,12 +326,8 @@ def check_lams(lam: Any, comps: Components) -> FloatArray:
                 f"missing: {missing}"
             )
         lam = [lam[g] for g in comps.names]
-    try:
-        arr = np.asarray(lam, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"lam must be {comps.m} numbers >= 0 (one per penalty component) or a criterion name"
-        ) from exc
+    message = f"lam must be {comps.m} numbers >= 0 (one per penalty component) or a criterion name"
+    arr = as_float_array(lam, message)
     if arr.shape != (comps.m,):
         raise ValueError(
             f"lam has shape {arr.shape}; give {comps.m} values, one per penalty component "

@@ -24,28 +24,226 @@ Penalty specifications:
 With ``standardize=True`` the matrix becomes ``S L S`` with ``S`` the
 diagonal of the columns' (weighted) standard deviations, so the penalty
 does not depend on the units of the predictors.
+
+A resolved penalty is a :class:`Penalty`: the weights of a diagonal ``L``
+or the full matrix, behind one set of methods (``quad``, ``times``,
+``diagonal``, ``matrix``, ``whiten``), so that no caller branches on the
+two forms.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from priorreg._typing import FloatArray
+from priorreg.checks import as_float_array
 
 __all__ = [
+    "Penalty",
+    "Whitening",
     "check_psd",
     "default_penalty",
     "penalty_matrix",
     "resolve_penalty",
+    "resolve_penalty_matrix",
     "standardize_penalty",
 ]
 
 _SYM_RTOL = 1e-10
 _PSD_RTOL = 1e-10
+_EPS = float(np.finfo(float).eps)
+
+
+@dataclass(frozen=True)
+class Whitening:
+    r"""Coordinates in which a penalty is :math:`\lambda\|c\|^2`.
+
+    With the scaled penalty :math:`L_p = D L D = U \operatorname{diag}(s) U'`,
+    :math:`\delta_p = T \theta`, :math:`\theta = (a, c)`,
+    :math:`T = [U_0, U_+ \operatorname{diag}(s_+^{-1/2})]` gives
+    :math:`\delta_p' L_p \delta_p = \|c\|^2`; ``a`` spans the null space.
+
+    Attributes
+    ----------
+    basis : ndarray or sparse array of shape (k, k)
+        ``T``, the null space first (sparse, a scaled permutation, for a
+        diagonal penalty).
+    n_null : int
+        ``k0``, the dimension of the null space.
+    s_plus : ndarray of shape (k - k0,)
+        The positive eigenvalues of ``L_p``, in the order of ``basis``.
+    """
+
+    basis: FloatArray | sparse.csr_array
+    n_null: int
+    s_plus: FloatArray
+
+
+@dataclass(frozen=True, eq=False)
+class Penalty:
+    r"""One penalty matrix ``L``, given by its weights (a diagonal ``L``) or in full.
+
+    The penalty term of every objective is
+    :math:`\lambda\,(b - b_0)' L (b - b_0)`. A penalty of per-coefficient
+    weights keeps only the weights: nothing ``k x k`` is formed or scanned
+    unless :meth:`matrix` is asked for, and every method works on both
+    forms.
+
+    Parameters
+    ----------
+    values : ndarray of shape (k,) or (k, k)
+        The weights (the diagonal of ``L``) or the symmetric positive
+        semi-definite matrix ``L`` (checked by :func:`resolve_penalty`, not
+        here).
+
+    Examples
+    --------
+    >>> pen = Penalty(np.array([0.0, 2.0, 1.0]))
+    >>> pen.quad(np.array([5.0, 1.0, 1.0]))
+    3.0
+    >>> pen.times(np.array([5.0, 1.0, 1.0]))
+    array([0., 2., 1.])
+    >>> pen.matrix()
+    array([[0., 0., 0.],
+           [0., 2., 0.],
+           [0., 0., 1.]])
+    >>> pen.rank, pen.is_diagonal
+    (2, True)
+    """
+
+    values: FloatArray
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.values, dtype=float)
+        if values.ndim not in (1, 2):
+            raise ValueError(
+                f"a penalty is a vector of weights or a k x k matrix; got shape {values.shape}"
+            )
+        object.__setattr__(self, "values", values)
+
+    @classmethod
+    def of(cls, L: Penalty | FloatArray) -> Penalty:
+        """``L`` itself when it is a :class:`Penalty`, else the penalty of the array ``L``."""
+        return L if isinstance(L, Penalty) else cls(L)
+
+    @property
+    def k(self) -> int:
+        """Number of coefficients."""
+        return int(self.values.shape[0])
+
+    @cached_property
+    def is_diagonal(self) -> bool:
+        """Weights, or a matrix whose non-zeros are all on its diagonal (no copy)."""
+        L = self.values
+        return L.ndim == 1 or int(np.count_nonzero(L)) == int(np.count_nonzero(np.diagonal(L)))
+
+    def diagonal(self) -> FloatArray:
+        """The diagonal of ``L``: what each coefficient's penalty weighs."""
+        L = self.values
+        return L if L.ndim == 1 else np.diagonal(L).copy()
+
+    @cached_property
+    def _dense(self) -> FloatArray:
+        L = self.values
+        return np.diag(L) if L.ndim == 1 else L
+
+    def matrix(self) -> FloatArray:
+        """``L`` as a ``k x k`` matrix (formed from weights on first use, then kept)."""
+        return self._dense
+
+    def unpenalized(self, j: int | None) -> bool:
+        """Column ``j`` is free of the penalty (its row and column of ``L`` are 0)."""
+        if j is None:
+            return False
+        L = self.values
+        if L.ndim == 1:
+            return bool(L[j] == 0)
+        return not np.any(L[j]) and not np.any(L[:, j])
+
+    def times(self, v: FloatArray) -> FloatArray:
+        """``L v`` for ``v`` of shape ``(k,)`` or ``(k, p)``."""
+        L, v = self.values, np.asarray(v, dtype=float)
+        if L.ndim == 2:
+            return L @ v
+        return L * v if v.ndim == 1 else L[:, None] * v
+
+    def quad(self, v: FloatArray) -> float:
+        """The quadratic form ``v' L v``."""
+        v = np.asarray(v, dtype=float)
+        return float(v @ self.times(v))
+
+    def scaled(self, s: FloatArray) -> Penalty:
+        """``S L S`` with ``S = diag(s)``, in the same form."""
+        L = self.values
+        if L.ndim == 1:
+            return Penalty(s * L * s)
+        return Penalty(s[:, None] * L * s[None, :])
+
+    def restricted(self, keep: np.ndarray) -> Penalty:
+        """``L_KK``: the penalty of the coefficients ``keep`` (a boolean mask)."""
+        L = self.values
+        return Penalty(L[keep] if L.ndim == 1 else L[np.ix_(keep, keep)])
+
+    def root(self) -> FloatArray:
+        """``S`` with ``S'S = L``: ``diag(sqrt(w))``, or the rows of the positive eigenvalues."""
+        L = self.values
+        if L.ndim == 1:
+            return np.diag(np.sqrt(np.maximum(L, 0.0)))
+        s, U = np.linalg.eigh(L)
+        keep = s > float(np.max(s, initial=0.0)) * L.shape[0] * _EPS
+        return (U[:, keep] * np.sqrt(s[keep])).T
+
+    @cached_property
+    def rank(self) -> int:
+        """Numerical rank: the positive weights, or the eigenvalues above ``k eps max(s)``."""
+        L = self.values
+        if L.ndim == 1:
+            return int(np.count_nonzero(L > 0))
+        s = np.linalg.eigvalsh(L)
+        return int(np.count_nonzero(s > float(np.max(s, initial=0.0)) * L.shape[0] * _EPS))
+
+    def log_pdet(self) -> float:
+        r"""Log pseudo-determinant :math:`\log|L|_+`: sum of logs of the positive eigenvalues."""
+        L = self.values
+        if L.size == 0:
+            return 0.0
+        s = self.diagonal() if self.is_diagonal else np.linalg.eigvalsh(L)
+        tol = float(np.max(np.abs(s), initial=0.0)) * L.shape[0] * _EPS
+        return float(np.sum(np.log(s[s > tol])))
+
+    def whiten(self, col_scale: FloatArray) -> Whitening:
+        r"""Whitening of :math:`L_p = D L D`, ``D = diag(col_scale)``.
+
+        The rank comes from ``L`` itself, so that column scaling (which can
+        spread eigenvalues over many orders of magnitude) never turns a
+        penalized direction into an unpenalized one. A diagonal penalty is
+        whitened exactly: its zeros are the unpenalized columns, and ``T``
+        is a sparse scaled permutation.
+        """
+        k = self.k
+        if self.is_diagonal:
+            s = col_scale**2 * self.diagonal()
+            null = s <= 0
+            order = np.concatenate([np.flatnonzero(null), np.flatnonzero(~null)])
+            s = s[order]
+            k0 = int(null.sum())
+            weights = np.concatenate([np.ones(k0), 1.0 / np.sqrt(s[k0:])])
+            T = sparse.csr_array((weights, (order, np.arange(k))), shape=(k, k))
+            return Whitening(T, k0, s[k0:])
+        Lp = col_scale[:, None] * self.values * col_scale[None, :]
+        s, U = np.linalg.eigh(Lp)
+        k0 = k - self.rank
+        s_plus = s[k0:]
+        U[:, k0:] /= np.sqrt(s_plus)
+        return Whitening(U, k0, s_plus)
 
 
 def default_weights(k: int, intercept: int | None) -> FloatArray:
@@ -101,20 +299,36 @@ def _weights_from_named(
     return diag
 
 
-def penalty_matrix(penalty: Any, names: Sequence[str], intercept: int | None) -> FloatArray:
+def resolve_penalty_matrix(
+    penalty: Any, names: Sequence[str], intercept: int | None
+) -> FloatArray:
     """Resolve a penalty specification (except ``"information"``) to the matrix ``L``.
 
     See :func:`resolve_penalty` (this always returns the ``k x k`` matrix).
 
     Examples
     --------
-    >>> penalty_matrix({"x": 2.0}, ["Intercept", "x", "z"], 0)
+    >>> resolve_penalty_matrix({"x": 2.0}, ["Intercept", "x", "z"], 0)
     array([[0., 0., 0.],
            [0., 2., 0.],
            [0., 0., 1.]])
     """
-    L = resolve_penalty(penalty, names, intercept)
-    return np.diag(L) if L.ndim == 1 else L
+    return Penalty(resolve_penalty(penalty, names, intercept)).matrix()
+
+
+def penalty_matrix(penalty: Any, names: Sequence[str], intercept: int | None) -> FloatArray:
+    """Deprecated name of :func:`resolve_penalty_matrix`.
+
+    Renamed because it read like the model property
+    ``PriorModel.penalty_matrix``; this name warns and will be removed.
+    """
+    warnings.warn(
+        "priorreg.penalty.penalty_matrix() is deprecated and will be removed: call "
+        "priorreg.penalty.resolve_penalty_matrix() (same arguments, same result)",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return resolve_penalty_matrix(penalty, names, intercept)
 
 
 def resolve_penalty(penalty: Any, names: Sequence[str], intercept: int | None) -> FloatArray:
@@ -170,12 +384,8 @@ def resolve_penalty(penalty: Any, names: Sequence[str], intercept: int | None) -
     if isinstance(penalty, (pd.Series, Mapping)):
         diag = _weights_from_named(penalty, names, default)
     else:
-        try:
-            arr = np.asarray(penalty, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"penalty must be None, weights or a matrix; got {type(penalty).__name__}"
-            ) from exc
+        message = f"penalty must be None, weights or a matrix; got {type(penalty).__name__}"
+        arr = as_float_array(penalty, message)
         if arr.ndim == 2:
             return check_psd(arr, names)
         if arr.ndim != 1 or arr.size != k:
@@ -218,7 +428,4 @@ def standardize_penalty(L: FloatArray, X: FloatArray, weights: FloatArray | None
     Constant columns keep scale 1.
     """
     sd = column_sd(X, weights)
-    sd = np.where(sd > 0, sd, 1.0)
-    if L.ndim == 1:  # the diagonal of a diagonal penalty
-        return sd * L * sd
-    return sd[:, None] * L * sd[None, :]
+    return Penalty(L).scaled(np.where(sd > 0, sd, 1.0)).values

@@ -44,7 +44,7 @@ The leverages of all penalty weights at once are one matrix product with
 the row basis ``Q_x [P_0, P_0^\perp U]`` (computed on demand).
 
 The package has one module per step: :mod:`~priorreg.linalg.reduce`
-(steps 1 and 2), :mod:`~priorreg.linalg.whiten` (step 3),
+(steps 1 and 2), :meth:`priorreg.penalty.Penalty.whiten` (step 3),
 :mod:`~priorreg.linalg.factorize` (the entry points and step 4, with the
 small dense kernels of :mod:`~priorreg.linalg.dense`),
 :mod:`~priorreg.linalg.path` (:class:`PathFactor`: everything at any
@@ -64,9 +64,19 @@ models. JRSS B 73(1), 3-36.
 
 from __future__ import annotations
 
+from priorreg._typing import FloatArray
 from priorreg.linalg.factorize import factorize, factorize_triangular
 from priorreg.linalg.path import PathFactor, SingularSystemError
-from priorreg.linalg.whiten import _log_pdet as _log_pdet  # for priorreg.glm_search
-from priorreg.linalg.whiten import _rank as _rank
+from priorreg.penalty import Penalty
 
 __all__ = ["PathFactor", "SingularSystemError", "factorize", "factorize_triangular"]
+
+
+def _rank(L: FloatArray) -> int:
+    """Numerical rank of a penalty (:attr:`priorreg.penalty.Penalty.rank`)."""
+    return Penalty.of(L).rank
+
+
+def _log_pdet(L: FloatArray) -> float:
+    """Log pseudo-determinant of a penalty (:meth:`priorreg.penalty.Penalty.log_pdet`)."""
+    return Penalty.of(L).log_pdet()

@@ -5,7 +5,7 @@ r"""Entry points: reduce the data, or its triangular factor, to a :class:`PathFa
 more coefficients than rows), :func:`factorize_triangular` the triangular
 factor of data reduced elsewhere (e.g. combined per-chunk QR factors).
 Both end in :func:`_reduce`: whiten the penalty
-(:mod:`priorreg.linalg.whiten`), absorb the unpenalized block by QR,
+(:meth:`priorreg.penalty.Penalty.whiten`), absorb the unpenalized block by QR,
 :math:`F_0 = P_0 T_0`, and take one small SVD of the rest,
 :math:`(I - P_0P_0')M = UDV'` (or reduce :math:`MM'` when it is wide,
 :mod:`priorreg.linalg.wide`).
@@ -30,8 +30,8 @@ from priorreg.linalg.reduce import (
     _precondition,
     _scale_columns,
 )
-from priorreg.linalg.whiten import _is_diagonal, _log_pdet, _rank, _whiten
 from priorreg.linalg.wide import RowGram
+from priorreg.penalty import Penalty
 
 __all__ = ["factorize", "factorize_triangular"]
 
@@ -39,7 +39,7 @@ __all__ = ["factorize", "factorize_triangular"]
 def factorize(
     X: FloatArray,
     z: FloatArray,
-    L: FloatArray,
+    L: Penalty | FloatArray,
     weights: FloatArray | None = None,
     intercept: int | None = None,
 ) -> PathFactor:
@@ -51,7 +51,7 @@ def factorize(
         Design matrix.
     z : ndarray of shape (n_obs,)
         Response after removing offset and prior fit, ``y - o - X b0``.
-    L : ndarray of shape (n_coef, n_coef) or (n_coef,)
+    L : Penalty, or ndarray of shape (n_coef, n_coef) or (n_coef,)
         Symmetric positive semi-definite penalty matrix (not checked here),
         or its diagonal when it is diagonal (no ``k x k`` scan).
     weights : ndarray of shape (n_obs,), optional
@@ -84,6 +84,7 @@ def factorize(
     """
     X = np.asarray(X, dtype=float)
     z = np.asarray(z, dtype=float)
+    pen = Penalty.of(L)
     n, k = X.shape
     sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=float))
     zw = z if sw is None else z * sw
@@ -91,14 +92,14 @@ def factorize(
     Qx: FloatArray | None = None
     Rx: FloatArray | None = None
     if n > k:
-        one = one_pass_factor(X, sw, zw, L, intercept)
+        one = one_pass_factor(X, sw, zw, pen.values, intercept)
         if one is not None:  # the rows of the design are W^1/2 X (I - e_int m') D
             R, Q, method, scale = one.R, None, "cholesky", one.scale
             P = _scale_columns(_centring(k, intercept, one.means), scale[:k])
             P_rows = _scale_columns(_centring(k, intercept, one.resid_means), scale[:k])
             Xp: FloatArray | _MappedColumns = _MappedColumns(X, P_rows, sw, one.shift)
         else:  # a centred copy A: its rows are A D
-            A, P = _centred_data(X, sw, zw, L, intercept)
+            A, P = _centred_data(X, sw, zw, pen, intercept)
             R, Q, method, scale = _gram_factor(A, k)
             P = _scale_columns(P, scale[:k])
             Xp = _MappedColumns(A, _scale_columns(_centring(k, None, None), scale[:k]))
@@ -111,19 +112,19 @@ def factorize(
             Rx = None
         F = Rx if Rx is not None else R[:k, :k]
     else:
-        Xp, P, col_scale = _precondition(X if sw is None else X * sw[:, None], L, intercept)
+        Xp, P, col_scale = _precondition(X if sw is None else X * sw[:, None], pen, intercept)
         method = "dual"
         F = Xp
         g = zw.copy()
         rho2 = 0.0
 
     log_w = 0.0 if weights is None else float(np.sum(np.log(weights)))
-    return _reduce(F, g, rho2, P, col_scale, L, n, log_w, method, (Xp, Rx, Qx))
+    return _reduce(F, g, rho2, P, col_scale, pen, n, log_w, method, (Xp, Rx, Qx))
 
 
 def factorize_triangular(
     R: FloatArray,
-    L: FloatArray,
+    L: Penalty | FloatArray,
     n_obs: int,
     intercept: int | None = None,
     log_weights: float = 0.0,
@@ -143,8 +144,8 @@ def factorize_triangular(
     R : ndarray of shape (k + 1, k + 1)
         Triangular factor, ``R'R = [X~, z~]'[X~, z~]`` (fewer rows when the
         data have fewer rows than columns: zero rows are added).
-    L : ndarray of shape (k, k)
-        Penalty matrix.
+    L : Penalty, or ndarray of shape (k, k) or (k,)
+        Penalty matrix, or its diagonal.
     n_obs : int
         Number of observations.
     intercept : int, optional
@@ -177,8 +178,9 @@ def factorize_triangular(
     g = R[:k, k].copy()
     rho2 = float(R[k, k] ** 2)
     F = Rx.copy()
-    P, scale = _centre_and_scale(F, L, intercept)
-    return _reduce(F, g, rho2, P, scale, L, n_obs, log_weights, "triangular", (None, F, None))
+    pen = Penalty.of(L)
+    P, scale = _centre_and_scale(F, pen, intercept)
+    return _reduce(F, g, rho2, P, scale, pen, n_obs, log_weights, "triangular", (None, F, None))
 
 
 def _reduce(
@@ -187,7 +189,7 @@ def _reduce(
     rho2: float,
     P: sparse.csr_array,
     col_scale: FloatArray,
-    L: FloatArray,
+    pen: Penalty,
     n: int,
     log_w: float,
     method: str,
@@ -199,13 +201,9 @@ def _reduce(
     of ``delta_p`` is ``|g - F delta_p|^2 + rho2`` with ``delta = P delta_p``.
     """
     k = F.shape[1]
-    diagonal_penalty = L.ndim == 1 or _is_diagonal(L)
-    if diagonal_penalty:  # L_p = P' L P = D L D (centring moves only the unpenalized intercept)
-        L = L if L.ndim == 1 else np.diagonal(L).copy()
-        Lp = col_scale**2 * L
-    else:
-        Lp = col_scale[:, None] * L * col_scale[None, :]
-    T, k0, s_plus = _whiten(Lp, _rank(L))
+    # L_p = P' L P = D L D: centring moves only the unpenalized intercept
+    whitening = pen.whiten(col_scale)
+    T, k0, s_plus = whitening.basis, whitening.n_null, whitening.s_plus
     m = k - k0
     Fw = _right_times(F, T, overwrite=method == "dual")  # the dual F is a private copy
     F0, M = Fw[:, :k0], Fw[:, k0:]
@@ -257,7 +255,7 @@ def _reduce(
     # det P = prod(col_scale) (unit-triangular centring), |det U| = 1
     logdet_basis = float(np.sum(np.log(col_scale)) - 0.5 * np.sum(np.log(s_plus)))
     log_det_const = (
-        2.0 * float(np.sum(np.log(np.abs(np.diag(T0))))) - 2.0 * logdet_basis - _log_pdet(L)
+        2.0 * float(np.sum(np.log(np.abs(np.diag(T0))))) - 2.0 * logdet_basis - pen.log_pdet()
     )
     return PathFactor(
         n_obs=n,
@@ -278,5 +276,5 @@ def _reduce(
         _row_basis_inputs=(*row_inputs, house, U),
         precondition=P,
         _rows=rows_gram,
-        diagonal_penalty=diagonal_penalty,
+        diagonal_penalty=pen.is_diagonal,
     )

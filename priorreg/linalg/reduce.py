@@ -22,7 +22,7 @@ from scipy import sparse
 from priorreg._typing import FloatArray
 from priorreg.gram import WeightedRows
 from priorreg.gram import centring as _centring
-from priorreg.gram import unpenalized as _unpenalized
+from priorreg.penalty import Penalty
 
 #: Cholesky factors better conditioned than this are used after one pass:
 #: their relative error, about eps * cond**2, is then below 1e-12.
@@ -83,7 +83,7 @@ def _scale_columns(P: sparse.csr_array, scale: FloatArray) -> sparse.csr_array:
 
 
 def _centre_and_scale(
-    M: FloatArray, L: FloatArray, intercept: int | None
+    M: FloatArray, pen: Penalty, intercept: int | None
 ) -> tuple[sparse.csr_array, FloatArray]:
     """In place: centre ``M``'s columns on an unpenalized intercept, scale to unit norm.
 
@@ -92,7 +92,7 @@ def _centre_and_scale(
     """
     k = M.shape[1]
     means = None
-    if _unpenalized(L, intercept):
+    if pen.unpenalized(intercept):
         one = M[:, intercept].copy()
         means = (one @ M) / (one @ one)
         means[intercept] = 0.0
@@ -140,7 +140,7 @@ def _centred_data(
     X: FloatArray,
     sw: FloatArray | None,
     zw: FloatArray,
-    L: FloatArray,
+    pen: Penalty,
     intercept: int | None,
 ) -> tuple[FloatArray, sparse.csr_array]:
     """``A = [Xw (I - e_int m'), zw]`` (C order), ``Xw = W^1/2 X``, and ``I - e_int m'``.
@@ -153,7 +153,7 @@ def _centred_data(
     """
     n, k = X.shape
     A = np.empty((n, k + 1))
-    centre = _unpenalized(L, intercept)
+    centre = pen.unpenalized(intercept)
     c = X[0, intercept] if centre and n else 0.0
     if centre and c != 0 and np.all(X[:, intercept] == c):
         if sw is None:
@@ -186,7 +186,7 @@ def _centred_data(
 
 
 def _precondition(
-    Xw: FloatArray, L: FloatArray, intercept: int | None
+    Xw: FloatArray, pen: Penalty, intercept: int | None
 ) -> tuple[FloatArray, sparse.csr_array, FloatArray]:
     """Centre on an unpenalized intercept and scale columns to unit norm.
 
@@ -194,6 +194,6 @@ def _precondition(
     ``P = (I - e_int m') diag(col_scale)``.
     """
     Xc = np.array(Xw, dtype=float)
-    P, scale = _centre_and_scale(Xc, L, intercept)
+    P, scale = _centre_and_scale(Xc, pen, intercept)
     return Xc, P, scale
 
