@@ -28,7 +28,7 @@ from priorreg.multi import (
     single_component,
 )
 from priorreg.options import row_sources
-from priorreg.penalty import resolve_penalty, standardize_penalty
+from priorreg.penalty import Penalty, resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
 from priorreg.units import penalty_units_message
 
@@ -262,8 +262,7 @@ class PriorModel(Model):  # type: ignore[misc]
             L = standardize_penalty(L, self.exog, self._penalty_scale_weights())
         # a penalty given by weights is kept as its diagonal: no k x k matrix
         # is formed or scanned unless asked for
-        self._penalty_matrix = None if L.ndim == 1 else L
-        self.penalty_diagonal = L if L.ndim == 1 else None
+        self.penalty = Penalty(L)
 
     def _setup_components(self, prior: Any, penalty: Any, names: list[str]) -> None:
         """Penalty components and priors (:func:`priorreg.multi.resolve_components`)."""
@@ -274,31 +273,29 @@ class PriorModel(Model):  # type: ignore[misc]
         self.penalty_components = comps
         self.prior_values = comps.combined(np.ones(comps.m))[1]
         self.penalty_kind = "several"
-        self._penalty_matrix = comps.total
-        self.penalty_diagonal = None
+        self.penalty = Penalty(comps.total)
+
+    #: The penalty ``L`` (:class:`priorreg.penalty.Penalty`): weights or a matrix.
+    penalty: Penalty
 
     @property
     def penalty_matrix(self) -> FloatArray:
         """The penalty matrix ``L`` (``k x k``; formed on first use from weights)."""
-        if self._penalty_matrix is None:
-            self._penalty_matrix = np.diag(self.penalty_diagonal)
-        return self._penalty_matrix
+        return self.penalty.matrix()
 
     @penalty_matrix.setter
     def penalty_matrix(self, L: FloatArray) -> None:
-        self._penalty_matrix = np.asarray(L, dtype=float)
-        self.penalty_diagonal = None
+        self.penalty = Penalty(np.asarray(L, dtype=float))
 
     @property
     def kernel_penalty(self) -> FloatArray:
-        """``L`` for the numerical kernel: its diagonal when it is known to be diagonal."""
-        return self.penalty_matrix if self.penalty_diagonal is None else self.penalty_diagonal
+        """``penalty.values``: the weights of a penalty given by weights, else the matrix."""
+        return self.penalty.values
 
     @property
     def penalty_weights(self) -> FloatArray:
         """The diagonal of ``L`` (what each coefficient's penalty weighs)."""
-        L = self.kernel_penalty
-        return L if L.ndim == 1 else np.diagonal(L).copy()
+        return self.penalty.diagonal()
 
     def _find_intercept(self) -> int | None:
         idx = getattr(self.data, "const_idx", None)

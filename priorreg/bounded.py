@@ -53,6 +53,7 @@ from scipy.sparse.linalg import splu
 
 from priorreg._typing import FloatArray
 from priorreg.linalg import PathFactor, SingularSystemError, factorize_triangular
+from priorreg.penalty import Penalty
 
 __all__ = [
     "FreeProblem",
@@ -105,8 +106,7 @@ class FreeProblem:
         """
         kf = int(self.free.sum())
         R_F = self.rows[:-1, :kf]
-        L = self.L_free
-        S = np.diag(np.sqrt(np.maximum(L, 0.0))) if L.ndim == 1 else _psd_root(L)
+        S = Penalty.of(self.L_free).root()
         T = sla.qr(np.vstack([R_F, np.sqrt(lam) * S]), mode="r")[0][:kf]
         if T.shape[0] < kf or np.any(np.abs(np.diag(T)) <= kf * _EPS * np.abs(T).max()):
             raise SingularSystemError(
@@ -115,13 +115,6 @@ class FreeProblem:
             )
         Tinv = sla.solve_triangular(T, np.eye(kf), lower=False)
         return Tinv @ Tinv.T, float(np.sum((R_F @ Tinv) ** 2))
-
-
-def _psd_root(L: FloatArray) -> FloatArray:
-    """``S`` with ``S'S = L`` for a symmetric PSD ``L`` (rows of the positive eigenvalues)."""
-    s, U = np.linalg.eigh(L)
-    keep = s > float(np.max(s, initial=0.0)) * L.shape[0] * _EPS
-    return (U[:, keep] * np.sqrt(s[keep])).T
 
 
 @dataclass(frozen=True)
@@ -179,8 +172,7 @@ class ReducedProblem:
     @cached_property
     def penalty_root(self) -> FloatArray:
         """``S`` with ``S'S = L`` (rows of the penalty in the stacked system)."""
-        L = self.L
-        return np.diag(np.sqrt(np.maximum(L, 0.0))) if L.ndim == 1 else _psd_root(L)
+        return Penalty.of(self.L).root()
 
     def stacked(self, lam: float) -> tuple[FloatArray, FloatArray]:
         """``([R; sqrt(lam) S], [h; 0])``: the bounded problem's least-squares system."""
@@ -191,7 +183,7 @@ class ReducedProblem:
 
     def objective(self, delta: FloatArray, lam: float) -> float:
         """``|h - R delta|^2 + rss_floor + lam delta' L delta``."""
-        pen = self.L * delta if self.L.ndim == 1 else self.L @ delta
+        pen = Penalty.of(self.L).times(delta)
         return float(np.sum((self.h - self.R @ delta) ** 2) + self.rss_floor + lam * delta @ pen)
 
     def solve(
@@ -357,10 +349,9 @@ def conditional_prior(
     ``L_FF`` because ``L`` is positive semi-definite) and ``c`` free of ``delta_F``.
     """
     free = ~active
-    if L.ndim == 1:
-        return L[free], np.zeros(int(free.sum()))
-    L_free = L[np.ix_(free, free)]
-    if not free.any() or not active.any():
+    pen = Penalty.of(L)
+    L_free = pen.restricted(free).values
+    if pen.is_diagonal or not free.any() or not active.any():  # no coupling: no shift
         return L_free, np.zeros(int(free.sum()))
     cross = L[np.ix_(free, active)] @ delta_active
     return L_free, -np.linalg.lstsq(L_free, cross, rcond=None)[0]
@@ -370,7 +361,7 @@ def conditional_penalty(L: FloatArray, delta: FloatArray, active: np.ndarray) ->
     """``(delta_F - s)' L_FF (delta_F - s)``: the free set's share of the penalty."""
     L_free, shift = conditional_prior(L, active, delta[active])
     e = delta[~active] - shift
-    return float(e @ (L_free * e if L_free.ndim == 1 else L_free @ e))
+    return Penalty.of(L_free).quad(e)
 
 
 def free_rss(problem: FreeProblem, lam: float) -> float:

@@ -40,6 +40,7 @@ from priorreg.bounded import (
 )
 from priorreg.fits import BoundedLinearFit
 from priorreg.linalg import PathFactor, factorize
+from priorreg.penalty import Penalty
 from priorreg.selection import Selection, default_grid, loocv, warn_on_edge
 
 __all__ = ["BoundedLinearFit", "criteria_at", "fit_bounded", "select_bounded"]
@@ -73,8 +74,7 @@ def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
     if F.any():
         ncov_F, edf = free.cov_edf(lam)
         ncov[np.ix_(F, F)] = ncov_F
-        L = free.L_free
-        pen = L[:, None] * ncov_F.T if L.ndim == 1 else L @ ncov_F
+        pen = Penalty.of(free.L_free).times(ncov_F)
         edf_params[F] = 1.0 - lam * np.diagonal(pen)
     fitted, resid, rss = model._rows_at(params)
     return BoundedLinearFit(

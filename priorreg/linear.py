@@ -27,6 +27,7 @@ from priorreg.checks import as_grid
 from priorreg.fits import LinearFit
 from priorreg.linalg import PathFactor, factorize
 from priorreg.multi_fit import fit_linear
+from priorreg.penalty import Penalty
 from priorreg.progress import SearchStep, report_selection, reporter
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.selection import CRITERIA, Selection, criterion_path, select_lam
@@ -90,11 +91,11 @@ def _weighted_gradient(
 
 
 def solve_refined(
-    factor: PathFactor, Xw: FloatArray, zw: FloatArray, L: FloatArray, lam: float
+    factor: PathFactor, Xw: FloatArray, zw: FloatArray, L: Penalty | FloatArray, lam: float
 ) -> FloatArray:
     r"""``delta = b - b0`` at ``lam`` with iterative refinement.
 
-    ``L`` is the penalty matrix, or its diagonal (1-D).
+    ``L`` is the penalty (a :class:`~priorreg.penalty.Penalty`, the matrix or its diagonal).
 
     Starting from the factor's solution, each step solves
     :math:`(X'WX + \lambda L) e = X'W r - \lambda L \delta` with the same
@@ -111,8 +112,9 @@ def solve_refined(
         return delta
     Xl = Xw.astype(np.longdouble) if Xw.size <= _EXTENDED_RESIDUAL_MAX else None
     best_grad = np.inf
+    pen = Penalty.of(L)
     for _ in range(4):
-        penalty_grad = L * delta if L.ndim == 1 else L @ delta
+        penalty_grad = pen.times(delta)
         grad = _weighted_gradient(Xw, zw, delta, Xl) - lam * penalty_grad
         size = float(np.linalg.norm(grad))
         if not size < best_grad:
@@ -232,7 +234,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         return factorize(
             self.exog,
             self._prior_residual,
-            self.kernel_penalty,
+            self.penalty,
             self.weights,
             self.intercept_idx,
         )
@@ -253,7 +255,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         """Estimates and their normalized covariance at a fixed ``lam``."""
         factor = self.factor
         Xw, zw = self._weighted_data
-        delta = solve_refined(factor, Xw, zw, self.kernel_penalty, lam)
+        delta = solve_refined(factor, Xw, zw, self.penalty, lam)
         params = self.prior_values + delta
         ncov: FloatArray | Callable[[], FloatArray]
         if factor.diagonal_penalty:  # inference on demand: diagonal in O(k r), matrix if asked

@@ -136,12 +136,12 @@ class _MultiMixin:
             index=self.components.labels,
             name="data_share",
         )
-        L = self.model.kernel_penalty  # the combined penalty S of this fit
-        diagonal = bool(L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L))))
+        S = self.model.penalty  # the combined penalty S of this fit
+        diagonal = S.is_diagonal
         spread = None
         if not diagonal:  # S carries the lams: it enters at weight 1
             names = list(self.model.exog_names)
-            spread = variance_share(self.normalized_cov_params, L, 1.0, names)
+            spread = variance_share(self.normalized_cov_params, S.matrix(), 1.0, names)
         return ComponentShare(
             per,
             float(self.edf / self.model.k_params),

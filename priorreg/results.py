@@ -307,10 +307,10 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
     def data_share(self) -> DataShare:
         """Share of each estimate's information that comes from the data."""
         per = pd.Series(self.edf_params, index=list(self.model.exog_names), name="data_share")
-        L = self.model.kernel_penalty
-        diagonal = bool(L.ndim == 1 or not np.any(L - np.diag(np.diagonal(L))))
+        diagonal = self.model.penalty.is_diagonal
         spread = None
         if not diagonal:
+            L = self.model.penalty_matrix
             spread = variance_share(
                 self.normalized_cov_params, L, float(self.lam), list(self.model.exog_names)
             )

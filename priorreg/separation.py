@@ -51,6 +51,7 @@ from statsmodels.genmod import families as smf
 from priorreg import backends
 from priorreg._typing import FloatArray
 from priorreg.exceptions import SeparationWarning, warn
+from priorreg.penalty import Penalty
 
 __all__ = [
     "LP_MAX_ENTRIES",
@@ -348,7 +349,7 @@ def search_direction(
     tuple of (ndarray, bool) or None
         ``(d, unbounded)`` with ``d`` in scaled coordinates.
     """
-    Lm = np.diag(L) if L.ndim == 1 else L
+    Lm = Penalty.of(L).matrix()
     penalized = np.abs(np.diagonal(Lm)) > 0
     # one column alone names the culprit exactly; the programme finds combinations
     d = screen(np.ones(Lm.shape[0], dtype=bool))

@@ -402,7 +402,7 @@ def test_inference_without_the_dense_covariance_equals_the_dense_one(rng, n, k):
     res = pr.PriorRidge(y, X, prior=b0, weights=w).fit(lam=3.0)
     str(res.summary())
     assert callable(res._results._normalized_cov)  # not formed by the fit or the summary
-    assert res.model._penalty_matrix is None  # nor is the k x k penalty of weights
+    assert "_dense" not in res.model.penalty.__dict__  # nor is the k x k penalty of weights
     A = X.T @ (w[:, None] * X) + 3.0 * L
     A_inv = np.linalg.inv(A)
     # two backward-stable inverses of A differ normwise by <= 2 k eps cond(A)

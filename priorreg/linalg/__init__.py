@@ -45,7 +45,7 @@ the row basis ``Q_x [P_0, P_0^\perp U]`` (computed on demand).
 
 The package has one module per step: :mod:`~priorreg.linalg.reduce`
 (steps 1 and 2), :meth:`priorreg.penalty.Penalty.whiten` (step 3),
-:mod:`~priorreg.linalg.factorize` (the entry points and step 4, with the
+:mod:`~priorreg.linalg.factorization` (the entry points and step 4, with the
 small dense kernels of :mod:`~priorreg.linalg.dense`),
 :mod:`~priorreg.linalg.path` (:class:`PathFactor`: everything at any
 ``lam``), :mod:`~priorreg.linalg.leverage` (the row basis) and
@@ -65,7 +65,7 @@ models. JRSS B 73(1), 3-36.
 from __future__ import annotations
 
 from priorreg._typing import FloatArray
-from priorreg.linalg.factorize import factorize, factorize_triangular
+from priorreg.linalg.factorization import factorize, factorize_triangular
 from priorreg.linalg.path import PathFactor, SingularSystemError
 from priorreg.penalty import Penalty
 
