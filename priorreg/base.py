@@ -288,11 +288,6 @@ class PriorModel(Model):  # type: ignore[misc]
         self.penalty = Penalty(np.asarray(L, dtype=float))
 
     @property
-    def kernel_penalty(self) -> FloatArray:
-        """``penalty.values``: the weights of a penalty given by weights, else the matrix."""
-        return self.penalty.values
-
-    @property
     def penalty_weights(self) -> FloatArray:
         """The diagonal of ``L`` (what each coefficient's penalty weighs)."""
         return self.penalty.diagonal()

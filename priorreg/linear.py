@@ -242,7 +242,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
     @cached_property
     def reduced(self) -> Any:
         """The factor as a ``2k``-row system for bounded fits (:mod:`priorreg.bounded`)."""
-        return ReducedProblem.from_factor(self.factor, self.kernel_penalty, self.intercept_idx)
+        return ReducedProblem.from_factor(self.factor, self.penalty.values, self.intercept_idx)
 
     def _rows_at(self, params: FloatArray) -> tuple[Any, Any, float | None]:
         """Fitted values, residuals and ``RSS_w`` at ``params`` (None: from the factor)."""

@@ -267,7 +267,7 @@ def find_separation(
     y: FloatArray,
     family: Any,
     names: Sequence[str],
-    L: FloatArray,
+    L: Penalty | FloatArray,
 ) -> Separation | None:
     """A separating direction of ``(y, X)`` for ``family``, or ``None``.
 
@@ -279,7 +279,7 @@ def find_separation(
     family : statsmodels family
     names : sequence of str
         Column names, for the message.
-    L : ndarray of shape (n_coef, n_coef) or (n_coef,)
+    L : Penalty, or ndarray of shape (n_coef, n_coef) or (n_coef,)
         Penalty matrix, or its diagonal.
 
     Returns
@@ -324,7 +324,7 @@ def search_direction(
     screen: Callable[[Any], FloatArray | None],
     Xu: FloatArray | None,
     su: FloatArray,
-    L: FloatArray,
+    L: Penalty | FloatArray,
     scale: FloatArray,
 ) -> tuple[FloatArray, bool] | None:
     """A separating direction in scaled coordinates, and whether the penalty misses it.
@@ -339,7 +339,7 @@ def search_direction(
         to screen single columns only.
     su : ndarray of shape (m,)
         Side of each row of ``Xu`` (ignored when ``Xu`` is ``None``).
-    L : ndarray of shape (n_coef, n_coef) or (n_coef,)
+    L : Penalty, or ndarray of shape (n_coef, n_coef) or (n_coef,)
         Penalty matrix, or its diagonal.
     scale : ndarray of shape (n_coef,)
         Column scales (the maximum absolute value of each column).
@@ -417,7 +417,7 @@ def model_separation(model: Any) -> Separation | None:
                 np.asarray(model.endog_response, dtype=float),
                 model.family,
                 list(model.exog_names),
-                model.kernel_penalty,
+                model.penalty,
             )
         except (AttributeError, NotImplementedError, TypeError):
             found = None

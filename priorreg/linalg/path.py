@@ -77,7 +77,11 @@ class PathFactor:
     rss_floor : float
         Residual sum of squares no ``lam`` can reduce (``rho^2``).
     method : str
-        ``"cholesky"``, ``"cholesky-qr2"``, ``"householder"`` or ``"dual"``.
+        ``"cholesky"``, ``"cholesky-qr2"``, ``"householder"``, ``"dual"`` or
+        ``"triangular"``.
+    leverages : Leverages
+        The row basis of the hat matrix (formed on first use), behind
+        :meth:`leverage`, :meth:`row_blocks`, :attr:`row_basis` and :attr:`row_map`.
     """
 
     n_obs: int

@@ -126,7 +126,7 @@ def dask_separation(model: Any) -> Separation | None:
     def screen(free: FloatArray) -> FloatArray | None:
         return _screen(stats, free)
 
-    found = search_direction(screen, Xu, su, model.kernel_penalty, scale)
+    found = search_direction(screen, Xu, su, model.penalty, scale)
     if found is None:
         return None
     d, unbounded = found
