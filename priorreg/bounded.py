@@ -88,6 +88,11 @@ class FreeProblem:
     intercept: int | None
     log_weights: float
 
+    @property
+    def penalty(self) -> Penalty:
+        """The free coefficients' penalty ``L_FF``."""
+        return Penalty.of(self.L_free)
+
     @cached_property
     def factor(self) -> PathFactor | None:
         """Path factor of the free problem (``None`` when nothing is free)."""
@@ -106,7 +111,7 @@ class FreeProblem:
         """
         kf = int(self.free.sum())
         R_F = self.rows[:-1, :kf]
-        S = Penalty.of(self.L_free).root()
+        S = self.penalty.root()
         T = sla.qr(np.vstack([R_F, np.sqrt(lam) * S]), mode="r")[0][:kf]
         if T.shape[0] < kf or np.any(np.abs(np.diag(T)) <= kf * _EPS * np.abs(T).max()):
             raise SingularSystemError(

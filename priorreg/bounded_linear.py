@@ -40,7 +40,6 @@ from priorreg.bounded import (
 )
 from priorreg.fits import BoundedLinearFit
 from priorreg.linalg import PathFactor, factorize
-from priorreg.penalty import Penalty
 from priorreg.selection import Selection, default_grid, loocv, warn_on_edge
 
 __all__ = ["BoundedLinearFit", "criteria_at", "fit_bounded", "select_bounded"]
@@ -74,7 +73,7 @@ def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
     if F.any():
         ncov_F, edf = free.cov_edf(lam)
         ncov[np.ix_(F, F)] = ncov_F
-        pen = Penalty.of(free.L_free).times(ncov_F)
+        pen = free.penalty.times(ncov_F)
         edf_params[F] = 1.0 - lam * np.diagonal(pen)
     fitted, resid, rss = model._rows_at(params)
     return BoundedLinearFit(

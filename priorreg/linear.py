@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from priorreg import formula as _formula
+from priorreg import penalty as _penalty
 from priorreg._typing import ArrayLike, CovType, FloatArray
 from priorreg.base import PriorModel
 from priorreg.bounded import ReducedProblem
@@ -27,7 +28,6 @@ from priorreg.checks import as_grid
 from priorreg.fits import LinearFit
 from priorreg.linalg import PathFactor, factorize
 from priorreg.multi_fit import fit_linear
-from priorreg.penalty import Penalty
 from priorreg.progress import SearchStep, report_selection, reporter
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.selection import CRITERIA, Selection, criterion_path, select_lam
@@ -91,11 +91,11 @@ def _weighted_gradient(
 
 
 def solve_refined(
-    factor: PathFactor, Xw: FloatArray, zw: FloatArray, L: Penalty | FloatArray, lam: float
+    factor: PathFactor, Xw: FloatArray, zw: FloatArray, L: _penalty.Penalty, lam: float
 ) -> FloatArray:
     r"""``delta = b - b0`` at ``lam`` with iterative refinement.
 
-    ``L`` is the penalty (a :class:`~priorreg.penalty.Penalty`, the matrix or its diagonal).
+    ``L`` is the penalty (:class:`~priorreg.penalty.Penalty`).
 
     Starting from the factor's solution, each step solves
     :math:`(X'WX + \lambda L) e = X'W r - \lambda L \delta` with the same
@@ -112,9 +112,8 @@ def solve_refined(
         return delta
     Xl = Xw.astype(np.longdouble) if Xw.size <= _EXTENDED_RESIDUAL_MAX else None
     best_grad = np.inf
-    pen = Penalty.of(L)
     for _ in range(4):
-        penalty_grad = pen.times(delta)
+        penalty_grad = L.times(delta)
         grad = _weighted_gradient(Xw, zw, delta, Xl) - lam * penalty_grad
         size = float(np.linalg.norm(grad))
         if not size < best_grad:
