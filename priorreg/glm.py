@@ -297,10 +297,14 @@ class PriorGLM(PriorModel):
 
     def _loo_deviance(self, fit: GLMFit) -> float:
         h = np.asarray(fit.factor.leverage(fit.lam))
-        gprime = self.family.link.deriv(fit.fittedvalues)
-        e = gprime * (self.endog_response - fit.fittedvalues)
+        return self._loo_deviance_at(fit.fittedvalues, fit.eta, h)
+
+    def _loo_deviance_at(self, mu: FloatArray, eta: FloatArray, h: FloatArray) -> float:
+        """Approximate leave-one-out deviance at means ``mu`` with leverages ``h``."""
+        gprime = self.family.link.deriv(mu)
+        e = gprime * (self.endog_response - mu)
         with np.errstate(all="ignore"):
-            eta_loo = fit.eta - e * h / (1.0 - h)
+            eta_loo = eta - e * h / (1.0 - h)
             mu_loo = self.family.link.inverse(eta_loo)
             dev = (
                 self.family.resid_dev(

@@ -75,15 +75,19 @@ from priorreg.gram_irls import (
     gram_point,
     performance_irls,
 )
+from priorreg.gram_leverage import quadratic_forms
 from priorreg.irls import IRLSProblem, IRLSResult
 from priorreg.linalg import _log_pdet, _rank
 from priorreg.selection import Selection, _parabola_vertex
 
 __all__ = ["GLMSearch", "Sensitivity", "brent", "laplace_reml", "newton_search", "sensitivity"]
 
-#: Criteria that need only the deviance, edf and likelihood at a fit: the
-#: search evaluates them by Gram-matrix IRLS (:mod:`priorreg.gram_irls`).
-GRAM_CRITERIA = ("gcv", "ubre", "aic", "reml")
+#: Criteria that need only the deviance, edf, likelihood and leverages at a
+#: fit: the search evaluates them by Gram-matrix IRLS (:mod:`priorreg.gram_irls`),
+#: the leverages from the same Cholesky factor (:mod:`priorreg.gram_leverage`).
+GRAM_CRITERIA = ("gcv", "ubre", "aic", "reml", "loocv")
+#: Criteria with an exact derivative here (Newton); the others use Brent's method.
+NEWTON_CRITERIA = ("gcv", "ubre", "aic", "reml")
 #: The derivative-free search brackets the start by these factors (log10).
 _BRACKET_LOG10 = (float(np.log10(1.5)), 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 #: Tolerance of the search on ``log(lam)``. The criteria are flat at their
@@ -403,6 +407,8 @@ class GLMSearch:
         model, problem, name = self.model, self.problem, self.criterion
         assert problem is not None
         lam, point = nf.lam, nf.point
+        if name == "loocv":
+            return self._loocv(nf), None
         sens = sensitivity(problem, point, lam)
         if name in ("gcv", "ubre", "aic"):
             value = model._deviance_criterion(
@@ -445,6 +451,18 @@ class GLMSearch:
         if sens is None:
             return value, None
         return value, pen / (2 * phi) + 0.5 * sens.d_log_det - 0.5 * m
+
+    def _loocv(self, nf: GramFit) -> float:
+        """Approximate leave-one-out deviance, leverages from the Cholesky factor of ``A``."""
+        problem, point = self.problem, nf.point
+        assert problem is not None
+        chol = _cholesky(point.gram + nf.lam * problem.L)
+        if chol is None:
+            return math.nan
+        with np.errstate(all="ignore"):
+            W = problem.prior_weights * problem.family.weights(point.mu)
+        h = W * quadratic_forms(problem.X, *chol)
+        return self.model._loo_deviance_at(point.mu, point.eta, h)
 
     def _newton_trial(self, nf: GramFit) -> Trial:
         value, grad = math.inf, math.nan
@@ -590,7 +608,7 @@ class GLMSearch:
     def run(self, lams: FloatArray | None) -> tuple[Any, Selection]:
         """Search, then finish the best converged fit; returns ``(fit, Selection)``."""
         model, trials, criterion = self.model, self.trials, self.criterion
-        newton_ok = self.problem is not None
+        newton_ok = self.problem is not None and criterion in NEWTON_CRITERIA
         bounds: tuple[float, float] | None = None
         if lams is None:
             lam0 = self._start()
