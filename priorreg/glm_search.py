@@ -80,7 +80,15 @@ from priorreg.irls import IRLSProblem, IRLSResult
 from priorreg.linalg import _log_pdet, _rank
 from priorreg.selection import Selection, _parabola_vertex
 
-__all__ = ["GLMSearch", "Sensitivity", "brent", "laplace_reml", "newton_search", "sensitivity"]
+__all__ = [
+    "GLMSearch",
+    "Sensitivity",
+    "brent",
+    "laplace_reml",
+    "newton_search",
+    "params_derivative",
+    "sensitivity",
+]
 
 #: Criteria that need only the deviance, edf, likelihood and leverages at a
 #: fit: the search evaluates them by Gram-matrix IRLS (:mod:`priorreg.gram_irls`),
@@ -201,7 +209,7 @@ class Sensitivity:
 
     ``edf`` :math:`= \operatorname{tr}(A^{-1}H)`, ``log_det`` :math:`=
     \log|A|` with :math:`A = X'WX + \lambda L`; ``d_*`` their derivatives and
-    that of the deviance, all along the path of converged fits.
+    those of the deviance and the estimate, all along the path of converged fits.
     """
 
     edf: float
@@ -209,6 +217,48 @@ class Sensitivity:
     d_deviance: float
     d_edf: float
     d_log_det: float
+    d_params: FloatArray
+
+
+def params_derivative(
+    problem: IRLSProblem,
+    point: GramPoint,
+    lam: float,
+    chol: tuple[FloatArray, FloatArray] | None = None,
+) -> FloatArray | None:
+    r"""The implicit derivative :math:`d\hat b/d\rho` of a converged fit (module Notes).
+
+    .. math::
+
+        \frac{d\hat b}{d\rho} = -\lambda (\mathcal I + \lambda L)^{-1} L (\hat b - b_0),
+
+    :math:`\mathcal I` the observed information at ``point`` (the Gram matrix
+    for a canonical link; one more pass over the data otherwise). ``chol``
+    is the factor of :math:`X'WX + \lambda L` when the caller has it.
+    ``None`` when that matrix is ill conditioned for the Gram route or the
+    family's derivatives are not finite at ``point``.
+    """
+    if chol is None:
+        chol = _cholesky(point.gram + lam * problem.L)
+        if chol is None:
+            return None
+    fam, mu = problem.family, point.mu
+    with np.errstate(all="ignore"):
+        rel_v = fam.variance.deriv(mu) / fam.variance(mu)
+        rel_g = fam.link.deriv2(mu) / fam.link.deriv(mu)
+        W = problem.prior_weights * fam.weights(mu)
+        curv = W * (problem.y - mu) * (rel_v + rel_g)  # observed minus Fisher weights
+    if not np.all(np.isfinite(curv)):
+        return None
+    Ld = problem.L @ (point.params - problem.b0)
+    canonical = bool(np.all(np.abs(rel_v + rel_g) <= 1e-10 * (np.abs(rel_v) + np.abs(rel_g))))
+    if canonical:
+        return -lam * _solve(*chol, Ld)
+    obs = point.gram + signed_gram(problem.X, curv) + lam * problem.L
+    try:
+        return -lam * np.linalg.solve(obs, Ld)
+    except np.linalg.LinAlgError:
+        return None
 
 
 def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivity | None:
@@ -232,19 +282,12 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
         rel_g = fam.link.deriv2(mu) / g1
         W = problem.prior_weights * fam.weights(mu)
         dW = -W * (rel_v + 2.0 * rel_g) / g1
-        curv = W * (problem.y - mu) * (rel_v + rel_g)  # observed minus Fisher weights
-    if not (np.all(np.isfinite(dW)) and np.all(np.isfinite(curv))):
+    if not np.all(np.isfinite(dW)):
+        return None
+    b1 = params_derivative(problem, point, lam, chol)
+    if b1 is None:
         return None
     Ld = L @ (point.params - problem.b0)
-    canonical = bool(np.all(np.abs(rel_v + rel_g) <= 1e-10 * (np.abs(rel_v) + np.abs(rel_g))))
-    if canonical:
-        b1 = -lam * (Ainv @ Ld)
-    else:
-        obs = point.gram + signed_gram(X, curv) + lam * L
-        try:
-            b1 = -lam * np.linalg.solve(obs, Ld)
-        except np.linalg.LinAlgError:
-            return None
     H1 = signed_gram(X, dW * (X @ b1))
     K = Ainv @ point.gram
     AH1 = Ainv @ H1
@@ -257,6 +300,7 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
         d_deviance=float(-2.0 * lam * (Ld @ b1)),
         d_edf=tr_ah1 - float(np.sum(AH1 * K.T)) - lam * float(np.sum(AL * K.T)),
         d_log_det=tr_ah1 + lam * float(np.trace(AL)),
+        d_params=b1,
     )
 
 
