@@ -111,6 +111,12 @@ _FLAT_VALUES = 1e-12
 #: The last Newton step (below ``XATOL``) is skipped only when the predicted
 #: change of the criterion is at the rounding of the deviance (~1e-14 relative).
 _ROUNDING_RTOL = 1e-13
+#: A criterion still falling at the outermost fit, with a convex tail, falls by
+#: about ``V'^2 / V''`` more (exactly so for an exponential tail, where Newton
+#: steps of constant length would walk to the bound). Below this (relative)
+#: the search evaluates the bound at once: if the tail is monotone the bound is
+#: the minimum the walk would reach; if not, the search goes on from the best fit.
+_TAIL_RTOL = 1e-6
 #: The search stays within 1e7 of its start either way (as the bracket does).
 _SPAN = 7.0 * math.log(10.0)
 #: First step on ``log(lam)`` (no curvature known yet), and the largest.
@@ -352,8 +358,10 @@ def newton_search(
     first step of ``log 1.5`` downhill, growing x4 while ``c <= 0``), at most
     ``log(100)`` long, kept inside the bracket of the largest point with
     :math:`V' < 0` and the smallest with :math:`V' > 0` (bisection
-    otherwise). Stops after a step below ``xatol``; the caller reads the
-    points from the memo behind ``f``.
+    otherwise). At the outermost point, still falling outwards with a
+    remaining fall :math:`V'^2/c` below ``1e-6`` relative, it evaluates the
+    bound (or wall) at once rather than walking to it. Stops after a step
+    below ``xatol``; the caller reads the points from the memo behind ``f``.
     """
     pts: dict[float, tuple[float, float]] = {}
 
@@ -390,6 +398,11 @@ def newton_search(
                 c2 = (finite[ro][1] - finite[r2][1]) / (ro - r2)
                 c_quad = c + (c - c2) * (rb - ro) / (rb - r2)
                 c = c_quad if c_quad > 0 else c
+        edge = b if gb < 0 else a
+        outermost = rb == (max(finite) if gb < 0 else min(finite))
+        if c > 0 and outermost and edge not in pts and gb * gb / c <= _TAIL_RTOL * abs(vb):
+            at(edge)  # a plateau to the bound: evaluate its end instead of walking there
+            continue
         if c > 0:
             t = rb - gb / c
         else:

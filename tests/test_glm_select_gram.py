@@ -14,7 +14,7 @@ import statsmodels.api as sm
 from scipy.optimize import minimize_scalar
 
 import priorreg as pr
-from priorreg.glm_search import GLMSearch, params_derivative
+from priorreg.glm_search import GLMSearch, newton_search, params_derivative
 from priorreg.gram import signed_gram
 from priorreg.gram_irls import _cholesky, gram_point
 from priorreg.gram_leverage import quadratic_forms
@@ -155,3 +155,32 @@ def test_params_derivative_equals_finite_differences_with_a_non_canonical_link(r
     jj = float(np.abs(np.outer(J, J)).max()) / res.reml_curvature
     np.testing.assert_allclose(got, unconditional_cov(*args, J=J), rtol=0, atol=1e-5 * jj)
     assert np.abs(got - unconditional_cov(*args, J=fisher)).max() > 1e-3 * jj
+
+
+def test_newton_search_evaluates_the_bound_of_a_plateau_instead_of_walking():
+    calls = []
+
+    def tail(t):  # exponential tail: Newton steps of constant length towards +inf
+        calls.append(t)
+        return 1.0 + 1e-4 * math.exp(-t), -1e-4 * math.exp(-t)
+
+    newton_search(tail, 0.0, -20.0, 20.0)
+    assert max(calls) == 20.0  # the minimum on the range: its bound
+    # the fall left is below 1e-6 from t ~ 4.6 on; the walk to 20 takes 16 calls
+    assert len(calls) <= 10
+
+    # a minimum hidden beyond the plateau: after the bound the search comes back
+    calls.clear()
+
+    def value(t):
+        return 1.0 + math.exp(-t) + 1e-9 * (t - 15.0) ** 2
+
+    def hidden(t):
+        calls.append(t)
+        return value(t), -math.exp(-t) + 2e-9 * (t - 15.0)
+
+    newton_search(hidden, 0.0, -20.0, 20.0)
+    best = min(calls, key=value)
+    opt = minimize_scalar(value, bounds=(5.0, 20.0), method="bounded", options={"xatol": 1e-9})
+    # the search's tolerance on t is XATOL = 1e-3; 10x margin
+    assert abs(best - opt.x) <= 1e-2
