@@ -65,6 +65,7 @@ from scipy.optimize import minimize_scalar
 from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.degenerate import exact_deviance, warn_glm_edge
+from priorreg.glm_loocv import loocv_and_derivative
 from priorreg.gram import signed_gram
 from priorreg.gram_irls import (
     GramFit,
@@ -75,7 +76,6 @@ from priorreg.gram_irls import (
     gram_point,
     performance_irls,
 )
-from priorreg.gram_leverage import quadratic_forms
 from priorreg.irls import IRLSProblem, IRLSResult
 from priorreg.linalg import _log_pdet, _rank
 from priorreg.selection import Selection, _parabola_vertex
@@ -95,7 +95,7 @@ __all__ = [
 #: the leverages from the same Cholesky factor (:mod:`priorreg.gram_leverage`).
 GRAM_CRITERIA = ("gcv", "ubre", "aic", "reml", "loocv")
 #: Criteria with an exact derivative here (Newton); the others use Brent's method.
-NEWTON_CRITERIA = ("gcv", "ubre", "aic", "reml")
+NEWTON_CRITERIA = ("gcv", "ubre", "aic", "reml", "loocv")
 #: The derivative-free search brackets the start by these factors (log10).
 _BRACKET_LOG10 = (float(np.log10(1.5)), 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 #: Tolerance of the search on ``log(lam)``. The criteria are flat at their
@@ -465,7 +465,7 @@ class GLMSearch:
         assert problem is not None
         lam, point = nf.lam, nf.point
         if name == "loocv":
-            return self._loocv(nf), None
+            return loocv_and_derivative(model, problem, point, lam, params_derivative)
         sens = sensitivity(problem, point, lam)
         if name in ("gcv", "ubre", "aic"):
             value = model._deviance_criterion(
@@ -508,18 +508,6 @@ class GLMSearch:
         if sens is None:
             return value, None
         return value, pen / (2 * phi) + 0.5 * sens.d_log_det - 0.5 * m
-
-    def _loocv(self, nf: GramFit) -> float:
-        """Approximate leave-one-out deviance, leverages from the Cholesky factor of ``A``."""
-        problem, point = self.problem, nf.point
-        assert problem is not None
-        chol = _cholesky(point.gram + nf.lam * problem.L)
-        if chol is None:
-            return math.nan
-        with np.errstate(all="ignore"):
-            W = problem.prior_weights * problem.family.weights(point.mu)
-        h = W * quadratic_forms(problem.X, *chol)
-        return self.model._loo_deviance_at(point.mu, point.eta, h)
 
     def _newton_trial(self, nf: GramFit) -> Trial:
         value, grad = math.inf, math.nan

@@ -28,8 +28,10 @@ from priorreg.gram import ROW_BLOCK
 __all__ = ["quadratic_forms"]
 
 
-def quadratic_forms(X: FloatArray, C: FloatArray, D: FloatArray) -> FloatArray:
-    r""":math:`x_i' A^{-1} x_i` for every row of ``X``, from ``D A D = C'C``.
+def quadratic_forms(
+    X: FloatArray, C: FloatArray, D: FloatArray, M: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray | None]:
+    r""":math:`x_i' A^{-1} x_i` (and :math:`x_i' A^{-1} M A^{-1} x_i`) for every row of ``X``.
 
     Parameters
     ----------
@@ -38,29 +40,40 @@ def quadratic_forms(X: FloatArray, C: FloatArray, D: FloatArray) -> FloatArray:
         Upper Cholesky factor of :math:`DAD`.
     D : ndarray of shape (n_coef,)
         The column scaling.
+    M : ndarray of shape (n_coef, n_coef), optional
+        A symmetric matrix (the derivative of ``A``, for that of the leverages).
 
     Returns
     -------
-    ndarray of shape (n_obs,)
+    q : ndarray of shape (n_obs,)
+        :math:`x_i' A^{-1} x_i`.
+    r : ndarray of shape (n_obs,) or None
+        :math:`x_i' A^{-1} M A^{-1} x_i` when ``M`` is given.
 
     Notes
     -----
     With the inverse of the triangular factor (``k x k``, ``trtri``; its
-    relative error is about ``eps * cond(C) <= eps * 1e3``), row block by
-    row block :math:`U = X_b D C^{-1}` (a ``gemm``) and
+    relative error is about ``eps * cond(C) <= eps * 1e3``), :math:`A^{-1} =
+    G G'` with :math:`G = D C^{-1}`, and row block by row block
+    :math:`U = X_b G` (a ``gemm``):
 
     .. math::
 
-        x_i' A^{-1} x_i = x_i' D C^{-1} C^{-T} D x_i = \sum_j U_{ij}^2 .
+        x_i' A^{-1} x_i = \sum_j U_{ij}^2, \qquad
+        x_i' A^{-1} M A^{-1} x_i = u_i (G' M G) u_i' .
     """
     n = X.shape[0]
-    out = np.empty(n)
+    q = np.empty(n)
+    r = None if M is None else np.empty(n)
     Cinv, info = lapack.dtrtri(C, lower=0)
     if info != 0:
         raise np.linalg.LinAlgError("the Cholesky factor is singular")
-    M = D[:, None] * np.triu(Cinv)  # x' D C^-1 = x' M
+    G = D[:, None] * np.triu(Cinv)  # x' D C^-1 = x' G
+    N = None if M is None else G.T @ M @ G
     for start in range(0, n, ROW_BLOCK):
         stop = min(start + ROW_BLOCK, n)
-        U = X[start:stop] @ M
-        out[start:stop] = np.einsum("ij,ij->i", U, U)
-    return out
+        U = X[start:stop] @ G
+        q[start:stop] = np.einsum("ij,ij->i", U, U)
+        if N is not None and r is not None:
+            r[start:stop] = np.einsum("ij,ij->i", U @ N, U)
+    return q, r

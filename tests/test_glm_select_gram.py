@@ -41,7 +41,9 @@ def test_quadratic_forms_equal_dense_solves(rng):
     X = rng.normal(size=(n, k)) * np.array([1.0, 10.0, 0.1, 1.0, 3.0, 1.0, 1e3])
     W = rng.uniform(0.5, 2.0, n)
     A = X.T @ (W[:, None] * X) + 3.0 * np.eye(k)
-    q = quadratic_forms(X, *_cholesky(A))
+    M = rng.normal(size=(k, k))
+    M = M + M.T
+    q, r = quadratic_forms(X, *_cholesky(A), M)
     # oracle: LU solves with S = D A D, u = D x (D = diag(A)^-1/2; the unscaled
     # A has cond ~1e8, which an oracle would carry); q = u' S^-1 u, relative
     # forward error of either route <= 2k eps cond(S); 10x margin
@@ -50,6 +52,12 @@ def test_quadratic_forms_equal_dense_solves(rng):
     U = X * Ds
     expected = np.einsum("ij,ji->i", U, np.linalg.solve(S, U.T))
     np.testing.assert_allclose(q, expected, rtol=10 * 2 * k * EPS * np.linalg.cond(S))
+    # x' A^-1 M A^-1 x = v' (D M D) v, v = S^-1 u: error ~ 2k eps cond(S) |v|^2 |DMD|
+    V = np.linalg.solve(S, U.T).T
+    Ms = Ds[:, None] * M * Ds[None, :]
+    bound = 10 * 4 * k * EPS * np.linalg.cond(S) * np.sum(V**2, axis=1) * np.linalg.norm(Ms, 2)
+    assert np.all(np.abs(r - np.einsum("ij,ij->i", V @ Ms, V)) <= bound)
+    assert quadratic_forms(X, *_cholesky(A))[1] is None
 
 
 def test_signed_gram_equals_dense_product(rng):
@@ -184,3 +192,30 @@ def test_newton_search_evaluates_the_bound_of_a_plateau_instead_of_walking():
     opt = minimize_scalar(value, bounds=(5.0, 20.0), method="bounded", options={"xatol": 1e-9})
     # the search's tolerance on t is XATOL = 1e-3; 10x margin
     assert abs(best - opt.x) <= 1e-2
+
+
+@pytest.mark.parametrize(
+    "family", [F.Poisson(), F.Binomial(), F.Binomial(F.links.Probit())], ids=str
+)
+def test_loocv_derivative_equals_finite_differences_of_converged_fits(rng, family):
+    # oracle: Richardson-extrapolated central differences (h = 1e-3, 2e-3 on
+    # log(lam)) of the criterion at converged path fits (tol 1e-13, path
+    # leverages). Truncation ~h^4 |V'''''| ~ 1e-12 |V|; rounding of a converged
+    # criterion ~1e-12 |V| divided by h gives ~1e-9 |V|: 1e-8 |V| is a 10x margin.
+    X, y, b0 = _data(rng, family)
+    model = pr.PriorGLM(y, X, family=family, prior=b0)
+
+    def value(rho):
+        return model.criterion(model._irls(math.exp(rho), None, 200, 1e-13), "loocv")
+
+    search = GLMSearch(model, "loocv", 200, 1e-13)
+    search.evaluate(7.0)
+    grad = search.gradient(7.0)
+    assert grad is not None
+    rho, h = math.log(7.0), 1e-3
+    d1 = (value(rho + h) - value(rho - h)) / (2 * h)
+    d2 = (value(rho + 2 * h) - value(rho - 2 * h)) / (4 * h)
+    fd = (4 * d1 - d2) / 3
+    scale = abs(value(rho))
+    assert abs(fd) > 1e-5 * scale  # a missing term (dh, de) would fail
+    assert grad == pytest.approx(fd, abs=1e-8 * scale)
