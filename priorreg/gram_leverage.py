@@ -27,6 +27,11 @@ from priorreg.gram import ROW_BLOCK
 
 __all__ = ["quadratic_forms"]
 
+#: Elements of a row block (8 MB): a ``gemm`` with a short output dimension is
+#: several times slower per row on blocks of 4096 rows (``gram.ROW_BLOCK``, sized
+#: for ``syrk``) than on blocks of ~20,000 rows (k = 50, two BLAS threads).
+_BLOCK_ELEMENTS = 1 << 20
+
 
 def quadratic_forms(
     X: FloatArray, C: FloatArray, D: FloatArray, M: FloatArray | None = None
@@ -70,8 +75,9 @@ def quadratic_forms(
         raise np.linalg.LinAlgError("the Cholesky factor is singular")
     G = D[:, None] * np.triu(Cinv)  # x' D C^-1 = x' G
     N = None if M is None else G.T @ M @ G
-    for start in range(0, n, ROW_BLOCK):
-        stop = min(start + ROW_BLOCK, n)
+    rows = max(ROW_BLOCK, _BLOCK_ELEMENTS // max(X.shape[1], 1))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
         U = X[start:stop] @ G
         q[start:stop] = np.einsum("ij,ij->i", U, U)
         if N is not None and r is not None:
