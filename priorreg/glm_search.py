@@ -716,7 +716,9 @@ class GLMSearch:
                     iterations=chosen.iterations,
                 )
             )
-            chosen = Trial.of_fit(fit, model.criterion(fit, criterion), chosen.iterations)
+            # the same converged iterate: its criterion is the search's value
+            # (recomputed from the path factor it differs by rounding only)
+            chosen = Trial.of_fit(fit, chosen.value, chosen.iterations)
             trials[final] = chosen
         if self.report is not None:
             self.report(final, chosen.value, chosen.edf, chosen=True)

@@ -60,7 +60,7 @@ def quadratic_forms(
     With the inverse of the triangular factor (``k x k``, ``trtri``; its
     relative error is about ``eps * cond(C) <= eps * 1e3``), :math:`A^{-1} =
     G G'` with :math:`G = D C^{-1}`, and row block by row block
-    :math:`U = X_b G` (a ``gemm``):
+    :math:`[U, UN] = X_b [G, GN]` (one ``gemm``), :math:`N = G'MG`:
 
     .. math::
 
@@ -74,12 +74,15 @@ def quadratic_forms(
     if info != 0:
         raise np.linalg.LinAlgError("the Cholesky factor is singular")
     G = D[:, None] * np.triu(Cinv)  # x' D C^-1 = x' G
-    N = None if M is None else G.T @ M @ G
-    rows = max(ROW_BLOCK, _BLOCK_ELEMENTS // max(X.shape[1], 1))
+    k = G.shape[1]
+    if M is not None:  # [U, U N] from one product
+        G = np.hstack([G, G @ (G.T @ M @ G)])
+    rows = max(ROW_BLOCK, _BLOCK_ELEMENTS // max(G.shape[1], 1))
     for start in range(0, n, rows):
         stop = min(start + rows, n)
-        U = X[start:stop] @ G
+        UV = X[start:stop] @ G
+        U = UV[:, :k]
         q[start:stop] = np.einsum("ij,ij->i", U, U)
-        if N is not None and r is not None:
-            r[start:stop] = np.einsum("ij,ij->i", U @ N, U)
+        if r is not None:
+            r[start:stop] = np.einsum("ij,ij->i", UV[:, k:], U)
     return q, r
