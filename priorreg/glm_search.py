@@ -40,16 +40,23 @@ profiled :math:`\phi`),
     \qquad m = \operatorname{rank} L .
 
 One converged fit and two extra passes over the data (``X db/drho`` and
-:math:`H_1`; a third for :math:`\mathcal I` with a non-canonical link) give
-the value and the exact first derivative. The search takes Newton steps with
+:math:`H_1`, one ``syrk`` pass whatever the signs of its weights; a third
+for :math:`\mathcal I` with a non-canonical link) give the value and the
+exact first derivative; :func:`params_derivative` is the one implicit
+derivative of the estimate (also behind ``cov_type="unconditional"``).
+LOOCV and its derivative (:mod:`priorreg.glm_loocv`) add one pass for the
+leverages from the same Cholesky factor. The search takes Newton steps with
 the curvature from the two nearest derivatives (a secant on :math:`V'`),
 safeguarded by the bracket that sign changes of :math:`V'` give, starting
 at the performance-iteration :math:`\lambda`, each fit warm-started from the
 nearest one. It stops when the step is below ``1e-3`` on :math:`\log\lambda`
 (after taking that last step, unless the criterion is flat to rounding
-there). The reported optimum is the converged fit with the smallest value.
-Criteria without a derivative here (``loocv``; ``aic`` with an estimated
-scale; Dask data) use a bracket and Brent's method on converged fits.
+there). At the outermost fit, a criterion still falling towards a bound by
+a predicted :math:`V'^2/V''` below ``1e-6`` relative has the bound
+evaluated at once. The reported optimum is the converged fit with the
+smallest value. Criteria without a derivative here (``aic`` with an
+estimated scale; Dask data) use a bracket and Brent's method on converged
+fits.
 """
 
 from __future__ import annotations
