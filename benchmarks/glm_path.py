@@ -254,7 +254,8 @@ def run_family(
     for label, r in (("reml", r_reml), ("loocv", r_loo)):
         print(
             f"priorreg {label}: selected lam {r.lam:.6g} after "
-            f"{len(r.selection.path['lam'])} converged fits, final fit {r.iterations} iterations"
+            f"{len(r.selection.path['lam'])} converged fits "
+            f"(the last warm-started: {r.iterations} IRLS iterations)"
         )
     print(
         f"glum iterations (fixed alpha): {g_fix.n_iter_}; statsmodels iterations: "
