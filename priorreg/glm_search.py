@@ -120,9 +120,11 @@ _FLAT_VALUES = 1e-12
 _ROUNDING_RTOL = 1e-13
 #: A criterion still falling at the outermost fit, with a convex tail, falls by
 #: about ``V'^2 / V''`` more (exactly so for an exponential tail, where Newton
-#: steps of constant length would walk to the bound). Below this (relative)
-#: the search evaluates the bound at once: if the tail is monotone the bound is
-#: the minimum the walk would reach; if not, the search goes on from the best fit.
+#: steps of constant length would walk to the bound). Below this (relative),
+#: and with a Newton step at least half the last spacing (near a minimum the
+#: step is a small fraction of it), the search evaluates the bound at once: if
+#: the tail is monotone the bound is the minimum the walk would reach; if not,
+#: the search goes on from the best fit.
 _TAIL_RTOL = 1e-6
 #: The search stays within 1e7 of its start either way (as the bracket does).
 _SPAN = 7.0 * math.log(10.0)
@@ -366,8 +368,9 @@ def newton_search(
     ``log(100)`` long, kept inside the bracket of the largest point with
     :math:`V' < 0` and the smallest with :math:`V' > 0` (bisection
     otherwise). At the outermost point, still falling outwards with a
-    remaining fall :math:`V'^2/c` below ``1e-6`` relative, it evaluates the
-    bound (or wall) at once rather than walking to it. Stops after a step
+    remaining fall :math:`V'^2/c` below ``1e-6`` relative and a Newton step
+    at least half the last spacing (a plateau, not a minimum close by), it
+    evaluates the bound (or wall) at once rather than walking to it. Stops after a step
     below ``xatol``; the caller reads the points from the memo behind ``f``.
     """
     pts: dict[float, tuple[float, float]] = {}
@@ -407,8 +410,11 @@ def newton_search(
                 c = c_quad if c_quad > 0 else c
         edge = b if gb < 0 else a
         outermost = rb == (max(finite) if gb < 0 else min(finite))
-        if c > 0 and outermost and edge not in pts and gb * gb / c <= _TAIL_RTOL * abs(vb):
-            at(edge)  # a plateau to the bound: evaluate its end instead of walking there
+        # a plateau, not a minimum nearby: the Newton step (1/kappa on an
+        # exponential tail) is as long as the last spacing, not a fraction of it
+        long_step = bool(others) and c > 0 and abs(gb / c) >= 0.5 * abs(rb - others[0])
+        if long_step and outermost and edge not in pts and gb * gb / c <= _TAIL_RTOL * abs(vb):
+            at(edge)  # evaluate the plateau's end instead of walking there
             continue
         if c > 0:
             t = rb - gb / c
