@@ -244,3 +244,17 @@ def test_loocv_derivative_equals_finite_differences_of_converged_fits(rng, famil
     scale = abs(value(rho))
     assert abs(fd) > 1e-6 * scale  # 100x the tolerance: a missing term (dh, de) fails
     assert grad == pytest.approx(fd, abs=1e-8 * scale)
+
+
+def test_newton_search_does_not_take_a_flat_minimum_for_a_plateau():
+    # the predicted fall V'^2/V'' is below 1e-6 relative from the first step
+    # on, but the Newton step is short against the spacing: a minimum is close
+    calls = []
+
+    def flat(t):
+        calls.append(t)
+        return 1.0 + 1e-7 * (t - 0.41) ** 2, 2e-7 * (t - 0.41)
+
+    newton_search(flat, 0.0, -20.0, 20.0)
+    assert max(abs(t) for t in calls) < 1.0  # no bound evaluated
+    assert abs(min(calls, key=lambda t: abs(t - 0.41)) - 0.41) <= 1e-6
