@@ -297,10 +297,14 @@ class PriorGLM(PriorModel):
 
     def _loo_deviance(self, fit: GLMFit) -> float:
         h = np.asarray(fit.factor.leverage(fit.lam))
-        gprime = self.family.link.deriv(fit.fittedvalues)
-        e = gprime * (self.endog_response - fit.fittedvalues)
+        return self._loo_deviance_at(fit.fittedvalues, fit.eta, h)
+
+    def _loo_deviance_at(self, mu: FloatArray, eta: FloatArray, h: FloatArray) -> float:
+        """Approximate leave-one-out deviance at means ``mu`` with leverages ``h``."""
+        gprime = self.family.link.deriv(mu)
+        e = gprime * (self.endog_response - mu)
         with np.errstate(all="ignore"):
-            eta_loo = fit.eta - e * h / (1.0 - h)
+            eta_loo = eta - e * h / (1.0 - h)
             mu_loo = self.family.link.inverse(eta_loo)
             dev = (
                 self.family.resid_dev(
@@ -405,15 +409,15 @@ class PriorGLM(PriorModel):
             A number fixes the penalty weight. A criterion selects it: a
             performance iteration (selection on the working linear model at
             each IRLS step) finds a starting value, then warm-started
-            converged fits minimise the criterion itself (a bracket of
-            x1.5 each side, widened while the minimum is at an end, then
-            Brent's search on ``log(lam)`` to ``1e-3``), so the reported
-            ``lam`` is optimal for the criterion at converged fits. For
-            ``gcv``, ``ubre`` and ``aic`` the fits tried are made by IRLS
-            steps on the weighted Gram matrix (:mod:`priorreg.gram_irls`: the
-            same iteration, and the exact deviance and edf at each
-            converged fit); the path factorization is computed only at the
-            chosen ``lam``.
+            converged fits minimise the criterion itself (Newton steps on
+            ``log(lam)`` with its exact derivative, to ``1e-3``; a bracket
+            and Brent's search where no derivative is available), so the
+            reported ``lam`` is optimal for the criterion at converged fits.
+            The fits tried are made by IRLS steps on the weighted Gram
+            matrix (:mod:`priorreg.gram_irls`: the same iteration, and the
+            exact deviance, edf and leverages at each converged fit); the
+            path factorization is computed only at the chosen ``lam``
+            (see :mod:`priorreg.glm_search`).
         lams : array-like, optional
             Explicit grid of positive penalty weights to evaluate (each a
             converged fit) before the search between the grid neighbours

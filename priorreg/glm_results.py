@@ -18,6 +18,8 @@ from priorreg._sm_attributes import GLMAttributes
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.compat import two_sample_for
 from priorreg.degenerate import estimated_scale, exact_deviance
+from priorreg.glm_search import params_derivative
+from priorreg.gram_irls import gram_point
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.separation import model_separation
@@ -65,6 +67,20 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
             return self.model.criterion(self._glm_fit, "reml")
         fit = self.model._irls(lam, None, 200, 1e-12, start_fit=self._glm_fit)
         return self.model.criterion(fit, "reml")
+
+    def _params_derivative(self) -> Any:
+        """``d params / d log(lam)`` of the converged fit (:mod:`priorreg.glm_search`).
+
+        None (the working-weights formula of :mod:`priorreg.unconditional`)
+        without in-memory data or where the Gram route declines.
+        """
+        try:
+            problem = self.model.problem
+        except NotImplementedError:  # out of core
+            return None
+        fit = self._glm_fit
+        point = gram_point(problem, np.asarray(fit.params), fit.eta, fit.fittedvalues, fit.deviance)
+        return None if point is None else params_derivative(problem, point, fit.lam)
 
     _fit_keys = ("disp", "scale", "maxiter", "tol")
 

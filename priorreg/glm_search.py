@@ -40,16 +40,23 @@ profiled :math:`\phi`),
     \qquad m = \operatorname{rank} L .
 
 One converged fit and two extra passes over the data (``X db/drho`` and
-:math:`H_1`; a third for :math:`\mathcal I` with a non-canonical link) give
-the value and the exact first derivative. The search takes Newton steps with
+:math:`H_1`, one ``syrk`` pass whatever the signs of its weights; a third
+for :math:`\mathcal I` with a non-canonical link) give the value and the
+exact first derivative; :func:`params_derivative` is the one implicit
+derivative of the estimate (also behind ``cov_type="unconditional"``).
+LOOCV and its derivative (:mod:`priorreg.glm_loocv`) add one pass for the
+leverages from the same Cholesky factor. The search takes Newton steps with
 the curvature from the two nearest derivatives (a secant on :math:`V'`),
 safeguarded by the bracket that sign changes of :math:`V'` give, starting
 at the performance-iteration :math:`\lambda`, each fit warm-started from the
 nearest one. It stops when the step is below ``1e-3`` on :math:`\log\lambda`
 (after taking that last step, unless the criterion is flat to rounding
-there). The reported optimum is the converged fit with the smallest value.
-Criteria without a derivative here (``loocv``; ``aic`` with an estimated
-scale; Dask data) use a bracket and Brent's method on converged fits.
+there). At the outermost fit, a criterion still falling towards a bound by
+a predicted :math:`V'^2/V''` below ``1e-6`` relative has the bound
+evaluated at once. The reported optimum is the converged fit with the
+smallest value. Criteria without a derivative here (``aic`` with an
+estimated scale; Dask data) use a bracket and Brent's method on converged
+fits.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ from scipy.optimize import minimize_scalar
 from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.degenerate import exact_deviance, warn_glm_edge
+from priorreg.glm_loocv import loocv_and_derivative
 from priorreg.gram import signed_gram
 from priorreg.gram_irls import (
     GramFit,
@@ -79,11 +87,22 @@ from priorreg.irls import IRLSProblem, IRLSResult
 from priorreg.linalg import _log_pdet, _rank
 from priorreg.selection import Selection, _parabola_vertex
 
-__all__ = ["GLMSearch", "Sensitivity", "brent", "laplace_reml", "newton_search", "sensitivity"]
+__all__ = [
+    "GLMSearch",
+    "Sensitivity",
+    "brent",
+    "laplace_reml",
+    "newton_search",
+    "params_derivative",
+    "sensitivity",
+]
 
-#: Criteria that need only the deviance, edf and likelihood at a fit: the
-#: search evaluates them by Gram-matrix IRLS (:mod:`priorreg.gram_irls`).
-GRAM_CRITERIA = ("gcv", "ubre", "aic", "reml")
+#: Criteria that need only the deviance, edf, likelihood and leverages at a
+#: fit: the search evaluates them by Gram-matrix IRLS (:mod:`priorreg.gram_irls`),
+#: the leverages from the same Cholesky factor (:mod:`priorreg.gram_leverage`).
+GRAM_CRITERIA = ("gcv", "ubre", "aic", "reml", "loocv")
+#: Criteria with an exact derivative here (Newton); the others use Brent's method.
+NEWTON_CRITERIA = ("gcv", "ubre", "aic", "reml", "loocv")
 #: The derivative-free search brackets the start by these factors (log10).
 _BRACKET_LOG10 = (float(np.log10(1.5)), 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 #: Tolerance of the search on ``log(lam)``. The criteria are flat at their
@@ -99,6 +118,14 @@ _FLAT_VALUES = 1e-12
 #: The last Newton step (below ``XATOL``) is skipped only when the predicted
 #: change of the criterion is at the rounding of the deviance (~1e-14 relative).
 _ROUNDING_RTOL = 1e-13
+#: A criterion still falling at the outermost fit, with a convex tail, falls by
+#: about ``V'^2 / V''`` more (exactly so for an exponential tail, where Newton
+#: steps of constant length would walk to the bound). Below this (relative),
+#: and with a Newton step at least half the last spacing (near a minimum the
+#: step is a small fraction of it), the search evaluates the bound at once: if
+#: the tail is monotone the bound is the minimum the walk would reach; if not,
+#: the search goes on from the best fit.
+_TAIL_RTOL = 1e-6
 #: The search stays within 1e7 of its start either way (as the bracket does).
 _SPAN = 7.0 * math.log(10.0)
 #: First step on ``log(lam)`` (no curvature known yet), and the largest.
@@ -197,7 +224,7 @@ class Sensitivity:
 
     ``edf`` :math:`= \operatorname{tr}(A^{-1}H)`, ``log_det`` :math:`=
     \log|A|` with :math:`A = X'WX + \lambda L`; ``d_*`` their derivatives and
-    that of the deviance, all along the path of converged fits.
+    those of the deviance and the estimate, all along the path of converged fits.
     """
 
     edf: float
@@ -205,6 +232,48 @@ class Sensitivity:
     d_deviance: float
     d_edf: float
     d_log_det: float
+    d_params: FloatArray
+
+
+def params_derivative(
+    problem: IRLSProblem,
+    point: GramPoint,
+    lam: float,
+    chol: tuple[FloatArray, FloatArray] | None = None,
+) -> FloatArray | None:
+    r"""The implicit derivative :math:`d\hat b/d\rho` of a converged fit (module Notes).
+
+    .. math::
+
+        \frac{d\hat b}{d\rho} = -\lambda (\mathcal I + \lambda L)^{-1} L (\hat b - b_0),
+
+    :math:`\mathcal I` the observed information at ``point`` (the Gram matrix
+    for a canonical link; one more pass over the data otherwise). ``chol``
+    is the factor of :math:`X'WX + \lambda L` when the caller has it.
+    ``None`` when that matrix is ill conditioned for the Gram route or the
+    family's derivatives are not finite at ``point``.
+    """
+    if chol is None:
+        chol = _cholesky(point.gram + lam * problem.L)
+        if chol is None:
+            return None
+    fam, mu = problem.family, point.mu
+    with np.errstate(all="ignore"):
+        rel_v = fam.variance.deriv(mu) / fam.variance(mu)
+        rel_g = fam.link.deriv2(mu) / fam.link.deriv(mu)
+        W = problem.prior_weights * fam.weights(mu)
+        curv = W * (problem.y - mu) * (rel_v + rel_g)  # observed minus Fisher weights
+    if not np.all(np.isfinite(curv)):
+        return None
+    Ld = problem.L @ (point.params - problem.b0)
+    canonical = bool(np.all(np.abs(rel_v + rel_g) <= 1e-10 * (np.abs(rel_v) + np.abs(rel_g))))
+    if canonical:
+        return -lam * _solve(*chol, Ld)
+    obs = point.gram + signed_gram(problem.X, curv) + lam * problem.L
+    try:
+        return -lam * np.linalg.solve(obs, Ld)
+    except np.linalg.LinAlgError:
+        return None
 
 
 def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivity | None:
@@ -228,19 +297,12 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
         rel_g = fam.link.deriv2(mu) / g1
         W = problem.prior_weights * fam.weights(mu)
         dW = -W * (rel_v + 2.0 * rel_g) / g1
-        curv = W * (problem.y - mu) * (rel_v + rel_g)  # observed minus Fisher weights
-    if not (np.all(np.isfinite(dW)) and np.all(np.isfinite(curv))):
+    if not np.all(np.isfinite(dW)):
+        return None
+    b1 = params_derivative(problem, point, lam, chol)
+    if b1 is None:
         return None
     Ld = L @ (point.params - problem.b0)
-    canonical = bool(np.all(np.abs(rel_v + rel_g) <= 1e-10 * (np.abs(rel_v) + np.abs(rel_g))))
-    if canonical:
-        b1 = -lam * (Ainv @ Ld)
-    else:
-        obs = point.gram + signed_gram(X, curv) + lam * L
-        try:
-            b1 = -lam * np.linalg.solve(obs, Ld)
-        except np.linalg.LinAlgError:
-            return None
     H1 = signed_gram(X, dW * (X @ b1))
     K = Ainv @ point.gram
     AH1 = Ainv @ H1
@@ -253,6 +315,7 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
         d_deviance=float(-2.0 * lam * (Ld @ b1)),
         d_edf=tr_ah1 - float(np.sum(AH1 * K.T)) - lam * float(np.sum(AL * K.T)),
         d_log_det=tr_ah1 + lam * float(np.trace(AL)),
+        d_params=b1,
     )
 
 
@@ -304,8 +367,11 @@ def newton_search(
     first step of ``log 1.5`` downhill, growing x4 while ``c <= 0``), at most
     ``log(100)`` long, kept inside the bracket of the largest point with
     :math:`V' < 0` and the smallest with :math:`V' > 0` (bisection
-    otherwise). Stops after a step below ``xatol``; the caller reads the
-    points from the memo behind ``f``.
+    otherwise). At the outermost point, still falling outwards with a
+    remaining fall :math:`V'^2/c` below ``1e-6`` relative and a Newton step
+    at least half the last spacing (a plateau, not a minimum close by), it
+    evaluates the bound (or wall) at once rather than walking to it. Stops after a step
+    below ``xatol``; the caller reads the points from the memo behind ``f``.
     """
     pts: dict[float, tuple[float, float]] = {}
 
@@ -342,6 +408,14 @@ def newton_search(
                 c2 = (finite[ro][1] - finite[r2][1]) / (ro - r2)
                 c_quad = c + (c - c2) * (rb - ro) / (rb - r2)
                 c = c_quad if c_quad > 0 else c
+        edge = b if gb < 0 else a
+        outermost = rb == (max(finite) if gb < 0 else min(finite))
+        # a plateau, not a minimum nearby: the Newton step (1/kappa on an
+        # exponential tail) is as long as the last spacing, not a fraction of it
+        long_step = bool(others) and c > 0 and abs(gb / c) >= 0.5 * abs(rb - others[0])
+        if long_step and outermost and edge not in pts and gb * gb / c <= _TAIL_RTOL * abs(vb):
+            at(edge)  # evaluate the plateau's end instead of walking there
+            continue
         if c > 0:
             t = rb - gb / c
         else:
@@ -403,6 +477,8 @@ class GLMSearch:
         model, problem, name = self.model, self.problem, self.criterion
         assert problem is not None
         lam, point = nf.lam, nf.point
+        if name == "loocv":
+            return loocv_and_derivative(model, problem, point, lam, params_derivative)
         sens = sensitivity(problem, point, lam)
         if name in ("gcv", "ubre", "aic"):
             value = model._deviance_criterion(
@@ -590,7 +666,7 @@ class GLMSearch:
     def run(self, lams: FloatArray | None) -> tuple[Any, Selection]:
         """Search, then finish the best converged fit; returns ``(fit, Selection)``."""
         model, trials, criterion = self.model, self.trials, self.criterion
-        newton_ok = self.problem is not None
+        newton_ok = self.problem is not None and criterion in NEWTON_CRITERIA
         bounds: tuple[float, float] | None = None
         if lams is None:
             lam0 = self._start()
@@ -653,7 +729,9 @@ class GLMSearch:
                     iterations=chosen.iterations,
                 )
             )
-            chosen = Trial.of_fit(fit, model.criterion(fit, criterion), chosen.iterations)
+            # the same converged iterate: its criterion is the search's value
+            # (recomputed from the path factor it differs by rounding only)
+            chosen = Trial.of_fit(fit, chosen.value, chosen.iterations)
             trials[final] = chosen
         if self.report is not None:
             self.report(final, chosen.value, chosen.edf, chosen=True)

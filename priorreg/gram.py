@@ -336,22 +336,28 @@ def one_pass_factor(
 
 
 def signed_gram(X: FloatArray, v: FloatArray) -> FloatArray:
-    r"""``X' diag(v) X`` for weights of any sign, from two ``syrk`` passes.
+    r"""``X' diag(v) X`` for weights of any sign, in one pass of ``syrk`` on row blocks.
 
     .. math::
 
         X'\mathrm{diag}(v)X = X'\mathrm{diag}(v_+)X - X'\mathrm{diag}(v_-)X,
         \qquad v_\pm = \max(\pm v, 0),
 
-    each term the Gram matrix of :math:`\mathrm{diag}(v_\pm^{1/2}) X` by
-    :func:`blockwise_gram` (a ``gemm`` on row blocks with a short output and a
+    each term the Gram matrix of :math:`\mathrm{diag}(v_\pm^{1/2}) X`; each
+    row block is split by the sign of ``v``, so every row enters one of the
+    two products once (a ``gemm`` on row blocks with a short output and a
     long inner dimension is many times slower than ``syrk`` here).
     """
-    k = X.shape[1]
-    zero = np.zeros(X.shape[0])
-    out = np.zeros((k, k))
-    for sign in (1.0, -1.0):
-        part = np.maximum(sign * v, 0.0)
-        if np.any(part):
-            out += sign * blockwise_gram(X, np.sqrt(part), zero, None)[:k, :k]
-    return out
+    n, k = X.shape
+    parts = [np.zeros((k, k), order="F"), np.zeros((k, k), order="F")]
+    for start in range(0, n, ROW_BLOCK):
+        stop = min(start + ROW_BLOCK, n)
+        vb = v[start:stop]
+        for i, sign in enumerate((1.0, -1.0)):
+            rows = np.flatnonzero(sign * vb > 0)
+            if rows.size:
+                block = X[start + rows] * np.sqrt(sign * vb[rows])[:, None]
+                # block.T is Fortran-ordered: syrk reads the block in place
+                parts[i] = dsyrk(1.0, block.T, beta=1.0, c=parts[i], overwrite_c=1)
+    out = np.triu(parts[0]) - np.triu(parts[1])
+    return out + np.triu(out, 1).T

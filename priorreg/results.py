@@ -135,6 +135,7 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
                 np.asarray(fit.params) - model.prior_values,
                 self.scale,
                 self.reml_curvature,
+                J=self._params_derivative(),
             )
 
     #: Step in log(lam) of the REML curvature: the score is exact to rounding,
@@ -153,6 +154,10 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
 
     def _reml_at(self, lam: float) -> float:
         return float(self.model.factor.reml(lam))
+
+    def _params_derivative(self) -> FloatArray | None:
+        """``d params / d log(lam)``; None: the linear one of :mod:`priorreg.unconditional`."""
+        return None
 
     @property
     def normalized_cov_params(self) -> FloatArray:

@@ -29,10 +29,11 @@ derivative of a Cholesky factor), and, as in mgcv,
 :math:`v_\rho = 1/(\max(H, 0) + 0.1)` (a weak prior on :math:`\rho` that
 keeps the term finite where the score is flat) while the first-order term
 uses :math:`1/H` (0 where :math:`H \le 0`). For the linear model :math:`J`
-is exact; for a GLM it is the implicit derivative of the converged fit with
-the working weights held fixed (exact for canonical links, where they are
-the Hessian), and :math:`A` is the working one at convergence. Both added
-terms are positive semi-definite, so :math:`V_u \ge V_b`.
+is exact; for a GLM it is the implicit derivative of the converged fit that
+the penalty search uses, :func:`priorreg.glm_search.params_derivative`
+(with the observed information for a non-canonical link), and :math:`A` is
+the working one at convergence. Both added terms are positive
+semi-definite, so :math:`V_u \ge V_b`.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def unconditional_cov(
     delta: FloatArray,
     scale: float,
     curvature: float,
+    J: FloatArray | None = None,
 ) -> FloatArray:
     r"""``V_b + J V_rho J' + V_2`` (see the module's docstring).
 
@@ -91,12 +93,17 @@ def unconditional_cov(
         :math:`\phi`.
     curvature : float
         Second derivative of the REML score in :math:`\log\lambda`.
+    J : ndarray of shape (k,), optional
+        :math:`d\hat b/d\rho` of a fit that knows it (a GLM:
+        :func:`priorreg.glm_search.params_derivative`); by default the
+        linear model's :math:`-\lambda A^{-1} L (\hat b - b_0)`.
 
     Returns
     -------
     ndarray of shape (k, k)
     """
-    J = -lam * (ncov @ (L @ delta))
+    if J is None:
+        J = -lam * (ncov @ (L @ delta))
     v1 = 1.0 / curvature if curvature > 0 else 0.0
     v2 = 1.0 / (max(curvature, 0.0) + RHO_PRIOR_PRECISION)
     C = _upper_root(0.5 * (ncov + ncov.T))
