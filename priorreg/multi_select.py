@@ -3,9 +3,9 @@ r"""Joint selection of several ``lam`` by Newton's method on ``rho = log(lam)``.
 As mgcv's outer iteration (Wood 2011, section 3.1; ``newton`` in mgcv's
 ``gam.fit3.r``): each step solves ``H step = -g`` with the exact gradient
 ``g`` and Hessian ``H`` of the criterion in ``rho``
-(:mod:`priorreg.multi_kernel`). When ``H`` is not positive definite its
-eigenvalues are replaced by their absolute values (floored at
-``1e-7 max|eig|``), which keeps the step a descent direction; a step longer
+(:mod:`priorreg.multi_kernel`). When ``H`` is not positive definite the
+eigenvalues of its diagonally scaled form are replaced by their absolute
+values (floored at ``1e-7 max|eig|``), which keeps the step a descent direction; a step longer
 than 5 in any ``rho`` is shortened to 5; a step that does not reduce the
 criterion is halved (up to 30 times), then steepest descent is tried.
 A ``lam`` that runs to 0 or infinity flattens the criterion in its
@@ -116,11 +116,19 @@ def small_blas() -> Iterator[None]:
 
 
 def _newton_step(g: FloatArray, H: FloatArray) -> FloatArray:
-    """``-H^{-1} g`` with ``H`` made positive definite by its eigenvalues' absolute values."""
-    ev, vec = np.linalg.eigh(H)
+    """``-H^{-1} g`` with ``H`` made positive definite by its eigenvalues' absolute values.
+
+    The eigenvalues are those of ``D^{-1} H D^{-1}``, ``D = diag(|H_jj|)^{1/2}``
+    (the same step when ``H`` is positive definite): a lam running to
+    infinity has a curvature far below the others', and a floor relative to
+    the largest eigenvalue of ``H`` itself would cut its step to a crawl.
+    """
+    d = np.sqrt(np.abs(np.diagonal(H)))
+    d = np.maximum(d, max(1e-8 * float(np.max(d, initial=0.0)), 1e-300))
+    ev, vec = np.linalg.eigh(H / np.outer(d, d))
     top = max(float(np.max(np.abs(ev), initial=0.0)), 1e-300)
     ev = np.maximum(np.abs(ev), 1e-7 * top)
-    step = -vec @ ((vec.T @ g) / ev)
+    step = -(vec @ ((vec.T @ (g / d)) / ev)) / d
     size = float(np.max(np.abs(step), initial=0.0))
     return step * (_MAX_STEP / size) if size > _MAX_STEP else step
 

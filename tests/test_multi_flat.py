@@ -138,7 +138,8 @@ def test_large_n_poisson_ubre_no_component_flat_and_equals_a_dense_oracle(monkey
     best = seen[-1]
     # the regime of the old defect: gradient and curvature below 1e-7 (1 + |V|)
     size = 1e-7 * (1 + abs(best.value))
-    assert np.all(np.abs(best.grad) < size) and np.all(np.abs(np.diagonal(best.hess)) < size)
+    assert np.all(np.abs(best.grad) < size)
+    assert np.all(np.abs(np.diagonal(best.hess)) < size)
     lo, hi = res._results.selection.extra["bounds"]
     assert not flat_components(best, lo, hi, 1.0).any()
 
@@ -185,9 +186,11 @@ def _dense_gcv(y, X, Ps, rho):
     return n * float(np.sum((y - X @ b) ** 2)) / (n - edf) ** 2
 
 
-@pytest.mark.parametrize("kind", ["linear", "poisson"])
-def test_lams_run_to_zero_and_infinity_warn_and_the_free_lam_minimises(kind):
-    rng, X, b, Ps = _edge_problem()
+# seeds whose noise columns' in-sample effect is too small to pay for their edf
+# (at other seeds their lam is interior, rightly: the noise then looks like signal)
+@pytest.mark.parametrize(("kind", "seed"), [("linear", 5), ("poisson", 6)])
+def test_lams_run_to_zero_and_infinity_warn_and_the_free_lam_minimises(kind, seed):
+    rng, X, b, Ps = _edge_problem(seed)
     if kind == "linear":
         y = X @ b + rng.normal(size=X.shape[0])
         model, criterion, dense = pr.PriorRidge(y, X, penalty=Ps), "gcv", _dense_gcv
@@ -199,7 +202,8 @@ def test_lams_run_to_zero_and_infinity_warn_and_the_free_lam_minimises(kind):
         res = model.fit(lam=criterion)
     assert len(caught) == 1  # one warning for the one cause
     lam = np.asarray(res.lam)
-    assert lam[1] < 1e-6 * lam[0] and lam[2] > 1e8 * lam[0]
+    assert lam[1] < 1e-6 * lam[0]
+    assert lam[2] > 1e8 * lam[0]
     rho = np.log(lam)
 
     def along_first(t):
