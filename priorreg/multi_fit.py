@@ -43,10 +43,11 @@ from priorreg.multi_kernel import (
 )
 from priorreg.multi_loo import select_loocv
 from priorreg.multi_outer import _evaluate as _evaluate_outer
-from priorreg.multi_outer import outer_search
+from priorreg.multi_outer import criterion_scale, outer_search
 from priorreg.multi_select import (
     MultiSelection,
     coordinate_scan,
+    flat_components,
     newton_rho,
     path_frame,
     search_bounds,
@@ -183,7 +184,8 @@ def _search(
             if rho0 is not None or not value(start) < best.value:
                 break
     if warn:
-        warn_at_edge(best.rho, lo, hi, comps.labels, criterion)
+        flat = flat_components(best, lo, hi)
+        warn_at_edge(best.rho, lo, hi, comps.labels, criterion, flat=flat)
     return best, path, converged, parts
 
 
@@ -383,8 +385,9 @@ def select_glm(
         table = pd.concat([table, outer_table], ignore_index=True)
         table.index.name = "step"
         rho, value, hess = best.rho, best.value, best.hess
+    flat = flat_components(best, lo, hi, criterion_scale(criterion, scale))
     edge = (
-        warn_at_edge(rho, lo, hi, comps.labels, criterion)
+        warn_at_edge(rho, lo, hi, comps.labels, criterion, flat=flat)
         if warn
         else (rho <= lo + 1e-9) | (rho >= hi - 1e-9)
     )

@@ -10,9 +10,10 @@ the linear search (:func:`priorreg.multi_select.newton_rho`): an indefinite
 Hessian is made positive definite by the absolute values of its eigenvalues
 (mgcv's choice), a step that does not lower the criterion is halved, and
 after 30 halvings steepest descent is tried; a component whose lam runs to
-0 or infinity, where the criterion is flat in it (gradient and curvature
-both negligible) or pushes at the edge of the range, is held fixed while the
-others converge (mgcv drops such parameters from the Newton step).
+0 or infinity, where the criterion is flat in it
+(:func:`priorreg.multi_select.flat_components`) or pushes at the edge of
+the range, is held fixed while the others converge (mgcv drops such
+parameters from the Newton step).
 
 Criteria, with deviance ``D``, ``edf = tr((X'WX + S)^{-1} X'WX)`` and
 ``n`` the weighted number of observations: ``gcv = n D/(n - edf)^2``;
@@ -49,9 +50,20 @@ from priorreg._typing import FloatArray
 from priorreg.multi import Components
 from priorreg.multi_implicit import fit_derivatives
 from priorreg.multi_kernel import CriterionPoint, _inverse, _log_det_terms, gram, penalty_range
-from priorreg.multi_select import coordinate_scan, newton_rho
+from priorreg.multi_select import coordinate_scan, flat_components, newton_rho
 
-__all__ = ["outer_search"]
+__all__ = ["criterion_scale", "outer_search"]
+
+
+def criterion_scale(criterion: str, scale: float | None) -> float:
+    """The size of the criterion's terms that cancel, for :func:`flat_components`.
+
+    UBRE, ``D/n + 2 phi edf/n - phi``, is near 0 when the model fits while
+    its terms are of size ``phi``; the other criteria's size is ``|V|``.
+    """
+    if criterion == "ubre":
+        return float(scale if scale is not None else 1.0)
+    return 0.0
 
 
 #: IRLS inside the outer iteration also needs its step below this (relative):
@@ -267,15 +279,15 @@ def outer_search(
     def from_first(rho: FloatArray) -> CriterionPoint:  # newton_rho starts at rho0
         return first if np.array_equal(rho, rho0) else at(rho)
 
+    cancel = criterion_scale(criterion, scale)
     best, path, converged = newton_rho(
-        from_first, rho0, lo, hi, labels=comps.labels, criterion=criterion
+        from_first, rho0, lo, hi, labels=comps.labels, criterion=criterion, scale=cancel
     )
     for _ in range(_RESTARTS):
         # a lam held where the criterion is flat in it (run to 0 or infinity)
         # may have left a lower basin behind: scan from the optimum, as the
         # linear search does, and restart Newton from what the scan finds
-        size = 1e-7 * (1.0 + abs(best.value))
-        flat = (np.abs(best.grad) < size) & (np.abs(np.diagonal(best.hess)) < size)
+        flat = flat_components(best, lo, hi, cancel)
         if not flat.any():
             break
         seen[np.asarray(best.rho, dtype=float).tobytes()] = best.value
@@ -284,7 +296,7 @@ def outer_search(
         if np.array_equal(rho, best.rho):
             break
         again, steps, again_converged = newton_rho(
-            at, rho, lo, hi, labels=comps.labels, criterion=criterion
+            at, rho, lo, hi, labels=comps.labels, criterion=criterion, scale=cancel
         )
         path.extend(steps)
         if not again.value < best.value:
