@@ -8,9 +8,10 @@ model and copy the estimates out of its results. Nothing here fits.
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -23,10 +24,67 @@ from priorreg._typing import FloatArray
 from priorreg.exceptions import DegenerateFitWarning, LamOnEdgeWarning, SeparationWarning
 from priorreg.penalty import resolve_penalty
 
-__all__ = ["INTERCEPT", "PriorEstimatorBase"]
+if TYPE_CHECKING:  # typing.Self is Python >= 3.11
+    from typing_extensions import Self
+
+__all__ = ["INTERCEPT", "PriorEstimatorBase", "shared_docs"]
 
 #: Name of the intercept column in the design and in ``results_.params``.
 INTERCEPT = "Intercept"
+
+
+#: numpydoc sections that several estimators' docstrings share (see :func:`shared_docs`).
+_SECTIONS = {
+    "X": """
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        """,
+    "X_to_rows": """
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """,
+    "irls_options": """
+        max_iter : int, default=100
+            Maximum IRLS iterations.
+        tol : float, default=1e-8
+            IRLS convergence: relative change of the penalized deviance.
+        """,
+    "glm_attributes": """
+        n_iter_ : int
+            IRLS iterations of the final fit.
+        results_ : PriorGLMResults
+            The full results (``summary()``, ``bse``, ``conf_int()``, ``deviance``, ...).
+        n_features_in_ : int
+        feature_names_in_ : ndarray of shape (n_features,)
+        """,
+}
+
+
+def shared_docs(obj: Any) -> Any:
+    """Replace each docstring line that is a ``{name}`` of :data:`_SECTIONS` by that section.
+
+    The section is indented as the line it replaces, so the result is a
+    numpydoc docstring as if written out (Sphinx and doctest read it so).
+    """
+    if obj.__doc__ is None:  # python -OO
+        return obj
+    lines = []
+    for line in obj.__doc__.splitlines():
+        key = line.strip()
+        if key.startswith("{") and key.endswith("}") and key[1:-1] in _SECTIONS:
+            indent = line[: len(line) - len(line.lstrip())]
+            section = textwrap.dedent(_SECTIONS[key[1:-1]]).strip("\n")
+            lines.append(textwrap.indent(section, indent))
+        else:
+            lines.append(line)
+    obj.__doc__ = "\n".join(lines)
+    return obj
 
 
 def _recorded(category: type[Warning], lam: float) -> bool:
@@ -37,7 +95,30 @@ def _recorded(category: type[Warning], lam: float) -> bool:
 
 
 class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
-    """Shared machinery of :mod:`priorreg.sklearn`'s estimators (not public)."""
+    """Shared machinery of :mod:`priorreg.sklearn`'s estimators (not public).
+
+    Its ``__init__`` stores the parameters every estimator has; an estimator
+    with more declares them all in its own ``__init__`` (scikit-learn reads
+    the parameters from that signature) and passes these on.
+    """
+
+    def __init__(
+        self,
+        lam: float | str = "gcv",
+        prior: Any = None,
+        penalty: Any = None,
+        standardize: bool = False,
+        fit_intercept: bool = True,
+        bounds: Any = None,
+        cov_type: str = "bayes",
+    ) -> None:
+        self.lam = lam
+        self.prior = prior
+        self.penalty = penalty
+        self.standardize = standardize
+        self.fit_intercept = fit_intercept
+        self.bounds = bounds
+        self.cov_type = cov_type
 
     # ----------------------------------------------------------- data
     def _validate_fit_data(
@@ -210,18 +291,57 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
         return {"bounds": bounds}
 
     # ----------------------------------------------------------- fit
+    #: The statsmodels-style model the estimator fits (set by each estimator).
+    _model_class: ClassVar[type]
+    #: The model's keyword for ``sample_weight``.
+    _weights_keyword: ClassVar[str] = "weights"
+    #: Whether ``y`` must be numeric (a classifier's labels need not).
+    _numeric_y: ClassVar[bool] = True
+
     def _model_options(self) -> dict[str, Any]:
         """Further keyword arguments of the model (e.g. ``family``), built inside ``fit``."""
         return {}
 
-    def _fit_results(
-        self,
-        model_class: type,
-        y: Any,
-        X: FloatArray,
-        fit_kwargs: dict[str, Any],
-        **model_kwargs: Any,
-    ) -> Any:
+    def _fit_options(self) -> dict[str, Any]:
+        """Further keyword arguments of the model's ``fit`` (e.g. ``maxiter``)."""
+        return {}
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
+        """Fit the model on ``X`` and ``y`` and keep its results in ``results_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features (a DataFrame sets ``feature_names_in_``).
+        y : array-like of shape (n_samples,)
+            Response: numbers (in the family's support for a GLM, e.g.
+            counts >= 0 for Poisson), or two distinct labels of any type for
+            a classifier.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights, 0 drops the row (their meaning is in the
+            estimator's Notes).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Invalid data (scikit-learn's validation), a prior or penalty that
+            does not fit the features (naming them), a criterion with a
+            single sample, or a classifier's ``y`` with fewer or more than two
+            classes (after dropping rows of weight 0).
+        """
+        X, y, sw = self._validate_fit_data(X, y, sample_weight, y_numeric=self._numeric_y)
+        self._fit_results(self._response(y), X, sw)
+        return self
+
+    def _response(self, y: Any) -> FloatArray:
+        """The model's ``endog`` from the validated ``y``."""
+        return np.asarray(y, dtype=float)
+
+    def _fit_results(self, y: Any, X: FloatArray, sample_weight: FloatArray | None) -> Any:
         """Build the model on the design of ``X``, fit it, and keep its results.
 
         The model's warnings are re-issued so that they point at the line
@@ -244,29 +364,33 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
         names = self._names()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = model_class(
+            model = self._model_class(
                 y,
                 self._design(X),
                 prior=self._prior_spec(names),
                 penalty=self._penalty_spec(names),
                 standardize=self.standardize,
-                **self._bounds_kwargs(model_class),
+                **self._bounds_kwargs(self._model_class),
                 **self._model_options(),
-                **model_kwargs,
+                **{self._weights_keyword: sample_weight},
             )
-            results = model.fit(lam=self.lam, cov_type=self.cov_type, **fit_kwargs)
+            results = model.fit(lam=self.lam, cov_type=self.cov_type, **self._fit_options())
         recorded = [w for w in caught if _recorded(w.category, float(results.lam))]
         self.fit_warnings_ = [str(w.message) for w in recorded]
         self.lam_on_edge_ = any(issubclass(w.category, LamOnEdgeWarning) for w in recorded)
         for w in caught:
             if not _recorded(w.category, float(results.lam)):
                 warnings.warn(w.message, stacklevel=3)
+        self._keep(results)
+        return results
+
+    def _keep(self, results: Any) -> None:
+        """Set the fitted attributes from the model's results."""
         params = np.asarray(results.params, dtype=float)
         self.results_ = results
         self.lam_ = float(results.lam)
         self.intercept_ = float(params[0]) if self.fit_intercept else 0.0
         self.coef_ = params[1:] if self.fit_intercept else params
-        return results
 
     def _linear_predictor(self, X: Any) -> FloatArray:
         """``X coef_ + intercept_`` for new data (validated against the fit)."""

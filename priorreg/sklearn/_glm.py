@@ -18,7 +18,7 @@ from statsmodels.genmod.families import links as sml
 from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.glm import PriorGLM
-from priorreg.sklearn._base import PriorEstimatorBase
+from priorreg.sklearn._base import PriorEstimatorBase, shared_docs
 
 __all__ = ["FAMILIES", "LINKS", "PriorGLMRegressor", "PriorLogisticClassifier", "resolve_family"]
 
@@ -93,7 +93,38 @@ def resolve_family(family: Any, link: Any = None) -> smf.Family:
     return _families.check_family(fam)
 
 
-class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
+class _PriorGLMEstimator(PriorEstimatorBase):
+    """What the estimators over :class:`priorreg.PriorGLM` share: IRLS options, weights."""
+
+    _model_class = PriorGLM
+    _weights_keyword = "freq_weights"
+
+    def __init__(
+        self,
+        lam: float | str = "gcv",
+        prior: Any = None,
+        penalty: Any = None,
+        standardize: bool = False,
+        fit_intercept: bool = True,
+        bounds: Any = None,
+        cov_type: str = "bayes",
+        max_iter: int = 100,
+        tol: float = 1e-8,
+    ) -> None:
+        super().__init__(lam, prior, penalty, standardize, fit_intercept, bounds, cov_type)
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def _fit_options(self) -> dict[str, Any]:
+        return {"maxiter": self.max_iter, "tol": self.tol}
+
+    def _keep(self, results: Any) -> None:
+        super()._keep(results)
+        self.n_iter_ = int(results.iterations)
+
+
+@shared_docs
+class PriorGLMRegressor(RegressorMixin, _PriorGLMEstimator):
     r"""Generalized linear model whose penalty pulls the coefficients towards a prior.
 
     Fits :class:`priorreg.PriorGLM` on the design ``[1, X]``: minimises the
@@ -126,10 +157,7 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
         (:meth:`priorreg.PriorGLM.fit`).
     prior, penalty, standardize, fit_intercept, bounds, cov_type
         As for :class:`PriorRidgeRegressor`.
-    max_iter : int, default=100
-        Maximum IRLS iterations.
-    tol : float, default=1e-8
-        IRLS convergence: relative change of the penalized deviance.
+    {irls_options}
 
     Attributes
     ----------
@@ -142,12 +170,7 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
     fit_warnings_ : list of str
         The model's warnings kept instead of issued (see
         :class:`PriorRidgeRegressor`).
-    n_iter_ : int
-        IRLS iterations of the final fit.
-    results_ : PriorGLMResults
-        The full results (``summary()``, ``bse``, ``conf_int()``, ``deviance``, ...).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features,)
+    {glm_attributes}
 
     Notes
     -----
@@ -186,17 +209,11 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
         max_iter: int = 100,
         tol: float = 1e-8,
     ) -> None:
+        super().__init__(
+            lam, prior, penalty, standardize, fit_intercept, bounds, cov_type, max_iter, tol
+        )
         self.family = family
         self.link = link
-        self.lam = lam
-        self.prior = prior
-        self.penalty = penalty
-        self.standardize = standardize
-        self.fit_intercept = fit_intercept
-        self.bounds = bounds
-        self.cov_type = cov_type
-        self.max_iter = max_iter
-        self.tol = tol
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -213,53 +230,18 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
     def _model_options(self) -> dict[str, Any]:
         return {"family": resolve_family(self.family, self.link)}
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PriorGLMRegressor:
-        """Fit :class:`priorreg.PriorGLM` on ``X`` and ``y``.
+    # fit: PriorEstimatorBase's
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Response in the family's support (e.g. counts >= 0 for Poisson).
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative frequency weights (0 drops the row).
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            Invalid data (scikit-learn's validation), a prior or penalty that
-            does not fit the features (naming them), or a criterion with a
-            single sample.
-        """
-        X, y, sw = self._validate_fit_data(X, y, sample_weight, y_numeric=True)
-        self._fit_results(
-            PriorGLM,
-            np.asarray(y, dtype=float),
-            X,
-            {"maxiter": self.max_iter, "tol": self.tol},
-            freq_weights=sw,
-        )
-        self.n_iter_ = int(self.results_.iterations)
-        return self
-
+    @shared_docs
     def predict(self, X: Any) -> FloatArray:
         """Predicted means :math:`g^{-1}(X b + b_0)`.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
+        {X_to_rows}
         """
         eta = self._linear_predictor(X)
         return np.asarray(self.results_.model.family.link.inverse(eta), dtype=float)
 
+    @shared_docs
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         r"""Fraction of deviance explained, :math:`D^2`.
 
@@ -271,9 +253,7 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
         as scikit-learn's ``PoissonRegressor.score`` (:math:`R^2` for the
         Gaussian family).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {X}
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
 
@@ -294,7 +274,8 @@ class PriorGLMRegressor(RegressorMixin, PriorEstimatorBase):
         return float(1.0 - dev / dev_null)
 
 
-class PriorLogisticClassifier(ClassifierMixin, PriorEstimatorBase):
+@shared_docs
+class PriorLogisticClassifier(ClassifierMixin, _PriorGLMEstimator):
     r"""Binary logistic regression whose penalty pulls the coefficients towards a prior.
 
     Fits :class:`priorreg.PriorGLM` with the binomial family and logit link
@@ -317,10 +298,7 @@ class PriorLogisticClassifier(ClassifierMixin, PriorEstimatorBase):
     prior, penalty, standardize, fit_intercept, bounds, cov_type
         As for :class:`PriorRidgeRegressor` (a fitted
         ``LogisticRegression`` is a valid prior).
-    max_iter : int, default=100
-        Maximum IRLS iterations.
-    tol : float, default=1e-8
-        IRLS convergence: relative change of the penalized deviance.
+    {irls_options}
 
     Attributes
     ----------
@@ -331,10 +309,7 @@ class PriorLogisticClassifier(ClassifierMixin, PriorEstimatorBase):
     lam_ : float
     lam_on_edge_ : bool
     fit_warnings_ : list of str
-    n_iter_ : int
-    results_ : PriorGLMResults
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features,)
+    {glm_attributes}
 
     Notes
     -----
@@ -359,55 +334,17 @@ class PriorLogisticClassifier(ClassifierMixin, PriorEstimatorBase):
     (['no', 'yes'], (2, 2))
     """
 
-    def __init__(
-        self,
-        lam: float | str = "gcv",
-        prior: Any = None,
-        penalty: Any = None,
-        standardize: bool = False,
-        fit_intercept: bool = True,
-        bounds: Any = None,
-        cov_type: str = "bayes",
-        max_iter: int = 100,
-        tol: float = 1e-8,
-    ) -> None:
-        self.lam = lam
-        self.prior = prior
-        self.penalty = penalty
-        self.standardize = standardize
-        self.fit_intercept = fit_intercept
-        self.bounds = bounds
-        self.cov_type = cov_type
-        self.max_iter = max_iter
-        self.tol = tol
+    # __init__: _PriorGLMEstimator's (its parameters are this estimator's)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         return tags
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PriorLogisticClassifier:
-        """Fit the logistic model on ``X`` and the binary labels ``y``.
+    _numeric_y = False
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Two distinct labels (any type).
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative frequency weights (0 drops the row).
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            If ``y`` has fewer or more than two classes (after dropping rows
-            of weight 0).
-        """
-        X, y, sw = self._validate_fit_data(X, y, sample_weight, y_numeric=False)
+    def _response(self, y: Any) -> FloatArray:
+        """Indicator of ``classes_[1]``; checks that ``y`` has two classes, sets ``classes_``."""
         check_classification_targets(y)
         classes = np.unique(y)
         if classes.size < 2:
@@ -421,39 +358,29 @@ class PriorLogisticClassifier(ClassifierMixin, PriorEstimatorBase):
                 "sklearn.multiclass.OneVsRestClassifier"
             )
         self.classes_ = classes
-        target = (y == classes[1]).astype(float)
-        self._fit_results(
-            PriorGLM,
-            target,
-            X,
-            {"maxiter": self.max_iter, "tol": self.tol},
-            family=smf.Binomial(),
-            freq_weights=sw,
-        )
-        self.n_iter_ = int(self.results_.iterations)
-        self.coef_ = self.coef_.reshape(1, -1)
-        self.intercept_ = np.array([self.intercept_])
-        return self
+        return (y == classes[1]).astype(float)
 
+    def _model_options(self) -> dict[str, Any]:
+        return {"family": smf.Binomial()}
+
+    def _keep(self, results: Any) -> None:
+        super()._keep(results)
+        self.coef_ = self.coef_.reshape(1, -1)  # scikit-learn's classifier shapes
+        self.intercept_ = np.array([self.intercept_])
+
+    @shared_docs
     def decision_function(self, X: Any) -> FloatArray:
         """The log-odds of ``classes_[1]``, :math:`X b + b_0`.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
+        {X_to_rows}
         """
         return self._linear_predictor(X)
 
+    @shared_docs
     def predict_proba(self, X: Any) -> FloatArray:
         """Probabilities of ``classes_[0]`` and ``classes_[1]``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {X}
 
         Returns
         -------
@@ -467,16 +394,11 @@ class PriorLogisticClassifier(ClassifierMixin, PriorEstimatorBase):
         eta = self.decision_function(X)
         return np.column_stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)])
 
+    @shared_docs
     def predict(self, X: Any) -> Any:
         """The more probable label (``classes_[1]`` when its log-odds are > 0).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
+        {X_to_rows}
         """
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(int)]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from sklearn.base import RegressorMixin
 
 from priorreg._typing import FloatArray
 from priorreg.linear import PriorRidge
-from priorreg.sklearn._base import PriorEstimatorBase
+from priorreg.sklearn._base import PriorEstimatorBase, shared_docs
 
 __all__ = ["PriorRidgeRegressor"]
 
@@ -103,60 +102,13 @@ class PriorRidgeRegressor(RegressorMixin, PriorEstimatorBase):  # type: ignore[m
     ((3,), 5.0)
     """
 
-    def __init__(
-        self,
-        lam: float | str = "gcv",
-        prior: Any = None,
-        penalty: Any = None,
-        standardize: bool = False,
-        fit_intercept: bool = True,
-        bounds: Any = None,
-        cov_type: str = "bayes",
-    ) -> None:
-        self.lam = lam
-        self.prior = prior
-        self.penalty = penalty
-        self.standardize = standardize
-        self.fit_intercept = fit_intercept
-        self.bounds = bounds
-        self.cov_type = cov_type
+    _model_class = PriorRidge
+    # PriorEstimatorBase's __init__ (its parameters are this estimator's) and fit
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PriorRidgeRegressor:
-        """Fit :class:`priorreg.PriorRidge` on ``X`` and ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Features (a DataFrame sets ``feature_names_in_``).
-        y : array-like of shape (n_samples,)
-            Response.
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative observation weights (0 drops the row).
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            Invalid data (scikit-learn's validation), a prior or penalty that
-            does not fit the features (naming them), or a criterion with a
-            single sample.
-        """
-        X, y, sw = self._validate_fit_data(X, y, sample_weight, y_numeric=True)
-        self._fit_results(PriorRidge, np.asarray(y, dtype=float), X, {}, weights=sw)
-        return self
-
+    @shared_docs
     def predict(self, X: Any) -> FloatArray:
         """Predictions ``X coef_ + intercept_``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
+        {X_to_rows}
         """
         return self._linear_predictor(X)
