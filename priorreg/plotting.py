@@ -54,6 +54,25 @@ def _legend_outside(ax: Any, handles: Any = None, labels: Any = None, **kwargs: 
     )
 
 
+def _legend_and_title_above(
+    ax: Any, title: str, ncols: int, handles: Any = None, labels: Any = None
+) -> None:
+    """A legend in one row between the axes and the title, off the data, and the title."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    ax.legend(
+        handles,
+        labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncols=ncols,
+        fontsize="small",
+        borderaxespad=0.3,
+        frameon=False,
+    )
+    ax.set_title(title, pad=22)
+
+
 def _grid(res: Any) -> np.ndarray:
     path = res.lam_path
     if path is not None and len(path) >= 5:
@@ -176,18 +195,8 @@ def plot_criterion(res: Any, criterion: str | None = None, ax: Any = None) -> An
     ax2.set_ylabel("effective degrees of freedom")
     handles, labels = ax.get_legend_handles_labels()
     handles2, labels2 = ax2.get_legend_handles_labels()
-    # one row between the axes and the title, off the data
-    ax.legend(
-        handles + handles2,
-        labels + labels2,
-        loc="lower center",
-        bbox_to_anchor=(0.5, 1.0),
-        ncols=4,
-        fontsize="small",
-        borderaxespad=0.3,
-        frameon=False,
-    )
-    ax.set_title(f"{criterion.upper()} and edf against lam", pad=22)
+    title = f"{criterion.upper()} and edf against lam"
+    _legend_and_title_above(ax, title, 4, handles + handles2, labels + labels2)
     return fig
 
 
@@ -264,16 +273,7 @@ def plot_shrinkage(res: Any, alpha: float = 0.05, ax: Any = None) -> Any:
     right.set_yticklabels([f"{b:.4g} (prior {p:.4g})" for b, p in zip(params, prior, strict=True)])
     right.tick_params(labelsize="small")
     right.set_ylabel("refined estimate (prior), own units")
-    # one row between the axes and the title, off the data
-    ax.legend(
-        loc="lower center",
-        bbox_to_anchor=(0.5, 1.0),
-        ncols=3,
-        fontsize="small",
-        borderaxespad=0.3,
-        frameon=False,
-    )
-    ax.set_title(f"What the new data changed (lam = {res.lam:.3g})", pad=22)
+    _legend_and_title_above(ax, f"What the new data changed (lam = {res.lam:.3g})", 3)
     return fig
 
 
