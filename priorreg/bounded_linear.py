@@ -27,7 +27,6 @@ from dataclasses import fields
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from priorreg import backends
 from priorreg._typing import FloatArray
@@ -40,7 +39,7 @@ from priorreg.bounded import (
 )
 from priorreg.fits import BoundedLinearFit
 from priorreg.linalg import PathFactor, factorize
-from priorreg.selection import Selection, default_grid, loocv, warn_on_edge
+from priorreg.selection import GridMinimum, Selection, lam_grid, loocv, warn_on_edge
 
 __all__ = ["BoundedLinearFit", "criteria_at", "fit_bounded", "select_bounded"]
 
@@ -155,13 +154,7 @@ def criteria_at(model: Any, lam: float, criterion: str) -> dict[str, float]:
 
 def select_bounded(model: Any, criterion: str, grid: FloatArray | None) -> Selection:
     """Minimise ``criterion`` over ``lam`` for the bounded fit (grid, then bounded search)."""
-    if grid is None:
-        grid = default_grid(model.factor)
-    grid = np.sort(np.asarray(grid, dtype=float))
-    if grid.ndim != 1 or grid.size < 2:
-        raise ValueError("lams must be a 1-D grid of at least two penalty weights")
-    if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
-        raise ValueError("lams must be finite and > 0 (the grid is searched in log(lam))")
+    grid = lam_grid(model.factor, grid)
     if criterion == "loocv" and model.exog is None:
         raise NotImplementedError(
             "selecting lam by LOOCV under bounds needs the data in memory (out of core "
@@ -170,21 +163,9 @@ def select_bounded(model: Any, criterion: str, grid: FloatArray | None) -> Selec
         )
     rows = [criteria_at(model, float(lam), criterion) for lam in grid]
     path = {key: np.array([row[key] for row in rows]) for key in rows[0]}
-    values = path[criterion]
-    if not np.any(np.isfinite(values)):
-        raise ValueError(f"{criterion} is not finite anywhere on the grid")
-    i = int(np.nanargmin(values))
-    on_edge = i in (0, grid.size - 1)
-    best_lam, best_val = float(grid[i]), float(values[i])
-    if on_edge:
-        warn_on_edge(criterion, best_lam, upper=i > 0, stacklevel=5)
-    else:
-        opt = minimize_scalar(
-            lambda t: criteria_at(model, float(np.exp(t)), criterion)[criterion],
-            bounds=(np.log(grid[i - 1]), np.log(grid[i + 1])),
-            method="bounded",
-            options={"xatol": 1e-6},
-        )
-        if opt.fun <= best_val:
-            best_lam, best_val = float(np.exp(opt.x)), float(opt.fun)
-    return Selection(best_lam, criterion, best_val, path, on_edge)
+    best = GridMinimum.of(grid, path[criterion], criterion)
+    if best.on_edge:
+        warn_on_edge(criterion, best.lam, upper=best.index > 0, stacklevel=5)
+        return Selection(best.lam, criterion, best.value, path, True)
+    lam, value = best.refine(lambda lam: criteria_at(model, lam, criterion)[criterion])
+    return Selection(lam, criterion, value, path, False)

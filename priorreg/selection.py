@@ -25,16 +25,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from priorreg._typing import FloatArray
+from priorreg._typing import ArrayLike, FloatArray
 from priorreg.exceptions import LamOnEdgeWarning, grid_option, warn
 from priorreg.linalg import PathFactor
 
 __all__ = [
     "CRITERIA",
+    "GridMinimum",
     "LoocvPath",
     "Selection",
     "criterion_path",
     "default_grid",
+    "lam_grid",
     "select_lam",
     "zoom_loocv",
 ]
@@ -257,6 +259,74 @@ class Selection:
     on_edge: bool
 
 
+def lam_grid(factor: PathFactor, lams: ArrayLike | None) -> FloatArray:
+    """The grid of ``lam`` to search: ``lams`` sorted, or :func:`default_grid`.
+
+    Raises
+    ------
+    ValueError
+        If the grid has fewer than two points, or a point that is not
+        finite and > 0 (the grid is searched in ``log(lam)``).
+    """
+    grid = default_grid(factor) if lams is None else np.sort(np.asarray(lams, dtype=float))
+    if grid.ndim != 1 or grid.size < 2:
+        raise ValueError("lams must be a 1-D grid of at least two penalty weights")
+    if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
+        raise ValueError("lams must be finite and > 0 (the grid is searched in log(lam))")
+    return grid
+
+
+@dataclass(frozen=True)
+class GridMinimum:
+    """The smallest finite value of a criterion on a grid of ``lam``."""
+
+    grid: FloatArray
+    index: int
+    lam: float
+    value: float
+
+    @classmethod
+    def of(cls, grid: FloatArray, values: FloatArray, criterion: str) -> GridMinimum:
+        """The minimum of ``values`` (the criterion at each point of ``grid``).
+
+        Raises
+        ------
+        ValueError
+            If no value is finite.
+        """
+        if not np.any(np.isfinite(values)):
+            raise ValueError(f"{criterion} is not finite anywhere on the grid")
+        i = int(np.nanargmin(values))
+        return cls(grid, i, float(grid[i]), float(values[i]))
+
+    @property
+    def on_edge(self) -> bool:
+        """Whether the minimum is the first or the last point of the grid."""
+        return self.index in (0, self.grid.size - 1)
+
+    @property
+    def log_bracket(self) -> tuple[float, float]:
+        """``log`` of the grid neighbours of an inner minimum."""
+        return float(np.log(self.grid[self.index - 1])), float(np.log(self.grid[self.index + 1]))
+
+    def refine(self, func: Callable[[float], float]) -> tuple[float, float]:
+        """``(lam, func(lam))`` minimising ``func`` between the grid neighbours.
+
+        A bounded scalar search on ``log(lam)`` (``xatol = 1e-6``); the grid
+        point is kept when the search finds nothing lower. Only for an inner
+        minimum (not :attr:`on_edge`).
+        """
+        opt = minimize_scalar(
+            lambda t: func(float(np.exp(t))),
+            bounds=self.log_bracket,
+            method="bounded",
+            options={"xatol": 1e-6},
+        )
+        if opt.fun <= self.value:
+            return float(np.exp(opt.x)), float(opt.fun)
+        return self.lam, self.value
+
+
 def warn_on_edge(
     criterion: str,
     lam: float,
@@ -358,40 +428,24 @@ def select_lam(
     LamOnEdgeWarning
         When the grid minimum is its first or last point.
     """
-    grid = default_grid(factor) if lams is None else np.sort(np.asarray(lams, dtype=float))
-    if grid.ndim != 1 or grid.size < 2:
-        raise ValueError("lams must be a 1-D grid of at least two penalty weights")
-    if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
-        raise ValueError("lams must be finite and > 0 (the grid is searched in log(lam))")
+    grid = lam_grid(factor, lams)
     path = criterion_path(factor, z_w, grid, criterion if criterion != "loocv" else "gcv")
     if criterion == "loocv":  # one pass over the rows serves the grid and the zoom
         loocv_path = LoocvPath(factor, z_w, grid[0], grid[-1])
         path["loocv"] = loocv_path(grid)
     values = path[criterion]
-    if not np.any(np.isfinite(values)):
-        raise ValueError(f"{criterion} is not finite anywhere on the grid")
-    i = int(np.nanargmin(values))
-    on_edge = i in (0, grid.size - 1)
-    best_lam, best_val = float(grid[i]), float(values[i])
+    best = GridMinimum.of(grid, values, criterion)
     # an exact fit at every lam (residuals of rounding size) leaves lam undetermined;
     # the results' DegenerateFitWarning says so: one warning for one cause
     exact = bool(np.max(path["rss"]) <= _EXACT_RSS * float(z_w @ z_w))
-    if on_edge:
+    if best.on_edge:
         if not exact:
-            warn_on_edge(criterion, best_lam, upper=i > 0, values=values)
+            warn_on_edge(criterion, best.lam, upper=best.index > 0, values=values)
+        return Selection(best.lam, criterion, best.value, path, True)
+    if criterion == "loocv":
+        lam, value = zoom_loocv(loocv_path, *best.log_bracket)
+        if value > best.value:
+            lam, value = best.lam, best.value
     else:
-        lo, hi = np.log(grid[i - 1]), np.log(grid[i + 1])
-        if criterion == "loocv":
-            lam, value = zoom_loocv(loocv_path, lo, hi)
-            if value <= best_val:
-                best_lam, best_val = lam, value
-            return Selection(best_lam, criterion, best_val, path, on_edge)
-        opt = minimize_scalar(
-            lambda t: _scalar(factor, z_w, criterion, float(np.exp(t))),
-            bounds=(lo, hi),
-            method="bounded",
-            options={"xatol": 1e-6},
-        )
-        if opt.fun <= best_val:
-            best_lam, best_val = float(np.exp(opt.x)), float(opt.fun)
-    return Selection(best_lam, criterion, best_val, path, on_edge)
+        lam, value = best.refine(lambda lam: _scalar(factor, z_w, criterion, lam))
+    return Selection(lam, criterion, value, path, False)
