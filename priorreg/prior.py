@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from priorreg._typing import FloatArray
+from priorreg.checks import as_float_array
 from priorreg.options import ModelOptions, model_options, options_from_json, options_to_json
 
 __all__ = ["PriorFile", "align_prior", "load_prior", "save_prior"]
@@ -174,13 +175,11 @@ def align_prior(prior: Any, names: Sequence[str], intercept_name: str | None = N
         raise TypeError(
             f"prior={prior!r} is a string; pass load_prior({prior!r}) to read a prior file"
         )
-    try:
-        arr = np.asarray(prior, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            "prior must be None, an array, a Series/dict keyed by column names, a "
-            f"fitted results object or a PriorFile; got {type(prior).__name__}"
-        ) from exc
+    arr = as_float_array(
+        prior,
+        "prior must be None, an array, a Series/dict keyed by column names, a "
+        "fitted results object or a PriorFile",
+    )
     if arr.ndim != 1 or arr.size != k:
         raise ValueError(
             f"prior has shape {arr.shape}; expected ({k},), one value per design column: {names}"

@@ -21,6 +21,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from priorreg._typing import FloatArray
+from priorreg.checks import as_float_array
 from priorreg.exceptions import DegenerateFitWarning, LamOnEdgeWarning, SeparationWarning
 from priorreg.penalty import resolve_penalty
 
@@ -162,10 +163,10 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
     # ----------------------------------------------------------- prior
     def _positional_prior(self, coef: FloatArray, intercept: float, what: str) -> FloatArray:
         p = self.n_features_in_
-        if coef.size != p:
+        if coef.shape != (p,):
             raise ValueError(
-                f"the prior {what} has {coef.size} coefficients but X has {p} features; "
-                "give one prior value per feature"
+                f"the prior {what} has shape {coef.shape}; expected ({p},), one value per "
+                f"feature of X"
             )
         if self.fit_intercept:
             return np.concatenate([[intercept], coef])
@@ -215,11 +216,6 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
             arr = np.asarray(prior, dtype=float)
         except (TypeError, ValueError):
             return prior  # the model names what it accepts
-        if arr.ndim != 1:
-            raise ValueError(
-                f"prior has shape {arr.shape}; expected ({self.n_features_in_},), one "
-                "value per feature"
-            )
         return self._positional_prior(arr, 0.0, "array")
 
     # ---------------------------------------------------------- penalty
@@ -251,13 +247,11 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
                 index=names, columns=names, fill_value=0.0
             )
             return resolve_penalty(pen, names, icpt)
-        try:
-            arr = np.asarray(pen, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                "penalty must be None, per-feature weights, a matrix, a dict/Series "
-                f'by feature name or "information"; got {type(pen).__name__}'
-            ) from exc
+        arr = as_float_array(
+            pen,
+            "penalty must be None, per-feature weights, a matrix, a dict/Series "
+            'by feature name or "information"',
+        )
         p = self.n_features_in_
         if arr.shape not in ((p,), (p, p)):
             raise ValueError(
