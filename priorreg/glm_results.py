@@ -6,7 +6,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 from statsmodels.base import wrapper as wrap
 from statsmodels.base._prediction_inference import PredictionResultsMean
@@ -23,7 +22,6 @@ from priorreg.gram_irls import gram_point
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.separation import model_separation
-from priorreg.summary import glm_summary
 
 __all__ = ["PriorGLMResults", "PriorGLMResultsWrapper"]
 
@@ -231,9 +229,7 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         pred = self.model.predict(
             self.params, None if exog is None else X, offset=offset, exposure=exposure, which=which
         )
-        if labels is not None:
-            return pd.Series(pred, index=labels, name="predicted")
-        return pred
+        return self._labelled(pred, labels)
 
     def get_prediction(  # type: ignore[override]
         self,
@@ -277,17 +273,6 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
             linpred=linpred,
             link=link,
         )
-
-    # ------------------------------------------------------------ summary
-    def summary(  # type: ignore[override]
-        self,
-        yname: str | None = None,
-        xname: list[str] | None = None,
-        title: str | None = None,
-        alpha: float = 0.05,
-    ) -> Any:
-        """A statsmodels ``Summary`` naming the family, link, penalty and edf."""
-        return glm_summary(self, yname=yname, xname=xname, title=title, alpha=alpha)
 
     def _results_wrapper(self) -> Any:
         return PriorGLMResultsWrapper(self)

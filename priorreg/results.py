@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.base import wrapper as wrap
 from statsmodels.base.model import LikelihoodModelResults, LikelihoodResultsWrapper
+from statsmodels.iolib.summary import Summary
 from statsmodels.regression._prediction import PredictionResults
 
 from priorreg import backends
@@ -30,7 +31,7 @@ from priorreg.options import model_options, refine_kwargs
 from priorreg.plotting import plot_criterion, plot_path, plot_shrinkage
 from priorreg.prior import save_prior
 from priorreg.selection import Selection, loocv
-from priorreg.summary import ridge_summary
+from priorreg.summary import results_summary
 from priorreg.unconditional import reml_curvature, unconditional_cov
 from priorreg.units import warn_penalty_units
 
@@ -374,12 +375,13 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
             return backend.implementation().predict(self, exog, offset=offset)
         X, labels = self._exog_for(exog, transform)
         if exog is None and offset is None:
-            pred = self.model.predict(self.params)
-        else:
-            pred = self.model.predict(self.params, X, offset)
-        if labels is not None:
-            return pd.Series(pred, index=labels, name="predicted")
-        return pred
+            return self._labelled(self.model.predict(self.params), labels)
+        return self._labelled(self.model.predict(self.params, X, offset), labels)
+
+    @staticmethod
+    def _labelled(pred: FloatArray, labels: Any) -> FloatArray | pd.Series:
+        """Predictions as a Series ``"predicted"`` indexed by the rows' labels, if any."""
+        return pred if labels is None else pd.Series(pred, index=labels, name="predicted")
 
     def get_prediction(  # type: ignore[override]
         self,
@@ -517,14 +519,14 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         xname: list[str] | None = None,
         title: str | None = None,
         alpha: float = 0.05,
-    ) -> Any:
+    ) -> Summary:
         """A statsmodels ``Summary`` of the fit.
 
-        The header shows the penalty, how ``lam`` was chosen, edf, scale and
-        diagnostics; the coefficient table shows the prior beside each
-        estimate.
+        The header shows the penalty (a GLM's family and link), how ``lam``
+        was chosen, edf, scale and diagnostics; the coefficient table shows
+        the prior beside each estimate.
         """
-        return ridge_summary(self, yname=yname, xname=xname, title=title, alpha=alpha)
+        return results_summary(self, yname=yname, xname=xname, title=title, alpha=alpha)
 
     # ------------------------------------------------------------- plots
     def plot_path(self, **kwargs: Any) -> Any:

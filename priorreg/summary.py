@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,13 @@ from priorreg.inference import LOW_SHARE, NEGLIGIBLE_SHARE
 #: the coefficient table has two more columns than statsmodels': narrower cells
 _FMT = {**fmt_params, "colwidths": 8, "data_fmts": ["%s"]}
 
+#: One row of the header: a label and its cell.
+_Row = tuple[str, list[str]]
+
 #: Width of the wrapped notes under the table.
 _NOTE_WIDTH = 88
 
-__all__ = ["coef_table_rows", "penalty_label", "ridge_summary"]
+__all__ = ["coef_table_rows", "penalty_label", "results_summary"]
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -141,14 +145,22 @@ def penalty_label(model: Any) -> str:
     return f"{model.penalty_kind} ({scale})"
 
 
+@dataclass(frozen=True)
+class _Head:
+    """What the header of one kind of model shows beyond the rows all share."""
+
+    name: str
+    title: str
+    gright: list[_Row]
+    before: tuple[_Row, ...] = ()
+    after: tuple[_Row, ...] = ()
+
+
 def _header(
     res: Any,
-    name: str,
-    gright: list[tuple[str, list[str]]],
-    title: str,
+    head: _Head,
     *,
-    before: tuple[tuple[str, list[str]], ...] = (),
-    after: tuple[tuple[str, list[str]], ...] = (),
+    title: str,
     yname: str | None = None,
     xname: list[str] | None = None,
     alpha: float = 0.05,
@@ -158,11 +170,11 @@ def _header(
     how = "fixed" if res.lam_method == "fixed" else f"min {res.lam_method.upper()}"
     gleft = [
         ("Dep. Variable:", None),
-        ("Model:", [name]),
-        *before,
+        ("Model:", [head.name]),
+        *head.before,
         ("Penalty weight lam:", [_fmt(res.lam) if np.ndim(res.lam) == 0 else "several"]),
         ("Lam chosen by:", [how]),
-        *after,
+        *head.after,
         ("No. Observations:", [f"{int(res.nobs)}"]),
         ("Rows dropped (NA):", [f"{model.n_dropped}"]),
         ("Covariance Type:", [res.cov_type]),
@@ -171,7 +183,7 @@ def _header(
     smry.add_table_2cols(
         res,
         gleft=gleft,
-        gright=gright,
+        gright=head.gright,
         yname=yname or model.endog_names,
         xname=xname,
         title=title,
@@ -179,73 +191,65 @@ def _header(
     return _finish(res, smry, xname, alpha)
 
 
-def glm_summary(
-    res: Any,
-    yname: str | None = None,
-    xname: list[str] | None = None,
-    title: str | None = None,
-    alpha: float = 0.05,
-) -> Summary:
-    """Build the statsmodels ``Summary`` of a ``PriorGLM`` fit."""
+def _glm_head(res: Any) -> _Head:
+    """The header rows of a ``PriorGLM`` fit."""
     family = res.model.family
-    gright = [
-        ("Effective df (edf):", [f"{res.edf:.3f}"]),
-        ("Df Residuals:", [f"{res.df_resid:.3f}"]),
-        ("Scale:", [_fmt(res.scale)]),
-        ("Deviance:", [_fmt(res.deviance)]),
-        ("Pearson chi2:", [_fmt(res.pearson_chi2)]),
-        ("Log-Likelihood:", [_fmt(res.llf)]),
-        ("GCV:", [_fmt(res.gcv)]),
-        ("Converged:", [f"{res.converged} ({res.iterations} it.)"]),
-        ("AIC (edf):", [_fmt(res.aic)]),
-        ("BIC (edf):", [_fmt(res.bic)]),
-    ]
-    before = (
-        ("Family:", [type(family).__name__]),
-        ("Link:", [type(family.link).__name__]),
-        ("Penalty:", [penalty_label(res.model)]),
-    )
-    return _header(
-        res,
-        "PriorGLM",
-        gright,
-        title or "Prior-centred penalized GLM results",
-        before=before,
-        yname=yname,
-        xname=xname,
-        alpha=alpha,
+    return _Head(
+        name="PriorGLM",
+        title="Prior-centred penalized GLM results",
+        gright=[
+            ("Effective df (edf):", [f"{res.edf:.3f}"]),
+            ("Df Residuals:", [f"{res.df_resid:.3f}"]),
+            ("Scale:", [_fmt(res.scale)]),
+            ("Deviance:", [_fmt(res.deviance)]),
+            ("Pearson chi2:", [_fmt(res.pearson_chi2)]),
+            ("Log-Likelihood:", [_fmt(res.llf)]),
+            ("GCV:", [_fmt(res.gcv)]),
+            ("Converged:", [f"{res.converged} ({res.iterations} it.)"]),
+            ("AIC (edf):", [_fmt(res.aic)]),
+            ("BIC (edf):", [_fmt(res.bic)]),
+        ],
+        before=(
+            ("Family:", [type(family).__name__]),
+            ("Link:", [type(family.link).__name__]),
+            ("Penalty:", [penalty_label(res.model)]),
+        ),
     )
 
 
-def ridge_summary(
+def _ridge_head(res: Any) -> _Head:
+    """The header rows of a ``PriorRidge`` fit."""
+    return _Head(
+        name="PriorRidge",
+        title="Prior-centred ridge regression results",
+        gright=[
+            ("R-squared:", [f"{res.rsquared:.4f}"]),
+            ("Adj. R-squared:", [f"{res.rsquared_adj:.4f}"]),
+            ("Effective df (edf):", [f"{res.edf:.3f}"]),
+            ("Df Residuals:", [f"{res.df_resid:.3f}"]),
+            ("Scale:", [_fmt(res.scale)]),
+            ("GCV:", [_fmt(res.gcv)]),
+            ("LOOCV:", [_fmt(res.loocv)]),
+            ("Log-Likelihood:", [_fmt(res.llf)]),
+            ("AIC (edf):", [_fmt(res.aic)]),
+            ("BIC (edf):", [_fmt(res.bic)]),
+        ],
+        after=(("Penalty:", [penalty_label(res.model)]),),
+    )
+
+
+def results_summary(
     res: Any,
     yname: str | None = None,
     xname: list[str] | None = None,
     title: str | None = None,
     alpha: float = 0.05,
 ) -> Summary:
-    """Build the statsmodels ``Summary`` of a ``PriorRidge`` fit."""
-    model = res.model
-    gright = [
-        ("R-squared:", [f"{res.rsquared:.4f}"]),
-        ("Adj. R-squared:", [f"{res.rsquared_adj:.4f}"]),
-        ("Effective df (edf):", [f"{res.edf:.3f}"]),
-        ("Df Residuals:", [f"{res.df_resid:.3f}"]),
-        ("Scale:", [_fmt(res.scale)]),
-        ("GCV:", [_fmt(res.gcv)]),
-        ("LOOCV:", [_fmt(res.loocv)]),
-        ("Log-Likelihood:", [_fmt(res.llf)]),
-        ("AIC (edf):", [_fmt(res.aic)]),
-        ("BIC (edf):", [_fmt(res.bic)]),
-    ]
-    penalty = penalty_label(model)
-    return _header(
-        res,
-        "PriorRidge",
-        gright,
-        title or "Prior-centred ridge regression results",
-        after=(("Penalty:", [penalty]),),
-        yname=yname,
-        xname=xname,
-        alpha=alpha,
-    )
+    """Build the statsmodels ``Summary`` of a ``PriorGLM`` or ``PriorRidge`` fit.
+
+    The header names the family and link of a GLM (deviance, Pearson
+    chi-square, convergence) or the R-squared of a linear fit; the rest is
+    the same for both.
+    """
+    head = _glm_head(res) if hasattr(res.model, "family") else _ridge_head(res)
+    return _header(res, head, title=title or head.title, yname=yname, xname=xname, alpha=alpha)
