@@ -178,7 +178,7 @@ def align_prior(prior: Any, names: Sequence[str], intercept_name: str | None = N
     arr = as_float_array(
         prior,
         "prior must be None, an array, a Series/dict keyed by column names, a "
-        "fitted results object or a PriorFile",
+        f"fitted results object or a PriorFile; got {type(prior).__name__}",
     )
     if arr.ndim != 1 or arr.size != k:
         raise ValueError(

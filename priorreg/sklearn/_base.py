@@ -250,7 +250,7 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
         arr = as_float_array(
             pen,
             "penalty must be None, per-feature weights, a matrix, a dict/Series "
-            'by feature name or "information"',
+            f'by feature name or "information"; got {type(pen).__name__}',
         )
         p = self.n_features_in_
         if arr.shape not in ((p,), (p, p)):
