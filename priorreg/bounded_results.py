@@ -25,7 +25,7 @@ from priorreg.bounded_linear import _loocv_at, free_data_factor
 from priorreg.bounds import Bounds
 from priorreg.glm_results import PriorGLMResults
 from priorreg.inference import compatibility_test
-from priorreg.results import PriorRidgeResults
+from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 
 __all__ = [
     "BoundedPriorGLMResults",
@@ -80,7 +80,7 @@ class BoundedResultsMixin:
     def _free_data(self) -> Any:
         return free_data_factor(self.model, self._fit)
 
-    def refine(self, newdata: Any, **kwargs: Any) -> Any:
+    def refine(self, newdata: Any, **kwargs: Any) -> PriorRidgeResultsWrapper:
         """As without bounds; the bounds are kept unless ``bounds=`` is given."""
         kwargs.setdefault("bounds", self._bounds_spec())
         return super().refine(newdata, **kwargs)  # type: ignore[misc]

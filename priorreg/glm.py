@@ -80,6 +80,10 @@ class PriorGLM(PriorModel):
         Deprecated (``FutureWarning``): pass ``fit(scale=...)``. Until
         removed, it is the default of ``fit(scale=None)``.
     missing : {"none", "drop", "raise"}
+    bounds : None, "nonnegative", dict or sequence of pairs
+        As for :class:`priorreg.PriorRidge`: the model is then a
+        :class:`~priorreg.bounded_glm.BoundedPriorGLM` (also for
+        ``bounds=None`` given explicitly).
 
     Examples
     --------
@@ -113,6 +117,7 @@ class PriorGLM(PriorModel):
         standardize: bool = False,
         missing: str = "none",
         design: _formula.Design | None = None,
+        bounds: Any = None,
     ) -> None:
         self.family = _families.check_family(smf.Gaussian() if family is None else family)
         endog = _boolean_response(endog)
@@ -128,6 +133,7 @@ class PriorGLM(PriorModel):
             exposure=exposure,
             freq_weights=freq_weights,
             var_weights=var_weights,
+            bounds=bounds,
         )
         n = self.endog.shape[0]
         var_w = np.ones(n) if self.var_weights is None else self.var_weights.copy()
@@ -400,7 +406,7 @@ class PriorGLM(PriorModel):
         cov_type: str = "bayes",
         scale: str | float | None = None,
         disp: bool | Callable[[SearchStep], Any] = False,
-    ) -> Any:
+    ) -> PriorGLMResultsWrapper:
         """Fit by penalized IRLS at a fixed ``lam`` or select it.
 
         Parameters

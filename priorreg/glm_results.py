@@ -14,7 +14,7 @@ from statsmodels.regression._prediction import PredictionResults
 from priorreg import backends
 from priorreg import scale as _scale
 from priorreg._sm_attributes import GLMAttributes
-from priorreg._typing import ArrayLike, FloatArray
+from priorreg._typing import ArrayLike, FloatArray, Predicted
 from priorreg.compat import two_sample_for
 from priorreg.degenerate import estimated_scale, exact_deviance
 from priorreg.glm_search import params_derivative
@@ -212,7 +212,7 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         exposure: ArrayLike | None = None,
         which: str = "mean",
         transform: bool = True,
-    ) -> Any:
+    ) -> Predicted:
         """Predicted mean (``which="mean"``) or linear predictor (``"linear"``).
 
         New data (a DataFrame through the formula) get offset 0 and exposure 1

@@ -291,7 +291,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
         lams: ArrayLike | None = None,
         cov_type: CovType = "bayes",
         disp: bool | Callable[[SearchStep], Any] = False,
-    ) -> Any:
+    ) -> PriorRidgeResultsWrapper:
         """Fit at a fixed ``lam`` or select it by a criterion.
 
         Parameters

@@ -16,7 +16,7 @@ from statsmodels.regression._prediction import PredictionResults
 from priorreg import backends
 from priorreg import formula as _formula
 from priorreg._sm_attributes import LinearAttributes
-from priorreg._typing import ArrayLike, FloatArray
+from priorreg._typing import ArrayLike, FloatArray, Predicted
 from priorreg.compat import two_sample_for
 from priorreg.exceptions import DegenerateFitWarning, warn
 from priorreg.fits import LinearFit
@@ -361,7 +361,7 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
 
     def predict(  # type: ignore[override]
         self, exog: Any = None, offset: ArrayLike | None = None, transform: bool = True
-    ) -> Any:
+    ) -> Predicted:
         """Predicted mean ``x'b + offset``.
 
         New data go through the formula (a DataFrame), with the training
@@ -442,7 +442,7 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         cov_type: str = "bayes",
         missing: str | None = None,
         **model_kwargs: Any,
-    ) -> Any:
+    ) -> PriorRidgeResultsWrapper:
         """Refit the same model on new data with these estimates as the prior.
 
         The new data are coded with this fit's formula and design (same

@@ -1,0 +1,108 @@
+"""One signature style for both models and their results (issue 13).
+
+- ``fit``: ``lam`` first, every other option keyword-only;
+- an option both models take has the same name and default in both;
+- ``fit``, ``predict``, ``get_prediction``, ``summary`` and ``refine`` state
+  their return type (a class, not ``Any``), and the annotation resolves.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from dask.dataframe import Series as DaskSeries
+
+import priorreg as pr
+from priorreg import _typing, glm_results, results
+from priorreg.bounded_glm import BoundedPriorGLM
+from priorreg.outofcore import DaskPriorGLM, DaskPriorRidge
+
+MODELS = [pr.PriorRidge, pr.PriorGLM, BoundedPriorGLM, DaskPriorRidge, DaskPriorGLM]
+RESULTS = [results.PriorRidgeResults, glm_results.PriorGLMResults]
+#: Names the annotations use (some are imported for type checkers only).
+NAMES = {
+    **vars(_typing),
+    **vars(results),
+    **vars(glm_results),
+    "pd": pd,
+    "DaskSeries": DaskSeries,
+}
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_fit_takes_lam_then_keyword_only_options(cls):
+    params = list(inspect.signature(cls.fit).parameters.values())[1:]  # less self
+    assert params[0].name == "lam"
+    assert params[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert params[1:], "fit has options after lam"
+    positional = [p.name for p in params[1:] if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert positional == []
+
+
+def _options(func):
+    return {
+        p.name: p.default
+        for p in list(inspect.signature(func).parameters.values())[1:]
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    }
+
+
+def test_options_both_models_take_have_one_name_and_default():
+    ridge, glm = _options(pr.PriorRidge.fit), _options(pr.PriorGLM.fit)
+    shared = ridge.keys() & glm.keys()
+    assert shared == {"lam", "lams", "cov_type", "disp"}
+    assert {k: ridge[k] for k in shared} == {k: glm[k] for k in shared}
+    # the model options: both take a prior, a penalty and bounds by the same names
+    ridge, glm = _options(pr.PriorRidge.__init__), _options(pr.PriorGLM.__init__)
+    assert {"prior", "penalty", "standardize", "missing", "offset", "bounds"} <= (
+        ridge.keys() & glm.keys()
+    )
+    shared = ridge.keys() & glm.keys() - {"endog"}
+    assert {k: ridge[k] for k in shared} == {k: glm[k] for k in shared}
+
+
+def _returns(func):
+    hint = typing.get_type_hints(func, globalns={**func.__globals__, **NAMES})
+    return hint["return"]
+
+
+@pytest.mark.parametrize(
+    ("cls", "method"),
+    [(m, "fit") for m in (pr.PriorRidge, pr.PriorGLM)]
+    + [(m, "predict") for m in (pr.PriorRidge, pr.PriorGLM)]
+    + [(r, name) for r in RESULTS for name in ("predict", "get_prediction", "summary", "refine")],
+)
+def test_public_methods_state_their_return_type(cls, method):
+    func = getattr(cls, method)
+    annotation = inspect.signature(func).return_annotation
+    assert annotation not in (inspect.Signature.empty, "Any", typing.Any)
+    resolved = _returns(func)
+    assert resolved is not typing.Any
+    args = typing.get_args(resolved) or (resolved,)
+    assert all(a is not typing.Any for a in args)
+
+
+def _classes(hint):
+    """The runtime classes a resolved annotation allows."""
+    return tuple(typing.get_origin(a) or a for a in (typing.get_args(hint) or (hint,)))
+
+
+def test_what_the_methods_return_is_what_they_say():
+    rng = np.random.default_rng(0)
+    X = sm.add_constant(rng.normal(size=(40, 2)))
+    y = X @ [1.0, 0.5, -0.5] + rng.normal(size=40)
+    res = pr.PriorRidge(y, X).fit(lam=1.0)
+    assert isinstance(res, _classes(_returns(pr.PriorRidge.fit)))
+    assert isinstance(res.predict(X[:3]), _classes(_returns(results.PriorRidgeResults.predict)))
+    glm = pr.PriorGLM(rng.poisson(np.exp(X @ [0.1, 0.2, -0.2])), X, sm.families.Poisson())
+    gres = glm.fit(lam=1.0)
+    assert isinstance(gres, _classes(_returns(pr.PriorGLM.fit)))
+    assert isinstance(gres.summary(), _classes(_returns(results.PriorRidgeResults.summary)))
+    assert isinstance(gres.predict(), _classes(_returns(glm_results.PriorGLMResults.predict)))
+    gpred = gres.get_prediction(X[:3])
+    assert isinstance(gpred, _classes(_returns(glm_results.PriorGLMResults.get_prediction)))
