@@ -8,7 +8,8 @@ for stateful transforms such as ``standardize(x)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,24 +150,20 @@ def build_design(formula: str, data: Any, eval_env: Any, missing: str = "drop") 
         missing values with ``missing="raise"``), with patsy's explanation.
     """
     frame = _frame(data)
-    try:
+    with _patsy_errors(
+        f"build the design for {formula!r}", f"Available columns: {list(frame.columns)}"
+    ):
         y, X = patsy.dmatrices(
-            formula,
-            frame,
-            eval_env=eval_env,
-            NA_action=_na_action(missing),
-            return_type="dataframe",
+            formula, frame, eval_env, NA_action=_na_action(missing), return_type="dataframe"
         )
-    except patsy.PatsyError as exc:
-        raise ValueError(
-            f"cannot build the design for {formula!r}: {_patsy_reason(exc)}. Available "
-            f"columns: {list(frame.columns)}"
-        ) from exc
-    except NameError as exc:
-        raise ValueError(
-            f"cannot build the design for {formula!r}: {exc}. Available columns: "
-            f"{list(frame.columns)}"
-        ) from exc
+    source = _formula_variables(frame, [y.design_info, X.design_info])
+    return _coded(y, X, formula, len(frame), source, missing)
+
+
+def _coded(
+    y: pd.DataFrame, X: pd.DataFrame, formula: str, n_in: int, source: pd.DataFrame, missing: str
+) -> Design:
+    """The ``Design`` of patsy's coded ``y`` and ``X`` (they carry their design infos)."""
     rows = np.asarray(X.index, dtype=int)
     return Design(
         endog=_endog_series(y, formula),
@@ -175,8 +172,8 @@ def build_design(formula: str, data: Any, eval_env: Any, missing: str = "drop") 
         x_info=X.design_info,
         formula=formula,
         rows=rows,
-        n_dropped=len(frame) - len(rows),
-        source=_formula_variables(frame, [y.design_info, X.design_info]),
+        n_dropped=n_in - len(rows),
+        source=source,
         na_action=missing,
     )
 
@@ -184,6 +181,18 @@ def build_design(formula: str, data: Any, eval_env: Any, missing: str = "drop") 
 def _patsy_reason(exc: Exception) -> str:
     """Patsy's explanation without the caret drawing under the formula."""
     return str(getattr(exc, "message", exc)).strip().splitlines()[0]
+
+
+@contextmanager
+def _patsy_errors(what: str, fix: str) -> Iterator[None]:
+    """Errors of patsy, and a name the formula uses that is nowhere, as one ``ValueError``.
+
+    Its message: ``cannot <what>: <patsy's reason>. <fix>``.
+    """
+    try:
+        yield
+    except (patsy.PatsyError, NameError) as exc:
+        raise ValueError(f"cannot {what}: {_patsy_reason(exc)}. {fix}") from exc
 
 
 def _check_new_types(design: Design, frame: pd.DataFrame) -> pd.DataFrame:
@@ -216,31 +225,19 @@ def rebuild_design(design: Design, data: Any, missing: str = "drop") -> Design:
     """Code new data with the design infos of an existing fit (for ``refine``)."""
     frame = _frame(data)
     frame = _check_new_types(design, frame)
-    try:
+    with _patsy_errors(
+        f"code the new data with the fitted design of {design.formula!r}",
+        "Keep only rows whose values the fit knows (a new categorical level needs a new "
+        "fit with that level)",
+    ):
         y, X = patsy.build_design_matrices(
             [design.y_info, design.x_info],
             frame,
             NA_action=_na_action(missing),
             return_type="dataframe",
         )
-    except patsy.PatsyError as exc:
-        raise ValueError(
-            f"cannot code the new data with the fitted design of {design.formula!r}: "
-            f"{_patsy_reason(exc)}. Keep only rows whose values the fit knows (a new "
-            "categorical level needs a new fit with that level)"
-        ) from exc
-    rows = np.asarray(X.index, dtype=int)
-    return Design(
-        endog=_endog_series(y, design.formula),
-        exog=X,
-        y_info=design.y_info,
-        x_info=design.x_info,
-        formula=design.formula,
-        rows=rows,
-        n_dropped=len(frame) - len(rows),
-        source=design.source,
-        na_action=missing,
-    )
+    # patsy attaches the design infos it coded with: those of the fit
+    return _coded(y, X, design.formula, len(frame), design.source, missing)
 
 
 def exog_for(design: Design, data: Any) -> pd.DataFrame:
