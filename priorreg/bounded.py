@@ -41,7 +41,7 @@ algorithm and applications. Computational Statistics 10, 129-141.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -150,7 +150,6 @@ class ReducedProblem:
     n_obs: int
     intercept: int | None
     log_weights: float
-    _free_cache: dict[bytes, FreeProblem] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_factor(
@@ -255,12 +254,21 @@ class ReducedProblem:
         out[free] = x / norms[free]
         return out
 
-    def free_problem(self, active: np.ndarray, delta: FloatArray) -> FreeProblem:
-        """The free coefficients' problem with ``delta[active]`` held fixed (cached)."""
+    def free_problem(
+        self,
+        active: np.ndarray,
+        delta: FloatArray,
+        memo: dict[bytes, FreeProblem] | None = None,
+    ) -> FreeProblem:
+        """The free coefficients' problem with ``delta[active]`` held fixed.
+
+        ``memo``: the caller's problems already built, by active set and held
+        values (e.g. over one search of ``lam``); this object keeps none, so
+        a model that holds it is not changed by a fit.
+        """
         key = active.tobytes() + np.asarray(delta)[active].tobytes()
-        cached = self._free_cache.get(key)
-        if cached is not None:
-            return cached
+        if memo is not None and key in memo:
+            return memo[key]
         free = ~active
         dA = np.asarray(delta, dtype=float)[active]
         L_free, shift = conditional_prior(self.L, active, dA)
@@ -274,7 +282,8 @@ class ReducedProblem:
         out = FreeProblem(
             free, dA, shift, L_free, rows, rss, self.n_obs, intercept, self.log_weights
         )
-        self._free_cache[key] = out
+        if memo is not None:
+            memo[key] = out
         return out
 
 

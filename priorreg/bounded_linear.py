@@ -23,7 +23,7 @@ without bounds.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ import numpy as np
 from priorreg import backends
 from priorreg._typing import FloatArray
 from priorreg.bounded import (
+    FreeProblem,
     ReducedProblem,
     free_edf,
     free_index,
@@ -54,7 +55,19 @@ def _exact_params(model: Any, delta: FloatArray, active: np.ndarray) -> FloatArr
     return model.bounds.snap(model.prior_values + delta, active)
 
 
-def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
+@dataclass
+class SearchMemo:
+    """What the fits of one search over ``lam`` (or one results object) share.
+
+    The free problems of each active set and their factors from the data;
+    the model keeps none of it, so fitting leaves the model as it was.
+    """
+
+    problems: dict[bytes, FreeProblem] = field(default_factory=dict)
+    data_factors: dict[bytes, tuple[PathFactor | None, FloatArray]] = field(default_factory=dict)
+
+
+def fit_bounded(model: Any, lam: float, memo: SearchMemo | None = None) -> BoundedLinearFit:
     """The bounded fit at ``lam`` (the unbounded one when it satisfies the bounds)."""
     plain = model.solve(lam)
     k = plain.params.size
@@ -64,7 +77,8 @@ def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
     lo, hi = _delta_bounds(model)
     delta, active = model.reduced.solve(lam, lo, hi)
     params = _exact_params(model, delta, active)
-    free = model.reduced.free_problem(active, params - model.prior_values)
+    problems = None if memo is None else memo.problems
+    free = model.reduced.free_problem(active, params - model.prior_values, problems)
     ncov = np.zeros((k, k))
     edf_params = np.zeros(k)
     F = free.free
@@ -89,10 +103,13 @@ def fit_bounded(model: Any, lam: float) -> BoundedLinearFit:
     )
 
 
-def free_data_factor(model: Any, fit: BoundedLinearFit) -> tuple[PathFactor | None, FloatArray]:
+def free_data_factor(
+    model: Any, fit: BoundedLinearFit, memo: SearchMemo | None = None
+) -> tuple[PathFactor | None, FloatArray]:
     """Path factor of the free columns from the data, and ``W^1/2`` times their response.
 
-    Needed for leverages (LOOCV, ``hat_diag``): one pass over the data.
+    Needed for leverages (LOOCV, ``hat_diag``): one pass over the data, once
+    per active set and held values in ``memo``.
     """
     if model.exog is None:
         raise NotImplementedError(
@@ -104,9 +121,9 @@ def free_data_factor(model: Any, fit: BoundedLinearFit) -> tuple[PathFactor | No
     sw = 1.0 if w is None else np.sqrt(w)
     if free is None:  # nothing at a bound: the model's own factor
         return model.factor, model._weighted_data[1]
-    cache = model.__dict__.setdefault("_free_data_factors", {})
-    if id(free) in cache:
-        return cache[id(free)]
+    key = free.free.tobytes() + np.asarray(free.delta_active).tobytes()
+    if memo is not None and key in memo.data_factors:
+        return memo.data_factors[key]
     F = free.free
     z = model._prior_residual - model.exog[:, ~F] @ free.delta_active
     if free.factor is None:
@@ -114,27 +131,32 @@ def free_data_factor(model: Any, fit: BoundedLinearFit) -> tuple[PathFactor | No
     z = z - model.exog[:, F] @ free.shift
     intercept = free_index(model.intercept_idx, F)
     out = factorize(model.exog[:, F], z, free.L_free, w, intercept), z * sw
-    cache[id(free)] = out
+    if memo is not None:
+        memo.data_factors[key] = out
     return out
 
 
-def _loocv_at(model: Any, fit: BoundedLinearFit) -> float:
+def _loocv_at(model: Any, fit: BoundedLinearFit, memo: SearchMemo | None = None) -> float:
     if model.exog is None:  # out of core: one pass with the free factor's row map
         return float(backends.backend_of(model).free_loocv(model, fit))
-    factor, zw = free_data_factor(model, fit)
+    factor, zw = free_data_factor(model, fit, memo)
     if factor is None:  # every coefficient fixed: no leverage
         wr2 = (1.0 if model.weights is None else model.weights) * fit.resid**2
         return float(np.mean(wr2))
     return float(loocv(factor, zw, np.array([fit.lam]))[0])
 
 
-def criteria_at(model: Any, lam: float, criterion: str) -> dict[str, float]:
+def criteria_at(
+    model: Any, lam: float, criterion: str, memo: SearchMemo | None = None
+) -> dict[str, float]:
     """``lam``, ``edf``, ``rss``, ``gcv``, ``reml``, ``n_active`` (``loocv``) of the bounded fit."""
     lo, hi = _delta_bounds(model)
     reduced: ReducedProblem = model.reduced
     delta, active = reduced.solve(lam, lo, hi, start=model.factor.coef(lam))
     params = _exact_params(model, delta, active)
-    free = reduced.free_problem(active, params - model.prior_values)
+    free = reduced.free_problem(
+        active, params - model.prior_values, None if memo is None else memo.problems
+    )
     n = reduced.n_obs
     rss = free_rss(free, lam)
     edf = free_edf(free, lam)
@@ -148,7 +170,7 @@ def criteria_at(model: Any, lam: float, criterion: str) -> dict[str, float]:
         "n_active": float(active.sum()),
     }
     if criterion == "loocv":
-        out["loocv"] = _loocv_at(model, fit_bounded(model, lam))
+        out["loocv"] = _loocv_at(model, fit_bounded(model, lam, memo), memo)
     return out
 
 
@@ -161,11 +183,12 @@ def select_bounded(model: Any, criterion: str, grid: FloatArray | None) -> Selec
             "it would cost a pass per lam tried); use lam='gcv' or 'reml' (res.loocv of "
             "the fit costs one pass)"
         )
-    rows = [criteria_at(model, float(lam), criterion) for lam in grid]
+    memo = SearchMemo()  # active sets recur along the grid: their problems are built once
+    rows = [criteria_at(model, float(lam), criterion, memo) for lam in grid]
     path = {key: np.array([row[key] for row in rows]) for key in rows[0]}
     best = GridMinimum.of(grid, path[criterion], criterion)
     if best.on_edge:
         warn_on_edge(criterion, best.lam, upper=best.index > 0, stacklevel=5)
         return Selection(best.lam, criterion, best.value, path, True)
-    lam, value = best.refine(lambda lam: criteria_at(model, lam, criterion)[criterion])
+    lam, value = best.refine(lambda lam: criteria_at(model, lam, criterion, memo)[criterion])
     return Selection(lam, criterion, value, path, False)

@@ -21,7 +21,7 @@ import pandas as pd
 from priorreg import backends
 from priorreg._typing import FloatArray
 from priorreg.bounded import free_reml
-from priorreg.bounded_linear import _loocv_at, free_data_factor
+from priorreg.bounded_linear import SearchMemo, _loocv_at, free_data_factor
 from priorreg.bounds import Bounds
 from priorreg.glm_results import PriorGLMResults
 from priorreg.inference import compatibility_test
@@ -77,8 +77,13 @@ class BoundedResultsMixin:
         overall = float(self.edf) / n_free if n_free else float("nan")  # type: ignore[attr-defined]
         return replace(share, per_coefficient=per, overall=overall)
 
+    @cached_property
+    def _free_memo(self) -> SearchMemo:
+        """The free problem's factor from the data, built once for these results."""
+        return SearchMemo()
+
     def _free_data(self) -> Any:
-        return free_data_factor(self.model, self._fit)
+        return free_data_factor(self.model, self._fit, self._free_memo)
 
     def refine(self, newdata: Any, **kwargs: Any) -> PriorRidgeResultsWrapper:
         """As without bounds; the bounds are kept unless ``bounds=`` is given."""
@@ -96,7 +101,7 @@ class _LinearBounded(BoundedResultsMixin):
     @cached_property
     def loocv(self) -> float:
         """Leave-one-out error with the free columns' leverages (active set held)."""
-        return _loocv_at(self.model, self._fit)
+        return _loocv_at(self.model, self._fit, self._free_memo)
 
     @cached_property
     def reml(self) -> float:
