@@ -236,14 +236,16 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         exog: Any = None,
         offset: ArrayLike | None = None,
         exposure: ArrayLike | None = None,
-        **kwargs: Any,
+        *,
+        transform: bool = True,
     ) -> PredictionResultsMean:
         """Mean predictions with intervals built on the linear predictor.
 
         ``var(eta) = x' cov_params() x``; the interval for ``eta`` is mapped
         through the inverse link, so it respects the range of the mean.
+        ``exog`` and ``transform`` are as for :meth:`predict`.
         """
-        X, labels = self._exog_for(exog)
+        X, labels = self._exog_for(exog, transform)
         eta = np.asarray(
             self.model.predict(
                 self.params,

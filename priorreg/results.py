@@ -388,13 +388,16 @@ class PriorRidgeResults(LinearAttributes, LikelihoodModelResults):  # type: igno
         exog: Any = None,
         offset: ArrayLike | None = None,
         weights: ArrayLike | None = None,
+        *,
+        transform: bool = True,
     ) -> PredictionResults:
         """Predictions with standard errors for the mean and a new observation.
 
         ``var_mean = x' cov_params() x``; a new observation adds
         ``scale / weight``. ``summary_frame(alpha)`` gives both intervals.
+        ``exog`` and ``transform`` are as for :meth:`predict`.
         """
-        X, labels = self._exog_for(exog)
+        X, labels = self._exog_for(exog, transform)
         pred = np.asarray(self.model.predict(self.params, X if exog is not None else None, offset))
         if exog is None and offset is None:
             pred = np.asarray(self.fittedvalues)

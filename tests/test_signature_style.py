@@ -106,3 +106,24 @@ def test_what_the_methods_return_is_what_they_say():
     assert isinstance(gres.predict(), _classes(_returns(glm_results.PriorGLMResults.predict)))
     gpred = gres.get_prediction(X[:3])
     assert isinstance(gpred, _classes(_returns(glm_results.PriorGLMResults.get_prediction)))
+
+
+def test_get_prediction_takes_transform_as_predict_does_and_nothing_unknown():
+    """Rows of the design matrix (transform=False) give the predictions of predict()."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=30), "z": rng.normal(size=30)})
+    frame["y"] = 1.0 + frame.x - frame.z + rng.normal(size=30)
+    frame["n"] = rng.poisson(np.exp(0.2 + 0.3 * frame.x))
+    rows = np.array([[1.0, 0.5, -1.0], [1.0, -2.0, 0.0]])  # Intercept, x, z
+    fits = [
+        pr.PriorRidge.from_formula("y ~ x + z", frame).fit(lam=1.0),
+        pr.PriorGLM.from_formula("n ~ x + z", frame, family=sm.families.Poisson()).fit(lam=1.0),
+    ]
+    for res in fits:
+        pred = res.get_prediction(rows, transform=False)
+        # the same rows times the same params: k-term sums, eps k |terms| ~ 1e-15; 10x margin
+        np.testing.assert_allclose(
+            pred.predicted_mean, res.predict(rows, transform=False), rtol=1e-13, atol=0
+        )
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            res.get_prediction(rows, which="linear")
