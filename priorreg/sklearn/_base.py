@@ -166,7 +166,7 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
         if coef.shape != (p,):
             raise ValueError(
                 f"the prior {what} has shape {coef.shape}; expected ({p},), one value per "
-                f"feature of X"
+                "feature of X"
             )
         if self.fit_intercept:
             return np.concatenate([[intercept], coef])
