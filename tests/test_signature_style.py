@@ -127,3 +127,34 @@ def test_get_prediction_takes_transform_as_predict_does_and_nothing_unknown():
         )
         with pytest.raises(TypeError, match="unexpected keyword"):
             res.get_prediction(rows, which="linear")
+
+
+def _kinds():
+    import dask.array as da
+
+    rng = np.random.default_rng(2)
+    X = sm.add_constant(rng.normal(size=(60, 2)))
+    y = X @ [1.0, 0.5, -0.5] + rng.normal(size=60)
+    counts = rng.poisson(np.exp(X @ [0.2, 0.3, -0.3])).astype(float)
+    two = [np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])]
+    return [
+        (pr.PriorRidge(y, X, bounds="nonnegative"), 1.0),
+        (pr.PriorRidge(y, X, penalty=two), [1.0, 2.0]),
+        (pr.PriorRidge(da.from_array(y, chunks=20), da.from_array(X, chunks=(20, 3))), 1.0),
+        (pr.PriorGLM(counts, X, sm.families.Poisson(), bounds="nonnegative"), 1.0),
+        (pr.PriorGLM(counts, X, sm.families.Poisson(), penalty=two), [1.0, 2.0]),
+        (
+            pr.PriorGLM(
+                da.from_array(counts, chunks=20),
+                da.from_array(X, chunks=(20, 3)),
+                sm.families.Poisson(),
+            ),
+            1.0,
+        ),
+    ]
+
+
+def test_every_model_kind_returns_the_wrapper_fit_names():
+    for model, lam in _kinds():
+        family = pr.PriorGLM if isinstance(model, pr.PriorGLM) else pr.PriorRidge
+        assert isinstance(model.fit(lam=lam), _classes(_returns(family.fit))), type(model)
