@@ -20,7 +20,7 @@ from statsmodels.genmod import families as smf
 from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg import scale as _scale
-from priorreg._typing import ArrayLike, FloatArray
+from priorreg._typing import ArrayLike, CovType, FloatArray
 from priorreg.base import PriorModel
 from priorreg.checks import as_grid
 from priorreg.exceptions import ConvergenceWarning, warn
@@ -403,7 +403,7 @@ class PriorGLM(PriorModel):
         lams: ArrayLike | None = None,
         maxiter: int = 100,
         tol: float = 1e-8,
-        cov_type: str = "bayes",
+        cov_type: CovType = "bayes",
         scale: str | float | None = None,
         disp: bool | Callable[[SearchStep], Any] = False,
     ) -> PriorGLMResultsWrapper:

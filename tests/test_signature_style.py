@@ -57,6 +57,8 @@ def test_options_both_models_take_have_one_name_and_default():
     shared = ridge.keys() & glm.keys()
     assert shared == {"lam", "lams", "cov_type", "disp"}
     assert {k: ridge[k] for k in shared} == {k: glm[k] for k in shared}
+    ridge_p, glm_p = (inspect.signature(m.fit).parameters for m in (pr.PriorRidge, pr.PriorGLM))
+    assert {k: ridge_p[k].annotation for k in shared} == {k: glm_p[k].annotation for k in shared}
     # the model options: both take a prior, a penalty and bounds by the same names
     ridge, glm = _options(pr.PriorRidge.__init__), _options(pr.PriorGLM.__init__)
     assert {"prior", "penalty", "standardize", "missing", "offset", "bounds"} <= (
