@@ -162,24 +162,7 @@ MODELS = {
 FIXED = {"several penalties, linear": [2.0, 5.0], "several penalties, GLM": [2.0, 5.0]}
 
 
-#: Known departures from the rule, an open part of issue 13 (strict: a fix
-#: turns the test red until its mark is removed).
-KNOWN = {
-    "Dask GLM": "DaskPriorGLM.fit counts passes (_passes) and caches IRLS points "
-    "(_points) on the model",
-}
-
-
-def _kinds() -> list[Any]:
-    return [
-        pytest.param(kind, marks=pytest.mark.xfail(strict=True, reason=KNOWN[kind]))
-        if kind in KNOWN
-        else kind
-        for kind in MODELS
-    ]
-
-
-@pytest.mark.parametrize("kind", _kinds())
+@pytest.mark.parametrize("kind", MODELS)
 @pytest.mark.parametrize("lam", ["fixed", "gcv", "reml"])
 def test_fit_leaves_the_model_as_it_was(kind, lam):
     model = MODELS[kind]()
