@@ -31,11 +31,10 @@ from scipy import sparse
 import priorreg as pr
 from priorreg.separation import model_separation
 
-#: Caches written by hand, not by ``functools.cached_property``: each is a
-#: function of the data alone, formed on first use.
-#: ``_separation``: the separation check of a GLM's data (priorreg.separation);
-#: ``_penalty_matrix``: ``L`` as a matrix, formed from its diagonal on first use.
-HAND_CACHES = {"_separation", "_penalty_matrix"}
+#: Caches written by hand, not by ``functools.cached_property``, each a function
+#: of the data alone formed on first use: ``_separation``, the separation check
+#: of a GLM's data (priorreg.separation.model_separation).
+HAND_CACHES = {"_separation"}
 
 
 def _lazy(obj: Any) -> set[str]:
@@ -111,8 +110,6 @@ def _changes(model: Any, fit: Any, fresh: Any = None) -> list[str]:
         if key == "_separation":
             model_separation(twin)
         expected = vars(twin)[key] if key in HAND_CACHES else getattr(twin, key)
-        if key == "_penalty_matrix" and expected is None:
-            expected = twin.penalty_matrix
         changes += _same(expected, value, f"model.{key} (cached)", set(), owner=value)
     return changes + _same(before, after, "model.", set(), owner=model)
 
