@@ -33,7 +33,7 @@ from priorreg.irls import Box, PathSystem, irls_loop, mean_out_of_domain, workin
 from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_iteration
 from priorreg.outofcore.dispatch import is_dask
-from priorreg.outofcore.model import _NO_ROWS, _DaskModel, _glm_arrays
+from priorreg.outofcore.model import _NO_ROWS, _DaskModel, _glm_arrays, init_like
 from priorreg.outofcore.passes import _Block, _Source, _weighted_qr
 from priorreg.outofcore.prediction import predict
 
@@ -301,45 +301,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     _kind = "glm"
     _takes_bounds = True  # bounded IRLS in priorreg.outofcore.bounded_glm
 
-    def __init__(
-        self,
-        endog: Any,
-        exog: Any,
-        family: Any = None,
-        *,
-        prior: Any = None,
-        penalty: Any = None,
-        offset: Any = None,
-        exposure: Any = None,
-        freq_weights: Any = None,
-        var_weights: Any = None,
-        scale: float | None = None,
-        standardize: bool = False,
-        missing: str = "none",
-        design: _formula.Design | None = None,
-        progress: bool = False,
-        bounds: Any = None,
-    ) -> None:
-        rows = {
-            "offset": offset,
-            "exposure": exposure,
-            "freq_weights": freq_weights,
-            "var_weights": var_weights,
-        }
-        self._setup_arrays(
-            endog,
-            exog,
-            rows,
-            missing,
-            design=design,
-            family=family,
-            prior=prior,
-            penalty=penalty,
-            scale=scale,
-            standardize=standardize,
-            progress=progress,
-            bounds=bounds,
-        )
+    __init__ = init_like(PriorGLM)  # PriorGLM's parameters and ``progress``
 
     def _setup_from_source(
         self,

@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.linear import LinearFit, PriorRidge
 from priorreg.outofcore.dispatch import is_dask
-from priorreg.outofcore.model import _NO_ROWS, _DaskModel
+from priorreg.outofcore.model import _NO_ROWS, _DaskModel, init_like
 from priorreg.outofcore.passes import _Block, _Source
 from priorreg.outofcore.prediction import predict
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
@@ -94,33 +93,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
     _std_key = "weights"
     _kind = "linear"
 
-    def __init__(
-        self,
-        endog: Any,
-        exog: Any,
-        *,
-        prior: Any = None,
-        penalty: Any = None,
-        weights: Any = None,
-        offset: Any = None,
-        standardize: bool = False,
-        missing: str = "none",
-        design: _formula.Design | None = None,
-        progress: bool = False,
-        bounds: Any = None,
-    ) -> None:
-        self._setup_arrays(
-            endog,
-            exog,
-            {"weights": weights, "offset": offset},
-            missing,
-            design=design,
-            prior=prior,
-            penalty=penalty,
-            standardize=standardize,
-            progress=progress,
-            bounds=bounds,
-        )
+    __init__ = init_like(PriorRidge)  # PriorRidge's parameters and ``progress``
 
     def _setup_from_source(
         self, source: _Source, endog_t: Any, exog_t: Any, **options: Any

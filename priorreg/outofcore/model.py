@@ -7,6 +7,7 @@ sources of the array interface.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any
 
@@ -135,6 +136,40 @@ def _array_names(k: int, const: int | None) -> list[str]:
     if const is not None:
         names.insert(const, "const")
     return names
+
+
+def init_like(memory_model: type) -> Any:
+    """An ``__init__`` taking ``memory_model``'s parameters and ``progress``.
+
+    The Dask models take the options of their in-memory model, by the same
+    names and defaults, plus ``progress=True`` (a progress bar for each pass).
+    The returned method binds the call to the in-memory signature (so an
+    unknown or missing option is the same ``TypeError``), splits off the
+    per-row options and sets the model up from the arrays; its
+    ``__signature__`` is the in-memory one with ``progress``, which is what
+    ``help()`` and the API page show.
+    """
+    memory = inspect.signature(memory_model.__init__)
+
+    def init(
+        self: Any, endog: Any, exog: Any, *args: Any, progress: bool = False, **options: Any
+    ) -> None:
+        bound = memory.bind(self, endog, exog, *args, **options)
+        bound.apply_defaults()
+        kwargs = dict(bound.arguments)
+        for name in ("self", "endog", "exog"):
+            del kwargs[name]
+        rows = {key: kwargs.pop(key) for key in self._row_keys}
+        self._setup_arrays(endog, exog, rows, kwargs.pop("missing"), progress=progress, **kwargs)
+
+    progress = inspect.Parameter(
+        "progress", inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool"
+    )
+    init.__signature__ = memory.replace(  # type: ignore[attr-defined]
+        parameters=[*memory.parameters.values(), progress]
+    )
+    init.__name__ = "__init__"
+    return init
 
 
 class _DaskModel:
