@@ -35,7 +35,7 @@ from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_ite
 from priorreg.outofcore.dispatch import is_dask
 from priorreg.outofcore.model import _NO_ROWS, _DaskModel, _glm_arrays, init_like
 from priorreg.outofcore.passes import _Block, _Source, _weighted_qr
-from priorreg.outofcore.prediction import predict
+from priorreg.outofcore.prediction import IntervalsInMemory, predict
 
 
 def _starting_mu(family: Any, y: FloatArray, y_mean: float) -> FloatArray:
@@ -604,7 +604,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         return self.source.rows(_glm_rows, self.family, params, what, name="predicted")
 
 
-class DaskPriorGLMResults(PriorGLMResults):
+class DaskPriorGLMResults(IntervalsInMemory, PriorGLMResults):
     """``PriorGLMResults`` of a Dask fit: n-length attributes are lazy.
 
     ``mu``, ``fittedvalues``, the residuals and ``hat_diag`` are Dask
@@ -669,12 +669,3 @@ class DaskPriorGLMResults(PriorGLMResults):
         if is_dask(exog):
             return predict(self, exog, offset=offset, exposure=exposure, which=which)
         return super().predict(exog, offset, exposure, which, transform)
-
-    def get_prediction(self, exog: Any = None, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        """As in memory, for new in-memory data (intervals are n-length)."""
-        if exog is None or is_dask(exog):
-            raise NotImplementedError(
-                "get_prediction needs in-memory new data (a pandas DataFrame); for the "
-                "Dask rows use predict(), which is lazy"
-            )
-        return super().get_prediction(exog, *args, **kwargs)

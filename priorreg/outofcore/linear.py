@@ -18,7 +18,7 @@ from priorreg.linear import LinearFit, PriorRidge
 from priorreg.outofcore.dispatch import is_dask
 from priorreg.outofcore.model import _NO_ROWS, _DaskModel, init_like
 from priorreg.outofcore.passes import _Block, _Source
-from priorreg.outofcore.prediction import predict
+from priorreg.outofcore.prediction import IntervalsInMemory, predict
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.selection import (
     Selection,
@@ -251,7 +251,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         return self.source.rows(_fitted, np.asarray(params, dtype=float), name="predicted")
 
 
-class DaskPriorRidgeResults(PriorRidgeResults):
+class DaskPriorRidgeResults(IntervalsInMemory, PriorRidgeResults):
     """``PriorRidgeResults`` of a Dask fit: n-length attributes are lazy.
 
     ``fittedvalues``, ``resid`` and ``hat_diag`` are Dask collections;
@@ -307,12 +307,3 @@ class DaskPriorRidgeResults(PriorRidgeResults):
         if is_dask(exog):
             return predict(self, exog, offset=offset)
         return super().predict(exog, offset=offset, transform=transform)
-
-    def get_prediction(self, exog: Any = None, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        """As in memory, for new in-memory data (intervals are n-length)."""
-        if exog is None or is_dask(exog):
-            raise NotImplementedError(
-                "get_prediction needs in-memory new data (a pandas DataFrame); for the "
-                "Dask rows use predict(), which is lazy"
-            )
-        return super().get_prediction(exog, *args, **kwargs)

@@ -1,4 +1,4 @@
-"""Results on Dask data: lazy predictions and ``refine`` for Dask new data."""
+"""Results on Dask data: lazy predictions, intervals for in-memory new data, ``refine``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,23 @@ from priorreg._typing import FloatArray
 from priorreg.outofcore.coding import _parts_of
 from priorreg.outofcore.dispatch import is_dask
 from priorreg.outofcore.model import _formula_model
+
+
+class IntervalsInMemory:
+    """``get_prediction`` of the Dask results: for in-memory new data only.
+
+    Its intervals are n-length arrays, so the Dask rows are refused with the
+    way to their (lazy) predictions; a mixin before the in-memory results.
+    """
+
+    def get_prediction(self, exog: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """As in memory, for new in-memory data (intervals are n-length)."""
+        if exog is None or is_dask(exog):
+            raise NotImplementedError(
+                "get_prediction needs in-memory new data (a pandas DataFrame); for the "
+                "Dask rows use predict(), which is lazy"
+            )
+        return super().get_prediction(exog, *args, **kwargs)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
