@@ -29,7 +29,7 @@ from priorreg._typing import ArrayLike, FloatArray
 from priorreg.bounded import ReducedProblem, conditional_penalty, free_index
 from priorreg.bounded_results import bounded_results, check_cov_type
 from priorreg.bounds import refuse_several_penalties, resolve_bounds
-from priorreg.fits import BoundedGLMFit, GLMFit
+from priorreg.fits import BoundedGLMFit, FitRequest, GLMFit
 from priorreg.glm import PriorGLM
 from priorreg.irls import (
     ArrayData,
@@ -103,20 +103,12 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
         p = self.problem
         return Box.of(self.bounds, p.b0, p.L, p.intercept)
 
-    def _irls(
-        self,
-        lam: float,
-        start: FloatArray | None,
-        maxiter: int,
-        tol: float,
-        start_fit: GLMFit | None = None,
-    ) -> GLMFit:
+    def _converged(self, req: FitRequest) -> GLMFit:
         if self.bounds is None:
-            return super()._irls(lam, start, maxiter, tol, start_fit)
+            return super()._converged(req)
+        lam, maxiter, tol = req.lam, req.maxiter, req.tol
         box = self._box()
-        if start_fit is not None:
-            start = start_fit.params
-        point = feasible_start(ArrayData(self.problem, box), lam, start)
+        point = feasible_start(ArrayData(self.problem, box), lam, req.start_params)
         if point is None:
             raise ValueError(
                 "no starting point inside the bounds gives valid means for the "

@@ -11,6 +11,8 @@ models): the dependencies run one way.
   :math:`D(b) + \lambda (b - b_0)'L(b - b_0)`.
 - :class:`BoundedLinearFit`, :class:`BoundedGLMFit`: the same under bounds
   :math:`l \le b \le u`, with the coefficients at a bound marked ``active``.
+- :class:`FitRequest`: what a converged GLM fit is asked of a model (where
+  to start, the IRLS limits).
 """
 
 from __future__ import annotations
@@ -84,3 +86,25 @@ class BoundedGLMFit(GLMFit):
     """A converged bounded GLM fit; ``factor`` is the free columns' path factor."""
 
     active: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """A converged GLM fit asked at ``lam``: from ``start`` or warm from ``start_fit``.
+
+    ``PriorGLM._irls`` builds it; the in-memory, bounded and Dask GLMs answer
+    it in ``_converged``, so the request is stated once.
+    """
+
+    lam: float
+    start: FloatArray | None
+    maxiter: int
+    tol: float
+    start_fit: GLMFit | None = None
+
+    @property
+    def start_params(self) -> FloatArray | None:
+        """The starting estimate: ``start_fit``'s where given, else ``start``."""
+        if self.start_fit is None:
+            return self.start
+        return np.asarray(self.start_fit.params, dtype=float)

@@ -24,7 +24,7 @@ from priorreg._typing import ArrayLike, CovType, FloatArray
 from priorreg.base import PriorModel
 from priorreg.checks import as_grid
 from priorreg.exceptions import ConvergenceWarning, warn
-from priorreg.fits import GLMFit
+from priorreg.fits import FitRequest, GLMFit
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.glm_search import GLMSearch, laplace_reml
 from priorreg.gram_irls import GramPoint, fixed_lam_irls, gram_summary
@@ -362,18 +362,31 @@ class PriorGLM(PriorModel):
     ) -> GLMFit:
         """Converged fit at ``lam``; ``start_fit`` warm-starts from another fit.
 
+        Subclasses (bounded, Dask) answer the request in ``_converged``.
+        """
+        return self._converged(FitRequest(lam, start, maxiter, tol, start_fit))
+
+    def _converged(self, req: FitRequest) -> GLMFit:
+        """Penalized IRLS on the in-memory data to convergence.
+
         A converged fit carries the factorization at its estimate, which holds
         for every ``lam``: the first IRLS step from it needs no new one.
         """
+        lam, maxiter, tol = req.lam, req.maxiter, req.tol
         start_factor = None
-        if start_fit is not None:
-            start, start_factor = start_fit.params, (start_fit.factor, start_fit.zw)
+        if req.start_fit is not None:
+            start_factor = (req.start_fit.factor, req.start_fit.zw)
         else:  # Gram steps, one path factorization at the end (priorreg.gram_irls)
-            fixed = fixed_lam_irls(self.problem, lam, start=start, maxiter=maxiter, tol=tol)
+            fixed = fixed_lam_irls(self.problem, lam, start=req.start, maxiter=maxiter, tol=tol)
             if fixed is not None:
                 return self._finish(fixed.result, fixed.point)
         r = penalized_irls(
-            self.problem, lam, start=start, maxiter=maxiter, tol=tol, start_factor=start_factor
+            self.problem,
+            lam,
+            start=req.start_params,
+            maxiter=maxiter,
+            tol=tol,
+            start_factor=start_factor,
         )
         return self._finish(r)
 

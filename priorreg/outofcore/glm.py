@@ -27,7 +27,8 @@ from priorreg._typing import ArrayLike, FloatArray
 from priorreg.bounded import conditional_penalty
 from priorreg.bounded_results import bounded_results, check_cov_type
 from priorreg.bounds import refuse_several_penalties
-from priorreg.glm import GLMFit, PriorGLM
+from priorreg.fits import FitRequest, GLMFit
+from priorreg.glm import PriorGLM
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import Box, PathSystem, irls_loop, mean_out_of_domain, working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
@@ -529,19 +530,11 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             zw=_NO_ROWS,
         )
 
-    def _irls(
-        self,
-        lam: float,
-        start: FloatArray | None,
-        maxiter: int,
-        tol: float,
-        start_fit: GLMFit | None = None,
-    ) -> GLMFit:
-        if start_fit is not None:
-            start = np.asarray(start_fit.params, dtype=float)
+    def _converged(self, req: FitRequest) -> GLMFit:
+        start = req.start_params
         if self.bounds is not None:
-            return bounded_irls(self, lam, start, maxiter, tol)
-        return self._finish_dask(self._run_irls(lam, start, maxiter, tol))
+            return bounded_irls(self, req.lam, start, req.maxiter, req.tol)
+        return self._finish_dask(self._run_irls(req.lam, start, req.maxiter, req.tol))
 
     # --------------------------------------------------------- criteria
     def _point_of(self, fit: GLMFit) -> _Point:
