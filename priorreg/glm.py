@@ -372,21 +372,16 @@ class PriorGLM(PriorModel):
         A converged fit carries the factorization at its estimate, which holds
         for every ``lam``: the first IRLS step from it needs no new one.
         """
-        lam, maxiter, tol = req.lam, req.maxiter, req.tol
+        lam, start, maxiter, tol = req.lam, req.start_params, req.maxiter, req.tol
         start_factor = None
         if req.start_fit is not None:
             start_factor = (req.start_fit.factor, req.start_fit.zw)
         else:  # Gram steps, one path factorization at the end (priorreg.gram_irls)
-            fixed = fixed_lam_irls(self.problem, lam, start=req.start, maxiter=maxiter, tol=tol)
+            fixed = fixed_lam_irls(self.problem, lam, start=start, maxiter=maxiter, tol=tol)
             if fixed is not None:
                 return self._finish(fixed.result, fixed.point)
         r = penalized_irls(
-            self.problem,
-            lam,
-            start=req.start_params,
-            maxiter=maxiter,
-            tol=tol,
-            start_factor=start_factor,
+            self.problem, lam, start=start, maxiter=maxiter, tol=tol, start_factor=start_factor
         )
         return self._finish(r)
 
