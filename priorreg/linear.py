@@ -266,21 +266,30 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
             ncov = K @ K.T
             cov_diagonal = None
             edf_params = 1.0 - lam * np.einsum("ij,ji->i", ncov, self.penalty_matrix)
-        fitted = self.exog @ params
-        if self.offset is not None:
-            fitted = fitted + self.offset
-        resid = self.endog - fitted
-        w = 1.0 if self.weights is None else self.weights
-        rss = float(np.sum(w * resid**2))
+        return self._fit_at(lam, params, ncov, edf_params, cov_diagonal)
+
+    def _fit_at(
+        self,
+        lam: float,
+        params: FloatArray,
+        ncov: FloatArray | Callable[[], FloatArray],
+        edf_params: FloatArray | None,
+        cov_diagonal: Callable[[], FloatArray] | None = None,
+    ) -> LinearFit:
+        """The fit at ``params``: rows from ``_rows_at``, ``edf`` from the factor.
+
+        The RSS is the rows' where they give it, else the factor's (Dask).
+        """
+        fitted, resid, rss = self._rows_at(params)
         return LinearFit(
             lam=lam,
             params=params,
             normalized_cov=ncov,
-            edf=float(factor.edf(lam)),
+            edf=float(self.factor.edf(lam)),
             edf_params=edf_params,
             fittedvalues=fitted,
             resid=resid,
-            rss=rss,
+            rss=float(self.factor.rss(lam)) if rss is None else rss,
             cov_diagonal=cov_diagonal,
         )
 

@@ -136,16 +136,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         params = self.prior_values + factor.coef(lam)
         ncov = K @ K.T
         edf_params = 1.0 - lam * np.einsum("ij,ji->i", ncov, L)
-        return LinearFit(
-            lam=lam,
-            params=params,
-            normalized_cov=ncov,
-            edf=float(factor.edf(lam)),
-            edf_params=edf_params,
-            fittedvalues=self.source.rows(_fitted, params, name="fittedvalues"),
-            resid=self.source.rows(_resid, params, name="resid"),
-            rss=float(factor.rss(lam)),
-        )
+        return self._fit_at(lam, params, ncov, edf_params)
 
     def _rows_at(self, params: FloatArray) -> tuple[Any, Any, float | None]:
         """Lazy fitted values and residuals at ``params``; the RSS comes from the factor."""
