@@ -75,7 +75,7 @@ def _returns(func):
 
 @pytest.mark.parametrize(
     ("cls", "method"),
-    [(m, "fit") for m in (pr.PriorRidge, pr.PriorGLM)]
+    [(m, "fit") for m in (pr.PriorRidge, pr.PriorGLM, DaskPriorRidge, DaskPriorGLM)]
     + [(m, "predict") for m in (pr.PriorRidge, pr.PriorGLM)]
     + [(r, name) for r in RESULTS for name in ("predict", "get_prediction", "summary", "refine")],
 )

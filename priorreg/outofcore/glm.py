@@ -357,7 +357,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         """
         return self._state.passes
 
-    def fit(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def fit(self, *args: Any, **kwargs: Any) -> PriorGLMResultsWrapper:  # type: ignore[override]
         """As :meth:`priorreg.PriorGLM.fit` (same parameters), on a copy of the model.
 
         The copy (the results' ``model``) keeps this fit's passes and points;

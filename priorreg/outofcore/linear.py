@@ -84,10 +84,12 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
     names of the data (formula), scalars, or Dask collections partitioned
     like the data. ``progress=True`` shows a progress bar for each pass.
 
-    ``fit`` returns a :class:`DaskPriorRidgeResults` (a
-    ``PriorRidgeResults``): the same estimates, inference, criteria and
-    summary as in memory; ``fittedvalues``, ``resid`` and ``hat_diag`` are
-    lazy Dask collections, and ``loocv`` costs one more pass.
+    ``fit`` is :meth:`priorreg.PriorRidge.fit` and returns a
+    :class:`DaskPriorRidgeResults` (a ``PriorRidgeResults``): the same
+    estimates, inference, criteria and summary as in memory;
+    ``fittedvalues``, ``resid`` and ``hat_diag`` are lazy Dask collections,
+    and ``loocv`` costs one more pass. GCV and REML selection need no pass
+    over the data; LOOCV selection needs two.
     """
 
     _std_key = "weights"
@@ -194,25 +196,6 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         if value <= best_val:
             best_lam, best_val = lam, value
         return Selection(best_lam, "loocv", best_val, path, on_edge)
-
-    def fit(  # type: ignore[override]
-        self,
-        lam: float | str = "gcv",
-        *,
-        lams: ArrayLike | None = None,
-        cov_type: str = "bayes",
-        disp: Any = False,
-    ) -> Any:
-        """Fit at a fixed ``lam`` or select it (see :meth:`priorreg.PriorRidge.fit`).
-
-        GCV and REML selection need no pass over the data; LOOCV needs two.
-
-        Returns
-        -------
-        PriorRidgeResultsWrapper
-            Wrapping a :class:`DaskPriorRidgeResults`.
-        """
-        return super().fit(lam, lams=lams, cov_type=cov_type, disp=disp)
 
     def _select(self, criterion: str, grid: FloatArray | None) -> Selection:
         if self.bounds is not None:  # on the reduced factor (priorreg.bounded_linear)
