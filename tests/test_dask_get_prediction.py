@@ -32,3 +32,23 @@ def test_dask_get_prediction_refuses_the_dask_rows_and_serves_new_rows(glm):
     # the oracle is the in-memory fit: TSQR vs direct QR of an 80 x 3 design,
     # eps * cond(X)^2 * n ~ 1e-12 on params and covariance; 1e-9 is a 100x+ margin
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_dask_glm_predicts_its_training_rows_lazily_as_in_memory():
+    X, y = _data()
+    dres = pr.PriorGLM(
+        da.from_array(y, chunks=30), da.from_array(X, chunks=(30, 3)), sm.families.Poisson()
+    ).fit(lam=2.0)
+    mres = pr.PriorGLM(y, X, sm.families.Poisson()).fit(lam=2.0)
+    for which in ("mean", "linear"):
+        lazy = dres.predict(which=which)
+        assert hasattr(lazy, "compute")  # a Dask collection, not n-length numbers
+        # oracle: the in-memory fit; estimates agree to the IRLS tolerance 1e-8 times
+        # cond(X)^2 ~ 10, the means to that times |mu|; 1e-6 is a 10x+ margin
+        np.testing.assert_allclose(
+            np.asarray(lazy.compute()), mres.predict(which=which), rtol=1e-6
+        )
+    with pytest.raises(ValueError, match="come from the data"):
+        dres.predict(offset=np.zeros(80))
+    with pytest.raises(ValueError, match="which must be"):
+        dres.predict(which="variance")

@@ -33,10 +33,9 @@ from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import Box, PathSystem, irls_loop, mean_out_of_domain, working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_iteration
-from priorreg.outofcore.dispatch import is_dask
 from priorreg.outofcore.model import _NO_ROWS, _DaskModel, _glm_arrays, init_like
 from priorreg.outofcore.passes import _Block, _Source, _weighted_qr
-from priorreg.outofcore.prediction import IntervalsInMemory, predict
+from priorreg.outofcore.prediction import DaskResultsRows
 
 
 def _starting_mu(family: Any, y: FloatArray, y_mean: float) -> FloatArray:
@@ -597,7 +596,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         return self.source.rows(_glm_rows, self.family, params, what, name="predicted")
 
 
-class DaskPriorGLMResults(IntervalsInMemory, PriorGLMResults):
+class DaskPriorGLMResults(DaskResultsRows, PriorGLMResults):
     """``PriorGLMResults`` of a Dask fit: n-length attributes are lazy.
 
     ``mu``, ``fittedvalues``, the residuals and ``hat_diag`` are Dask
@@ -647,18 +646,3 @@ class DaskPriorGLMResults(IntervalsInMemory, PriorGLMResults):
     def resid_deviance(self) -> Any:
         """Signed square roots of the unit deviances (lazy)."""
         return self._rows("resid_deviance")
-
-    def predict(  # type: ignore[override]
-        self,
-        exog: Any = None,
-        offset: ArrayLike | None = None,
-        exposure: ArrayLike | None = None,
-        which: str = "mean",
-        transform: bool = True,
-    ) -> Any:
-        """Predictions: lazy for the training rows or Dask data, else as in memory."""
-        if exog is None:
-            return self.model.predict(self.params, None, offset, exposure, which)
-        if is_dask(exog):
-            return predict(self, exog, offset=offset, exposure=exposure, which=which)
-        return super().predict(exog, offset, exposure, which, transform)

@@ -18,7 +18,7 @@ from priorreg.linear import LinearFit, PriorRidge
 from priorreg.outofcore.dispatch import is_dask
 from priorreg.outofcore.model import _NO_ROWS, _DaskModel, init_like
 from priorreg.outofcore.passes import _Block, _Source
-from priorreg.outofcore.prediction import IntervalsInMemory, predict
+from priorreg.outofcore.prediction import DaskResultsRows, predict
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.selection import (
     Selection,
@@ -225,7 +225,7 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
         return self.source.rows(_fitted, np.asarray(params, dtype=float), name="predicted")
 
 
-class DaskPriorRidgeResults(IntervalsInMemory, PriorRidgeResults):
+class DaskPriorRidgeResults(DaskResultsRows, PriorRidgeResults):
     """``PriorRidgeResults`` of a Dask fit: n-length attributes are lazy.
 
     ``fittedvalues``, ``resid`` and ``hat_diag`` are Dask collections;

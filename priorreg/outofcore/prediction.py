@@ -17,12 +17,19 @@ from priorreg.outofcore.dispatch import is_dask
 from priorreg.outofcore.model import _formula_model
 
 
-class IntervalsInMemory:
-    """``get_prediction`` of the Dask results: for in-memory new data only.
+class DaskResultsRows:
+    """What both Dask results do with rows; a mixin before the in-memory results.
 
-    Its intervals are n-length arrays, so the Dask rows are refused with the
-    way to their (lazy) predictions; a mixin before the in-memory results.
+    The training rows have no in-memory design rows or labels, so the
+    in-memory ``predict`` passes ``exog=None`` on to the model's (lazy)
+    prediction; ``get_prediction`` serves in-memory new data only, since its
+    intervals are n-length arrays.
     """
+
+    def _exog_for(self, exog: Any, transform: bool = True) -> tuple[Any, Any]:
+        if exog is None:  # the model predicts its rows lazily
+            return None, None
+        return super()._exog_for(exog, transform)  # type: ignore[misc]
 
     def get_prediction(self, exog: Any = None, *args: Any, **kwargs: Any) -> Any:
         """As in memory, for new in-memory data (intervals are n-length)."""
