@@ -21,9 +21,10 @@ from priorreg.outofcore.passes import _Block, _Source
 from priorreg.outofcore.prediction import DaskResultsRows, predict
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.selection import (
+    GridMinimum,
     Selection,
     criterion_path,
-    default_grid,
+    lam_grid,
     select_lam,
     warn_on_edge,
     zoom_loocv,
@@ -169,33 +170,25 @@ class DaskPriorRidge(_DaskModel, PriorRidge):  # type: ignore[misc]
     def _select_loocv(self, lams: FloatArray | None) -> Selection:
         """LOOCV selection as ``select_lam``: the grid in one pass, the bracket in another."""
         factor = self.factor
-        grid = default_grid(factor) if lams is None else np.sort(np.asarray(lams, dtype=float))
-        if grid.ndim != 1 or grid.size < 2:
-            raise ValueError("lams must be a 1-D grid of at least two penalty weights")
-        if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
-            raise ValueError("lams must be finite and > 0 (the grid is searched in log(lam))")
+        grid = lam_grid(factor, lams)
         path = criterion_path(factor, _NO_ROWS, grid, "gcv")
         path["loocv"] = values = self.loocv_path(grid)
-        if not np.any(np.isfinite(values)):
-            raise ValueError("loocv is not finite anywhere on the grid")
-        i = int(np.nanargmin(values))
-        on_edge = i in (0, grid.size - 1)
-        best_lam, best_val = float(grid[i]), float(values[i])
-        if on_edge:
-            warn_on_edge("loocv", best_lam, upper=i > 0, values=values)
-            return Selection(best_lam, "loocv", best_val, path, on_edge)
+        best = GridMinimum.of(grid, values, "loocv")
+        if best.on_edge:
+            warn_on_edge("loocv", best.lam, upper=best.index > 0, values=values)
+            return Selection(best.lam, "loocv", best.value, path, True)
         # the zoom of select_lam, on an interpolant of LOOCV over the bracket
         # computed in one pass
-        lo, hi = float(np.log(grid[i - 1])), float(np.log(grid[i + 1]))
+        lo, hi = best.log_bracket
         nodes = np.cos(np.pi * (np.arange(_LOOCV_NODES) + 0.5) / _LOOCV_NODES)
         t = 0.5 * (lo + hi) + 0.5 * (hi - lo) * nodes
         curve = np.polynomial.Chebyshev.fit(
             t, self.loocv_path(np.exp(t)), _LOOCV_NODES - 1, domain=[lo, hi]
         )
         lam, value = zoom_loocv(lambda lams: curve(np.log(lams)), lo, hi)
-        if value <= best_val:
-            best_lam, best_val = lam, value
-        return Selection(best_lam, "loocv", best_val, path, on_edge)
+        if value > best.value:
+            lam, value = best.lam, best.value
+        return Selection(lam, "loocv", value, path, False)
 
     def _select(self, criterion: str, grid: FloatArray | None) -> Selection:
         if self.bounds is not None:  # on the reduced factor (priorreg.bounded_linear)

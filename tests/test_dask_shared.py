@@ -1,4 +1,4 @@
-"""``get_prediction`` of both Dask results: in-memory new data only (one shared rule)."""
+"""What the Dask models share with the in-memory ones: prediction rules, the LOOCV grid search."""
 
 from __future__ import annotations
 
@@ -52,3 +52,21 @@ def test_dask_glm_predicts_its_training_rows_lazily_as_in_memory():
         dres.predict(offset=np.zeros(80))
     with pytest.raises(ValueError, match="which must be"):
         dres.predict(which="variance")
+
+
+def test_dask_loocv_selection_checks_its_grid_and_edge_as_in_memory():
+    """The Dask LOOCV search uses the grid checks and the grid minimum of select_lam."""
+    X, _ = _data()
+    y = X @ [1.0, 0.5, -0.5] + np.random.default_rng(4).normal(size=80)
+    dmod = pr.PriorRidge(da.from_array(y, chunks=30), da.from_array(X, chunks=(30, 3)))
+    mod = pr.PriorRidge(y, X)
+    for bad in ([1.0], [0.0, 1.0], [1.0, np.inf]):
+        with pytest.raises(ValueError, match="lams must"):
+            dmod.fit(lam="loocv", lams=bad)
+    # heavy penalties only: LOOCV grows with lam here, so its minimum is the first point
+    grid = [1e4, 1e5, 1e6]
+    with pytest.warns(pr.LamOnEdgeWarning):
+        got = dmod.fit(lam="loocv", lams=grid).lam
+    with pytest.warns(pr.LamOnEdgeWarning):
+        want = mod.fit(lam="loocv", lams=grid).lam
+    assert got == want == 1e4  # grid points, picked from the same minimum
