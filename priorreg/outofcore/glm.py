@@ -600,7 +600,9 @@ class DaskPriorGLMResults(DaskResultsRows, PriorGLMResults):
     """``PriorGLMResults`` of a Dask fit: n-length attributes are lazy.
 
     ``mu``, ``fittedvalues``, the residuals and ``hat_diag`` are Dask
-    collections; ``rsquared`` and ``loocv`` cost one pass each.
+    collections; ``rsquared`` and ``loocv`` cost one pass each. ``predict``
+    is the in-memory one: lazy (a Dask collection) for the training rows and
+    for Dask data, numbers for in-memory new data.
     """
 
     @cached_property
