@@ -8,24 +8,13 @@ import warnings
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from glm_data import simulated_glm
 
 import priorreg as pr
 from priorreg.glm_search import GLMSearch, newton_search
 
 F = sm.families
 
-
-def _data(rng, family, n=400, k=6):
-    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
-    beta = rng.normal(scale=0.3, size=k)
-    eta = X @ beta
-    if isinstance(family, F.Poisson):
-        y = rng.poisson(np.exp(eta)).astype(float)
-    elif isinstance(family, F.Binomial):
-        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
-    else:  # Gamma, log link
-        y = rng.gamma(2.0, np.exp(eta) / 2.0)
-    return X, y, beta + rng.normal(scale=0.3, size=k)
 
 
 CASES = [
@@ -46,7 +35,7 @@ def test_derivative_equals_finite_differences_of_converged_fits(rng, family, lin
     # ~1e-4 |V| or more, so a missing term (the weight derivative H_1, the
     # observed information) fails the test.
     fam = family() if link is None else family(link())
-    X, y, b0 = _data(rng, fam)
+    X, y, b0 = simulated_glm(rng, fam)
     model = pr.PriorGLM(y, X, family=fam, prior=b0)
 
     def value(rho):
@@ -110,7 +99,7 @@ def test_newton_search_locates_a_minimum_in_few_steps():
 @pytest.mark.parametrize("criterion", ["gcv", "reml"])
 def test_selection_is_stationary_after_few_converged_fits(rng, family, criterion):
     fam = family()
-    X, y, b0 = _data(rng, fam)
+    X, y, b0 = simulated_glm(rng, fam)
     model = pr.PriorGLM(y, X, family=fam, prior=b0)
     res = model.fit(lam=criterion)
     # a handful of converged fits (the bracket and Brent search took 8 to 12)
@@ -127,7 +116,7 @@ def test_selection_is_stationary_after_few_converged_fits(rng, family, criterion
 
 def test_edge_of_an_explicit_grid_warns(rng):
     fam = F.Poisson()
-    X, y, b0 = _data(rng, fam)
+    X, y, b0 = simulated_glm(rng, fam)
     model = pr.PriorGLM(y, X, family=fam, prior=b0)
     with pytest.warns(pr.LamOnEdgeWarning):
         res = model.fit(lam="gcv", lams=[1e-4, 2e-4, 4e-4])

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from glm_data import simulated_glm
 from scipy.optimize import minimize_scalar
 
 import priorreg as pr
@@ -24,16 +25,6 @@ from priorreg.unconditional import unconditional_cov
 F = sm.families
 EPS = float(np.finfo(float).eps)
 
-
-def _data(rng, family, n=400, k=6):
-    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
-    beta = rng.normal(scale=0.3, size=k)
-    eta = X @ beta
-    if isinstance(family, F.Poisson):
-        y = rng.poisson(np.exp(eta)).astype(float)
-    else:
-        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
-    return X, y, beta + rng.normal(scale=0.3, size=k)
 
 
 def test_quadratic_forms_equal_dense_solves(rng, monkeypatch):
@@ -78,7 +69,7 @@ def test_signed_gram_equals_dense_product(rng):
 
 def test_loocv_on_the_gram_route_equals_the_path_leverages(rng):
     fam = F.Binomial()
-    X, y, b0 = _data(rng, fam)
+    X, y, b0 = simulated_glm(rng, fam)
     model = pr.PriorGLM(y, X, family=fam, prior=b0)
     search = GLMSearch(model, "loocv", 200, 1e-13)
     assert search.problem is not None  # evaluated by Gram-route fits
@@ -108,7 +99,7 @@ def _brute_force(model, criterion, lam):
 @pytest.mark.parametrize("criterion", ["gcv", "reml", "loocv"])
 def test_selected_lam_is_the_minimiser_over_converged_fits(rng, family, criterion):
     fam = family()
-    X, y, b0 = _data(rng, fam)
+    X, y, b0 = simulated_glm(rng, fam)
     model = pr.PriorGLM(y, X, family=fam, prior=b0)
     res = model.fit(lam=criterion, tol=1e-12)
     t_min, v_min, value = _brute_force(model, criterion, res.lam)
@@ -123,7 +114,7 @@ def test_selected_lam_is_the_minimiser_over_converged_fits(rng, family, criterio
 
 def test_params_derivative_equals_finite_differences_with_a_non_canonical_link(rng):
     fam = F.Binomial(F.links.Probit())
-    X, y, b0 = _data(rng, fam)
+    X, y, b0 = simulated_glm(rng, fam)
     model = pr.PriorGLM(y, X, family=fam, prior=b0)
     res = model.fit(lam="reml", cov_type="unconditional", tol=1e-13)
     lam = res.lam
@@ -212,14 +203,7 @@ def test_loocv_derivative_equals_finite_differences_of_converged_fits(rng, famil
     # log(lam)) of the criterion at converged path fits (tol 1e-13, path
     # leverages). Truncation ~h^4 |d^5 V| ~ 1e-12 |V|; rounding of a converged
     # criterion ~1e-12 |V| divided by h gives ~1e-9 |V|: 1e-8 |V| is a 10x margin.
-    if isinstance(family, F.Gamma):
-        n, k = 400, 6
-        X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
-        beta = rng.normal(scale=0.3, size=k)
-        y = rng.gamma(2.0, np.exp(X @ beta) / 2.0)
-        b0 = beta + rng.normal(scale=0.3, size=k)
-    else:
-        X, y, b0 = _data(rng, family)
+    X, y, b0 = simulated_glm(rng, family)
     extra = {}
     if weighted:
         n = X.shape[0]
