@@ -97,12 +97,43 @@ def _row_values(value: Any, frame: Any, rows: np.ndarray, name: str) -> FloatArr
     return arr[rows]
 
 
+def _row_keys_init(cls: type[PriorModel]) -> Any:
+    """``PriorModel.__init__`` for ``cls``, its ``_row_keys`` stated in the signature.
+
+    ``PriorModel.__init__`` takes the per-row arrays as ``**rows``; the
+    returned method is the same call, and its ``__signature__`` names each
+    row key as a keyword-only ``ArrayLike | None = None`` after ``penalty``,
+    so ``help()``, :func:`inspect.signature` and the API page show every
+    parameter the model takes.
+    """
+    base = inspect.signature(PriorModel.__init__)
+    kept = [p for p in base.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    at = [p.name for p in kept].index("penalty") + 1
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    rows = [
+        inspect.Parameter(key, keyword, default=None, annotation="ArrayLike | None")
+        for key in cls._row_keys
+    ]
+
+    def init(self: PriorModel, endog: ArrayLike, exog: ArrayLike, **options: Any) -> None:
+        PriorModel.__init__(self, endog, exog, **options)
+
+    signature = base.replace(parameters=[*kept[:at], *rows, *kept[at:]])
+    init.__signature__ = signature  # type: ignore[attr-defined]
+    init.__name__ = "__init__"
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = f"Set up the model (parameters: :class:`{cls.__name__}`)."
+    return init
+
+
 class PriorModel(Model):  # type: ignore[misc]
     """Data, prior ``b0`` and penalty ``L`` of a prior-centred model.
 
     Subclasses name their per-observation arrays in ``_row_keys`` and those
     that must be positive in ``_positive_keys``; ``_penalty_weights_key``
     names the array used to weight column variances for ``standardize``.
+    A subclass without an ``__init__`` of its own gets this one with its
+    row keys as keyword-only parameters (:func:`_row_keys_init`).
     """
 
     _row_keys: ClassVar[tuple[str, ...]] = ()
@@ -114,6 +145,8 @@ class PriorModel(Model):  # type: ignore[misc]
         # signature from ``__new__`` first (Sphinx's autodoc) would show that
         # instead of the real parameters, so state them: ``__init__``'s, less ``self``.
         super().__init_subclass__(**kwargs)
+        if cls.__init__ is PriorModel.__init__:
+            cls.__init__ = _row_keys_init(cls)  # type: ignore[method-assign]
         init = inspect.signature(cls.__init__)
         cls.__signature__ = init.replace(parameters=list(init.parameters.values())[1:])
 

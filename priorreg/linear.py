@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from priorreg import formula as _formula
 from priorreg import penalty as _penalty
 from priorreg._typing import ArrayLike, CovType, FloatArray
 from priorreg.base import PriorModel
@@ -177,32 +176,7 @@ class PriorRidge(PriorModel):  # type: ignore[misc]
     _row_keys = ("weights", "offset")
     _positive_keys = ("weights",)
 
-    def __init__(
-        self,
-        endog: ArrayLike,
-        exog: ArrayLike,
-        *,
-        prior: Any = None,
-        penalty: Any = None,
-        weights: ArrayLike | None = None,
-        offset: ArrayLike | None = None,
-        standardize: bool = False,
-        missing: str = "none",
-        design: _formula.Design | None = None,
-        bounds: Any = None,
-    ) -> None:
-        super().__init__(
-            endog,
-            exog,
-            prior=prior,
-            penalty=penalty,
-            standardize=standardize,
-            missing=missing,
-            design=design,
-            weights=weights,
-            offset=offset,
-            bounds=bounds,
-        )
+    # __init__: PriorModel's, with weights and offset (``_row_keys``) stated in its signature
 
     def _penalty_scale_weights(self) -> FloatArray | None:
         return self.weights
