@@ -562,20 +562,30 @@ class PriorGLM(PriorModel):
         exposure: ArrayLike | None = None,
         which: str = "mean",
     ) -> FloatArray:
-        """Mean (``which="mean"``) or linear predictor (``"linear"``)."""
-        if exog is None:
-            X = self.exog
-            extra = self.offset_total if offset is None and exposure is None else 0.0
-        else:
-            X = np.asarray(exog, dtype=float)
-            extra = 0.0
-        if offset is not None:
-            extra = extra + np.asarray(offset, dtype=float)
-        if exposure is not None:
-            extra = extra + np.log(np.asarray(exposure, dtype=float))
-        eta = X @ np.asarray(params, dtype=float) + extra
-        if which == "linear":
-            return eta
-        if which != "mean":
+        """Mean (``which="mean"``) or linear predictor (``"linear"``).
+
+        Without ``exog``, the model's own rows (:meth:`_predict_rows`; a
+        lazy Dask collection for a Dask model); then ``offset`` and
+        ``exposure``, if given, replace the model's.
+        """
+        if which not in ("mean", "linear"):
             raise ValueError(f"which must be 'mean' or 'linear', not {which!r}")
-        return self.family.link.inverse(eta)
+        params = np.asarray(params, dtype=float)
+        extra = None
+        if offset is not None:
+            extra = np.asarray(offset, dtype=float)
+        if exposure is not None:
+            extra = (0.0 if extra is None else extra) + np.log(np.asarray(exposure, dtype=float))
+        if exog is None:
+            return self._predict_rows(params, extra, which)
+        eta = np.asarray(exog, dtype=float) @ params + (0.0 if extra is None else extra)
+        return eta if which == "linear" else self.family.link.inverse(eta)
+
+    def _predict_rows(self, params: FloatArray, extra: Any, which: str) -> Any:
+        """:meth:`predict` for the model's rows; ``extra``: the offset given instead (or None).
+
+        A backend whose rows are not in memory overrides this (the Dask GLM
+        returns a lazy collection).
+        """
+        eta = self.exog @ params + (self.offset_total if extra is None else extra)
+        return eta if which == "linear" else self.family.link.inverse(eta)

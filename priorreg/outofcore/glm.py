@@ -23,7 +23,7 @@ from statsmodels.genmod import families as smf
 from priorreg import families as _families
 from priorreg import formula as _formula
 from priorreg import scale as _scale
-from priorreg._typing import ArrayLike, FloatArray
+from priorreg._typing import FloatArray
 from priorreg.bounded import conditional_penalty
 from priorreg.bounded_results import bounded_results, check_cov_type
 from priorreg.bounds import refuse_several_penalties
@@ -576,23 +576,11 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             return wrapper
         return bounded_results(wrapper, self, fit, selection, cov_type, linear=False)
 
-    def predict(  # type: ignore[override]
-        self,
-        params: ArrayLike,
-        exog: ArrayLike | None = None,
-        offset: ArrayLike | None = None,
-        exposure: ArrayLike | None = None,
-        which: str = "mean",
-    ) -> Any:
-        """Mean or linear predictor; without ``exog`` lazy for the data's rows."""
-        if exog is not None:
-            return PriorGLM.predict(self, params, exog, offset, exposure, which)
-        if offset is not None or exposure is not None:
+    def _predict_rows(self, params: FloatArray, extra: Any, which: str) -> Any:
+        """Mean or linear predictor for the data's rows, lazy (:meth:`PriorGLM.predict`)."""
+        if extra is not None:
             raise ValueError("offset/exposure for the training rows come from the data")
         what = "eta" if which == "linear" else "mu"
-        if which not in ("mean", "linear"):
-            raise ValueError(f"which must be 'mean' or 'linear', not {which!r}")
-        params = np.asarray(params, dtype=float)
         return self.source.rows(_glm_rows, self.family, params, what, name="predicted")
 
 
