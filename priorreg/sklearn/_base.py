@@ -8,9 +8,10 @@ model and copy the estimates out of its results. Nothing here fits.
 
 from __future__ import annotations
 
+import inspect
 import textwrap
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -28,7 +29,14 @@ from priorreg.penalty import resolve_penalty
 if TYPE_CHECKING:  # typing.Self is Python >= 3.11
     from typing_extensions import Self
 
-__all__ = ["INTERCEPT", "PriorEstimatorBase", "shared_docs"]
+__all__ = [
+    "COMMON_PARAMETERS",
+    "INTERCEPT",
+    "PriorEstimatorBase",
+    "parameter",
+    "parameters_init",
+    "shared_docs",
+]
 
 #: Name of the intercept column in the design and in ``results_.params``.
 INTERCEPT = "Intercept"
@@ -95,31 +103,58 @@ def _recorded(category: type[Warning], lam: float) -> bool:
     return issubclass(category, (LamOnEdgeWarning, DegenerateFitWarning))
 
 
+def parameter(name: str, default: Any, annotation: str = "Any") -> inspect.Parameter:
+    """One estimator parameter: its name, default and (string) annotation."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return inspect.Parameter(name, kind, default=default, annotation=annotation)
+
+
+def parameters_init(*params: inspect.Parameter) -> Callable[..., None]:
+    """An ``__init__`` that stores each of ``params`` in the attribute of its name.
+
+    scikit-learn reads an estimator's parameters from
+    ``inspect.signature(cls.__init__)`` (``get_params``, ``clone``); the
+    returned method's ``__signature__`` is ``(self, *params)``, so that and
+    ``help()`` show every parameter with its default, and a call binds to
+    it (an unknown or doubled parameter is a ``TypeError``). As scikit-learn
+    asks, nothing is validated here: ``fit`` does that.
+    """
+    self_ = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    signature = inspect.Signature([self_, *params], return_annotation="None")
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name in signature.parameters:
+            if name != "self":
+                setattr(self, name, bound.arguments[name])
+
+    init.__signature__ = signature  # type: ignore[attr-defined]
+    init.__name__ = "__init__"
+    init.__doc__ = "Store the parameters (see the class) in attributes of the same names."
+    return init
+
+
+#: The parameters every estimator has, in the order of the signatures.
+COMMON_PARAMETERS = (
+    parameter("lam", "gcv", "float | str"),
+    parameter("prior", None),
+    parameter("penalty", None),
+    parameter("standardize", False, "bool"),
+    parameter("fit_intercept", True, "bool"),
+    parameter("bounds", None),
+    parameter("cov_type", "bayes", "str"),
+)
+
+
 class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
     """Shared machinery of :mod:`priorreg.sklearn`'s estimators (not public).
 
-    Its ``__init__`` stores the parameters every estimator has; an estimator
-    with more declares them all in its own ``__init__`` (scikit-learn reads
-    the parameters from that signature) and passes these on.
+    Its ``__init__`` stores :data:`COMMON_PARAMETERS`; an estimator with
+    more states its ``__init__`` as :func:`parameters_init` of all of them.
     """
 
-    def __init__(
-        self,
-        lam: float | str = "gcv",
-        prior: Any = None,
-        penalty: Any = None,
-        standardize: bool = False,
-        fit_intercept: bool = True,
-        bounds: Any = None,
-        cov_type: str = "bayes",
-    ) -> None:
-        self.lam = lam
-        self.prior = prior
-        self.penalty = penalty
-        self.standardize = standardize
-        self.fit_intercept = fit_intercept
-        self.bounds = bounds
-        self.cov_type = cov_type
+    __init__ = parameters_init(*COMMON_PARAMETERS)
 
     # ----------------------------------------------------------- data
     def _validate_fit_data(

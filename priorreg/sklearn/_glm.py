@@ -18,7 +18,13 @@ from statsmodels.genmod.families import links as sml
 from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.glm import PriorGLM
-from priorreg.sklearn._base import PriorEstimatorBase, shared_docs
+from priorreg.sklearn._base import (
+    COMMON_PARAMETERS,
+    PriorEstimatorBase,
+    parameter,
+    parameters_init,
+    shared_docs,
+)
 
 __all__ = ["FAMILIES", "LINKS", "PriorGLMRegressor", "PriorLogisticClassifier", "resolve_family"]
 
@@ -93,27 +99,17 @@ def resolve_family(family: Any, link: Any = None) -> smf.Family:
     return _families.check_family(fam)
 
 
+#: The IRLS options of the GLM estimators (after :data:`COMMON_PARAMETERS`).
+IRLS_PARAMETERS = (parameter("max_iter", 100, "int"), parameter("tol", 1e-8, "float"))
+
+
 class _PriorGLMEstimator(PriorEstimatorBase):
     """What the estimators over :class:`priorreg.PriorGLM` share: IRLS options, weights."""
 
     _model_class = PriorGLM
     _weights_keyword = "freq_weights"
 
-    def __init__(
-        self,
-        lam: float | str = "gcv",
-        prior: Any = None,
-        penalty: Any = None,
-        standardize: bool = False,
-        fit_intercept: bool = True,
-        bounds: Any = None,
-        cov_type: str = "bayes",
-        max_iter: int = 100,
-        tol: float = 1e-8,
-    ) -> None:
-        super().__init__(lam, prior, penalty, standardize, fit_intercept, bounds, cov_type)
-        self.max_iter = max_iter
-        self.tol = tol
+    __init__ = parameters_init(*COMMON_PARAMETERS, *IRLS_PARAMETERS)
 
     def _fit_options(self) -> dict[str, Any]:
         return {"maxiter": self.max_iter, "tol": self.tol}
@@ -195,25 +191,12 @@ class PriorGLMRegressor(RegressorMixin, _PriorGLMEstimator):
     (3,)
     """
 
-    def __init__(
-        self,
-        family: Any = "poisson",
-        link: Any = None,
-        lam: float | str = "gcv",
-        prior: Any = None,
-        penalty: Any = None,
-        standardize: bool = False,
-        fit_intercept: bool = True,
-        bounds: Any = None,
-        cov_type: str = "bayes",
-        max_iter: int = 100,
-        tol: float = 1e-8,
-    ) -> None:
-        super().__init__(
-            lam, prior, penalty, standardize, fit_intercept, bounds, cov_type, max_iter, tol
-        )
-        self.family = family
-        self.link = link
+    __init__ = parameters_init(
+        parameter("family", "poisson"),
+        parameter("link", None),
+        *COMMON_PARAMETERS,
+        *IRLS_PARAMETERS,
+    )
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
