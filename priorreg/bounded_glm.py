@@ -168,7 +168,7 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
             edf=edf,
             edf_params=edf_params,
             scale=scale,
-            llf=self._llf(mu, scale),
+            llf=self._llf(snapped, scale),
         )
         return BoundedGLMFit(**values, active=active)
 

@@ -28,7 +28,14 @@ from priorreg.fits import FitRequest, GLMFit
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.glm_search import GLMSearch, laplace_reml
 from priorreg.gram_irls import GramPoint, fixed_lam_irls, gram_summary
-from priorreg.irls import IRLSProblem, IRLSResult, penalized_irls, working_selector
+from priorreg.irls import (
+    ArrayData,
+    ArrayPoint,
+    IRLSProblem,
+    IRLSResult,
+    penalized_irls,
+    working_selector,
+)
 from priorreg.linear import _check_cov_type, _check_lam
 from priorreg.multi_fit import fit_glm as _fit_several
 from priorreg.progress import SearchStep, reporter
@@ -190,15 +197,22 @@ class PriorGLM(PriorModel):
         """The dispersion of :mod:`priorreg.scale` for this model's scale option."""
         return _scale.dispersion(self.scaletype, self.family, pearson, deviance, self.wnobs - edf)
 
-    def _llf(self, mu: FloatArray, scale: float) -> float:
+    def _irls_data(self) -> ArrayData:
+        """The data as :func:`priorreg.irls.irls_loop` and the criteria read them."""
+        return ArrayData(self.problem)
+
+    def _point_of(self, fit: GLMFit) -> ArrayPoint:
+        """The estimate of ``fit`` as its data's point (no pass)."""
+        return ArrayPoint(fit.params, fit.eta, fit.fittedvalues, fit.deviance)
+
+    def _llf(self, point: Any, scale: float) -> float:
+        """The ``llf`` of statsmodels at ``point`` (an estimate with ``mu``) and ``scale``."""
         fam = self.family
         if isinstance(fam, smf.Gaussian) and isinstance(fam.link, smf.links.Identity):
             # statsmodels' convention: the Gaussian likelihood concentrated in the scale
             iw = self.freq_weights_total * self.var_weights_total
-            scale = float(np.sum(iw * (self.endog_response - mu) ** 2) / self.wnobs)
-        return _families.loglike(
-            fam, self.endog_response, mu, self.var_weights_total, self.freq_weights_total, scale
-        )
+            scale = float(np.sum(iw * (self.endog_response - point.mu) ** 2) / self.wnobs)
+        return self._irls_data().loglike(point, scale)
 
     def _finish(self, r: IRLSResult, gram: GramPoint | None = None) -> GLMFit:
         """Covariance, edf, scale and likelihood at a converged fit.
@@ -237,7 +251,7 @@ class PriorGLM(PriorModel):
             eta=r.eta,
             deviance=r.deviance,
             pearson_chi2=pearson,
-            llf=self._llf(r.mu, scale),
+            llf=self._llf(r, scale),
             converged=r.converged,
             iterations=r.iterations,
             factor=factor,
@@ -286,8 +300,9 @@ class PriorGLM(PriorModel):
             return deviance / n + 2 * phi * edf / n - phi
         return -2 * llf() + 2 * edf
 
-    def _llf_at(self, mu: FloatArray, edf: float) -> float:
-        """Log-likelihood at the means ``mu`` with the scale of a fit of ``edf``."""
+    def _llf_at(self, point: Any, edf: float) -> float:
+        """Log-likelihood at ``point`` (with ``mu``) with the scale of a fit of ``edf``."""
+        mu = point.mu
         pearson = deviance = math.nan
         if _scale.needs_pearson(self.scaletype, self.family):
             iw = self.freq_weights_total * self.var_weights_total
@@ -296,41 +311,23 @@ class PriorGLM(PriorModel):
                 pearson = float(np.sum(iw * resid**2 / self.family.variance(mu)))
         if _scale.needs_deviance(self.scaletype):
             deviance = float(self.problem.deviance(mu))
-        return self._llf(mu, self._scale_for(mu, edf, pearson, deviance))
+        return self._llf(point, self._scale_for(mu, edf, pearson, deviance))
 
     def _known_scale(self, what: str) -> float:
         return _scale.known_scale(self.scaletype, self.family, what)
 
     def _loo_deviance(self, fit: GLMFit) -> float:
-        h = np.asarray(fit.factor.leverage(fit.lam))
-        return self._loo_deviance_at(fit.fittedvalues, fit.eta, h)
-
-    def _loo_deviance_at(self, mu: FloatArray, eta: FloatArray, h: FloatArray) -> float:
-        """Approximate leave-one-out deviance at means ``mu`` with leverages ``h``."""
-        gprime = self.family.link.deriv(mu)
-        e = gprime * (self.endog_response - mu)
-        with np.errstate(all="ignore"):
-            eta_loo = eta - e * h / (1.0 - h)
-            mu_loo = self.family.link.inverse(eta_loo)
-            dev = (
-                self.family.resid_dev(
-                    self.endog_response, mu_loo, var_weights=self.var_weights_total
-                )
-                ** 2
-            )
-        total = float(np.sum(self.freq_weights_total * dev)) / self.wnobs
-        return total if np.isfinite(total) else math.inf
+        """Approximate leave-one-out deviance of ``fit`` (its data's :meth:`loo_deviance`)."""
+        return self._irls_data().loo_deviance(self._point_of(fit), fit.factor, fit.lam)
 
     def _penalty_value(self, params: FloatArray) -> float:
         """``(b - b0)' L (b - b0)``."""
         return self.problem.penalty(params)
 
     def _loglike_of(self, fit: GLMFit) -> Callable[[float], float]:
-        """The log-likelihood of ``fit`` as a function of the scale."""
-        y, mu = self.endog_response, fit.fittedvalues
-        return lambda phi: _families.loglike(
-            self.family, y, mu, self.var_weights_total, self.freq_weights_total, phi
-        )
+        """The log-likelihood of ``fit`` as a function of the scale (its data's :meth:`loglike`)."""
+        data, point = self._irls_data(), self._point_of(fit)
+        return lambda phi: data.loglike(point, phi)
 
     def _laplace_reml(self, fit: GLMFit) -> float:
         lam = fit.lam

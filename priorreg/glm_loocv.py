@@ -43,7 +43,7 @@ import numpy as np
 from priorreg.gram import signed_gram
 from priorreg.gram_irls import GramPoint, _cholesky
 from priorreg.gram_leverage import quadratic_forms
-from priorreg.irls import IRLSProblem
+from priorreg.irls import ArrayData, IRLSProblem
 
 __all__ = ["loocv_and_derivative"]
 
@@ -75,13 +75,13 @@ def loocv_and_derivative(
     b1 = d_params(problem, point, lam, chol) if np.all(np.isfinite(dW_deta)) else None
     if b1 is None:
         q, _ = quadratic_forms(X, *chol)
-        return model._loo_deviance_at(mu, eta, W * q), None
+        return ArrayData(problem).loo_deviance_at(mu, eta, W * q), None
     deta = X @ b1
     dW = dW_deta * deta
     q, r = quadratic_forms(X, *chol, signed_gram(X, dW) + lam * L)
     assert r is not None
     h = W * q
-    value = model._loo_deviance_at(mu, eta, h)
+    value = ArrayData(problem).loo_deviance_at(mu, eta, h)
     y = model.endog_response
     with np.errstate(all="ignore"):
         dh = dW * q - W * r

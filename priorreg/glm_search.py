@@ -482,7 +482,7 @@ class GLMSearch:
         sens = sensitivity(problem, point, lam)
         if name in ("gcv", "ubre", "aic"):
             value = model._deviance_criterion(
-                name, nf.deviance, nf.edf, lambda: model._llf_at(point.mu, nf.edf)
+                name, nf.deviance, nf.edf, lambda: model._llf_at(point, nf.edf)
             )
             if sens is None:
                 return value, None

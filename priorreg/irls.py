@@ -32,6 +32,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 from statsmodels.genmod import families as smf
 
+from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.bounded import ReducedProblem
 from priorreg.gram import unpenalized
@@ -188,6 +189,21 @@ class IRLSData(Protocol[P, S]):
     (:math:`X'WX`, :math:`X'W(z - X b_0)` in some factored form: the
     weighted Gram matrix, the triangular factor of the weighted design, or
     the path factor); ``penalty(b)`` :math:`(b - b_0)'L(b - b_0)`.
+
+    At a converged point the results and the penalty search ask two more
+    things: ``loglike(point, scale)``, the full log-likelihood
+    :math:`\ell(\mu; \phi)` as statsmodels' families compute it, and
+    ``loo_deviance(point, factor, lam)``, the approximate leave-one-out
+    deviance
+
+    .. math::
+
+        \frac{1}{n}\sum_i f_i\, d_i\big(y_i, g^{-1}(\eta_i - e_i h_i / (1 - h_i))\big),
+        \qquad e_i = g'(\mu_i)(y_i - \mu_i),
+
+    with the leverages :math:`h_i` of the working model ``factor`` at
+    ``lam`` (:mod:`priorreg.glm_loocv`; :math:`n = \sum_i f_i`).
+
     In-memory arrays (:class:`ArrayData`, :class:`priorreg.gram_irls.GramData`)
     and Dask partitions (:class:`priorreg.outofcore.glm.DaskData`)
     implement it.
@@ -206,6 +222,14 @@ class IRLSData(Protocol[P, S]):
 
     def penalty(self, params: FloatArray) -> float:
         """``(b - b0)' L (b - b0)``."""
+        ...
+
+    def loglike(self, point: P, scale: float) -> float:
+        """Full log-likelihood at ``point`` with dispersion ``scale``."""
+        ...
+
+    def loo_deviance(self, point: P, factor: PathFactor, lam: float) -> float:
+        """Approximate leave-one-out deviance at ``point`` (``inf`` where not finite)."""
         ...
 
 
@@ -465,6 +489,29 @@ class ArrayData:
     def penalty(self, params: FloatArray) -> float:
         """``(b - b0)' L (b - b0)``."""
         return self.problem.penalty(params)
+
+    def loglike(self, point: ArrayPoint, scale: float) -> float:
+        """Full log-likelihood at the means of ``point`` (any estimate with ``mu``)."""
+        p = self.problem
+        return _families.loglike(p.family, p.y, point.mu, p.var_weights, p.freq_weights, scale)
+
+    def loo_deviance(self, point: ArrayPoint, factor: PathFactor, lam: float) -> float:
+        """Approximate leave-one-out deviance with the leverages of ``factor`` at ``lam``."""
+        h = np.asarray(factor.leverage(lam))
+        return self.loo_deviance_at(point.mu, point.eta, h)
+
+    def loo_deviance_at(self, mu: FloatArray, eta: FloatArray, h: FloatArray) -> float:
+        """Approximate leave-one-out deviance at means ``mu`` with leverages ``h``."""
+        p = self.problem
+        family = p.family
+        gprime = family.link.deriv(mu)
+        e = gprime * (p.y - mu)
+        with np.errstate(all="ignore"):
+            eta_loo = eta - e * h / (1.0 - h)
+            mu_loo = family.link.inverse(eta_loo)
+            dev = family.resid_dev(p.y, mu_loo, var_weights=p.var_weights) ** 2
+        total = float(np.sum(p.freq_weights * dev)) / float(p.freq_weights.sum())
+        return total if np.isfinite(total) else math.inf
 
 
 def as_result(r: LoopResult[ArrayPoint], data: Any) -> IRLSResult:

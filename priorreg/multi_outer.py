@@ -200,7 +200,7 @@ def _evaluate(
         hess = fd.h_deviance / n + 2.0 * phi * fd.h_edf / n
     elif criterion == "aic":  # known scale: -2 llf = D / scale + const(y)
         phi = float(scale if scale is not None else 1.0)
-        value = model._deviance_criterion("aic", D, edf, lambda: model._llf(fd.mu, phi))
+        value = model._deviance_criterion("aic", D, edf, lambda: model._llf(fd, phi))
         grad = fd.d_deviance / phi + 2.0 * fd.d_edf
         hess = fd.h_deviance / phi + 2.0 * fd.h_edf
     elif criterion == "reml":

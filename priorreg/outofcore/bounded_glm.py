@@ -133,7 +133,8 @@ def finish_bounded(model: Any, r: Any) -> BoundedGLMFit:
     if isinstance(family, smf.Gaussian) and isinstance(family.link, smf.links.Identity):
         llf = base.llf  # concentrated in the scale: does not depend on it
     else:
-        llf = model._loglike_at(point, scale)
+        data = model._irls_data()
+        llf = data.loglike(data.evaluate(params), scale)
     values.update(
         normalized_cov=ncov, edf=edf, edf_params=edf_params, scale=scale, llf=llf
     )

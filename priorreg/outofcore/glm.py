@@ -131,7 +131,7 @@ def _glm_null_deviance(block: _Block, family: Any, mean: float) -> dict[str, Any
 def _glm_loo(
     block: _Block, family: Any, params: FloatArray, row_map: FloatArray, k0: int, phi: Any
 ) -> dict[str, Any]:
-    """Approximate leave-one-out deviance sum (as ``PriorGLM._loo_deviance``)."""
+    """Approximate leave-one-out deviance sum (as :meth:`priorreg.irls.ArrayData.loo_deviance`)."""
     r = _at(block, family, _PointSpec(params))
     with np.errstate(all="ignore"):
         h = r.hat(block.X, family, row_map, k0, phi)
@@ -278,6 +278,48 @@ class DaskData:
     def penalty(self, params: FloatArray) -> float:
         """``(b - b0)' L (b - b0)``."""
         return self.model._full_penalty(params)
+
+    def loglike(self, at: _At, scale: float) -> float:
+        """Full log-likelihood at a point (no pass for Binomial, Poisson, Gaussian)."""
+        model, point = self.model, at.point
+        family = model.family
+        if _families.is_known_scale(family) and scale == 1.0:
+            return float(point.sums["ll1"])
+        if isinstance(family, smf.Gaussian):
+            s = point.sums
+            return float(
+                -0.5 * s["g_rss"] / scale
+                - 0.5 * model.wnobs * np.log(2 * np.pi * scale)
+                + 0.5 * s["g_logv"]
+            )
+        return float(
+            model.source.reduce(
+                _glm_loglike,
+                family,
+                point.params,
+                scale,
+                progress=model.progress,
+                label="log-likelihood pass",
+            )["ll"]
+        )
+
+    def loo_deviance(self, at: _At, factor: PathFactor, lam: float) -> float:
+        """Approximate leave-one-out deviance (one pass; refused for a bounded fit)."""
+        model = self.model
+        _refuse_bounded_rows(model, "loocv")
+        phi = factor.shrinkage(lam)
+        total = model.source.reduce(
+            _glm_loo,
+            model.family,
+            np.asarray(at.params, dtype=float),
+            factor.row_map,
+            factor.n_unpen,
+            phi,
+            progress=model.progress,
+            label="leave-one-out pass",
+        )["loo"]
+        total = float(total) / model.wnobs
+        return total if np.isfinite(total) else math.inf
 
 
 class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
@@ -468,29 +510,6 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         at = r.point
         return _IRLS(r.params, at.point, at.deviance, r.lam, r.converged, r.iterations)
 
-    def _loglike_at(self, point: _Point, scale: float) -> float:
-        """Full log-likelihood at a point (no pass for Binomial, Poisson, Gaussian)."""
-        family = self.family
-        if _families.is_known_scale(family) and scale == 1.0:
-            return float(point.sums["ll1"])
-        if isinstance(family, smf.Gaussian):
-            s = point.sums
-            return float(
-                -0.5 * s["g_rss"] / scale
-                - 0.5 * self.wnobs * np.log(2 * np.pi * scale)
-                + 0.5 * s["g_logv"]
-            )
-        return float(
-            self.source.reduce(
-                _glm_loglike,
-                family,
-                point.params,
-                scale,
-                progress=self.progress,
-                label="log-likelihood pass",
-            )["ll"]
-        )
-
     def _finish_dask(self, r: _IRLS) -> GLMFit:
         """Covariance, edf, scale and likelihood at a converged fit (no pass)."""
         factor = self._factor_at(r.point)
@@ -501,12 +520,13 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         edf = float(factor.edf(lam))
         pearson = float(r.point.sums["pearson"])
         scale = self._scale_for(None, edf, pearson, float(r.deviance))
+        at = _At(r.point, r.deviance)
         if isinstance(self.family, smf.Gaussian) and isinstance(
             self.family.link, smf.links.Identity
         ):
-            llf = self._loglike_at(r.point, float(r.point.sums["g_rss"]) / self.wnobs)
+            llf = self._irls_data().loglike(at, float(r.point.sums["g_rss"]) / self.wnobs)
         else:
-            llf = self._loglike_at(r.point, scale)
+            llf = self._irls_data().loglike(at, scale)
         rows = self.source.rows
         params = r.params
         return GLMFit(
@@ -536,29 +556,9 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         return self._finish_dask(self._run_irls(req.lam, start, req.maxiter, req.tol))
 
     # --------------------------------------------------------- criteria
-    def _point_of(self, fit: GLMFit) -> _Point:
-        return self._evaluate(np.asarray(fit.params, dtype=float))
-
-    def _loo_deviance(self, fit: GLMFit) -> float:
-        _refuse_bounded_rows(self, "loocv")
-        factor = fit.factor
-        phi = factor.shrinkage(fit.lam)
-        total = self.source.reduce(
-            _glm_loo,
-            self.family,
-            np.asarray(fit.params, dtype=float),
-            factor.row_map,
-            factor.n_unpen,
-            phi,
-            progress=self.progress,
-            label="leave-one-out pass",
-        )["loo"]
-        total = float(total) / self.wnobs
-        return total if np.isfinite(total) else math.inf
-
-    def _loglike_of(self, fit: GLMFit) -> Callable[[float], float]:
-        point = self._point_of(fit)
-        return lambda phi: self._loglike_at(point, phi)
+    def _point_of(self, fit: GLMFit) -> _At:  # type: ignore[override]
+        """The point of ``fit`` (among the fit's recent points: no pass)."""
+        return self._irls_data().evaluate(np.asarray(fit.params, dtype=float))
 
     # ------------------------------------------------------------- fit
     def _performance_iteration(self, criterion: str, maxiter: int, tol: float) -> GLMFit:
