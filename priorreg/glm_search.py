@@ -510,11 +510,10 @@ class GLMSearch:
         with np.errstate(all="ignore"):
             resid2 = (y - point.mu) ** 2
             pearson = float(np.sum(problem.prior_weights * resid2 / fam.variance(point.mu)))
+        data = model._irls_data()  # the log-likelihood at a scale: the data protocol's
 
         def loglike(phi: float) -> float:
-            return _families.loglike(
-                fam, y, point.mu, model.var_weights_total, model.freq_weights_total, phi
-            )
+            return data.loglike(point, phi)
 
         k0, n = L.shape[0] - m, model.wnobs
         value, phi = laplace_reml(loglike, pen, log_det, k0, self._phi(), pearson, n)

@@ -44,19 +44,12 @@ _FATOL = 1e-11
 def loo_deviance(model: Any, comps: Components, lams: FloatArray, params: FloatArray) -> float:
     """The approximate mean leave-one-out deviance at a converged fit (module Notes)."""
     X = model.exog
-    fam = model.family
     eta, mu = model.problem.mean(params)
     w, _ = model.problem.working(eta, mu)
     S = np.tensordot(lams, comps.matrices, axes=1)
     Ainv, _ = _inverse(gram(X * np.sqrt(w)[:, None]) + 0.5 * (S + S.T))
     h = w * np.einsum("ij,jk,ik->i", X, Ainv, X)
-    y = model.endog_response
-    e = fam.link.deriv(mu) * (y - mu)
-    with np.errstate(all="ignore"):
-        mu_loo = fam.link.inverse(eta - e * h / (1.0 - h))
-        dev = fam.resid_dev(y, mu_loo, var_weights=model.var_weights_total) ** 2
-    total = float(np.sum(model.freq_weights_total * dev)) / model.wnobs
-    return total if math.isfinite(total) else math.inf
+    return model._irls_data().loo_deviance_at(mu, eta, h)
 
 
 def select_loocv(
