@@ -520,13 +520,12 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         edf = float(factor.edf(lam))
         pearson = float(r.point.sums["pearson"])
         scale = self._scale_for(None, edf, pearson, float(r.deviance))
-        at = _At(r.point, r.deviance)
+        llf_scale = scale
         if isinstance(self.family, smf.Gaussian) and isinstance(
             self.family.link, smf.links.Identity
-        ):
-            llf = self._irls_data().loglike(at, float(r.point.sums["g_rss"]) / self.wnobs)
-        else:
-            llf = self._irls_data().loglike(at, scale)
+        ):  # statsmodels' convention: the Gaussian likelihood concentrated in the scale
+            llf_scale = float(r.point.sums["g_rss"]) / self.wnobs
+        llf = self._irls_data().loglike(_At(r.point, r.deviance), llf_scale)
         rows = self.source.rows
         params = r.params
         return GLMFit(
@@ -557,7 +556,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
 
     # --------------------------------------------------------- criteria
     def _point_of(self, fit: GLMFit) -> _At:  # type: ignore[override]
-        """The point of ``fit`` (among the fit's recent points: no pass)."""
+        """The point of ``fit`` (no pass while it is among the fit's recent points)."""
         return self._irls_data().evaluate(np.asarray(fit.params, dtype=float))
 
     # ------------------------------------------------------------- fit
