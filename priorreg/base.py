@@ -30,6 +30,7 @@ from priorreg.multi import (
 from priorreg.options import row_sources
 from priorreg.penalty import Penalty, resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
+from priorreg.rowlabels import keep_row_dtype
 from priorreg.units import penalty_units_message
 
 __all__ = ["PriorModel", "check_finite"]
@@ -200,6 +201,7 @@ class PriorModel(Model):  # type: ignore[misc]
         # detection computes variances, ranges and (without a constant) the
         # rank of the augmented design, an SVD of the whole data
         super().__init__(endog, exog, missing=missing, hasconst=False, **arrays)
+        keep_row_dtype(self.data)  # a single row's fitted values stay float
         self.endog = np.asarray(self.endog, dtype=float)
         self.exog = np.asarray(self.exog, dtype=float)
         const_idx = _constant_column(self.exog)
