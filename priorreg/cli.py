@@ -28,6 +28,10 @@ __all__ = ["check_args", "main"]
 #: Work longer than this (seconds) shows the search for lam on stderr.
 PROGRESS_AFTER = 2.0
 
+#: How the demo's advice names a wider grid: the demo itself has no option for
+#: it, so the advice names the Python argument and the option of ``priorreg fit``.
+DEMO_GRID_OPTION = "lams= of fit() or refine() in Python (--lams of 'priorreg fit')"
+
 
 def _lam(text: str) -> float | str:
     try:
@@ -470,8 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``priorreg`` command."""
     args = _parser().parse_args(argv)
     # warnings of any step (reading, building, fitting, writing) are recorded and
-    # printed after the output, each cause once; their advice names --lams
-    token = grid_option.set("--lams" if args.command == "fit" else "lams=")
+    # printed after the output, each cause once; their advice names --lams. The
+    # demo has no grid option: its advice names both ways of giving one.
+    token = grid_option.set("--lams" if args.command == "fit" else DEMO_GRID_OPTION)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
