@@ -67,4 +67,5 @@ def test_fit_command_edge_warning_names_the_option(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0
     edge = [line for line in err.splitlines() if "edge" in line]
-    assert edge and all("--lams" in line and "lams=" not in line for line in edge), err
+    assert edge, err
+    assert all("--lams" in line and "lams=" not in line for line in edge), err
