@@ -5,12 +5,17 @@ Errors are plain ``ValueError``/``TypeError`` (and
 :func:`warn` gives every warning the ``stacklevel`` of the first caller
 outside priorreg, so the warning points at the user's line whatever the
 depth of the call inside the package (``fit``, ``refine``, ``summary``).
+Code that must keep some of them from the user collects them with
+:func:`kept_warnings`, which is local to the thread (a context variable),
+instead of changing the process-wide warning filters.
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -24,6 +29,7 @@ __all__ = [
     "PenaltyUnitsWarning",
     "SeparationWarning",
     "grid_option",
+    "kept_warnings",
     "warn",
 ]
 
@@ -84,8 +90,42 @@ def _outside_stacklevel() -> int:
     return level
 
 
+#: Where :func:`warn` puts the warnings of the categories a caller keeps.
+_keeper: ContextVar[tuple[tuple[type[Warning], ...], list[tuple[str, type[Warning]]]] | None] = (
+    ContextVar("priorreg_keeper", default=None)
+)
+
+
+@contextmanager
+def kept_warnings(
+    categories: tuple[type[Warning], ...],
+) -> Iterator[list[tuple[str, type[Warning]]]]:
+    """Collect priorreg's warnings of ``categories`` instead of issuing them.
+
+    Unlike ``warnings.catch_warnings``, this changes no process-wide state:
+    the collector lives in a context variable, so other threads (a grid
+    search on joblib's threading backend) keep their own warnings, and
+    warnings of other categories are issued as usual. Only warnings issued
+    through :func:`warn` in this thread are collected.
+
+    Yields
+    ------
+    list of (str, Warning subclass)
+        Filled with the message and category of each warning kept, in order.
+    """
+    kept: list[tuple[str, type[Warning]]] = []
+    token = _keeper.set((categories, kept))
+    try:
+        yield kept
+    finally:
+        _keeper.reset(token)
+
+
 def warn(message: str, category: type[Warning] = UserWarning) -> None:
     """Issue ``message`` pointing at the first line outside priorreg.
+
+    Inside :func:`kept_warnings`, a warning of a kept category is collected
+    there instead.
 
     Parameters
     ----------
@@ -94,4 +134,8 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     category : Warning subclass
         The warning class.
     """
+    keeper = _keeper.get()
+    if keeper is not None and issubclass(category, keeper[0]):
+        keeper[1].append((message, category))
+        return
     warnings.warn(message, category, stacklevel=_outside_stacklevel())

@@ -7,8 +7,10 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln
 from statsmodels.genmod import families as smf
+from statsmodels.tools.sm_exceptions import ValueWarning
 
 from priorreg._typing import FloatArray
+from priorreg.exceptions import warn
 
 __all__ = [
     "FAMILIES",
@@ -18,6 +20,7 @@ __all__ = [
     "describe",
     "family_from_json",
     "family_from_names",
+    "family_instance",
     "family_to_json",
     "is_known_scale",
     "loglike",
@@ -53,10 +56,27 @@ LINKS = {
 _FAMILY_PARAMETERS = {"negative_binomial": ("alpha",), "tweedie": ("var_power",)}
 
 
+def family_instance(family: type[smf.Family]) -> smf.Family:
+    """``family()``, with statsmodels' warning on a default parameter pointing at the user.
+
+    A negative binomial class without ``alpha`` gets statsmodels' default
+    ``alpha=1``, and statsmodels' warning is issued by :func:`priorreg.exceptions.warn`,
+    so it points at the user's line (and needs no change of the warning filters).
+    """
+    if issubclass(family, smf.NegativeBinomial):
+        warn(
+            "Negative binomial dispersion parameter alpha not set. Using default value "
+            "alpha=1.0. Pass sm.families.NegativeBinomial(alpha=...) to set it.",
+            ValueWarning,
+        )
+        return family(alpha=1.0)
+    return family()
+
+
 def check_family(family: Any) -> smf.Family:
     """Return ``family`` if it is a statsmodels family instance, else raise."""
     if isinstance(family, type) and issubclass(family, smf.Family):
-        return family()
+        return family_instance(family)
     if not isinstance(family, smf.Family):
         raise TypeError(
             "family must be a statsmodels family, e.g. sm.families.Poisson() or "

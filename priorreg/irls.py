@@ -23,7 +23,6 @@ penalty weight at the cost of about one fit.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,6 +34,7 @@ from statsmodels.genmod import families as smf
 from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.bounded import ReducedProblem
+from priorreg.exceptions import kept_warnings
 from priorreg.gram import unpenalized
 from priorreg.linalg import PathFactor, factorize
 from priorreg.selection import select_lam
@@ -600,8 +600,9 @@ def working_selector(criterion: str) -> Callable[[PathFactor, FloatArray], float
     linear = "reml" if criterion == "reml" else "gcv"
 
     def select(factor: PathFactor, zw: FloatArray) -> float:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        # the working model's own warnings (an edge of its grid) are not the user's;
+        # dropped per thread, without touching the process-wide filters
+        with kept_warnings((Warning,)):
             return select_lam(factor, zw, linear).lam
 
     return select

@@ -21,7 +21,6 @@ or when a step changes ``V`` by less than ``tol^2 (1 + |V|)``.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -29,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from priorreg._typing import FloatArray
-from priorreg.exceptions import LamOnEdgeWarning
+from priorreg.exceptions import LamOnEdgeWarning, warn
 from priorreg.multi_kernel import CriterionPoint
 
 __all__ = ["MultiSelection", "coordinate_scan", "flat_components", "newton_rho"]
@@ -227,11 +226,10 @@ def warn_at_edge(
                 f"{criterion} no longer changes with lam (to rounding) for {named(held)}, "
                 "so those lams are undetermined: any value beyond them fits alike"
             )
-        warnings.warn(
+        warn(
             "; ".join(causes) + ": a very large lam keeps those coefficients at their "
             "prior, a very small one leaves them to the data alone.",
             LamOnEdgeWarning,
-            stacklevel=5,
         )
     return np.asarray(edge)
 

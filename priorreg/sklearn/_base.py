@@ -23,7 +23,12 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from priorreg._typing import FloatArray
 from priorreg.checks import as_float_array
-from priorreg.exceptions import DegenerateFitWarning, LamOnEdgeWarning, SeparationWarning
+from priorreg.exceptions import (
+    DegenerateFitWarning,
+    LamOnEdgeWarning,
+    SeparationWarning,
+    kept_warnings,
+)
 from priorreg.penalty import resolve_penalty
 
 if TYPE_CHECKING:  # typing.Self is Python >= 3.11
@@ -94,6 +99,10 @@ def shared_docs(obj: Any) -> Any:
             lines.append(line)
     obj.__doc__ = "\n".join(lines)
     return obj
+
+
+#: The model warnings an estimator may keep in ``fit_warnings_`` (see :func:`_recorded`).
+_KEPT = (LamOnEdgeWarning, DegenerateFitWarning, SeparationWarning)
 
 
 def _recorded(category: type[Warning], lam: float) -> bool:
@@ -391,8 +400,9 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
                 f"than 1 sample (got n_samples = {X.shape[0]}); pass a number for lam"
             )
         names = self._names()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        # collected per thread, not by the process-wide warning filters, so that
+        # estimators fitted in parallel threads keep their own warnings
+        with kept_warnings(_KEPT) as caught:
             model = self._model_class(
                 y,
                 self._design(X),
@@ -404,12 +414,13 @@ class PriorEstimatorBase(BaseEstimator):  # type: ignore[misc]
                 **{self._weights_keyword: sample_weight},
             )
             results = model.fit(lam=self.lam, cov_type=self.cov_type, **self._fit_options())
-        recorded = [w for w in caught if _recorded(w.category, float(results.lam))]
-        self.fit_warnings_ = [str(w.message) for w in recorded]
-        self.lam_on_edge_ = any(issubclass(w.category, LamOnEdgeWarning) for w in recorded)
-        for w in caught:
-            if not _recorded(w.category, float(results.lam)):
-                warnings.warn(w.message, stacklevel=3)
+        lam = float(results.lam)
+        recorded = [(message, cat) for message, cat in caught if _recorded(cat, lam)]
+        self.fit_warnings_ = [message for message, _ in recorded]
+        self.lam_on_edge_ = any(issubclass(cat, LamOnEdgeWarning) for _, cat in recorded)
+        for message, cat in caught:
+            if not _recorded(cat, lam):
+                warnings.warn(message, cat, stacklevel=3)
         self._keep(results)
         return results
 

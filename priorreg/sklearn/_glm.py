@@ -62,6 +62,8 @@ def _by_name(value: Any, table: dict[str, Callable[[], Any]], what: str, base: t
         if key not in table:
             raise ValueError(f"unknown {what} {value!r}; use one of {sorted(table)} or an instance")
         return table[key]()
+    if isinstance(value, type) and issubclass(value, smf.Family):
+        return _families.family_instance(value)
     if isinstance(value, type) and issubclass(value, base):
         return value()
     if isinstance(value, base):
