@@ -30,7 +30,10 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
     r"""Results of :meth:`PriorGLM.fit`.
 
     As :class:`PriorRidgeResults`, with GLM quantities: ``deviance``,
-    ``pearson_chi2``, ``converged``, ``iterations``, ``mu``,
+    ``pearson_chi2``, ``converged``, ``iterations`` (IRLS iterations of the
+    reported fit; at a selected ``lam`` that fit starts from a neighbouring
+    fit of the search, so it is often 1 or 2: ``iterations_total`` and
+    ``search_fits`` count the whole search), ``mu``,
     ``resid_response``, ``resid_deviance``, ``resid_pearson``, ``ubre``.
     ``scale`` is 1 for the binomial, Poisson and negative binomial families,
     else Pearson chi2 / (n - edf), or as chosen by ``fit(scale=...)``
@@ -102,6 +105,34 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         return float(fit.scale)
 
     # ------------------------------------------------------------ criteria
+    @property
+    def search_fits(self) -> int | None:
+        """Converged fits the search for ``lam`` evaluated (1 at a fixed ``lam``).
+
+        ``None`` where the search does not record them (several penalties).
+        """
+        if self.selection is None:
+            return 1
+        path = self.lam_path
+        return None if path is None or "iterations" not in path else len(path)
+
+    @property
+    def iterations_total(self) -> int | None:
+        """IRLS iterations of the whole fit: summed over every fit of the search.
+
+        ``iterations`` counts those of the reported fit alone, which a search
+        warm-starts from its neighbour (as mgcv's ``outer.info`` beside
+        ``iter``); this is the cost of the selection, comparable to the
+        ``iterations`` of one fit at a fixed ``lam`` (which it equals then).
+        ``None`` where the search does not record them (several penalties).
+        """
+        if self.selection is None:
+            return int(self.iterations)
+        path = self.lam_path
+        if path is None or "iterations" not in path:
+            return None
+        return int(path["iterations"].sum())
+
     @cached_property
     def gcv(self) -> float:
         """``n D / (n - edf)^2``."""

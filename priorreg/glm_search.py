@@ -740,5 +740,7 @@ class GLMSearch:
             "edf": np.array([trials[v].edf for v in lam_sorted]),
             "deviance": np.array([trials[v].deviance for v in lam_sorted]),
             criterion: np.array([trials[v].value for v in lam_sorted]),
+            # IRLS iterations of each fit, from its warm start (the search's cost)
+            "iterations": np.array([trials[v].iterations for v in lam_sorted], dtype=int),
         }
         return fit, Selection(final, criterion, chosen.value, path, on_edge)

@@ -98,6 +98,7 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
         *_share_notes(share, "t" if res.use_t else "z"),
         *summary_notes(res),
         *bound_notes,
+        *_search_notes(res),
     ]
     if res.lam_method != "fixed" and res.cov_type != "unconditional":
         lines.append(
@@ -215,6 +216,18 @@ def _glm_head(res: Any) -> _Head:
             ("Penalty:", [penalty_label(res.model)]),
         ),
     )
+
+
+def _search_notes(res: Any) -> list[str]:
+    """What ``iterations`` counts at a selected lam, and the cost of the search (GLM)."""
+    total, fits = getattr(res, "iterations_total", None), getattr(res, "search_fits", None)
+    if res.selection is None or total is None or fits is None:
+        return []
+    return [
+        f"IRLS iterations: {res.iterations} for the reported fit (each fit of the search "
+        f"for lam starts from its neighbour's estimate); {total} over the {fits} fits of "
+        "the search (res.iterations_total, res.search_fits)."
+    ]
 
 
 def _ridge_head(res: Any) -> _Head:
