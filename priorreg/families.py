@@ -108,7 +108,8 @@ def check_response(family: smf.Family, y: FloatArray) -> None:
         rows = np.flatnonzero(bad)
         raise ValueError(
             f"the {name} family needs a response {rule}; {rows.size} value(s) are not "
-            f"(first at position {int(rows[0])}: {y[rows[0]]!r})"
+            f"(first at position {int(rows[0])}: {float(np.ravel(y)[rows[0]]):g}); check the "
+            "response column, or choose a family whose support includes it"
         )
 
 
@@ -161,8 +162,16 @@ def family_from_names(
         if link not in LINKS:
             raise ValueError(f"unknown link {link!r}; use one of {sorted(LINKS)}")
         kwargs["link"] = getattr(smf.links, LINKS[link])()
+    cls = getattr(smf, FAMILIES[name])
+    allowed = tuple(getattr(cls, "links", [object]))  # statsmodels' own test: isinstance
+    if link is not None and not isinstance(kwargs["link"], allowed):
+        valid = sorted(k for k, v in LINKS.items() if issubclass(getattr(smf.links, v), allowed))
+        raise ValueError(
+            f"link {link!r} does not suit the {name} family; use one of {valid} "
+            "(or leave the link out for the family's canonical one)"
+        )
     try:
-        return getattr(smf, FAMILIES[name])(**kwargs)
+        return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"link {link!r} does not suit the {name} family: {exc}") from exc
 

@@ -7,13 +7,18 @@ advice says, and refused where it does not).
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 
+import pandas as pd
 import pytest
+import statsmodels.api as sm
+import statsmodels.genmod.families as smf
 
 import priorreg as pr
 from priorreg import cli
+from priorreg.families import FAMILIES, LINKS
 from priorreg.results import PriorRidgeResults
 
 
@@ -51,7 +56,6 @@ def test_glm_demo_edge_note_names_real_parameters(glm_demo_output):
 
 def test_fit_command_edge_warning_names_the_option(tmp_path, capsys):
     import numpy as np
-    import pandas as pd
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=40)
@@ -69,3 +73,48 @@ def test_fit_command_edge_warning_names_the_option(tmp_path, capsys):
     edge = [line for line in err.splitlines() if "edge" in line]
     assert edge, err
     assert all("--lams" in line and "lams=" not in line for line in edge), err
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    data = sm.datasets.grunfeld.load_pandas().data
+    path = tmp_path / "small.csv"
+    data[data.firm == "IBM"].head(8).to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_wrong_link_lists_the_links_that_fit(small_csv, family, capsys):
+    cls = getattr(smf, FAMILIES[family])
+    wrong = next(
+        name
+        for name in ("logit", "probit", "inverse_squared")
+        if not isinstance(getattr(smf.links, LINKS[name])(), tuple(cls.links))
+    ) if family != "binomial" else "inverse_squared"  # fmt: skip
+    rc = cli.main(["fit", "invest ~ value", "--data", small_csv, "--family", family,
+                   "--link", wrong])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"priorreg: error: link '{wrong}' does not suit"), err
+    assert " object at 0x" not in err  # no object reprs from inside statsmodels
+    listed = re.search(r"use one of (\[.*?\])", err)
+    assert listed is not None, err
+    names = ast.literal_eval(listed.group(1))
+    # oracle: statsmodels' own check (isinstance against the family's links)
+    expected = sorted(
+        name for name, cls_name in LINKS.items()
+        if isinstance(getattr(smf.links, cls_name)(), tuple(cls.links))
+    )  # fmt: skip
+    assert names == expected
+
+
+def test_response_outside_the_family_names_the_value_plainly(small_csv, capsys):
+    rc = cli.main(["fit", "invest ~ value", "--data", small_csv, "--family", "binomial"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "np.float64" not in err
+    first = pd.read_csv(small_csv)["invest"].iloc[0]
+    assert f"first at position 0: {first:g}" in err
