@@ -153,7 +153,8 @@ class _MultiMixin:
     def _component_lines(self) -> list[str]:
         lines = [
             f"Penalty: sum_j lam_j (b - prior_j)' P_j (b - prior_j), {self.components.m} "
-            "components (the prior column shows the combined prior b0*):"
+            "components",
+            "(the prior column shows the combined prior b0*):",
         ]
         for name, lam, edf, kind in zip(
             self.components.labels,
@@ -170,9 +171,10 @@ class _MultiMixin:
             )
         elif self.selection is not None:
             lines.append(
-                "Standard errors and intervals treat the selected lams as known; "
-                'cov_type="unconditional" adds their uncertainty.'
+                f"Standard errors, tests and intervals treat the lams, chosen by "
+                f"{self.lam_method.upper()}, as known;"
             )
+            lines.append('cov_type="unconditional" adds their uncertainty.')
         return lines
 
     def summary(self, *args: Any, **kwargs: Any) -> Any:

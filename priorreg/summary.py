@@ -100,7 +100,8 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
         *bound_notes,
         *_search_notes(res),
     ]
-    if res.lam_method != "fixed" and res.cov_type != "unconditional":
+    several = getattr(res, "components", None) is not None  # their own note, per lam
+    if res.lam_method != "fixed" and res.cov_type != "unconditional" and not several:
         lines.append(
             f"Standard errors, tests and intervals treat lam, chosen by "
             f"{res.lam_method.upper()}, as known; cov_type=\"unconditional\" allows for "
