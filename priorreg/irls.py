@@ -90,15 +90,7 @@ class IRLSProblem:
     def deviance(self, mu: FloatArray) -> float:
         """Deviance with prior weights (scale 1)."""
         with np.errstate(all="ignore"):
-            return float(
-                self.family.deviance(
-                    self.y,
-                    mu,
-                    var_weights=self.var_weights,
-                    freq_weights=self.freq_weights,
-                    scale=1.0,
-                )
-            )
+            return _families.deviance(self.family, self.y, mu, self.var_weights, self.freq_weights)
 
     def penalty(self, params: FloatArray) -> float:
         """``(b - b0)' L (b - b0)``."""
@@ -333,6 +325,11 @@ def irls_loop(
             point = data.evaluate(None)
     pen_old = math.inf
     converged = stuck = False
+    # a start far from the data (a prior) can leave no finite step, or creep
+    # towards the optimum (a Gamma log link moves eta by at most 1 a step): then
+    # once more from the family's own start, where R's glm and statsmodels begin
+    restart = first is None and point.params is not None
+    lam_given = lam
     iterations = 0
     for iterations in range(1, maxiter + 1):
         if system is None:
@@ -359,6 +356,10 @@ def irls_loop(
             new_pen = cand.deviance + lam * data.penalty(new)
             halvings += 1
         if not np.isfinite(new_pen):
+            if restart and iterations == 1:
+                restart = False
+                point, system, pen_old = data.evaluate(None), None, math.inf
+                continue
             stuck = True
             break
         change = abs(new_pen - pen_old) / (abs(new_pen) + 0.1)
@@ -376,6 +377,18 @@ def irls_loop(
             "link (means outside the family's range). Use a link that keeps the means "
             "valid, e.g. Log(), or a prior close to the solution as the start"
         )
+    if restart and not converged:
+        again = irls_loop(
+            data,
+            lam_given,
+            maxiter=maxiter,
+            tol=tol,
+            select=select,
+            first=(data.evaluate(None), None),  # type: ignore[arg-type]
+            report=report,
+        )
+        if again is not None and again.converged:
+            return again
     return LoopResult(point, float(lam), pen_old, converged, iterations, stuck)
 
 

@@ -383,6 +383,8 @@ def warn_on_edge(
 def _parabola_vertex(t: FloatArray, v: FloatArray) -> float:
     """Abscissa of the vertex of the parabola through three points (clipped to them)."""
     (t0, t1, t2), (v0, v1, v2) = t, v
+    if not (np.isfinite(v0) and np.isfinite(v1) and np.isfinite(v2)):
+        return float(t1)  # a neighbour that did not converge (value inf): no parabola
     denom = (t0 - t1) * (t0 - t2) * (t1 - t2)
     a = (t2 * (v1 - v0) + t1 * (v0 - v2) + t0 * (v2 - v1)) / denom if denom else 0.0
     if not a > 0:
