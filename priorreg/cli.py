@@ -32,6 +32,26 @@ PROGRESS_AFTER = 2.0
 #: it, so the advice names the Python argument and the option of ``priorreg fit``.
 DEMO_GRID_OPTION = "lams= of fit() or refine() in Python (--lams of 'priorreg fit')"
 
+#: Python spellings in the models' advice -> the options of ``priorreg fit``
+#: (``lams=`` is named through :data:`priorreg.exceptions.grid_option`).
+CLI_SPELLINGS = (
+    ("pass fit(scale=number)", "pass --scale NUMBER"),
+    ("Pass fit(scale=number)", "Pass --scale NUMBER"),
+    ("scale='x2'", "--scale x2"),
+    ("scale='dev'", "--scale dev"),
+    ("lam='gcv' (or 'reml')", "--lam gcv (or reml)"),
+    ("lam='gcv'", "--lam gcv"),
+    ("pass standardize=True", "pass --standardize"),
+    ('penalty="information"', "--penalty information"),
+)
+
+
+def _cli_words(text: str) -> str:
+    """``text`` with the Python spellings of :data:`CLI_SPELLINGS` in the CLI's words."""
+    for python, option in CLI_SPELLINGS:
+        text = text.replace(python, option)
+    return text
+
 
 def _lam(text: str) -> float | str:
     try:
@@ -488,10 +508,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _fit(args)
     except (ValueError, TypeError, OSError, KeyError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if args.command == "fit":
+            first = _cli_words(first)
         print(f"priorreg: error: {first}", file=sys.stderr)
         return 2
     finally:
         grid_option.reset(token)
-    for message in dict.fromkeys(str(w.message) for w in caught):
+    words = _cli_words if args.command == "fit" else str
+    for message in dict.fromkeys(words(str(w.message)) for w in caught):
         print(f"priorreg: warning: {message}", file=sys.stderr)
     return 0

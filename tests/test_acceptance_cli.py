@@ -118,3 +118,49 @@ def test_response_outside_the_family_names_the_value_plainly(small_csv, capsys):
     assert "np.float64" not in err
     first = pd.read_csv(small_csv)["invest"].iloc[0]
     assert f"first at position 0: {first:g}" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        (
+            ["--family", "poisson", "--lam", "ubre", "--scale", "x2"],
+            ["--lam gcv", "--scale NUMBER"],
+        ),
+        (["--family", "gamma", "--lam", "ubre"], ["--scale NUMBER", "--lam gcv (or reml)"]),
+    ],
+)
+def test_cli_errors_give_cli_advice(small_csv, capsys, extra, needles):
+    rc = cli.main(["fit", "invest ~ value", "--data", small_csv, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+    for python in ("fit(", "lam='", "scale='"):
+        assert python not in err, err
+    # the advice is runnable: the parser takes the options it names
+    args = cli._parser().parse_args(
+        ["fit", "y ~ x", "--data", "d.csv", "--lam", "gcv", "--scale", "2.5"]
+    )
+    assert (args.lam, args.scale) == ("gcv", 2.5)
+
+
+def test_cli_units_warning_gives_cli_advice(tmp_path, capsys):
+    data = sm.datasets.grunfeld.load_pandas().data
+    frame = data[data.firm == "IBM"].assign(cents=lambda d: d["capital"] * 1e5)
+    frame.to_csv(tmp_path / "units.csv", index=False)
+    rc = cli.main(["fit", "invest ~ value + cents", "--data", str(tmp_path / "units.csv"),
+                   "--lam", "1"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0
+    warning = [line for line in err.splitlines() if "standard deviations" in line]
+    assert len(warning) == 1, err
+    assert "pass --standardize" in warning[0]
+    assert "--penalty information" in warning[0]
+    assert "standardize=True" not in warning[0]
+    args = cli._parser().parse_args(
+        ["fit", "y ~ x", "--data", "d.csv", "--standardize", "--penalty", "information"]
+    )
+    assert args.standardize is True
+    assert args.penalty == "information"
