@@ -24,6 +24,27 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _CRITERION_SIZE = (8.5, 4.5)
 
 
+def _lam_text(res: Any) -> str:
+    """``lam = 2.5``, or ``lams: old = 1.2, new = 30`` for several penalties."""
+    lam = res.lam
+    if np.ndim(lam) == 0:
+        return f"lam = {float(lam):.3g}"
+    labels = getattr(lam, "index", range(1, np.size(lam) + 1))
+    return "lams: " + ", ".join(
+        f"{name} = {float(v):.3g}" for name, v in zip(labels, np.ravel(lam), strict=True)
+    )
+
+
+def _one_lam(res: Any, what: str) -> None:
+    """A ``ValueError`` for a plot against one ``lam`` of a fit with several penalties."""
+    if np.ndim(res.lam) > 0:
+        raise ValueError(
+            f"{what} draws the fit against one lam, and this fit has {np.size(res.lam)} "
+            f"penalties, each with its own lam ({_lam_text(res)}): use plot_shrinkage(), "
+            "or res.lam_path for the search over the lams"
+        )
+
+
 def _pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
@@ -142,6 +163,7 @@ def plot_path(res: Any, ax: Any = None) -> Any:
     ``lam`` is a vertical dotted line. Curves differ by colour, line style and
     marker (distinct up to 40 terms); the legend sits to the right of the axes.
     """
+    _one_lam(res, "plot_path")
     model = res.model
     names = list(model.exog_names)
     shown = _path_terms(res)
@@ -179,6 +201,7 @@ def plot_criterion(res: Any, criterion: str | None = None, ax: Any = None) -> An
     default grid) with its grid minimum marked; the effective degrees of
     freedom :math:`\mathrm{tr}\,H(\lambda)` are dashed on the right axis.
     """
+    _one_lam(res, "plot_criterion")
     fig, ax = _axes(ax, figsize=_CRITERION_SIZE)
     criterion = criterion or (res.lam_method if res.lam_method != "fixed" else "gcv")
     lams = _grid(res)
@@ -273,7 +296,7 @@ def plot_shrinkage(res: Any, alpha: float = 0.05, ax: Any = None) -> Any:
     right.set_yticklabels([f"{b:.4g} (prior {p:.4g})" for b, p in zip(params, prior, strict=True)])
     right.tick_params(labelsize="small")
     right.set_ylabel("refined estimate (prior), own units")
-    _legend_and_title_above(ax, f"What the new data changed (lam = {res.lam:.3g})", 3)
+    _legend_and_title_above(ax, f"What the new data changed ({_lam_text(res)})", 3)
     return fig
 
 
@@ -282,8 +305,11 @@ def plot_overview(res: Any) -> Any:
 
     Path, criterion and shrinkage each get a sub-figure with its own
     constrained layout, so one plot's legend or long names do not squeeze
-    the others.
+    the others. With several penalties (no path against one lam) it is the
+    shrinkage plot alone.
     """
+    if np.ndim(res.lam) > 0:
+        return plot_shrinkage(res, alpha=0.05)
     sizes = [_path_size(res), _CRITERION_SIZE, _shrinkage_size(res)]
     width = max(w for w, _ in sizes)
     heights = [h for _, h in sizes]

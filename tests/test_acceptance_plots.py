@@ -1,0 +1,92 @@
+"""Plots of a fit with several penalties, as a user (or ``priorreg fit --plot``) meets them.
+
+DESIGN section 3 promises ``plot_path``, ``plot_criterion`` and
+``plot_shrinkage`` on results; with several penalties there is no single
+``lam`` to draw against, so the first two say so (naming what to use) and
+the shrinkage plot, which needs no path, draws. Oracles: the fitted lams
+(each in the title), the drawn artists, and the PNG signature of the file
+the command line writes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib  # in the test extra: missing is a failure, not a skip
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+import priorreg as pr
+from priorreg import cli
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(7)
+    n = 120
+    df = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    df["z"] = df.a + 0.5 * df.b + rng.normal(size=n)
+    return df
+
+
+@pytest.fixture(scope="module")
+def several(frame):
+    model = pr.PriorRidge.from_formula(
+        "z ~ a + b + c", frame, penalty={"g1": ["a"], "g2": ["b", "c"]}
+    )
+    return model.fit(lam=[2.0, 30.0])
+
+
+def test_shrinkage_plot_of_several_penalties_names_each_lam(several):
+    fig = several.plot_shrinkage()
+    try:
+        texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+        title = next(t for t in texts if t.startswith("What the new data changed"))
+        for name, lam in several.lam.items():
+            assert f"{name} = {lam:.3g}" in title, title
+        ax = fig.axes[0]
+        assert ax.get_xlabel()
+        assert ax.get_ylabel()
+        # one row per coefficient: the tick labels are the coefficient names
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert [label.split(" ")[0] for label in labels] == list(several.model.exog_names)
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("method", ["plot_path", "plot_criterion"])
+def test_plots_against_one_lam_refuse_several_clearly(several, method):
+    with pytest.raises(ValueError, match="penalties, each with its own lam") as exc:
+        getattr(several, method)()
+    assert "plot_shrinkage()" in str(exc.value)
+    assert "g1 = 2" in str(exc.value)
+
+
+def test_single_penalty_plots_unchanged(frame):
+    res = pr.PriorRidge.from_formula("z ~ a + b + c", frame).fit(lam=3.0)
+    for method in ("plot_path", "plot_criterion", "plot_shrinkage"):
+        fig = getattr(res, method)()
+        try:
+            title = " ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+            if method == "plot_shrinkage":
+                assert "lam = 3" in title
+        finally:
+            plt.close(fig)
+
+
+def test_cli_plot_with_several_penalties(tmp_path, frame, capsys):
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "pen.json").write_text(json.dumps({"components": {"g1": ["a"], "g2": ["b", "c"]}}))
+    out = tmp_path / "out.png"
+    rc = cli.main(
+        ["fit", "z ~ a + b + c", "--data", str(tmp_path / "d.csv"), "--penalty",
+         str(tmp_path / "pen.json"), "--lam", "reml", "--plot", str(out)]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "error" not in err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
