@@ -53,8 +53,11 @@ def _cli_words(text: str) -> str:
     return text
 
 
-def _lam(text: str) -> float | str:
+def _lam(text: str) -> float | list[float] | str:
+    """A number, a comma list of numbers (one lam per penalty), or a criterion name."""
     try:
+        if "," in text:
+            return [float(part) for part in text.split(",")]
         return float(text)
     except ValueError:
         return text
@@ -280,7 +283,8 @@ def _parser() -> argparse.ArgumentParser:
         "--lam",
         type=_lam,
         default="gcv",
-        help="a number >= 0, or gcv | loocv | reml (GLM also ubre | aic); default gcv",
+        help="a number >= 0, or gcv | loocv | reml (GLM also ubre | aic); default gcv; "
+        "with several penalty components (--penalty FILE) one number each: 1,10",
     )
     fit.add_argument(
         "--lams",
@@ -428,6 +432,17 @@ def _fit(args: argparse.Namespace, progress: Any) -> None:
     else:
         model = PriorGLM.from_formula(args.formula, data, family=family, **rows, **common)
         fit_kwargs["scale"] = args.scale if args.scale is not None else _options_scale(prior)
+    components = getattr(model, "penalty_components", None)
+    several = components is not None
+    if not isinstance(args.lam, str) and several != isinstance(args.lam, list):
+        labels = ", ".join(map(str, components.labels)) if several else ""
+        raise ValueError(
+            f"--lam: the penalty has {components.m} components ({labels}): give one lam "
+            "each, e.g. --lam 1,10, or a criterion (--lam reml)"
+            if several
+            else "--lam: a comma list gives one lam per penalty component, and this model "
+            "has one penalty: give one number, or several components with --penalty FILE"
+        )
     res = model.fit(lam=args.lam, lams=args.lams, cov_type=args.cov_type, **fit_kwargs)
     print(_output(res, args.format))
     if args.save_prior:

@@ -293,6 +293,15 @@ def _bounds_record(bounds: Any) -> Any:
     return "nonnegative" if bounds.spec == "nonnegative" else bounds.as_dict()
 
 
+def _lam_json(lam: Any) -> float | dict[str, float] | list[float]:
+    """``lam`` for a prior file: a number, or one per penalty (by group name if named)."""
+    if np.ndim(lam) == 0:
+        return float(lam)
+    if isinstance(lam, pd.Series):
+        return {str(k): float(v) for k, v in lam.items()}
+    return [float(v) for v in np.ravel(lam)]
+
+
 def save_prior(results: Any, path: str | Path) -> None:
     """Write names, estimates and normalized covariance as plain JSON.
 
@@ -317,7 +326,7 @@ def save_prior(results: Any, path: str | Path) -> None:
         "normalized_cov_params": ncov_list,
         "scale": float(getattr(results, "scale", math.nan)),
         "nobs": float(getattr(results, "nobs", math.nan)),
-        "lam": float(getattr(results, "lam", 0.0)),
+        "lam": _lam_json(getattr(results, "lam", 0.0)),
         "formula": getattr(model, "formula", None),
         "separated": getattr(getattr(results, "separation", None), "columns", None),
         "bounds": _bounds_record(getattr(model, "bounds", None)),
