@@ -112,17 +112,18 @@ def _finish(res: Any, smry: Summary, xname: list[str] | None, alpha: float) -> S
 
 
 def _share_notes(share: Any, stat: str) -> list[str]:
-    """Say which rows restate the prior (data share < 5%, < 0.1%)."""
+    """Say which rows restate the prior (data share < 5%, < 0.1%), and shares off [0, 1]."""
+    notes = _mixed_share_notes(share)
     low = share.low(LOW_SHARE)
     if not low:
-        return []
+        return notes
     measure = (
         "Data share"
         if share.diagonal
         else "Data share (here, with a non-diagonal penalty: the data's part of the "
         "posterior variance)"
     )
-    notes = [
+    notes += [
         f"{measure} below {LOW_SHARE:.0%} for {', '.join(low)}: these rows restate "
         "the prior; their standard errors, tests and intervals are not evidence "
         "from these data."
@@ -137,6 +138,20 @@ def _share_notes(share: Any, stat: str) -> list[str]:
             "own spread."
         )
     return notes
+
+
+def _mixed_share_notes(share: Any) -> list[str]:
+    """With a non-diagonal penalty a column 'share' entry may leave [0, 1]: say why."""
+    per = share.per_coefficient
+    off = [str(n) for n, v in per.items() if not -1e-9 <= v <= 1 + 1e-9]
+    if share.diagonal or not off:
+        return []
+    return [
+        f"The column 'share' leaves [0, 1] for {', '.join(off)}: with a non-diagonal "
+        "penalty each entry is diag((X'WX + lam L)^-1 X'WX), which mixes the information "
+        "of correlated coefficients; the overall share (edf/k) reads as a fraction, and so "
+        "does each entry of res.data_share().variance_share."
+    ]
 
 
 def penalty_label(model: Any) -> str:

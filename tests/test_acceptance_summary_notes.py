@@ -60,3 +60,31 @@ def test_selected_lam_is_said_to_be_treated_as_known_once(frame, label):
         assert len(line) <= NOTE_WIDTH, line
     fixed = model.fit(lam=[1.0, 2.0] if "two" in label else 1.0)
     assert "as known" not in " ".join(_notes(fixed))
+
+
+def test_share_column_off_unit_interval_is_explained():
+    import statsmodels.formula.api as smf
+
+    data = sm.datasets.fair.load_pandas().data
+    data["affair"] = (data["affairs"] > 0).astype(float)
+    formula = "affair ~ rate_marriage + age + yrs_married + children + religious + educ"
+    others = data[data["occupation"] != 6]
+    new = data[data["occupation"] == 6].sample(frac=1.0, random_state=0).iloc[:60]
+    binomial = sm.families.Binomial()
+    old = smf.glm(formula, others, family=binomial).fit()
+    res = pr.PriorGLM.from_formula(
+        formula, new, family=binomial, prior=old, penalty="information"
+    ).fit(lam=0.0864)
+    # oracle: S = (X'WX + lam L)^-1 X'WX = I - lam A^-1 L, densely
+    A_inv = np.asarray(res.normalized_cov_params)
+    L = np.asarray(res.model.penalty_matrix)
+    S = np.eye(len(A_inv)) - res.lam * A_inv @ L
+    share = np.diag(S)
+    # entries well off [0, 1] (by more than 1e-6, far above the rounding of S)
+    off = [n for n, v in zip(res.model.exog_names, share, strict=True) if v < -1e-6 or v > 1 + 1e-6]
+    assert off, share  # these data do give shares off [0, 1]
+    text = " ".join(_notes(res))
+    assert f"The column 'share' leaves [0, 1] for {', '.join(off)}:" in text
+    # a diagonal penalty keeps every share in [0, 1]: no such note
+    plain = pr.PriorGLM.from_formula(formula, new, family=binomial, prior=old).fit(lam=5.0)
+    assert "leaves [0, 1]" not in " ".join(_notes(plain))
