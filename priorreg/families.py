@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -123,8 +124,12 @@ def deviance(
     var_weights: FloatArray,
     freq_weights: FloatArray,
 ) -> float:
-    """Deviance as statsmodels computes it (scale 1), without its floor on Gamma's ``y/mu``.
+    """Deviance as statsmodels computes it (scale 1), without its floors on ``mu``.
 
+    A binomial mean of exactly 0 or 1 (``eta`` beyond about 37) where the
+    response is not 0 or 1 has an infinite deviance; statsmodels clips the
+    mean to ``[eps, 1 - eps]`` and reports a finite, constant one, so a start
+    beyond that range (a far prior intercept) looked converged. Likewise
     statsmodels computes the Gamma unit deviance ``2 (-log(y/mu) + (y - mu)/mu)``
     with ``y/mu`` clipped at machine epsilon, so the deviance stops changing
     once a mean exceeds ``y`` by a factor of ``4.5e15``: a start far from the
@@ -135,6 +140,12 @@ def deviance(
     dev = float(
         family.deviance(y, mu, var_weights=var_weights, freq_weights=freq_weights, scale=1.0)
     )
+    if isinstance(family, smf.Binomial) and np.isfinite(dev):
+        # statsmodels clips mu to [eps, 1 - eps]: a mean of exactly 0 or 1 where the
+        # response is not has an infinite deviance, not 2 log(1/eps) = 72 per row
+        impossible = ((mu <= 0) & (y > 0)) | ((mu >= 1) & (y < 1))
+        if np.any(impossible & (np.broadcast_to(var_weights * freq_weights, y.shape) > 0)):
+            return math.inf
     if isinstance(family, smf.Gamma) and np.isfinite(dev):
         ratio = y / mu
         low = ratio < _FLOAT_EPS

@@ -214,7 +214,10 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
         return sw, col
 
     j = problem.centre
-    cg = centred_gram(X, None, None, j, weigh=weigh, weights_at=weights_at)
+    # weights of a trial step may be 0, inf or NaN (means out of range): the Gram
+    # matrix is then discarded (valid), so its arithmetic must not warn either
+    with np.errstate(all="ignore"):
+        cg = centred_gram(X, None, None, j, weigh=weigh, weights_at=weights_at)
     deviance = problem.deviance(mu)
     gram = _point_from(cg, j, params, eta, mu, deviance) if valid[0] else None
     return GramArrayPoint(params, eta, mu, deviance, gram)

@@ -333,7 +333,14 @@ def irls_loop(
     iterations = 0
     for iterations in range(1, maxiter + 1):
         if system is None:
-            system = data.system(point)
+            try:
+                system = data.system(point)
+            except FloatingPointError:  # no working weights at the given start
+                if not (restart and iterations == 1):
+                    raise
+                restart = False
+                point = data.evaluate(None)
+                system = data.system(point)
             if system is None:
                 return None
         if select is not None:

@@ -118,3 +118,74 @@ def test_parabola_through_a_non_converged_neighbour_is_not_computed():
     t = np.log([1.0, 10.0, 100.0])
     assert _parabola_vertex(t, np.array([math.inf, 1.0, 2.0])) == t[1]
     assert _parabola_vertex(t, np.array([2.0, 1.0, math.inf])) == t[1]
+
+
+@pytest.fixture(scope="module")
+def binary_data():
+    rng = np.random.default_rng(6)
+    n = 200
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 2))])
+    p = 1 / (1 + np.exp(-(X @ [-0.4, 0.8, -0.5])))
+    return X, (rng.uniform(size=n) < p).astype(float), sm.families.Binomial()
+
+
+@pytest.mark.parametrize("lam", [1.0, "gcv"])
+def test_binomial_prior_beyond_the_clipped_means(binary_data, lam):
+    # eta = 300 gives means of exactly 1: statsmodels clips them to 1 - eps and
+    # reports a finite, constant deviance, so the fit looked converged at an
+    # intercept of -3e14. The intercept is unpenalized: its prior is irrelevant.
+    X, y, family = binary_data
+    far = pr.PriorGLM(y, X, family=family, prior=[300.0, 0.0, 0.0]).fit(lam=lam)
+    near = pr.PriorGLM(y, X, family=family, prior=[0.0, 0.0, 0.0]).fit(lam=lam)
+    assert far.converged
+    assert far.lam == pytest.approx(near.lam, rel=MARGIN * 1e-3)  # search tolerance
+    assert_at_optimum(family, X, y, far, far.lam, np.zeros(3))
+
+
+def test_binomial_deviance_of_impossible_means_is_infinite():
+    family = sm.families.Binomial()
+    y = np.array([0.0, 1.0, 0.5])
+    ones = np.ones(3)
+    assert families.deviance(family, y, np.array([0.2, 0.7, 0.5]), ones, ones) == (
+        family.deviance(y, np.array([0.2, 0.7, 0.5]), scale=1.0)
+    )
+    # a mean of 1 for a response of 0 (or of 0.5): the deviance is infinite
+    assert families.deviance(family, y, np.array([1.0, 0.7, 0.5]), ones, ones) == math.inf
+    assert families.deviance(family, y, np.array([0.2, 0.7, 1.0]), ones, ones) == math.inf
+    # a mean of 1 for a response of 1 is the limit of a perfect fit: finite
+    assert math.isfinite(families.deviance(family, y, np.array([0.2, 1.0, 0.5]), ones, ones))
+
+
+def test_inverse_gaussian_start_without_working_weights_restarts():
+    rng = np.random.default_rng(6)
+    n = 200
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 2))])
+    y = rng.wald(np.exp(X @ [1.0, 0.3, -0.2]), 5.0)
+    family = sm.families.InverseGaussian(link=sm.families.links.Log())
+    # exp(300)^3 overflows: no working weights at the prior
+    far = pr.PriorGLM(y, X, family=family, prior=[300.0, 0.0, 0.0]).fit(lam=1.0)
+    assert far.converged
+    assert_at_optimum(family, X, y, far, 1.0, np.array([300.0, 0.0, 0.0]))
+
+
+def test_dask_fit_from_a_far_prior_equals_the_in_memory_fit():
+    import dask
+    import dask.dataframe as dd
+    import pandas as pd
+
+    rng = np.random.default_rng(6)
+    n = 400
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    p = 1 / (1 + np.exp(-(-0.4 + 0.8 * df.a - 0.5 * df.b)))
+    df["y"] = (rng.uniform(size=n) < p).astype(float)
+    kw = {"family": sm.families.Binomial(), "prior": {"Intercept": 300.0}}
+    memory = pr.PriorGLM.from_formula("y ~ a + b", df, **kw).fit(lam=1.0)
+    with dask.config.set(scheduler="sync"):
+        lazy = pr.PriorGLM.from_formula("y ~ a + b", dd.from_pandas(df, npartitions=3), **kw)
+        res = lazy.fit(lam=1.0)
+    assert res.converged
+    assert memory.converged
+    X = np.column_stack([np.ones(n), df[["a", "b"]]])
+    for fit in (memory, res):
+        assert_at_optimum(sm.families.Binomial(), X, df["y"].to_numpy(), fit, 1.0,
+                          np.array([300.0, 0.0, 0.0]))  # fmt: skip

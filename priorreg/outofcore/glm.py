@@ -90,7 +90,8 @@ def _glm_point(
     n, k = block.X.shape
     iw = r.freq_w * r.var_w
     with np.errstate(all="ignore"):
-        dev = family.deviance(r.resp, r.mu, var_weights=r.var_w, freq_weights=r.freq_w, scale=1.0)
+        # the in-memory deviance (no floor on binomial or Gamma means), per partition
+        dev = _families.deviance(family, r.resp, r.mu, r.var_w, r.freq_w)
         out: dict[str, Any] = {
             "dev": float(dev),
             "pearson": float(np.sum(iw * (r.resp - r.mu) ** 2 / family.variance(r.mu))),
