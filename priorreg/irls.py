@@ -278,7 +278,12 @@ def irls_loop(
 
         |P_t - P_{t-1}| / (|P_t| + 0.1) < \mathrm{tol}
 
-    (converged) or after ``maxiter`` iterations.
+    (converged) or after ``maxiter`` iterations. A loop from a given start
+    (``start`` or the prior, not ``first``) that finds no working weights or
+    no finite step there, or ends without converging, runs once more from
+    the family's starting means (a prior far from the data, e.g. an
+    intercept in other units, otherwise creeps or sticks); the second
+    result is kept when it converges.
 
     Parameters
     ----------
