@@ -177,6 +177,8 @@ class PriorModel(Model):  # type: ignore[misc]
     ) -> None:
         if exog is None:
             raise ValueError("exog is required: pass the design matrix")
+        # nullable pandas columns (Int64, Float64): pd.NA as NaN, for the missing policy
+        endog, exog = _formula.without_pd_na(endog), _formula.without_pd_na(exog)
         if missing not in ("none", "drop", "raise"):
             raise ValueError(f"missing must be 'none', 'drop' or 'raise', not {missing!r}")
         n_in = np.shape(endog)[0] if np.ndim(endog) else 0

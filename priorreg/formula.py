@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
-__all__ = ["Design", "build_design", "capture_env", "exog_for", "rebuild_design"]
+__all__ = ["Design", "build_design", "capture_env", "exog_for", "rebuild_design", "without_pd_na"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,41 @@ def _frame(data: Any, *, allow_empty: bool = False) -> pd.DataFrame:
         )
     if len(frame) == 0 and not allow_empty:
         raise ValueError("the data have no rows: give at least one observation")
-    return frame
+    return _without_pd_na(frame)
+
+
+def without_pd_na(data: Any) -> Any:
+    """A DataFrame or Series with ``pd.NA`` columns as :func:`_without_pd_na` makes them.
+
+    Anything else is returned as it is. Used for the arrays given to a model
+    (statsmodels' missing-value handling cannot test ``pd.NA`` either).
+    """
+    if isinstance(data, pd.Series):
+        return _without_pd_na(data.to_frame()).iloc[:, 0].rename(data.name)
+    if isinstance(data, pd.DataFrame):
+        return _without_pd_na(data)
+    return data
+
+
+def _without_pd_na(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns whose missing value is ``pd.NA`` in a form patsy reads (a new frame).
+
+    patsy tests ``value != value``, which ``pd.NA`` refuses ("boolean value of
+    NA is ambiguous"): nullable numbers (``Int64``, ``Float64``, ...) become
+    float64 with NaN, other nullable columns (``boolean``, ``string``) objects
+    with None; both are missing values to patsy. Nothing else changes.
+    """
+    converted = {}
+    for name, dtype in frame.dtypes.items():
+        if getattr(dtype, "na_value", None) is not pd.NA:
+            continue
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            converted[name] = column.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            values = column.to_numpy(dtype=object, na_value=None)
+            converted[name] = pd.Series(values, index=column.index, dtype=object)
+    return frame.assign(**converted) if converted else frame
 
 
 def _endog_series(y: pd.DataFrame, formula: str) -> pd.Series | pd.DataFrame:
