@@ -140,13 +140,16 @@ def deviance(
     dev = float(
         family.deviance(y, mu, var_weights=var_weights, freq_weights=freq_weights, scale=1.0)
     )
-    if isinstance(family, smf.Binomial) and np.isfinite(dev):
+    if not (np.isfinite(dev) and np.size(mu)):
+        return dev
+    # the checks below cost a min and a max over the means unless a floor applies
+    if isinstance(family, smf.Binomial) and (np.min(mu) <= 0 or np.max(mu) >= 1):
         # statsmodels clips mu to [eps, 1 - eps]: a mean of exactly 0 or 1 where the
         # response is not has an infinite deviance, not 2 log(1/eps) = 72 per row
         impossible = ((mu <= 0) & (y > 0)) | ((mu >= 1) & (y < 1))
         if np.any(impossible & (np.broadcast_to(var_weights * freq_weights, y.shape) > 0)):
             return math.inf
-    if isinstance(family, smf.Gamma) and np.isfinite(dev):
+    if isinstance(family, smf.Gamma) and np.max(mu) * _FLOAT_EPS > np.min(y):
         ratio = y / mu
         low = ratio < _FLOAT_EPS
         if np.any(low):
