@@ -26,6 +26,8 @@ from priorreg.options import ModelOptions, model_options, options_from_json, opt
 __all__ = ["PriorFile", "align_prior", "load_prior", "save_prior"]
 
 _FORMAT = "priorreg-prior"
+#: The newest prior-file version this code writes and reads.
+_VERSION = 2
 _INTERCEPT_ALIASES = ("Intercept", "const", "intercept", "(Intercept)")
 
 
@@ -320,7 +322,7 @@ def save_prior(results: Any, path: str | Path) -> None:
     model = getattr(results, "model", None)
     doc = {
         "format": _FORMAT,
-        "version": 2,
+        "version": _VERSION,
         "names": [str(n) for n in params.index],
         "params": [float(v) for v in params.to_numpy()],
         "normalized_cov_params": ncov_list,
@@ -370,6 +372,12 @@ def load_prior(path: str | Path) -> PriorFile:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
         raise ValueError(f"{path} is not a priorreg prior file (format {_FORMAT!r})")
+    version = doc.get("version", 1)
+    if not (isinstance(version, int) and 1 <= version <= _VERSION):
+        raise ValueError(
+            f"{path} has prior-file version {version!r}; this priorreg reads versions 1 to "
+            f"{_VERSION}: upgrade priorreg to read it, or save the prior again with this one"
+        )
     names, values = doc.get("names"), doc.get("params")
     if not isinstance(names, list) or not isinstance(values, list):
         raise ValueError(f"{path}: 'names' and 'params' must be lists; write it with save_prior")
