@@ -215,8 +215,8 @@ def _glm_head(res: Any) -> _Head:
         name="PriorGLM",
         title="Prior-centred penalized GLM results",
         gright=[
-            ("Effective df (edf):", [f"{res.edf:.3f}"]),
-            ("Df Residuals:", [f"{res.df_resid:.3f}"]),
+            ("Effective df (edf):", [_df(res.edf)]),
+            ("Df Residuals:", [_df(res.df_resid)]),
             ("Scale:", [_fmt(res.scale)]),
             ("Deviance:", [_fmt(res.deviance)]),
             ("Pearson chi2:", [_fmt(res.pearson_chi2)]),
@@ -232,6 +232,12 @@ def _glm_head(res: Any) -> _Head:
             ("Penalty:", [penalty_label(res.model)]),
         ),
     )
+
+
+def _df(value: float) -> str:
+    """A degree-of-freedom count to 3 decimals; rounding below 0 reads 0.000, not -0.000."""
+    text = f"{value:.3f}"
+    return "0.000" if text == "-0.000" else text
 
 
 def _search_notes(res: Any) -> list[str]:
@@ -254,8 +260,8 @@ def _ridge_head(res: Any) -> _Head:
         gright=[
             ("R-squared:", [f"{res.rsquared:.4f}"]),
             ("Adj. R-squared:", [f"{res.rsquared_adj:.4f}"]),
-            ("Effective df (edf):", [f"{res.edf:.3f}"]),
-            ("Df Residuals:", [f"{res.df_resid:.3f}"]),
+            ("Effective df (edf):", [_df(res.edf)]),
+            ("Df Residuals:", [_df(res.df_resid)]),
             ("Scale:", [_fmt(res.scale)]),
             ("GCV:", [_fmt(res.gcv)]),
             ("LOOCV:", [_fmt(res.loocv)]),

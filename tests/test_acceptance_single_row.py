@@ -93,3 +93,15 @@ def test_many_rows_are_labelled_as_before():
     assert list(res.mu.index) == list(frame.index)
     X = np.column_stack([np.ones(20), frame["x"]])
     np.testing.assert_allclose(res.mu.to_numpy(), np.exp(X @ np.asarray(res.params)), rtol=RTOL)
+
+
+def test_single_row_summary_shows_no_negative_zero(one_row):
+    # one row, two coefficients: edf = 1 = n to rounding, so df_resid is 0 up to
+    # a rounding error of either sign; the header must not read "-0.000"
+    res = pr.PriorGLM.from_formula(
+        "y ~ x", one_row, family=sm.families.Poisson(), prior={"Intercept": 0.5, "x": 0.2}
+    ).fit(lam=1.0)
+    assert abs(res.df_resid) < 1e-9
+    header = str(res.summary().tables[0])
+    assert "-0.000" not in header
+    assert "Df Residuals:" in header
