@@ -21,7 +21,6 @@ import priorreg as pr
 from priorreg.irls import ArrayData, irls_loop
 from priorreg.outofcore import coding as _coding
 from priorreg.outofcore import passes as _passes
-from priorreg.outofcore import separation as _separation
 from priorreg.outofcore.glm import DaskData, _FitState
 
 
@@ -111,16 +110,18 @@ def test_dask_fit_leaves_the_model_alone_and_counts_its_passes(frames):
 
     with dask.config.set(scheduler="sync"), pytest.MonkeyPatch.context() as mp:
         mp.setattr(_passes, "_compute", counting)
-        for module in (_separation, _coding):  # bound there at import
-            mp.setattr(module, "_compute", counting)
+        mp.setattr(_coding, "_compute", counting)  # bound there at import
         before = dict(vars(lazy))
         res = lazy.fit(lam=2.0)
         # one pass per IRLS iteration (the deviance of each estimate and the
-        # next working factor in one pass), + the start, + the separation check
-        # (once per model)
+        # next working factor in one pass), + the start; the separation check
+        # (once per model) rides on the start's pass
         irls = [c for c in calls if c.startswith("IRLS pass")]
         assert len(irls) == res.iterations + 1 == res.model.passes
-        assert calls == ["separation check", *irls]
+        assert calls == irls
+        assert res.model._separation is None  # Poisson zeros, but not separated
+        first = res.model._state.points[b"start"]  # b0 = 0: the family's starting means
+        assert "sep_nonzero" in first.sums
         # the model the user built is untouched: same attributes, same objects
         # (the separation check is the model's documented once-per-model cache)
         after = dict(vars(lazy))

@@ -30,27 +30,15 @@ from priorreg.bounds import refuse_several_penalties
 from priorreg.fits import FitRequest, GLMFit
 from priorreg.glm import PriorGLM
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
-from priorreg.irls import Box, PathSystem, irls_loop, mean_out_of_domain, working_selector
+from priorreg.irls import Box, PathSystem, irls_loop, working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_iteration
+from priorreg.outofcore.irls_pass import Asks, glm_point, loglike_constant
+from priorreg.outofcore.irls_pass import PointSpec as _PointSpec
+from priorreg.outofcore.irls_pass import starting_mu as _starting_mu
 from priorreg.outofcore.model import _NO_ROWS, _DaskModel, _glm_arrays, init_like
-from priorreg.outofcore.passes import _Block, _Source, _weighted_qr
+from priorreg.outofcore.passes import _Block, _Source
 from priorreg.outofcore.prediction import DaskResultsRows
-
-
-def _starting_mu(family: Any, y: FloatArray, y_mean: float) -> FloatArray:
-    """``family.starting_mu`` with the mean of the whole response (not the block's)."""
-    if type(family).starting_mu is smf.Family.starting_mu:
-        return (y + y_mean) / 2.0
-    return family.starting_mu(y)
-
-
-@dataclass(frozen=True)
-class _PointSpec:
-    """Where to evaluate: coefficients, or the family's starting means (``params=None``)."""
-
-    params: FloatArray | None
-    y_mean: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,39 +68,6 @@ def _at(block: _Block, family: Any, spec: _PointSpec) -> _GLMRows:
         eta = block.X @ spec.params + offset
         mu = family.link.inverse(eta)
     return _GLMRows(resp, var_w, offset, freq_w, eta, mu)
-
-
-def _glm_point(
-    block: _Block, family: Any, spec: _PointSpec, b0: FloatArray, gaussian: bool
-) -> dict[str, Any]:
-    """Deviance, Pearson chi2, log-likelihood sums and the working factor at one point."""
-    r = _at(block, family, spec)
-    n, k = block.X.shape
-    iw = r.freq_w * r.var_w
-    with np.errstate(all="ignore"):
-        # the in-memory deviance (no floor on binomial or Gamma means), per partition
-        dev = _families.deviance(family, r.resp, r.mu, r.var_w, r.freq_w)
-        out: dict[str, Any] = {
-            "dev": float(dev),
-            "pearson": float(np.sum(iw * (r.resp - r.mu) ** 2 / family.variance(r.mu))),
-        }
-        if _families.is_known_scale(family):
-            out["ll1"] = _families.loglike(family, r.resp, r.mu, r.var_w, r.freq_w, 1.0)
-        if gaussian:
-            out["g_rss"] = float(np.sum(iw * (r.resp - r.mu) ** 2))
-            out["g_logv"] = float(np.sum(r.freq_w * np.log(r.var_w)))
-        W = iw * family.weights(r.mu)
-        z = (r.eta - r.offset) + family.link.deriv(r.mu) * (r.resp - r.mu)
-    valid = np.isfinite(W) & (W > 0) & np.isfinite(z)
-    out["bad_mu"] = mean_out_of_domain(family, r.mu)
-    out["bad_w"] = int(np.count_nonzero(~valid))
-    if out["bad_w"]:  # not a point IRLS can step from; it fails if it gets there
-        out["log_w"] = 0.0
-        out["work_R"] = np.zeros((min(n, k + 1), k + 1))
-    else:
-        out["log_w"] = float(np.sum(np.log(W)))
-        out["work_R"] = _weighted_qr(block.X, z - block.X @ b0, np.sqrt(W))
-    return out
 
 
 def _glm_loglike(block: _Block, family: Any, params: FloatArray, scale: float) -> dict[str, Any]:
@@ -226,6 +181,9 @@ class _FitState:
 
     passes: int = 0
     points: OrderedDict[bytes, _Point] = field(default_factory=OrderedDict)
+    #: ``ll + D/2`` of the data (:func:`priorreg.outofcore.irls_pass.loglike_constant`),
+    #: measured by the fit's first pass; ``None`` until then or for other families.
+    ll_const: float | None = None
 
     def cached(self, key: bytes) -> _Point | None:
         point = self.points.get(key)
@@ -281,11 +239,18 @@ class DaskData:
         return self.model._full_penalty(params)
 
     def loglike(self, at: _At, scale: float) -> float:
-        """Full log-likelihood at a point (no pass for Binomial, Poisson, Gaussian)."""
+        """Full log-likelihood at a point (no pass for Binomial, Poisson, Gaussian).
+
+        At scale 1 a family of known scale reads ``ll1`` from the fit's first
+        pass, later points ``c - D/2`` (:func:`~priorreg.outofcore.irls_pass.loglike_constant`).
+        """
         model, point = self.model, at.point
         family = model.family
         if _families.is_known_scale(family) and scale == 1.0:
-            return float(point.sums["ll1"])
+            if "ll1" in point.sums:
+                return float(point.sums["ll1"])
+            if model._state.ll_const is not None:  # ll = c - D / 2, c measured once
+                return model._state.ll_const - 0.5 * point.deviance
         if isinstance(family, smf.Gaussian):
             s = point.sums
             return float(
@@ -428,27 +393,48 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         return conditional_penalty(self.penalty_matrix, delta, self.bounds.at_bound(params))
 
     # --------------------------------------------------------- passes
-    def _evaluate(self, params: FloatArray | None) -> _Point:
+    def _evaluate(
+        self, params: FloatArray | None, separation: tuple[FloatArray, int] | None = None
+    ) -> _Point:
+        """The point at ``params``: one pass unless it is among the fit's recent points.
+
+        ``separation`` (column scales, most distinct rows) adds the separation
+        check's counts to the pass (:mod:`priorreg.outofcore.separation`).
+        The fit's first pass of a family of known scale also measures the
+        log-likelihood constant (:func:`~priorreg.outofcore.irls_pass.loglike_constant`).
+        """
         state = self._state
         key = b"start" if params is None else np.asarray(params, dtype=float).tobytes()
         cached = state.cached(key)
-        if cached is not None:
+        if cached is not None and (separation is None or "sep_nonzero" in cached.sums):
             return cached
         spec = _PointSpec(None if params is None else np.asarray(params, dtype=float), self._y_mean)
-        gaussian = isinstance(self.family, smf.Gaussian)
+        family = self.family
+        asks = Asks(
+            loglike=state.ll_const is None and _families.is_known_scale(family),
+            gaussian=isinstance(family, smf.Gaussian),
+            separation=separation,
+        )
         state.passes += 1
         sums = self.source.reduce(
-            _glm_point,
-            self.family,
+            glm_point,
+            family,
             spec,
             self.prior_values,
-            gaussian,
+            asks,
             progress=self.progress,
             label=f"IRLS pass {state.passes}",
         )
+        if state.ll_const is None:
+            state.ll_const = loglike_constant(family, sums)
         point = _Point(spec.params, sums)
         state.keep(key, point)
         return point
+
+    def _first_start(self) -> FloatArray | None:
+        """Where a fit without a start evaluates first (:func:`priorreg.irls.irls_loop`)."""
+        b0 = self.prior_values
+        return b0.copy() if np.any(b0) else None
 
     def _factor_at(self, point: _Point) -> PathFactor:
         if point._factor is None:

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy.linalg import lapack
 
 from priorreg._typing import FloatArray
+from priorreg.separation import distinct_rows
 
 #: Partial factors combined per node of the reduction tree.
 _SPLIT_EVERY = 8
@@ -212,7 +213,7 @@ def _moments(values: FloatArray, w: FloatArray | None) -> tuple[float, Any, Any]
 
 
 def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
-    """Combine partial reductions: triangular factors, extrema, moments, sums, lists."""
+    """Combine partial reductions: factors, extrema, moments, sums, lists, distinct rows."""
     out = dict(parts[0])
     for part in parts[1:]:
         for key, value in part.items():
@@ -227,9 +228,19 @@ def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
                 out[key] = _chan(mine, value)
             elif key.endswith("_list"):
                 out[key] = [*mine, *value]
+            elif key.endswith("_distinct"):
+                out[key] = _pool_distinct(mine, value)
             else:
                 out[key] = mine + value
     return out
+
+
+def _pool_distinct(a: Any, b: Any) -> Any:
+    """Pool two ``(rows, counts, max_rows)`` of distinct rows; ``None`` once there are too many."""
+    if a is None or b is None:
+        return None
+    pooled = distinct_rows(np.vstack([a[0], b[0]]), a[2], np.concatenate([a[1], b[1]]))
+    return None if pooled is None else (*pooled, a[2])
 
 
 def _tree(leaves: list[Any], split_every: int = _SPLIT_EVERY) -> Any:

@@ -1,14 +1,16 @@
-"""Separation of a Dask GLM's data, found in one pass over the partitions.
+"""Separation of a Dask GLM's data, found in the fit's first IRLS pass.
 
 The in-memory check (:mod:`priorreg.separation`) reads every row; here each
-partition contributes, per column, the number of its rows with a non-zero
-value and how many of those sit on the upper or on the lower side (the
-single-column screen, exact at any size), and its distinct rows with their
-sides and counts while there are few of them. When the distinct rows of the
+partition contributes, in the sweep that computes its share of the first
+IRLS point (:mod:`priorreg.outofcore.irls_pass`; the check costs no pass of
+its own), per column, the number of its rows with a non-zero value and how
+many of those sit on the upper or on the lower side (the single-column
+screen, exact at any size), and its distinct rows with their sides and
+counts while there are few of them. When the distinct rows of the
 whole data fit in :data:`priorreg.separation.LP_MAX_ENTRIES` entries (designs
 of indicators and few levels), Konis' linear programme runs on them as in
 memory; otherwise only the single-column screen decides. The columns are
-scaled by the maximum absolute values from the model's first pass, so the
+scaled by the maximum absolute values from the model's scan, so the
 tolerances are those of the in-memory check.
 """
 
@@ -19,65 +21,16 @@ from typing import Any
 import numpy as np
 
 from priorreg._typing import FloatArray
-from priorreg.outofcore.model import _glm_arrays
-from priorreg.outofcore.passes import _SPLIT_EVERY, _Block, _compute
 from priorreg.separation import (
     _TOL,
     Separation,
     _max_lp_rows,
     _row_sides,
-    distinct_rows,
     make_separation,
     search_direction,
 )
 
 __all__ = ["dask_separation"]
-
-
-def _partition_stats(
-    block: _Block, family: Any, scale: FloatArray, max_rows: int
-) -> dict[str, Any]:
-    """Per-column counts of the screen and (while few) the distinct ``[x/scale, side]`` rows."""
-    resp, _, _, _ = _glm_arrays(block, family)
-    n = block.X.shape[0]
-    side = _row_sides(family, resp)
-    if side is None:  # no row at a bound here
-        side = np.zeros(n)
-    Xs = block.X / scale
-    nz = np.abs(Xs) > _TOL
-    signed = side[:, None] * Xs
-    out: dict[str, Any] = {
-        "nonzero": nz.sum(axis=0),
-        "upper": (nz & (signed > 0)).sum(axis=0),
-        "lower": (nz & (signed < 0)).sum(axis=0),
-    }
-    out["rows"] = distinct_rows(np.column_stack([Xs, side]), max_rows)
-    return out
-
-
-def _merge_stats(max_rows: int, *parts: dict[str, Any]) -> dict[str, Any]:
-    """Sum the counts; pool the distinct rows while they stay within ``max_rows``."""
-    out = {key: sum(part[key] for part in parts) for key in ("nonzero", "upper", "lower")}
-    pooled = [part["rows"] for part in parts]
-    out["rows"] = None
-    if all(p is not None for p in pooled):
-        out["rows"] = distinct_rows(
-            np.vstack([p[0] for p in pooled]), max_rows, np.concatenate([p[1] for p in pooled])
-        )
-    return out
-
-
-def _one_pass(model: Any, scale: FloatArray, max_rows: int) -> dict[str, Any]:
-    """The partitions' statistics, merged in a reduction tree."""
-    import dask
-
-    level = model.source.tasks(_partition_stats, model.family, scale, max_rows)
-    while len(level) > 1:
-        level = [
-            dask.delayed(_merge_stats, pure=False)(max_rows, *level[i : i + _SPLIT_EVERY])
-            for i in range(0, len(level), _SPLIT_EVERY)
-        ]
-    return _compute(level[0], model.progress, "separation check")  # type: ignore[no-any-return]
 
 
 def _screen(stats: dict[str, Any], free: FloatArray) -> FloatArray | None:
@@ -94,12 +47,15 @@ def _screen(stats: dict[str, Any], free: FloatArray) -> FloatArray | None:
 
 
 def dask_separation(model: Any) -> Separation | None:
-    """A separating direction of a Dask ``PriorGLM``'s data, or ``None`` (one pass).
+    """A separating direction of a Dask ``PriorGLM``'s data, or ``None``.
+
+    The counts come with the fit's first IRLS point (kept for the loop, so
+    no pass of its own); families and links that cannot separate need none.
 
     Parameters
     ----------
     model : DaskPriorGLM
-        The model; its first pass gives the column ranges.
+        The model (the copy a fit works on); its scan gives the column ranges.
 
     Returns
     -------
@@ -115,7 +71,11 @@ def dask_separation(model: Any) -> Separation | None:
     scale = np.fmax(np.abs(xmin), np.abs(xmax))
     scale = np.where(scale > 0, scale, 1.0)
     max_rows = _max_lp_rows(scale.size)
-    stats = _one_pass(model, scale, max_rows)
+    # the counts ride on the fit's first IRLS pass (its point is kept for the loop)
+    sums = model._evaluate(model._first_start(), separation=(scale, max_rows)).sums
+    stats = {key: sums[f"sep_{key}"] for key in ("nonzero", "upper", "lower")}
+    distinct = sums["sep_distinct"]
+    stats["rows"] = None if distinct is None else distinct[:2]
     if not np.any(stats["upper"] + stats["lower"]):  # no row at a bound reachable
         return None
     Xu, su, counts = None, np.zeros(0), None

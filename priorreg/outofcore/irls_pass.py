@@ -1,0 +1,260 @@
+r"""The per-partition work of one Dask IRLS pass, in one sweep of cache-sized row chunks.
+
+At a point ``b`` (or at the family's starting means) each chunk of
+:data:`~priorreg.outofcore.passes._QR_ROWS` rows is copied from the
+partition's columns into one reused buffer, and while it is in cache gives
+the linear predictor, the means, the working weights and response, and the
+Householder factor of the weighted working problem:
+
+.. math::
+
+    \eta = X b + o, \qquad \mu = g^{-1}(\eta), \qquad
+    W = \frac{w}{g'(\mu)^2 V(\mu)}, \qquad
+    t = X (b - b_0) + g'(\mu) (y - \mu),
+
+    R_c = \mathrm{qr}\big(W^{1/2} [X_c, t_c]\big),
+
+the chunks' factors stacked and factorized again (TSQR). The n x k design
+matrix is never written. The deviance and Pearson sums are one-dimensional
+work on the means. With a canonical link :math:`g' = 1/V`, so
+:math:`W = w V(\mu)` and :math:`g'(\mu)(y - \mu) = (y - \mu)/V(\mu)`
+(:func:`unit_working`).
+
+The log-likelihood of the families of known scale is computed in the first
+pass of a fit only: for an exponential family at scale 1,
+:math:`\ell(\mu) + D(\mu)/2` does not depend on :math:`\mu` (it is the
+saturated log-likelihood), so that constant, measured once, gives
+:math:`\ell = c - D/2` at every later point from its deviance
+(:func:`loglike_constant`). The first pass of a fit may also carry the
+separation check's per-column counts and distinct rows
+(:mod:`priorreg.outofcore.separation`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from statsmodels.genmod import families as smf
+from statsmodels.genmod.families.links import FLOAT_EPS
+
+from priorreg import families as _families
+from priorreg._typing import FloatArray
+from priorreg.irls import mean_out_of_domain
+from priorreg.outofcore.model import _glm_arrays
+from priorreg.outofcore.passes import _Block, _chunks, _qr_r, _stack_factors
+from priorreg.separation import _TOL, _row_sides, distinct_rows
+
+__all__ = ["Asks", "PointSpec", "glm_point", "loglike_constant", "starting_mu", "unit_working"]
+
+#: Rows gathered before their distinct rows are pooled (``np.unique`` per
+#: 4096-row chunk would sort 16 times as often).
+_DISTINCT_BATCH = 65536
+
+
+def starting_mu(family: Any, y: FloatArray, y_mean: float) -> FloatArray:
+    """``family.starting_mu`` with the mean of the whole response (not the block's)."""
+    if type(family).starting_mu is smf.Family.starting_mu:
+        return (y + y_mean) / 2.0
+    return family.starting_mu(y)
+
+
+@dataclass(frozen=True)
+class PointSpec:
+    """Where to evaluate: coefficients, or the family's starting means (``params=None``)."""
+
+    params: FloatArray | None
+    y_mean: float = 0.0
+
+
+@dataclass(frozen=True)
+class Asks:
+    """What a pass computes beyond the deviance, Pearson sum and working factor.
+
+    ``loglike``: the log-likelihood at scale 1 (``ll1``); ``gaussian``: the
+    Gaussian log-likelihood's pieces; ``separation``: ``(scale, max_rows)``
+    of the separation check (column scales, most distinct rows pooled).
+    """
+
+    loglike: bool = False
+    gaussian: bool = False
+    separation: tuple[FloatArray, int] | None = None
+
+
+def _canonical(family: Any) -> str | None:
+    """The canonical family-link pairs with a shortcut (``None``: the general route)."""
+    link = family.link
+    if isinstance(family, smf.Poisson) and isinstance(link, smf.links.Log):
+        return "poisson"
+    if (
+        isinstance(family, smf.Binomial)
+        and isinstance(link, smf.links.Logit)
+        and getattr(family.variance, "n", 1) == 1
+    ):
+        return "logit"
+    if isinstance(family, smf.Gaussian) and isinstance(link, smf.links.Identity):
+        return "identity"
+    return None
+
+
+def unit_working(family: Any, mu: FloatArray, kind: str | None = None) -> tuple[Any, Any]:
+    r"""``(family.weights(mu), family.link.deriv(mu))``, with the canonical links' shortcut.
+
+    For a canonical link :math:`g'(\mu) = 1 / V(\mu)`, so the IRLS weight
+    :math:`1 / (g'^2 V)` is :math:`V(\mu)`: Poisson-log :math:`(\mu, 1/\mu)`,
+    logit :math:`(p(1-p), 1/(p(1-p)))` with ``p`` clipped as statsmodels
+    clips it, Gaussian-identity ``(1, 1)``. Otherwise statsmodels' link
+    derivative and variance, the derivative computed once.
+    """
+    if kind == "poisson":
+        return mu, 1.0 / mu
+    if kind == "logit":
+        p = np.clip(mu, FLOAT_EPS, 1.0 - FLOAT_EPS)
+        v = p * (1.0 - p)
+        return v, 1.0 / v
+    if kind == "identity":
+        return 1.0, 1.0
+    gprime = family.link.deriv(mu)
+    return 1.0 / (gprime**2 * family.variance(mu)), gprime
+
+
+class _SeparationCounts:
+    """The separation check's per-column counts and distinct rows, chunk by chunk."""
+
+    def __init__(self, side: FloatArray, scale: FloatArray, max_rows: int) -> None:
+        k = scale.size
+        self.side, self.scale, self.max_rows = side, scale, max_rows
+        self.nonzero, self.upper, self.lower = (np.zeros(k, dtype=np.int64) for _ in range(3))
+        self.pooled: tuple[FloatArray, FloatArray] | None = (np.zeros((0, k + 1)), np.zeros(0))
+        self.batch: list[FloatArray] = []
+        self.batch_rows = 0
+
+    def add(self, rows: slice, X: FloatArray) -> None:
+        Xs = X / self.scale
+        side = self.side[rows]
+        nz = np.abs(Xs) > _TOL
+        signed = side[:, None] * Xs
+        self.nonzero += nz.sum(axis=0)
+        self.upper += (nz & (signed > 0)).sum(axis=0)
+        self.lower += (nz & (signed < 0)).sum(axis=0)
+        if self.pooled is not None:
+            self.batch.append(np.column_stack([Xs, side]))
+            self.batch_rows += side.size
+            if self.batch_rows >= _DISTINCT_BATCH:
+                self._pool()
+
+    def _pool(self) -> None:
+        if self.pooled is None or not self.batch:
+            return
+        rows, counts = self.pooled
+        new = np.vstack(self.batch)
+        self.batch, self.batch_rows = [], 0
+        self.pooled = distinct_rows(
+            np.vstack([rows, new]), self.max_rows, np.concatenate([counts, np.ones(len(new))])
+        )
+
+    def sums(self) -> dict[str, Any]:
+        self._pool()
+        pooled = None if self.pooled is None else (*self.pooled, self.max_rows)
+        return {
+            "sep_nonzero": self.nonzero,
+            "sep_upper": self.upper,
+            "sep_lower": self.lower,
+            "sep_distinct": pooled,
+        }
+
+
+def glm_point(
+    block: _Block, family: Any, spec: PointSpec, b0: FloatArray, asks: Asks
+) -> dict[str, Any]:
+    """Deviance, Pearson chi2, the working factor and what ``asks`` adds, at one point.
+
+    Returns
+    -------
+    dict
+        ``dev``, ``pearson``, ``bad_mu`` (means outside the family's domain),
+        ``bad_w`` (rows whose working weight or response is not finite and
+        positive), ``log_w`` and ``work_R`` (the factor of ``W^{1/2} [X, t]``;
+        zeros when ``bad_w``), and ``ll1``, ``g_rss``/``g_logv``, ``sep_*``
+        when asked.
+    """
+    resp, var_w, offset, freq_w = _glm_arrays(block, family)
+    iw = freq_w * var_w
+    n, columns = block.n, block.columns
+    k = len(columns)
+    kind = _canonical(family)
+    params = spec.params
+    if params is None:  # the starting means need no coefficients
+        mu = starting_mu(family, resp, spec.y_mean)
+        eta = family.link(mu) + 0.0
+        coefs = b0[:, None]
+    else:
+        mu = np.empty(n)
+        coefs = np.column_stack([params, params - b0])
+    sep = None
+    if asks.separation is not None:
+        side = _row_sides(family, resp)
+        sep = _SeparationCounts(np.zeros(n) if side is None else side, *asks.separation)
+    factors, bad_w, log_w = [], 0, 0.0
+    with np.errstate(all="ignore"):
+        for rows, a in _chunks(columns, resp, n=n):  # a = [X_c, y_c], reused per chunk
+            Xc = a[:, :k]
+            if sep is not None:
+                sep.add(rows, Xc)
+            prod = Xc @ coefs
+            if params is None:
+                mu_c = mu[rows]
+                base = (eta[rows] - offset[rows]) - prod[:, 0]
+            else:
+                mu_c = family.link.inverse(prod[:, 0] + offset[rows])
+                mu[rows] = mu_c
+                base = prod[:, 1]
+            w_unit, gprime = unit_working(family, mu_c, kind)
+            W = iw[rows] * w_unit
+            t = base + gprime * (resp[rows] - mu_c)
+            bad = int(np.count_nonzero(~(np.isfinite(W) & (W > 0) & np.isfinite(t))))
+            bad_w += bad
+            if bad_w:  # not a point IRLS can step from; it fails if it gets there
+                continue
+            log_w += float(np.sum(np.log(W)))
+            sw = np.sqrt(W)
+            a[:, k] = t * sw
+            Xc *= sw[:, None]
+            factors.append(_qr_r(a))
+        out: dict[str, Any] = {
+            # the in-memory deviance (no floor on binomial or Gamma means)
+            "dev": _families.deviance(family, resp, mu, var_w, freq_w),
+            "pearson": float(np.sum(iw * (resp - mu) ** 2 / family.variance(mu))),
+        }
+        if asks.loglike:
+            out["ll1"] = _families.loglike(family, resp, mu, var_w, freq_w, 1.0)
+        if asks.gaussian:
+            out["g_rss"] = float(np.sum(iw * (resp - mu) ** 2))
+            out["g_logv"] = float(np.sum(freq_w * np.log(var_w)))
+    out["bad_mu"] = mean_out_of_domain(family, mu)
+    out["bad_w"] = bad_w
+    if bad_w:
+        out["log_w"] = 0.0
+        out["work_R"] = np.zeros((min(n, k + 1), k + 1))
+    else:
+        out["log_w"] = log_w
+        out["work_R"] = _stack_factors(factors, k + 1)
+    if sep is not None:
+        out.update(sep.sums())
+    return out
+
+
+def loglike_constant(family: Any, sums: dict[str, Any]) -> float | None:
+    r"""``ll1 + dev / 2`` of a pass that computed ``ll1``, when it is a constant of the data.
+
+    For Binomial, Poisson and negative binomial (exponential families of
+    scale 1 given their parameter) the log-likelihood is
+    :math:`\ell(\mu) = c - D(\mu)/2` with :math:`c` the saturated
+    log-likelihood, whatever :math:`\mu`; ``None`` when the pass had no
+    ``ll1``, the family is another, or the sums are not finite.
+    """
+    if "ll1" not in sums or not _families.is_known_scale(family):
+        return None
+    c = float(sums["ll1"]) + 0.5 * float(sums["dev"])
+    return c if np.isfinite(c) else None
