@@ -147,12 +147,12 @@ def partition_breakdown(ridge, glm, path: Path, columns: list[str], repeat: int)
         ("GLM scan: extrema + moments", lambda: _scan(gblock, "glm", "freq_weights", family)),
     ]
     try:  # the IRLS pass's per-partition work (its name may change with the IRLS loop)
-        from priorreg.outofcore.glm import _glm_point, _PointSpec
+        from priorreg.outofcore.irls_pass import Asks, PointSpec, glm_point
     except ImportError:
-        print("(the IRLS pass's kernel is not priorreg.outofcore.glm._glm_point: not timed)")
+        print("(the IRLS pass's kernel is not priorreg.outofcore.irls_pass.glm_point: not timed)")
     else:
         steps.append(
-            ("one IRLS pass's work", lambda: _glm_point(gblock, family, _PointSpec(b0), b0, False))
+            ("one IRLS pass's work", lambda: glm_point(gblock, family, PointSpec(b0), b0, Asks()))
         )
     out = []
     with threadpool_limits(limits=1, user_api="blas"):
@@ -281,8 +281,9 @@ def main() -> None:
         )
 
     med = {k: float(np.median(v)) for k, v in times.items()}
-    # the IRLS passes and the first scan (the separation check may add one more)
-    passes = glm_model.passes + 1
+    # the fit's passes (the IRLS points; the separation check rides on the
+    # first) and the model's scan
+    passes = gres.model.passes + 1
     iterations = gres.iterations
     print(f"\n{rows:,} rows, medians of {args.repeat}:")
     print(f"map_partitions(len) (reference, not a floor) {spread(times['len'])}")

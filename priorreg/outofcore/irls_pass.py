@@ -83,17 +83,21 @@ class Asks:
 
 
 def _canonical(family: Any) -> str | None:
-    """The canonical family-link pairs with a shortcut (``None``: the general route)."""
-    link = family.link
-    if isinstance(family, smf.Poisson) and isinstance(link, smf.links.Log):
+    """The canonical family-link pairs with a shortcut (``None``: the general route).
+
+    The link's exact type is tested: statsmodels derives the probit and
+    cloglog links from ``Logit``.
+    """
+    link = type(family.link)
+    if isinstance(family, smf.Poisson) and link is smf.links.Log:
         return "poisson"
     if (
         isinstance(family, smf.Binomial)
-        and isinstance(link, smf.links.Logit)
+        and link is smf.links.Logit
         and getattr(family.variance, "n", 1) == 1
     ):
         return "logit"
-    if isinstance(family, smf.Gaussian) and isinstance(link, smf.links.Identity):
+    if isinstance(family, smf.Gaussian) and link is smf.links.Identity:
         return "identity"
     return None
 
