@@ -301,12 +301,24 @@ def _quiet_design(formula: str, frame: pd.DataFrame, env: Any, missing: str) -> 
         return _formula.build_design(formula, frame, env, missing)
 
 
+#: Rows of a partition brought to the client for the template.
+_HEAD_ROWS = 1000
+
+
+def _first_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.head(_HEAD_ROWS)
+
+
 def _head(ddf: Any) -> pd.DataFrame:
-    """Rows of the first non-empty partition (of at most the first four)."""
+    """Rows of the first non-empty partition (of at most the first four).
+
+    The head is taken where the partition is read: only its first rows
+    travel to the client, not the whole partition.
+    """
     for number in range(min(ddf.npartitions, 4)):
-        part = ddf.partitions[number].compute()
+        part = ddf.partitions[number].map_partitions(_first_rows, meta=ddf._meta).compute()
         if len(part):
-            return part.head(1000)
+            return part
     return ddf._meta_nonempty
 
 
