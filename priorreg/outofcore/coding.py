@@ -323,17 +323,23 @@ def _head(ddf: Any) -> pd.DataFrame:
 
 
 def _formula_columns(formula: str, ddf: Any, env: Any, missing: str) -> list[Any] | None:
-    """The data columns the formula reads, found on Dask's made-up rows (None if unsure).
+    """The data columns the formula reads, from its parsed terms (None if unsure).
 
     Reading only these for the template saves reading every column of a
-    partition when the data are wider than the model.
+    partition when the data are wider than the model. The formula is parsed,
+    not evaluated (patsy's ``ModelDesc``): the names in each factor's code.
     """
+    import patsy
+
     try:
-        design = _quiet_design(formula, ddf._meta_nonempty, env, missing)
-    except Exception:  # made-up values the formula cannot take: read every column
+        desc = patsy.ModelDesc.from_formula(formula)
+    except Exception:  # patsy explains the formula's error when it builds the design
         return None
-    names = set(_design_columns(design, [str(c) for c in ddf.columns]))
-    return [c for c in ddf.columns if str(c) in names] or None
+    used: set[str] = set()
+    for term in [*desc.lhs_termlist, *desc.rhs_termlist]:
+        for factor in term.factors:
+            used |= _names_in(getattr(factor, "code", str(factor)))
+    return [c for c in ddf.columns if str(c) in used] or None
 
 
 def _design_columns(design: _formula.Design, columns: list[str]) -> list[str]:
@@ -500,5 +506,8 @@ def build_dask_design(
     base = raw[columns].dropna().head(_TEMPLATE_ROWS)
     if len(base) == 0:
         base = ddf._meta_nonempty[columns]
+    if not levels and base.equals(raw[columns].head(_TEMPLATE_ROWS)):
+        # no level to add: the template is the first design's own rows
+        return _DaskDesign(first, columns)
     design = _quiet_design(formula, _template(base, levels), env, missing)
     return _DaskDesign(design, columns)
