@@ -135,17 +135,25 @@ class _SeparationCounts:
         self.batch_rows = 0
 
     def add(self, rows: slice, X: FloatArray) -> None:
+        """Count a chunk: ``|x/scale| > tol`` on the side of the row's bound (or against it).
+
+        With ``s`` the row's side, ``|x| > tol`` and ``s x > 0`` is ``x > tol``
+        on the upper side and ``x < -tol`` on the lower one.
+        """
         Xs = X / self.scale
         side = self.side[rows]
-        nz = np.abs(Xs) > _TOL
-        signed = side[:, None] * Xs
-        self.nonzero += nz.sum(axis=0)
-        self.upper += (nz & (signed > 0)).sum(axis=0)
-        self.lower += (nz & (signed < 0)).sum(axis=0)
+        pos, neg = Xs > _TOL, Xs < -_TOL
+        self.nonzero += np.count_nonzero(pos, axis=0) + np.count_nonzero(neg, axis=0)
+        for s, same, other in ((1.0, pos, neg), (-1.0, neg, pos)):
+            at = side == s
+            if at.any():
+                self.upper += np.count_nonzero(same[at], axis=0)
+                self.lower += np.count_nonzero(other[at], axis=0)
         if self.pooled is not None:
             self.batch.append(np.column_stack([Xs, side]))
             self.batch_rows += side.size
-            if self.batch_rows >= _DISTINCT_BATCH:
+            # the first chunk alone tells a design of continuous columns
+            if self.batch_rows >= _DISTINCT_BATCH or not self.pooled[0].shape[0]:
                 self._pool()
 
     def _pool(self) -> None:
