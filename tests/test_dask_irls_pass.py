@@ -154,3 +154,37 @@ def test_converged_loglike_comes_from_the_deviance():
         # c and D/2 are sums of n terms each: n eps (|ll| + D) rounding; 10x margin
         tol = MARGIN * n * EPS * (abs(ll) + res.deviance)
         assert res.llf == pytest.approx(ll, abs=tol)
+
+
+def test_separation_rides_on_the_first_irls_pass(monkeypatch):
+    """No pass of its own: the distinct rows (many chunks per partition) reach the LP.
+
+    ``y = a and b`` over 30,000 rows of two indicators: no single column
+    separates, ``a + b`` does (Konis' programme on the 4 distinct rows);
+    the in-memory check on the same rows is the oracle.
+    """
+    rng = np.random.default_rng(21)
+    n = 30_000  # 10,000 rows per partition: 3 chunks of the pass each
+    a = rng.integers(0, 2, size=n).astype(float)
+    b = rng.integers(0, 2, size=n).astype(float)
+    df = pd.DataFrame({"y": a * b, "a": a, "b": b})
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    calls: list[str] = []
+    original = _passes._compute
+
+    def counting(obj, progress, label):
+        calls.append(label)
+        return original(obj, progress, label)
+
+    model = pr.PriorGLM.from_formula("y ~ a + b", ddf, family=F.Binomial())
+    monkeypatch.setattr(_passes, "_compute", counting)
+    with pytest.warns(pr.SeparationWarning) as warned:
+        res = model.fit(lam=1.0)
+    assert calls == [f"IRLS pass {i}" for i in range(1, res.model.passes + 1)]
+    assert res.model.passes == res.iterations + 1  # the start, then one per iteration
+    with pytest.warns(pr.SeparationWarning) as warned_ref:
+        ref = pr.PriorGLM.from_formula("y ~ a + b", df, family=F.Binomial()).fit(lam=1.0)
+    assert [str(w.message) for w in warned] == [str(w.message) for w in warned_ref]
+    assert res.separation.columns == ref.separation.columns
+    assert res.separation.n_rows == ref.separation.n_rows
+    np.testing.assert_array_equal(res.separation.direction, ref.separation.direction)
