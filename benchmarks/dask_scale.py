@@ -14,8 +14,9 @@ thread, this machine's 2 cores) measures, ``--repeat`` times interleaved
   column, which no fit can do.)
 - ``PriorRidge.from_formula(...).fit(lam="gcv")``: one TSQR pass, then GCV
   over the whole path in memory;
-- ``PriorGLM.from_formula(..., family=Poisson()).fit(lam=...)``: one pass
-  per penalized IRLS iteration plus the first scan;
+- ``PriorGLM.from_formula(..., family=Poisson()).fit(lam=...)``: the
+  model's scan, then one pass at the start (which also carries the
+  separation check) and one per penalized IRLS iteration;
 
 and prints wall time, rows per second, passes over the data, time per pass
 and per IRLS iteration relative to the plain read with issue 12's targets,
@@ -151,9 +152,18 @@ def partition_breakdown(ridge, glm, path: Path, columns: list[str], repeat: int)
     except ImportError:
         print("(the IRLS pass's kernel is not priorreg.outofcore.irls_pass.glm_point: not timed)")
     else:
-        steps.append(
-            ("one IRLS pass's work", lambda: glm_point(gblock, family, PointSpec(b0), b0, Asks()))
-        )
+        from priorreg.separation import _max_lp_rows
+
+        xmin, xmax = glm._scan["x_min"], glm._scan["x_max"]
+        scale = np.fmax(np.abs(xmin), np.abs(xmax))
+        first_asks = Asks(loglike=True, separation=(scale, _max_lp_rows(scale.size)))
+        steps += [
+            ("one IRLS pass's work", lambda: glm_point(gblock, family, PointSpec(b0), b0, Asks())),
+            (
+                "  the first (+ separation, loglike)",
+                lambda: glm_point(gblock, family, PointSpec(b0), b0, first_asks),
+            ),
+        ]
     out = []
     with threadpool_limits(limits=1, user_api="blas"):
         for label, fn in steps:
@@ -295,7 +305,7 @@ def main() -> None:
     )
     print(f"    lam={res.lam:.4g}, edf={res.edf:.3f}, scale={res.scale:.5f}, R2={res.rsquared:.5f}")
     print(
-        f"PriorGLM Poisson lam={args.lam:g} ({passes} passes+) {spread(times['glm'])}  "
+        f"PriorGLM Poisson lam={args.lam:g} ({passes} passes)  {spread(times['glm'])}  "
         f"{rows / med['glm'] / 1e6:.2f} M rows/s"
     )
     print(
