@@ -199,17 +199,19 @@ class _FormulaCoder:
                 X = coded.exog.to_numpy(dtype=float)
         except ValueError as exc:
             raise ValueError(f"partition {number}: {exc}") from None
+        # every row kept (the positions are 0..n-1): views, not copies
+        take = slice(None) if rows.size == len(frame) else rows
         arrays: dict[str, FloatArray | None] = {}
         for key, column in self.row_columns.items():
             if isinstance(column, str):
-                arrays[key] = frame[column].to_numpy(dtype=float)[rows]
+                arrays[key] = frame[column].to_numpy(dtype=float)[take]
             else:
                 arrays[key] = np.full(rows.size, float(column))
         block = _Block(
             y=y,
             X=X,
             rows=arrays,
-            index=frame.index[rows],
+            index=frame.index[take],
             dropped=len(frame) - rows.size,
             columns=columns,
         )
