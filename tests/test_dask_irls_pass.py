@@ -188,3 +188,45 @@ def test_separation_rides_on_the_first_irls_pass(monkeypatch):
     assert res.separation.columns == ref.separation.columns
     assert res.separation.n_rows == ref.separation.n_rows
     np.testing.assert_array_equal(res.separation.direction, ref.separation.direction)
+
+
+def test_separation_counts_stop_only_where_the_screen_cannot_pass():
+    """Columns still able to separate are counted in full; the others keep the facts.
+
+    Oracle: the counts over every row, in numpy, of ``|x/scale| > tol`` on
+    each side (the in-memory screen's definition).
+    """
+    from priorreg.outofcore.irls_pass import _SeparationCounts
+    from priorreg.separation import _TOL
+
+    rng = np.random.default_rng(31)
+    n = 3 * _passes._QR_ROWS + 11
+    y = (rng.uniform(size=n) < 0.4).astype(float)
+    rare = np.zeros(n)
+    rare[rng.choice(np.flatnonzero(y == 0), 5, replace=False)] = 1.0  # only y = 0 rows
+    late = np.zeros(n)
+    late[-3:] = 1.0  # non-zero only in the last chunk, on both sides
+    y[-3:] = [0.0, 1.0, 0.0]
+    X = np.column_stack([rng.normal(size=n), rare, np.zeros(n), late, np.ones(n)])
+    side = np.where(y >= 1, 1.0, -1.0)
+    scale = np.maximum(np.abs(X).max(axis=0), 1.0)
+    counts = _SeparationCounts(side, scale, max_rows=1)  # no distinct rows: the screen alone
+    for start in range(0, n, _passes._QR_ROWS):
+        rows = slice(start, min(start + _passes._QR_ROWS, n))
+        counts.add(rows, X[rows])
+    got = counts.sums()
+    Xs = X / scale
+    nonzero = np.sum(np.abs(Xs) > _TOL, axis=0)
+    upper = np.sum((np.abs(Xs) > _TOL) & (side[:, None] * Xs > 0), axis=0)
+    lower = np.sum((np.abs(Xs) > _TOL) & (side[:, None] * Xs < 0), axis=0)
+    full = (nonzero, upper, lower)
+    part = (got["sep_nonzero"], got["sep_upper"], got["sep_lower"])
+    can_pass = (upper == nonzero) | (lower == nonzero) | (upper + lower == 0)
+    for f, p in zip(full, part, strict=True):
+        np.testing.assert_array_equal(p[can_pass], f[can_pass])
+    nz, up, lo = part
+    assert np.all((up[~can_pass] < nz[~can_pass]) & (lo[~can_pass] < nz[~can_pass]))
+    assert np.all(up[~can_pass] + lo[~can_pass] > 0)
+    # the screen's decisions: rare separates (lower side); x, late and const do not
+    assert list(can_pass) == [False, True, True, False, False]
+    assert counts.live.tolist() == [1, 2]  # x and const stopped in the first chunk

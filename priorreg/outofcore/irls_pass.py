@@ -124,12 +124,23 @@ def unit_working(family: Any, mu: FloatArray, kind: str | None = None) -> tuple[
 
 
 class _SeparationCounts:
-    """The separation check's per-column counts and distinct rows, chunk by chunk."""
+    """The separation check's per-column counts and distinct rows, chunk by chunk.
+
+    A column stops being counted once it can no longer pass the screen
+    (:func:`priorreg.outofcore.separation.dask_separation`): some non-zero
+    row is off the upper side and some off the lower side (``upper <
+    nonzero`` and ``lower < nonzero``, which further rows keep so), and a
+    row at a bound has been seen (so whether any row at a bound is reached
+    is decided). Its partial counts keep both facts through the merge; a
+    column that can still separate is counted in full. A design of
+    continuous columns is thus screened on its first chunk.
+    """
 
     def __init__(self, side: FloatArray, scale: FloatArray, max_rows: int) -> None:
         k = scale.size
         self.side, self.scale, self.max_rows = side, scale, max_rows
         self.nonzero, self.upper, self.lower = (np.zeros(k, dtype=np.int64) for _ in range(3))
+        self.live = np.arange(k)
         self.pooled: tuple[FloatArray, FloatArray] | None = (np.zeros((0, k + 1)), np.zeros(0))
         self.batch: list[FloatArray] = []
         self.batch_rows = 0
@@ -140,21 +151,29 @@ class _SeparationCounts:
         With ``s`` the row's side, ``|x| > tol`` and ``s x > 0`` is ``x > tol``
         on the upper side and ``x < -tol`` on the lower one.
         """
-        Xs = X / self.scale
+        if self.pooled is None and not self.live.size:
+            return
         side = self.side[rows]
-        pos, neg = Xs > _TOL, Xs < -_TOL
-        self.nonzero += np.count_nonzero(pos, axis=0) + np.count_nonzero(neg, axis=0)
-        for s, same, other in ((1.0, pos, neg), (-1.0, neg, pos)):
-            at = side == s
-            if at.any():
-                self.upper += np.count_nonzero(same[at], axis=0)
-                self.lower += np.count_nonzero(other[at], axis=0)
         if self.pooled is not None:
+            Xs = X / self.scale
             self.batch.append(np.column_stack([Xs, side]))
             self.batch_rows += side.size
             # the first chunk alone tells a design of continuous columns
             if self.batch_rows >= _DISTINCT_BATCH or not self.pooled[0].shape[0]:
                 self._pool()
+            Xs = Xs[:, self.live]
+        else:
+            Xs = X[:, self.live] / self.scale[self.live]
+        live = self.live
+        pos, neg = Xs > _TOL, Xs < -_TOL
+        self.nonzero[live] += np.count_nonzero(pos, axis=0) + np.count_nonzero(neg, axis=0)
+        for s, same, other in ((1.0, pos, neg), (-1.0, neg, pos)):
+            at = side == s
+            if at.any():
+                self.upper[live] += np.count_nonzero(same[at], axis=0)
+                self.lower[live] += np.count_nonzero(other[at], axis=0)
+        nz, up, lo = self.nonzero[live], self.upper[live], self.lower[live]
+        self.live = live[~((up < nz) & (lo < nz) & (up + lo > 0))]
 
     def _pool(self) -> None:
         if self.pooled is None or not self.batch:
