@@ -230,3 +230,25 @@ def test_separation_counts_stop_only_where_the_screen_cannot_pass():
     # the screen's decisions: rare separates (lower side); x, late and const do not
     assert list(can_pass) == [False, True, True, False, False]
     assert counts.live.tolist() == [1, 2]  # x and const stopped in the first chunk
+
+
+def test_a_point_where_a_floor_applies_computes_its_own_loglike():
+    """Binomial means beyond ``1 - 1e-16`` (loglike's clip): ``c - D/2`` would not hold."""
+    from priorreg.outofcore.irls_pass import loglike_constant
+
+    n = 200
+    X = np.column_stack([np.ones(n), np.linspace(-1.0, 1.0, n)])
+    y = (X[:, 1] > 0).astype(float)
+    y[0] = 1.0  # a row on the wrong side: a finite deviance at any finite eta
+    block = _Block(y, rows={}, columns=(1.0, X[:, 1].copy()))
+    family = F.Binomial()
+    b0 = np.zeros(2)
+    mild = glm_point(block, family, PointSpec(np.array([0.1, 2.0])), b0, Asks())
+    assert "ll1" not in mild
+    assert mild["ll_floored"] == 0
+    steep = np.array([0.0, 60.0])  # eta up to 60: means of exactly 1 - 2^-53 and 1
+    far = glm_point(block, family, PointSpec(steep), b0, Asks())
+    mu = family.link.inverse(X @ steep)
+    assert far["ll_floored"] == 1
+    assert far["ll1"] == _families.loglike(family, y, mu, np.ones(n), np.ones(n), 1.0)
+    assert loglike_constant(family, far) is None

@@ -196,6 +196,20 @@ class _SeparationCounts:
         }
 
 
+def _loglike_from_deviance(family: Any, resp: FloatArray, mu: FloatArray) -> bool:
+    """Whether ``ll = c - D/2`` holds exactly at these means (no floor applies).
+
+    :func:`priorreg.families.loglike` clips binomial means to
+    ``[1e-300, 1 - 1e-16]``; statsmodels' Poisson and negative binomial
+    deviances floor ``y / mu`` at machine epsilon where ``y > 0``.
+    """
+    if not mu.size:
+        return True
+    if isinstance(family, smf.Binomial):
+        return bool(np.min(mu) >= 1e-300 and np.max(mu) <= 1.0 - 1e-16)
+    return not bool(np.any((resp > 0) & (resp < FLOAT_EPS * mu)))
+
+
 def glm_point(
     block: _Block, family: Any, spec: PointSpec, b0: FloatArray, asks: Asks
 ) -> dict[str, Any]:
@@ -258,8 +272,11 @@ def glm_point(
             "dev": _families.deviance(family, resp, mu, var_w, freq_w),
             "pearson": float(np.sum(iw * (resp - mu) ** 2 / family.variance(mu))),
         }
-        if asks.loglike:
+        known = _families.is_known_scale(family)
+        exact = not known or _loglike_from_deviance(family, resp, mu)
+        if asks.loglike or not exact:  # where a floor applies, the log-likelihood itself
             out["ll1"] = _families.loglike(family, resp, mu, var_w, freq_w, 1.0)
+        out["ll_floored"] = int(not exact)
         if asks.gaussian:
             out["g_rss"] = float(np.sum(iw * (resp - mu) ** 2))
             out["g_logv"] = float(np.sum(freq_w * np.log(var_w)))
@@ -282,10 +299,12 @@ def loglike_constant(family: Any, sums: dict[str, Any]) -> float | None:
     For Binomial, Poisson and negative binomial (exponential families of
     scale 1 given their parameter) the log-likelihood is
     :math:`\ell(\mu) = c - D(\mu)/2` with :math:`c` the saturated
-    log-likelihood, whatever :math:`\mu`; ``None`` when the pass had no
-    ``ll1``, the family is another, or the sums are not finite.
+    log-likelihood, whatever :math:`\mu` where no floor of the deviance or
+    of the log-likelihood applies (a pass where one does computes ``ll1``
+    itself, ``ll_floored``); ``None`` when the pass had no ``ll1``, a floor
+    applied, the family is another, or the sums are not finite.
     """
-    if "ll1" not in sums or not _families.is_known_scale(family):
+    if "ll1" not in sums or not _families.is_known_scale(family) or sums.get("ll_floored"):
         return None
     c = float(sums["ll1"]) + 0.5 * float(sums["dev"])
     return c if np.isfinite(c) else None
