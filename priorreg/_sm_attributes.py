@@ -12,7 +12,6 @@ The mixins read only what the results classes already hold (``model``,
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -25,6 +24,41 @@ from priorreg import families as _families
 from priorreg._typing import FloatArray
 
 __all__ = ["GLMAttributes", "LinearAttributes", "RidgeInfluence"]
+
+
+def _null_means(family: Any, y: FloatArray, offset: FloatArray, iw: FloatArray) -> FloatArray:
+    r"""Means of the intercept-only GLM with an offset, by scalar IRLS.
+
+    Notes
+    -----
+    Fisher scoring on the intercept ``a`` (the IRLS statsmodels runs, without
+    its warnings, which are process-wide state):
+
+    .. math::
+
+        a \leftarrow \frac{\sum_i w_i z_i}{\sum_i w_i},\quad
+        z_i = a + g'(\mu_i)(y_i - \mu_i),\quad
+        w_i = \frac{iw_i}{g'(\mu_i)^2 V(\mu_i)},\quad
+        \mu_i = g^{-1}(o_i + a).
+
+    Stops when ``a`` moves by less than ``1e-12 (1 + |a|)`` (at most 100 steps).
+    """
+    # start: the link of the mean response less the mean offset
+    ybar = np.atleast_1d(np.average(y, weights=iw))
+    a = float(family.link(ybar)[0] - np.average(offset, weights=iw))
+    with np.errstate(all="ignore"):
+        for _ in range(100):
+            mu = family.fitted(offset + a)
+            w = iw * family.weights(mu)
+            z = a + family.link.deriv(mu) * (y - mu)
+            new = float(np.sum(w * z) / np.sum(w))
+            if not math.isfinite(new):
+                break
+            done = abs(new - a) <= 1e-12 * (1.0 + abs(new))
+            a = new
+            if done:
+                break
+        return np.asarray(family.fitted(offset + a), dtype=float)
 
 
 @dataclass(frozen=True)
@@ -255,26 +289,13 @@ class GLMAttributes:
     @cached_property
     def null(self) -> FloatArray:
         """Fitted means of the intercept-only model (same offset, exposure, weights)."""
-        import statsmodels.api as sm
-
         model = self.model
         y = model.endog_response
         offset = model.offset_total
+        iw = model.freq_weights_total * model.var_weights_total
         if not np.any(offset):
-            iw = model.freq_weights_total * model.var_weights_total
             return np.full_like(y, np.sum(iw * y) / np.sum(iw))
-        start = np.atleast_1d(self.family.link(np.mean(y)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            null_fit = sm.GLM(
-                y,
-                np.ones((y.size, 1)),
-                family=self.family,
-                offset=offset,
-                freq_weights=model.freq_weights_total,
-                var_weights=model.var_weights_total,
-            ).fit(start_params=start)
-        return np.asarray(null_fit.fittedvalues)
+        return _null_means(self.family, y, offset, iw)
 
     @cached_property
     def null_deviance(self) -> float:

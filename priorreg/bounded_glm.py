@@ -18,7 +18,6 @@ problem's path factor), as for :mod:`priorreg.bounded_linear`.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any
@@ -29,6 +28,7 @@ from priorreg._typing import ArrayLike, FloatArray
 from priorreg.bounded import ReducedProblem, conditional_penalty, free_index
 from priorreg.bounded_results import bounded_results, check_cov_type
 from priorreg.bounds import refuse_several_penalties, resolve_bounds
+from priorreg.exceptions import quietly
 from priorreg.fits import BoundedGLMFit, FitRequest, GLMFit
 from priorreg.glm import PriorGLM
 from priorreg.irls import (
@@ -178,8 +178,7 @@ class BoundedPriorGLM(PriorGLM):  # type: ignore[misc]
             return super()._performance_iteration(criterion, maxiter, tol)
         lam = 1.0
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with quietly():
                 lam = max(super()._performance_iteration(criterion, maxiter, tol).lam, 1e-8)
         except (ValueError, FloatingPointError, np.linalg.LinAlgError):
             pass

@@ -121,6 +121,21 @@ def kept_warnings(
         _keeper.reset(token)
 
 
+@contextmanager
+def quietly() -> Iterator[None]:
+    """Drop priorreg's warnings and numpy's floating-point warnings, in this thread only.
+
+    For trial fits whose warnings are not the user's (a start, a search
+    step): :func:`kept_warnings` for every category and ``np.errstate``,
+    both local to the thread (context variables), so a fit running in
+    another thread keeps its warnings.
+    """
+    import numpy as np
+
+    with kept_warnings((Warning,)), np.errstate(all="ignore"):
+        yield
+
+
 def warn(message: str, category: type[Warning] = UserWarning) -> None:
     """Issue ``message`` pointing at the first line outside priorreg.
 

@@ -23,13 +23,13 @@ penalized IRLS fit at the selected lams. Dask data: :mod:`priorreg.multi_dask`.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from priorreg import families as _families
+from priorreg.exceptions import quietly
 from priorreg.linalg import SingularSystemError
 from priorreg.multi import Components, check_lams
 from priorreg.multi_dask import combined_copy, is_out_of_core, refuse_out_of_core, scan_problem
@@ -171,8 +171,7 @@ def _search(
         with small_blas():
             start = coordinate_scan(value, start, lo, hi)
     path: list[Any] = []
-    with warnings.catch_warnings(), small_blas():
-        warnings.simplefilter("ignore")
+    with quietly(), small_blas():
         for _ in range(_RESTARTS):
             best, steps, converged = newton_rho(
                 _skip_singular(at), start, lo, hi, labels=comps.labels, criterion=criterion
@@ -375,8 +374,7 @@ def select_glm(
     table.insert(0, "stage", "performance")
     rho, value, hess = best.rho, best.value, best.hess
     if criterion in OUTER_CRITERIA:
-        with warnings.catch_warnings(), small_blas():
-            warnings.simplefilter("ignore")
+        with quietly(), small_blas():
             best, outer, converged = outer_search(
                 model, comps, criterion, best, lo, hi, scale=scale, maxiter=maxiter, tol=tol
             )
@@ -403,8 +401,7 @@ def select_glm_loocv(model: Any, maxiter: int, tol: float) -> tuple[Any, MultiSe
     comps: Components = model.penalty_components
     _, gcv = select_glm(model, "gcv", maxiter, tol, warn=False)
     lo, hi = gcv.extra["bounds"]  # type: ignore[misc]
-    with warnings.catch_warnings(), small_blas():
-        warnings.simplefilter("ignore")
+    with quietly(), small_blas():
         rho, value, table, converged = select_loocv(
             model, comps, np.log(gcv.lam), lo, hi, gcv.extra["params"], maxiter=maxiter, tol=tol
         )

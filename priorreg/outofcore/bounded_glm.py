@@ -14,7 +14,6 @@ coefficients' path factor is built from the reduced factor
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import fields, replace
 from typing import Any
@@ -25,6 +24,7 @@ from statsmodels.genmod import families as smf
 from priorreg._typing import FloatArray
 from priorreg.bounded import ReducedProblem
 from priorreg.bounded_glm import BoundedGLMFit
+from priorreg.exceptions import quietly
 from priorreg.glm import GLMFit
 from priorreg.irls import working_selector
 from priorreg.outofcore.model import _glm_arrays
@@ -147,8 +147,7 @@ def bounded_performance_iteration(
     """The bounded fit at the ``lam`` of the unbounded performance iteration."""
     lam = 1.0
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quietly():
             pi = model._run_irls(1.0, None, maxiter, tol, select=working_selector(criterion))
             lam = max(pi.lam, 1e-8)
     except (ValueError, FloatingPointError, np.linalg.LinAlgError):
