@@ -5,7 +5,8 @@ several-penalty search) drop their own warnings. ``warnings.catch_warnings``
 with ``simplefilter("ignore")`` would do it by swapping the process-wide
 filters: while one thread was inside such a block, a warning issued by any
 other thread (another estimator of a grid search on joblib's threading
-backend, or the user's own code) was silently lost. They now drop them per
+backend, or the user's own code) was silently lost. Building a Dask model
+(its design and statsmodels' data object on template rows) did the same. They now drop them per
 thread (:func:`priorreg.exceptions.quietly`: ``kept_warnings`` and
 ``np.errstate``).
 
@@ -16,13 +17,16 @@ thread issues it only once the other thread is inside that block.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import dask.dataframe as dd
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 
@@ -165,3 +169,25 @@ def test_null_deviance_keeps_other_threads_warnings(monkeypatch):
     ref = sm.GLM(y, np.ones((y.size, 1)), family=fam, offset=offset).fit(tol=1e-13)
     # oracle: statsmodels' intercept-only fit; stationary deviance (see above)
     assert null_deviance == pytest.approx(ref.deviance, rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [("priorreg.formula", "build_design"), ("statsmodels.base.data", "handle_data")],
+)
+def test_dask_model_building_keeps_other_threads_warnings(monkeypatch, owner, name):
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({"x1": rng.normal(size=120), "x2": rng.normal(size=120)})
+    frame["y"] = 1.0 + 0.5 * frame["x1"] + rng.normal(size=120)
+    ddf = dd.from_pandas(frame, npartitions=2, sort=False)
+    model = _main_warning_survives(
+        monkeypatch,
+        importlib.import_module(owner),
+        name,
+        lambda: pr.PriorRidge.from_formula("y ~ x1 + x2", ddf),
+    )
+    # oracle: the same formula on the pandas frame (patsy in memory)
+    assert model.exog_names == ["Intercept", "x1", "x2"]
+    res, ref = model.fit(lam=1.0), pr.PriorRidge.from_formula("y ~ x1 + x2", frame).fit(lam=1.0)
+    # two summations of 120 rows in different orders: eps * cond * n ~ 1e-13; 10x margin
+    np.testing.assert_allclose(res.params, ref.params, rtol=1e-11)

@@ -8,7 +8,6 @@ coded with it into a :class:`~priorreg.outofcore.passes._Block`.
 from __future__ import annotations
 
 import ast
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ import pandas as pd
 from priorreg import formula as _formula
 from priorreg._typing import FloatArray
 from priorreg.base import check_finite
+from priorreg.exceptions import quietly
 from priorreg.glm import _boolean_response
 from priorreg.outofcore.passes import _SPLIT_EVERY, Column, _Block, _compute, _matrix
 
@@ -298,8 +298,7 @@ def _factor_items(design: _formula.Design) -> list[tuple[Any, Any]]:
 
 def _quiet_design(formula: str, frame: pd.DataFrame, env: Any, missing: str) -> _formula.Design:
     """Build a design on template rows (their warnings are not the data's)."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
+    with quietly():
         return _formula.build_design(formula, frame, env, missing)
 
 

@@ -8,7 +8,6 @@ sources of the array interface.
 from __future__ import annotations
 
 import inspect
-import warnings
 from typing import Any
 
 import numpy as np
@@ -119,9 +118,7 @@ def _model_data(endog: Any, exog: Any, names: list[str] | None, k_constant: int,
     """Statsmodels' data object (names and labelling) built from template rows."""
     from statsmodels.base.data import handle_data
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data = handle_data(endog, exog, missing="none", hasconst=False)
+    data = handle_data(endog, exog, missing="none", hasconst=False)
     if names is not None:
         data.xnames = names
     data.k_constant = k_constant
