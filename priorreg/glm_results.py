@@ -109,7 +109,7 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
     def search_fits(self) -> int | None:
         """Converged fits the search for ``lam`` evaluated (1 at a fixed ``lam``).
 
-        ``None`` where the search does not record them (several penalties).
+        ``None`` where the search does not record them.
         """
         if self.selection is None:
             return 1
@@ -124,7 +124,7 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
         warm-starts from its neighbour (as mgcv's ``outer.info`` beside
         ``iter``); this is the cost of the selection, comparable to the
         ``iterations`` of one fit at a fixed ``lam`` (which it equals then).
-        ``None`` where the search does not record them (several penalties).
+        ``None`` where the search does not record them.
         """
         if self.selection is None:
             return int(self.iterations)

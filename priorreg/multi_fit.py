@@ -43,7 +43,7 @@ from priorreg.multi_kernel import (
 )
 from priorreg.multi_loo import select_loocv
 from priorreg.multi_outer import _evaluate as _evaluate_outer
-from priorreg.multi_outer import criterion_scale, outer_search
+from priorreg.multi_outer import counted_fits, criterion_scale, outer_search, record_fit
 from priorreg.multi_select import (
     MultiSelection,
     coordinate_scan,
@@ -369,6 +369,7 @@ def select_glm(
             converged = True
             break
     assert best is not None
+    record_fit(len(steps))  # one IRLS step per pass of the performance iteration
     _, lo, hi = search_bounds(prob.G, comps.matrices)
     table = path_frame(steps, comps.labels, working)
     table.insert(0, "stage", "performance")
@@ -445,32 +446,34 @@ def fit_glm(
     comps: Components = model.penalty_components
     base_cov = _check_cov_type(cov_type)
     criterion = _criterion(lam, GLM_CRITERIA, lams)
-    selection = None
-    if criterion is None:
-        lam_values = check_lams(lam, comps)
-    else:
-        if criterion == "loocv":
-            lam_values, selection = select_glm_loocv(model, maxiter, tol)
+    with counted_fits() as search:  # every IRLS run of the call, in this thread
+        selection = None
+        if criterion is None:
+            lam_values = check_lams(lam, comps)
         else:
-            lam_values, selection = select_glm(model, criterion, maxiter, tol)
-    inner = _combined_model(model, lam_values).fit(
-        lam=1.0, cov_type=base_cov, maxiter=maxiter, tol=tol
-    )
-    unconditional = None
-    if cov_type == "unconditional":  # exact: the converged fit's d b/d rho, Laplace REML Hessian
-        _check_unconditional_lams(lam_values)
-        point = _evaluate_outer(
-            model,
-            comps,
-            np.log(lam_values),
-            "reml",
-            _glm_scale(model, "reml"),
-            np.asarray(inner._results.params),
-            maxiter,
-            tol,
+            if criterion == "loocv":
+                lam_values, selection = select_glm_loocv(model, maxiter, tol)
+            else:
+                lam_values, selection = select_glm(model, criterion, maxiter, tol)
+        inner = _combined_model(model, lam_values).fit(
+            lam=1.0, cov_type=base_cov, maxiter=maxiter, tol=tol
         )
-        unconditional = (point.dcoef, point.hess)
-    return _wrap(
+        unconditional = None
+        if cov_type == "unconditional":
+            # exact: the converged fit's d b/d rho, Laplace REML Hessian
+            _check_unconditional_lams(lam_values)
+            point = _evaluate_outer(
+                model,
+                comps,
+                np.log(lam_values),
+                "reml",
+                _glm_scale(model, "reml"),
+                np.asarray(inner._results.params),
+                maxiter,
+                tol,
+            )
+            unconditional = (point.dcoef, point.hess)
+    res = _wrap(
         model,
         inner,
         MultiGLMResults,
@@ -478,5 +481,12 @@ def fit_glm(
         selection=selection,
         unconditional=unconditional,
     )
+    # the final fit at the selected lams is a single-penalty fit: its own counts
+    final = inner._results
+    res._results.fit_counts = (
+        sum(search) + final.iterations_total,
+        len(search) + final.search_fits,
+    )
+    return res
 
 

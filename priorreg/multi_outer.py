@@ -40,6 +40,9 @@ it is minimised over ``phi`` at each ``rho`` (profiled) and the Hessian is
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -52,7 +55,36 @@ from priorreg.multi_implicit import fit_derivatives
 from priorreg.multi_kernel import CriterionPoint, _inverse, _log_det_terms, gram, penalty_range
 from priorreg.multi_select import coordinate_scan, flat_components, newton_rho
 
-__all__ = ["criterion_scale", "outer_search"]
+__all__ = ["counted_fits", "criterion_scale", "outer_search", "record_fit"]
+
+#: The IRLS iterations of each fit run in :func:`counted_fits` (per thread).
+_counts: ContextVar[list[int] | None] = ContextVar("priorreg_multi_counts", default=None)
+
+
+@contextmanager
+def counted_fits() -> Iterator[list[int]]:
+    """Collect the IRLS iterations of each fit of a several-penalty search.
+
+    Yields
+    ------
+    list of int
+        One entry per penalized IRLS run in the context (this thread only):
+        the performance iteration and every fit at fixed lams of the outer or
+        LOOCV search, in order.
+    """
+    counts: list[int] = []
+    token = _counts.set(counts)
+    try:
+        yield counts
+    finally:
+        _counts.reset(token)
+
+
+def record_fit(iterations: int) -> None:
+    """Add one fit of ``iterations`` IRLS iterations to :func:`counted_fits`, if collecting."""
+    counts = _counts.get()
+    if counts is not None:
+        counts.append(int(iterations))
 
 
 def criterion_scale(criterion: str, scale: float | None) -> float:
@@ -92,26 +124,31 @@ def _irls_at(
         return problem.deviance(mu) + float(d @ S @ d), eta, mu
 
     b = np.asarray(start, dtype=float)
-    value, eta, mu = pen_dev(b)
-    for _ in range(maxiter):
-        W, z = problem.working(eta, mu)
-        Ainv, _ = _inverse(gram(X * np.sqrt(W)[:, None]) + S)
-        new = Ainv @ (X.T @ (W * z) + s0)
-        for _ in range(30):
-            new_value, new_eta, new_mu = pen_dev(new)
-            if np.isfinite(new_value) and new_value <= value * (1 + 1e-12):
-                break
-            new = 0.5 * (new + b)
-        # the value is stationary in b: its change alone leaves b accurate to only
-        # sqrt(tol); the derivatives need b itself, so the step must be small too
-        # (Fisher scoring: one or two more steps for a canonical link)
-        step = float(np.max(np.abs(new - b)))
-        small = min(math.sqrt(tol), _STEP_RTOL) * (1.0 + float(np.max(np.abs(new))))
-        done = abs(value - new_value) <= tol * (abs(new_value) + 1e-300) and step <= small
-        b, value, eta, mu = new, new_value, new_eta, new_mu
-        if done:
-            return b, True
-    return b, False
+    passes = 0  # the IRLS iterations run, recorded even when one fails
+    try:
+        value, eta, mu = pen_dev(b)
+        for _ in range(maxiter):
+            passes += 1
+            W, z = problem.working(eta, mu)
+            Ainv, _ = _inverse(gram(X * np.sqrt(W)[:, None]) + S)
+            new = Ainv @ (X.T @ (W * z) + s0)
+            for _ in range(30):
+                new_value, new_eta, new_mu = pen_dev(new)
+                if np.isfinite(new_value) and new_value <= value * (1 + 1e-12):
+                    break
+                new = 0.5 * (new + b)
+            # the value is stationary in b: its change alone leaves b accurate to only
+            # sqrt(tol); the derivatives need b itself, so the step must be small too
+            # (Fisher scoring: one or two more steps for a canonical link)
+            step = float(np.max(np.abs(new - b)))
+            small = min(math.sqrt(tol), _STEP_RTOL) * (1.0 + float(np.max(np.abs(new))))
+            done = abs(value - new_value) <= tol * (abs(new_value) + 1e-300) and step <= small
+            b, value, eta, mu = new, new_value, new_eta, new_mu
+            if done:
+                return b, True
+        return b, False
+    finally:
+        record_fit(passes)
 
 
 def _reml_scale(

@@ -213,6 +213,25 @@ class MultiRidgeResults(_MultiMixin, PriorRidgeResults):
 class MultiGLMResults(_MultiMixin, PriorGLMResults):
     """Results of :meth:`PriorGLM.fit` with several penalties."""
 
+    #: (IRLS iterations, penalized IRLS runs) of the whole ``fit`` call, set by it
+    fit_counts: tuple[int, int] | None = None
+
+    @property
+    def search_fits(self) -> int | None:
+        """Penalized IRLS runs of the fit: the search's and the final fit (1 at fixed lams).
+
+        With selected lams: the performance iteration (one run, one IRLS step
+        per pass), each fit at fixed lams of the outer Newton or LOOCV search,
+        the fit of ``cov_type="unconditional"`` and the final fit at the
+        selected lams.
+        """
+        return super().search_fits if self.fit_counts is None else self.fit_counts[1]
+
+    @property
+    def iterations_total(self) -> int | None:
+        """IRLS iterations summed over :attr:`search_fits` (``iterations`` at fixed lams)."""
+        return super().iterations_total if self.fit_counts is None else self.fit_counts[0]
+
     @cached_property
     def hat_diag(self) -> Any:
         """Leverages of the working model at convergence."""
