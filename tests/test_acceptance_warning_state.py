@@ -191,3 +191,20 @@ def test_dask_model_building_keeps_other_threads_warnings(monkeypatch, owner, na
     res, ref = model.fit(lam=1.0), pr.PriorRidge.from_formula("y ~ x1 + x2", frame).fit(lam=1.0)
     # two summations of 120 rows in different orders: eps * cond * n ~ 1e-13; 10x margin
     np.testing.assert_allclose(res.params, ref.params, rtol=1e-11)
+
+
+def test_bounded_estimator_in_a_thread_keeps_other_threads_warnings(monkeypatch):
+    from priorreg.sklearn import PriorGLMRegressor
+
+    y, X = _poisson(seed=7)
+    X = X[:, 1:]  # the estimator adds the intercept
+
+    def fit() -> Any:
+        return PriorGLMRegressor(family="poisson", bounds="nonnegative", lam="gcv").fit(X, y)
+
+    alone = fit()
+    est = _main_warning_survives(monkeypatch, glm.PriorGLM, "_performance_iteration", fit)
+    assert est.fit_warnings_ == alone.fit_warnings_
+    # oracle: the same fit alone (see above)
+    np.testing.assert_allclose(est.coef_, alone.coef_, rtol=1e-12, atol=1e-12)
+    assert np.all(est.coef_ >= 0)
