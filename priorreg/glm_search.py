@@ -726,7 +726,8 @@ class GLMSearch:
                     lam=final,
                     converged=True,
                     iterations=chosen.iterations,
-                )
+                ),
+                point,  # covariance and edf from its Cholesky factor, no path factor
             )
             # the same converged iterate: its criterion is the search's value
             # (recomputed from the path factor it differs by rounding only)
