@@ -1,0 +1,114 @@
+"""Exact second derivatives of the single-penalty GLM criteria (priorreg.glm_curvature)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from glm_data import simulated_glm
+
+import priorreg as pr
+from priorreg.glm_search import GLMSearch, newton_search
+
+F = sm.families
+
+
+@pytest.mark.parametrize("family", [F.Poisson, F.Binomial])
+@pytest.mark.parametrize("criterion", ["gcv", "ubre", "aic", "reml"])
+def test_curvature_equals_second_differences_of_converged_fits(rng, family, criterion):
+    # oracle: Richardson-extrapolated second differences (h = 2e-2, 4e-2 on
+    # log(lam)) of the criterion at converged path fits (tol 1e-13), which
+    # share no code with the implicit derivatives. Rounding of a converged
+    # criterion ~1e-12 |V| becomes 4e-12 / h^2 = 1e-8 |V| at h = 2e-2,
+    # ~1.4e-8 |V| after extrapolation; truncation ~h^4 |V^(6)| is below that
+    # here. 2e-7 |V| is a 10x margin. The curvature itself is >= 2e-5 |V|
+    # (asserted: 100x the tolerance), so a missing term fails.
+    fam = family()
+    X, y, b0 = simulated_glm(rng, fam)
+    model = pr.PriorGLM(y, X, family=fam, prior=b0)
+
+    def value(rho):
+        return model.criterion(model._irls(math.exp(rho), None, 200, 1e-13), criterion)
+
+    lam = 7.0
+    search = GLMSearch(model, criterion, 200, 1e-13)
+    search.evaluate(lam)
+    assert search.gradient(lam) is not None
+    curv = search.curvature(lam)
+    assert curv is not None
+    rho, v0 = math.log(lam), value(math.log(lam))
+
+    def second(h):
+        return (value(rho + h) - 2 * v0 + value(rho - h)) / h**2
+
+    fd = (4 * second(2e-2) - second(4e-2)) / 3
+    assert abs(fd) > 2e-5 * abs(v0)  # the test can tell a wrong curvature
+    assert curv == pytest.approx(fd, abs=2e-7 * abs(v0))
+
+
+def test_curvature_is_not_claimed_where_it_is_not_covered(rng):
+    # a non-canonical link (observed information) and LOOCV: the search
+    # falls back to its fixed first step, so the curvature must say None
+    fam = F.Binomial(F.links.Probit())
+    X, y, b0 = simulated_glm(rng, fam)
+    model = pr.PriorGLM(y, X, family=fam, prior=b0)
+    search = GLMSearch(model, "gcv", 200, 1e-13)
+    search.evaluate(7.0)
+    assert search.gradient(7.0) is not None
+    assert search.curvature(7.0) is None
+    fam = F.Poisson()
+    X, y, b0 = simulated_glm(rng, fam)
+    search = GLMSearch(pr.PriorGLM(y, X, family=fam, prior=b0), "loocv", 200, 1e-13)
+    search.evaluate(7.0)
+    assert search.gradient(7.0) is not None
+    assert search.curvature(7.0) is None
+
+
+def test_newton_search_with_the_exact_curvature_stops_when_the_fall_is_unresolved():
+    # V = 1 + (t - 0.3)^2 / 2 near its minimum, V'' = 1 exactly. From t = 0.3004
+    # the Newton step (4e-4) is below XATOL = 1e-3 and the fall it predicts,
+    # 8e-8, is above 1e-10: the step is taken. With skip_rtol 1e-6 it is not,
+    # and the one point is reported as a located minimum.
+    calls = []
+
+    def f(t):
+        calls.append(t)
+        u = t - 0.3
+        return 1.0 + 0.5 * u * u, u, 1.0
+
+    assert newton_search(f, 0.3004, -5.0, 5.0, skip_rtol=1e-10)
+    assert len(calls) == 2
+    assert abs(calls[-1] - 0.3) <= 1e-12
+    calls.clear()
+    assert newton_search(f, 0.3004, -5.0, 5.0, skip_rtol=1e-6)
+    assert calls == [0.3004]
+    # a criterion still falling at the bound is located there too
+    calls.clear()
+    assert newton_search(lambda t: (math.exp(-t), -math.exp(-t)), 0.0, -5.0, 5.0)
+    # no derivative: not located
+    assert not newton_search(lambda t: (1.0, 0.0), 0.0, -5.0, 5.0)
+
+
+@pytest.mark.parametrize("family", [F.Poisson, F.Binomial])
+@pytest.mark.parametrize("criterion", ["gcv", "reml"])
+def test_selection_with_a_skipped_last_step_is_the_minimum_over_converged_fits(
+    rng, family, criterion
+):
+    # at the default tol 1e-8 the last Newton step is skipped when its
+    # predicted fall is below 1e-10 |V|. Oracle: the criterion at converged
+    # path fits (tol 1e-12) on a ring of log(lam) +-1e-2, +-2e-2 around the
+    # selection; none is lower by more than the skip threshold plus the
+    # fits' own error (tol 1e-8 relative on the penalized deviance, ~1e-8 on
+    # the criterion): 1e-7 is a 10x margin.
+    fam = family()
+    X, y, b0 = simulated_glm(rng, fam, n=2000)
+    model = pr.PriorGLM(y, X, family=fam, prior=b0)
+    res = model.fit(lam=criterion)
+    assert res.selection.path["lam"].size <= 4
+    best = model.criterion(model._irls(res.lam, None, 100, 1e-12), criterion)
+    assert best == pytest.approx(res.selection.value, rel=1e-7)
+    ring = res.lam * np.exp([-2e-2, -1e-2, 1e-2, 2e-2])
+    values = [model.criterion(model._irls(v, None, 100, 1e-12), criterion) for v in ring]
+    assert best <= min(values) * (1 + 1e-7)
