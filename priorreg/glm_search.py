@@ -45,13 +45,17 @@ for :math:`\mathcal I` with a non-canonical link) give the value and the
 exact first derivative; :func:`params_derivative` is the one implicit
 derivative of the estimate (also behind ``cov_type="unconditional"``).
 LOOCV and its derivative (:mod:`priorreg.glm_loocv`) add one pass for the
-leverages from the same Cholesky factor. The search takes Newton steps with
-the curvature from the two nearest derivatives (a secant on :math:`V'`),
-safeguarded by the bracket that sign changes of :math:`V'` give, starting
-at the performance-iteration :math:`\lambda`, each fit warm-started from the
-nearest one. It stops when the step is below ``1e-3`` on :math:`\log\lambda`
-(after taking that last step, unless the criterion is flat to rounding
-there). At the outermost fit, a criterion still falling towards a bound by
+leverages from the same Cholesky factor. The search
+(:func:`priorreg.line_search.newton_search`) takes Newton steps from the
+performance-iteration :math:`\lambda`: the first with the exact
+:math:`V''` there (:mod:`priorreg.glm_curvature`, one more pass; GCV, UBRE,
+AIC and REML with a known scale, canonical links), later ones with the
+curvature from the two nearest derivatives (a secant on :math:`V'`),
+safeguarded by the bracket that sign changes of :math:`V'` give, each fit
+warm-started from the nearest one. It stops when the step is below ``1e-3``
+on :math:`\log\lambda`, after taking that last step unless the fall it
+predicts is below ``tol / 100`` of the criterion (a fit converged to
+``tol`` does not resolve it). At the outermost fit, a criterion still falling towards a bound by
 a predicted :math:`V'^2/V''` below ``1e-6`` relative has the bound
 evaluated at once. The reported optimum is the converged fit with the
 smallest value. Criteria without a derivative here (``aic`` with an
@@ -118,6 +122,9 @@ _FLAT_VALUES = 1e-12
 #: its criterion to about ``tol`` relative, so a fall of ``tol / 100`` cannot
 #: be told from the fits' own error.
 _SKIP_TOL_FRACTION = 1e-2
+#: ... for a step below this on ``log(lam)`` (the tolerance the tests of the
+#: search hold it to against a brute-force minimiser).
+_SKIP_XATOL = 10 * XATOL
 #: The first Newton step uses the exact curvature where it is covered
 #: (:mod:`priorreg.glm_curvature`); later steps use secants.
 _FIRST_CURVATURE = True
@@ -456,6 +463,27 @@ class GLMSearch:
         return criterion_curvature(self.criterion, model.wnobs, trial.deviance, sens.edf,
                                    sens.d_deviance, sens.d_edf, fc, phi)
 
+    def _loocv_guide(self, lam: float) -> float | None:
+        """For LOOCV: GCV's curvature at the trial at ``lam``, scaled to LOOCV's value.
+
+        GCV and the LOOCV deviance estimate the same mean deviance and agree
+        to first order; GCV's exact curvature sizes LOOCV's first step (a
+        guide only: the search never stops on it).
+        """
+        trial, problem, model = self.trials[lam], self.problem, self.model
+        if self.criterion != "loocv" or trial.point is None or problem is None:
+            return None
+        sens = sensitivity(problem, trial.point, lam)
+        if sens is None or sens.inverse is None or sens.gram_derivative is None:
+            return None
+        fc = fit_curvature(model, trial.point, lam, sens.inverse, sens.gram_derivative,
+                           sens.d_params)
+        n, D, dfr = model.wnobs, trial.deviance, model.wnobs - sens.edf
+        if fc is None or not dfr > 0:
+            return None
+        curv = criterion_curvature("gcv", n, D, sens.edf, sens.d_deviance, sens.d_edf, fc, None)
+        return None if curv is None else curv * trial.value / (n * D / dfr**2)
+
     # ------------------------------------------------------------ search
     def _start(self) -> float:
         """The performance iteration (Gram route, else the path): the start ``lam``."""
@@ -490,11 +518,16 @@ class GLMSearch:
                 curv = self.curvature(lam)
                 if curv is not None and math.isfinite(curv):
                     return value, grad, curv
+                guide = self._loocv_guide(lam)
+                if guide is not None:
+                    return value, grad, guide, False
             return value, grad
 
         skip = max(_ROUNDING_RTOL, _SKIP_TOL_FRACTION * self.tol)
         try:
-            self._located = newton_search(f, rho0, lo, hi, skip_rtol=skip)
+            self._located = newton_search(
+                f, rho0, lo, hi, skip_rtol=skip, skip_xatol=_SKIP_XATOL
+            )
         except _NoDerivativeError:
             return False
         return True

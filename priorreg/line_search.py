@@ -98,33 +98,42 @@ def newton_search(
     hi: float,
     xatol: float = XATOL,
     skip_rtol: float = _ROUNDING_RTOL,
+    skip_xatol: float | None = None,
 ) -> bool:
     r"""Locate a minimum of ``V(rho)`` on ``[lo, hi]`` from values and exact derivatives.
 
-    ``f(rho) -> (V, V')`` or ``(V, V', V'')`` (``V = inf`` and ``V' = nan``
-    where no converged fit exists: a wall). Steps :math:`-V'/c` from the best
-    point, ``c`` its exact :math:`V''` when ``f`` gave a positive one, else
-    the secant slope of :math:`V'` between it and the nearest other point (a
-    first step of ``log 1.5`` downhill, growing x4 while ``c <= 0``), at most
+    ``f(rho) -> (V, V')``, ``(V, V', V'')`` or ``(V, V', c, False)``
+    (``V = inf`` and ``V' = nan`` where no converged fit exists: a wall).
+    Steps :math:`-V'/c` from the best point, ``c`` its exact :math:`V''`
+    when ``f`` gave a positive one, else the secant slope of :math:`V'`
+    between it and the nearest other point; with no other point, an
+    approximate curvature ``c`` flagged ``False`` (used for that step only,
+    never to stop), else a first step of ``log 1.5`` downhill, growing x4
+    while ``c <= 0``; at most
     ``log(100)`` long, kept inside the bracket of the largest point with
     :math:`V' < 0` and the smallest with :math:`V' > 0` (bisection
     otherwise). At the outermost point, still falling outwards with a
     remaining fall :math:`V'^2/c` below ``1e-6`` relative and a Newton step
     at least half the last spacing (a plateau, not a minimum close by), it
     evaluates the bound (or wall) at once rather than walking to it. Stops after a step
-    below ``xatol``; that last step is skipped when the fall it predicts,
-    :math:`cs^2/2`, is at most ``skip_rtol`` of :math:`|V|` (below what the
-    values resolve). The caller reads the points from the memo behind ``f``.
+    below ``xatol``, or without taking a step below ``skip_xatol`` (default
+    ``xatol``) whose predicted fall :math:`cs^2/2` is at most ``skip_rtol`` of
+    :math:`|V|` (below what the values resolve; ``c`` exact or a secant).
+    The caller reads the points from the memo behind ``f``.
     Returns True when it stopped on a step below ``xatol`` (a located
     minimum or bound), False when it stopped for another reason (no finite
     value, a zero or non-finite derivative, a repeated point, 60 steps).
     """
     pts: dict[float, tuple[float, float, float]] = {}
+    approximate: set[float] = set()  # points whose curvature is only a guide
+    skip_xatol = xatol if skip_xatol is None else skip_xatol
 
     def at(rho: float) -> tuple[float, float, float]:
         if rho not in pts:
             got = f(rho)
             pts[rho] = (got[0], got[1], got[2] if len(got) > 2 else math.nan)
+            if len(got) > 3 and not got[3]:
+                approximate.add(rho)
         return pts[rho]
 
     at(rho0)
@@ -155,8 +164,9 @@ def newton_search(
                 c2 = (finite[ro][1] - finite[r2][1]) / (ro - r2)
                 c_quad = c + (c - c2) * (rb - ro) / (rb - r2)
                 c = c_quad if c_quad > 0 else c
-        if hb > 0:  # the exact curvature at the best point
-            c = hb
+        trusted = bool(others)
+        if hb > 0 and (rb not in approximate or not others):
+            c, trusted = hb, rb not in approximate  # the curvature given at the best point
         edge = b if gb < 0 else a
         outermost = rb == (max(finite) if gb < 0 else min(finite))
         # a plateau, not a minimum nearby: the Newton step (1/kappa on an
@@ -175,8 +185,8 @@ def newton_search(
             inner = a if t <= a else b
             bounded = inner in (lo, hi) and inner not in pts
             t = inner if bounded else 0.5 * (rb + inner)
-        if abs(t - rb) < xatol:
-            flat = c > 0 and 0.5 * c * (t - rb) ** 2 <= skip_rtol * abs(vb)
+        flat = trusted and c > 0 and 0.5 * c * (t - rb) ** 2 <= skip_rtol * abs(vb)
+        if abs(t - rb) < xatol or (flat and abs(t - rb) < skip_xatol):
             if abs(t - rb) > 1e-6 and not flat and t not in pts:
                 at(t)
             return True

@@ -84,6 +84,25 @@ def test_newton_search_with_the_exact_curvature_stops_when_the_fall_is_unresolve
     calls.clear()
     assert newton_search(f, 0.3004, -5.0, 5.0, skip_rtol=1e-6)
     assert calls == [0.3004]
+    # a step of 5e-3 (above XATOL) is skipped only within skip_xatol
+    calls.clear()
+    newton_search(f, 0.305, -5.0, 5.0, skip_rtol=1e-4)  # lands on V' = 0 exactly
+    assert len(calls) == 2
+    calls.clear()
+    assert newton_search(f, 0.305, -5.0, 5.0, skip_rtol=1e-4, skip_xatol=1e-2)
+    assert calls == [0.305]
+    # an approximate curvature (flagged False) sizes the first step but never
+    # stops the search, however small the fall it predicts
+    calls.clear()
+
+    def guided(t):
+        calls.append(t)
+        u = t - 0.3
+        return 1.0 + 0.5 * u * u, u, 2.0, False
+
+    assert newton_search(guided, 0.3004, -5.0, 5.0, skip_rtol=1e-6)
+    assert len(calls) >= 2
+    assert abs(calls[1] - 0.3002) <= 1e-12  # the guide's step: -V'/2
     # a criterion still falling at the bound is located there too
     calls.clear()
     assert newton_search(lambda t: (math.exp(-t), -math.exp(-t)), 0.0, -5.0, 5.0)
