@@ -72,6 +72,7 @@ def fit_curvature(
     inverse: FloatArray,
     gram_derivative: FloatArray,
     d_params: FloatArray,
+    d_eta: FloatArray | None = None,
 ) -> FitCurvature | None:
     r"""The second derivatives of the module notes at a converged fit.
 
@@ -89,6 +90,8 @@ def fit_curvature(
         :math:`H_1 = X'(w' \odot X b_1)X`.
     d_params : ndarray of shape (k,)
         :math:`b_1 = d\hat b/d\rho`.
+    d_eta : ndarray of shape (n,), optional
+        :math:`\eta_1 = X b_1` when the caller has it (one pass fewer).
 
     Returns
     -------
@@ -103,7 +106,7 @@ def fit_curvature(
     H, Ainv, b1 = point.gram, inverse, d_params
     d = point.params - problem.b0
     r = L @ d
-    e1 = X @ b1
+    e1 = X @ b1 if d_eta is None else d_eta
     b2 = b1 - Ainv @ (X.T @ (dw * e1 * e1) + 2.0 * lam * (L @ b1))
     e2 = X @ b2
     C = signed_gram(X, d2w * e1 * e1 + dw * e2)

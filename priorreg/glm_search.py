@@ -49,13 +49,14 @@ leverages from the same Cholesky factor. The search
 (:func:`priorreg.line_search.newton_search`) takes Newton steps from the
 performance-iteration :math:`\lambda`: the first with the exact
 :math:`V''` there (:mod:`priorreg.glm_curvature`, one more pass; GCV, UBRE,
-AIC and REML with a known scale, canonical links), later ones with the
-curvature from the two nearest derivatives (a secant on :math:`V'`),
-safeguarded by the bracket that sign changes of :math:`V'` give, each fit
-warm-started from the nearest one. It stops when the step is below ``1e-3``
-on :math:`\log\lambda`, after taking that last step unless the fall it
-predicts is below ``tol / 100`` of the criterion (a fit converged to
-``tol`` does not resolve it). At the outermost fit, a criterion still falling towards a bound by
+AIC and REML with a known scale, canonical links; LOOCV's first step is
+sized by GCV's), later ones with the curvature from the two nearest
+derivatives (a secant on :math:`V'`), safeguarded by the bracket that sign
+changes of :math:`V'` give, each fit warm-started from the nearest one. It
+stops when the step is below ``1e-3`` on :math:`\log\lambda` (after taking
+it), or without taking a step below ``1e-2`` whose predicted fall is below
+``tol / 100`` of the criterion (a fit converged to ``tol`` does not resolve
+it). At the outermost fit, a criterion still falling towards a bound by
 a predicted :math:`V'^2/V''` below ``1e-6`` relative has the bound
 evaluated at once. The reported optimum is the converged fit with the
 smallest value. Criteria without a derivative here (``aic`` with an
@@ -175,9 +176,11 @@ class Sensitivity:
     d_edf: float
     d_log_det: float
     d_params: FloatArray
-    #: :math:`A^{-1}` and :math:`H_1`, for the second derivatives (:mod:`priorreg.glm_curvature`).
+    #: :math:`A^{-1}`, :math:`H_1` and :math:`X\,d\hat b/d\rho`, for the second
+    #: derivatives (:mod:`priorreg.glm_curvature`).
     inverse: FloatArray | None = None
     gram_derivative: FloatArray | None = None
+    d_eta: FloatArray | None = None
 
 
 def params_derivative(
@@ -248,7 +251,8 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
     if b1 is None:
         return None
     Ld = L @ (point.params - problem.b0)
-    H1 = signed_gram(X, dW * (X @ b1))
+    e1 = X @ b1
+    H1 = signed_gram(X, dW * e1)
     K = Ainv @ point.gram
     AH1 = Ainv @ H1
     AL = Ainv @ L
@@ -263,6 +267,7 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
         d_params=b1,
         inverse=Ainv,
         gram_derivative=H1,
+        d_eta=e1,
     )
 
 
@@ -456,7 +461,7 @@ class GLMSearch:
             return None
         assert sens.gram_derivative is not None
         fc = fit_curvature(model, trial.point, lam, sens.inverse, sens.gram_derivative,
-                           sens.d_params)
+                           sens.d_params, sens.d_eta)
         if fc is None:
             return None
         phi = model._known_scale("ubre") if self.criterion == "ubre" else self._phi()
@@ -477,7 +482,7 @@ class GLMSearch:
         if sens is None or sens.inverse is None or sens.gram_derivative is None:
             return None
         fc = fit_curvature(model, trial.point, lam, sens.inverse, sens.gram_derivative,
-                           sens.d_params)
+                           sens.d_params, sens.d_eta)
         n, D, dfr = model.wnobs, trial.deviance, model.wnobs - sens.edf
         if fc is None or not dfr > 0:
             return None
