@@ -98,6 +98,7 @@ __all__ = [
     "GLMSearch",
     "Sensitivity",
     "brent",
+    "exact_curvature",
     "laplace_reml",
     "newton_search",
     "params_derivative",
@@ -302,6 +303,26 @@ def laplace_reml(
     guess = math.log(max(pearson / max(wnobs - k0, 1.0), 1e-300))
     opt = minimize_scalar(neg, bracket=(guess - 0.5, guess + 0.5), tol=1e-10)
     return float(opt.fun), math.exp(float(opt.x))
+
+
+def exact_curvature(model: Any, criterion: str, fit: Any) -> float | None:
+    """Exact second derivative on ``log(lam)`` of ``criterion`` at a converged fit.
+
+    :meth:`GLMSearch.curvature` at ``fit`` (one pass for the Gram matrix at
+    its estimate, two for the derivatives); ``None`` where it is not covered
+    (:mod:`priorreg.glm_curvature`), without in-memory data, or where the
+    Gram route declines.
+    """
+    search = GLMSearch(model, criterion, 200, 1e-12)
+    if search.problem is None or not fit.lam > 0:
+        return None
+    point = gram_point(search.problem, np.asarray(fit.params), fit.eta, fit.fittedvalues,
+                       fit.deviance)
+    if point is None:
+        return None
+    trial = search._newton_trial(GramFit(point, fit.lam, fit.edf, math.nan, True, 0))
+    search.trials[fit.lam] = trial
+    return search.curvature(fit.lam) if math.isfinite(trial.grad or math.nan) else None
 
 
 class GLMSearch:
