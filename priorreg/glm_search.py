@@ -562,7 +562,8 @@ class GLMSearch:
         """Too few fits, or values equal to rounding (as the edge warning judges).
 
         Three fits are needed unless Newton located the minimum (a step below
-        its tolerance from a positive curvature): one fit then suffices.
+        its tolerance from a positive curvature): one fit then suffices, and
+        values equal over less than 1 on ``log(lam)`` do not make it flat.
         """
         values = np.array([t.value for t in self.trials.values()])
         values = values[np.isfinite(values)]
@@ -571,6 +572,9 @@ class GLMSearch:
         deviances = [t.deviance for t in self.trials.values()]
         if exact_deviance(self.model, deviances):  # values of rounding size (e.g. all ~0)
             return True
+        span = np.ptp(np.log([lam for lam, t in self.trials.items() if math.isfinite(t.value)]))
+        if self._located and span < 1.0:
+            return False  # located from close points: their values need not differ
         return values.size > 1 and bool(np.ptp(values) <= _FLAT_VALUES * np.max(np.abs(values)))
 
     def _bracket_and_brent(self, lam0: float | None) -> None:
