@@ -533,7 +533,8 @@ class GLMSearch:
             pass
 
         def f(rho: float) -> tuple[float, ...]:
-            lam = float(math.exp(rho))
+            # a fit already made at rho (exp(log(lam)) may differ from lam in its last bit)
+            lam = next((v for v in self.trials if math.log(v) == rho), float(math.exp(rho)))
             value = self.evaluate(lam)
             if not math.isfinite(value):
                 return math.inf, math.nan
