@@ -155,3 +155,23 @@ def test_unconditional_covariance_uses_the_exact_reml_curvature(rng):
     fd = (4 * second(2e-2) - second(4e-2)) / 3
     assert res.reml_curvature == pytest.approx(fd, abs=2e-7 * abs(v0))
     assert abs(second(0.1) - fd) > 2e-7 * abs(v0)
+
+
+@pytest.mark.parametrize("criterion", ["gcv", "reml", "loocv"])
+def test_the_search_makes_no_second_fit_at_its_start(rng, criterion):
+    # exp(log(lam0)) can differ from lam0 in its last bit: the Newton search
+    # must reuse the performance iteration's fit, not refit one ulp away.
+    # The start is moved to a lam where the round trip does differ.
+    fam = F.Poisson()
+    X, y, b0 = simulated_glm(rng, fam, n=2000)
+    search = GLMSearch(pr.PriorGLM(y, X, family=fam, prior=b0), criterion, 100, 1e-8)
+    lam0 = search._start()
+    lam = lam0
+    while math.exp(math.log(lam)) == lam:
+        lam = float(np.nextafter(lam, math.inf))
+    search.trials = {lam: search.trials[lam0]}
+    rho = math.log(lam)
+    assert search._newton(rho, rho - 16.0, rho + 16.0)
+    lams = np.sort(list(search.trials))
+    assert lam in search.trials
+    assert np.all(np.diff(np.log(lams)) > 1e-9)
