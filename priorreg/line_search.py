@@ -106,7 +106,9 @@ def newton_search(
     (``V = inf`` and ``V' = nan`` where no converged fit exists: a wall).
     Steps :math:`-V'/c` from the best point, ``c`` its exact :math:`V''`
     when ``f`` gave a positive one, else the secant slope of :math:`V'`
-    between it and the nearest other point; with no other point, an
+    between it and the nearest other point (corrected to the slope at the
+    best point of the parabola in :math:`V'` through the two derivatives and
+    the nearest point's exact :math:`V''` when it has one); with no other point, an
     approximate curvature ``c`` flagged ``False`` (used for that step only,
     never to stop), else a first step of ``log 1.5`` downhill, growing x4
     while ``c <= 0``; at most
@@ -158,13 +160,19 @@ def newton_search(
         c = -1.0
         if others:
             ro = others[0]
-            c = (gb - finite[ro][1]) / (rb - ro)
+            c = c_secant = (gb - finite[ro][1]) / (rb - ro)
             if len(others) > 1:  # slope at rb of the parabola through three derivatives
                 r2 = others[1]
                 c2 = (finite[ro][1] - finite[r2][1]) / (ro - r2)
                 c_quad = c + (c - c2) * (rb - ro) / (rb - r2)
                 c = c_quad if c_quad > 0 else c
         trusted = bool(others)
+        if others and not math.isfinite(hb):
+            ho = finite[others[0]][2]
+            if ho > 0 and others[0] not in approximate:
+                # the slope at rb of the parabola in V' with the exact V'' at the other end
+                c_herm = 2.0 * c_secant - ho
+                c = c_herm if c_herm > 0 else c
         if hb > 0 and (rb not in approximate or not others):
             c, trusted = hb, rb not in approximate  # the curvature given at the best point
         edge = b if gb < 0 else a

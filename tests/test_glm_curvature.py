@@ -175,3 +175,27 @@ def test_the_search_makes_no_second_fit_at_its_start(rng, criterion):
     lams = np.sort(list(search.trials))
     assert lam in search.trials
     assert np.all(np.diff(np.log(lams)) > 1e-9)
+
+
+def test_second_step_uses_the_first_points_exact_curvature():
+    # V = e^t - t (minimum at 0, V' convex): from t0 = -1 with V'' = e^-1 the
+    # Newton step overshoots to t1 = e - 2. The next curvature is the slope at
+    # t1 of the parabola in V' through V'(t0), V''(t0) and V'(t1), i.e.
+    # 2 * secant - V''(t0) (1.59 here; the secant alone, 0.98, steps back to
+    # -0.35, the parabola's slope to 0.058; the true V''(t1) is 2.05).
+    calls = []
+
+    def f(t):
+        calls.append(t)
+        if len(calls) == 1:
+            return math.exp(t) - t, math.exp(t) - 1.0, math.exp(t)
+        return math.exp(t) - t, math.exp(t) - 1.0
+
+    newton_search(f, -1.0, -5.0, 5.0)
+    t0, t1 = calls[0], calls[1]
+    assert t1 == pytest.approx(math.e - 2.0, abs=1e-12)
+    secant = (math.expm1(t1) - math.expm1(t0)) / (t1 - t0)
+    expected = t1 - math.expm1(t1) / (2.0 * secant - math.exp(t0))
+    assert calls[2] == pytest.approx(expected, abs=1e-12)
+    assert abs(calls[2]) < 0.1
+    assert abs(min(calls, key=lambda t: math.exp(t) - t)) <= 1e-6
