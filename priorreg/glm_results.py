@@ -17,11 +17,12 @@ from priorreg._sm_attributes import GLMAttributes
 from priorreg._typing import ArrayLike, FloatArray, Predicted
 from priorreg.compat import two_sample_for
 from priorreg.degenerate import estimated_scale, exact_deviance
-from priorreg.glm_search import params_derivative
+from priorreg.glm_search import exact_curvature, params_derivative
 from priorreg.gram_irls import gram_point
 from priorreg.inference import CompatibilityTest
 from priorreg.results import PriorRidgeResults, PriorRidgeResultsWrapper
 from priorreg.separation import model_separation
+from priorreg.unconditional import reml_curvature
 
 __all__ = ["PriorGLMResults", "PriorGLMResultsWrapper"]
 
@@ -61,6 +62,18 @@ class PriorGLMResults(GLMAttributes, PriorRidgeResults):
     #: deviance change of 1e-12, so the score is good to ~1e-12 |D|, ~1e-8 after
     #: dividing by h^2; the truncation error h^2 |s^(4)| / 12 is ~1e-3 relative).
     _CURVATURE_STEP = 0.1
+
+    @cached_property
+    def reml_curvature(self) -> float:
+        """Second derivative of the REML score in ``log(lam)`` at the fitted ``lam``.
+
+        Exact (:func:`priorreg.glm_search.exact_curvature`: canonical link,
+        known scale); otherwise central differences of converged refits.
+        """
+        exact = exact_curvature(self.model, "reml", self._glm_fit)
+        if exact is not None:
+            return exact
+        return reml_curvature(self._reml_at, self.lam, self._CURVATURE_STEP)
 
     def _reml_at(self, lam: float) -> float:
         """Laplace REML score of the converged fit at ``lam`` (warm-started)."""

@@ -45,13 +45,18 @@ for :math:`\mathcal I` with a non-canonical link) give the value and the
 exact first derivative; :func:`params_derivative` is the one implicit
 derivative of the estimate (also behind ``cov_type="unconditional"``).
 LOOCV and its derivative (:mod:`priorreg.glm_loocv`) add one pass for the
-leverages from the same Cholesky factor. The search takes Newton steps with
-the curvature from the two nearest derivatives (a secant on :math:`V'`),
-safeguarded by the bracket that sign changes of :math:`V'` give, starting
-at the performance-iteration :math:`\lambda`, each fit warm-started from the
-nearest one. It stops when the step is below ``1e-3`` on :math:`\log\lambda`
-(after taking that last step, unless the criterion is flat to rounding
-there). At the outermost fit, a criterion still falling towards a bound by
+leverages from the same Cholesky factor. The search
+(:func:`priorreg.line_search.newton_search`) takes Newton steps from the
+performance-iteration :math:`\lambda`: the first with the exact
+:math:`V''` there (:mod:`priorreg.glm_curvature`, one more pass; GCV, UBRE,
+AIC and REML with a known scale, canonical links; LOOCV's first step is
+sized by GCV's), later ones with the curvature from the two nearest
+derivatives (a secant on :math:`V'`), safeguarded by the bracket that sign
+changes of :math:`V'` give, each fit warm-started from the nearest one. It
+stops when the step is below ``1e-3`` on :math:`\log\lambda` (after taking
+it), or without taking a step below ``1e-2`` whose predicted fall is below
+``tol / 100`` of the criterion (a fit converged to ``tol`` does not resolve
+it). At the outermost fit, a criterion still falling towards a bound by
 a predicted :math:`V'^2/V''` below ``1e-6`` relative has the bound
 evaluated at once. The reported optimum is the converged fit with the
 smallest value. Criteria without a derivative here (``aic`` with an
@@ -72,6 +77,7 @@ from scipy.optimize import minimize_scalar
 from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.degenerate import exact_deviance, warn_glm_edge
+from priorreg.glm_curvature import criterion_curvature, fit_curvature
 from priorreg.glm_loocv import loocv_and_derivative
 from priorreg.gram import signed_gram
 from priorreg.gram_irls import (
@@ -85,12 +91,14 @@ from priorreg.gram_irls import (
 )
 from priorreg.irls import IRLSProblem, IRLSResult
 from priorreg.linalg import _log_pdet, _rank
+from priorreg.line_search import _ROUNDING_RTOL, XATOL, brent, newton_search
 from priorreg.selection import Selection, _parabola_vertex
 
 __all__ = [
     "GLMSearch",
     "Sensitivity",
     "brent",
+    "exact_curvature",
     "laplace_reml",
     "newton_search",
     "params_derivative",
@@ -105,32 +113,25 @@ GRAM_CRITERIA = ("gcv", "ubre", "aic", "reml", "loocv")
 NEWTON_CRITERIA = ("gcv", "ubre", "aic", "reml", "loocv")
 #: The derivative-free search brackets the start by these factors (log10).
 _BRACKET_LOG10 = (float(np.log10(1.5)), 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
-#: Tolerance of the search on ``log(lam)``. The criteria are flat at their
-#: minimum: rounding of the deviance (about 1e-14 relative for 1e5 terms)
-#: already moves the argmin by about 1e-3 on ``log(lam)`` in the benchmark of
-#: ``benchmarks/glm_path.py``, and the criterion changes there by ~1e-13.
-XATOL = 1e-3
 #: Criterion values closer than this (relative) cannot locate a vertex.
 _FLAT_RTOL = 1e-10
 #: Values this close (relative) over the whole search: a flat criterion, which
 #: the bracket search reports (the flatness test of ``selection.warn_on_edge``).
 _FLAT_VALUES = 1e-12
-#: The last Newton step (below ``XATOL``) is skipped only when the predicted
-#: change of the criterion is at the rounding of the deviance (~1e-14 relative).
-_ROUNDING_RTOL = 1e-13
-#: A criterion still falling at the outermost fit, with a convex tail, falls by
-#: about ``V'^2 / V''`` more (exactly so for an exponential tail, where Newton
-#: steps of constant length would walk to the bound). Below this (relative),
-#: and with a Newton step at least half the last spacing (near a minimum the
-#: step is a small fraction of it), the search evaluates the bound at once: if
-#: the tail is monotone the bound is the minimum the walk would reach; if not,
-#: the search goes on from the best fit.
-_TAIL_RTOL = 1e-6
+#: The last Newton step (below ``XATOL``) is also skipped when the change of
+#: the criterion it predicts is below this fraction of ``tol``: a fit
+#: converged to ``tol`` (relative change of the penalized deviance) carries
+#: its criterion to about ``tol`` relative, so a fall of ``tol / 100`` cannot
+#: be told from the fits' own error.
+_SKIP_TOL_FRACTION = 1e-2
+#: ... for a step below this on ``log(lam)`` (the tolerance the tests of the
+#: search hold it to against a brute-force minimiser).
+_SKIP_XATOL = 10 * XATOL
+#: The first Newton step uses the exact curvature where it is covered
+#: (:mod:`priorreg.glm_curvature`); later steps use secants.
+_FIRST_CURVATURE = True
 #: The search stays within 1e7 of its start either way (as the bracket does).
 _SPAN = 7.0 * math.log(10.0)
-#: First step on ``log(lam)`` (no curvature known yet), and the largest.
-_FIRST_STEP = math.log(1.5)
-_MAX_STEP = 2.0 * math.log(10.0)
 
 
 @dataclass
@@ -161,63 +162,6 @@ class Trial:
         return cls(fit.lam, value, fit.edf, fit.deviance, fit.params, fit, None, its)
 
 
-def brent(
-    f: Callable[[float], float], ts: list[float], values: list[float], xatol: float
-) -> tuple[float, float]:
-    """Minimise ``f`` inside a bracket ``ts[0] < ts[1] < ts[2]`` (``f(ts[1])`` smallest).
-
-    Brent's (1973) method: parabolic interpolation through the best three
-    points, golden-section steps when the parabola is not trusted; the values
-    at the bracket are known, so the first step is the parabola through them.
-    Stops when the minimum is located to within ``xatol``.
-    """
-    golden = 0.3819660112501051
-    lo, hi = ts[0], ts[2]
-    x, fx = ts[1], values[1]
-    (w, fw), (v, fv) = sorted([(ts[0], values[0]), (ts[2], values[2])], key=lambda p: p[1])
-    e = d = hi - lo  # the bracket stands for the earlier steps: parabolas allowed
-    tol1 = 0.5 * xatol
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        if max(x - lo, hi - x) <= 2 * tol1:
-            break
-        parabolic = False
-        if abs(e) > tol1 and all(math.isfinite(val) for val in (fx, fw, fv)):
-            r = (x - w) * (fx - fv)
-            q = (x - v) * (fx - fw)
-            p = (x - v) * q - (x - w) * r
-            q = 2.0 * (q - r)
-            if q > 0:
-                p = -p
-            q = abs(q)
-            if abs(p) < abs(0.5 * q * e) and q * (lo - x) < p < q * (hi - x):
-                e, d = d, p / q
-                parabolic = True
-                if (x + d) - lo < 2 * tol1 or hi - (x + d) < 2 * tol1:
-                    d = tol1 if mid >= x else -tol1
-        if not parabolic:
-            e = (hi - x) if x < mid else (lo - x)
-            d = golden * e
-        u = x + (d if abs(d) >= tol1 else math.copysign(tol1, d))
-        fu = f(u)
-        if fu <= fx:
-            if u >= x:
-                lo = x
-            else:
-                hi = x
-            v, fv, w, fw, x, fx = w, fw, x, fx, u, fu
-        else:
-            if u < x:
-                lo = u
-            else:
-                hi = u
-            if fu <= fw or w == x:
-                v, fv, w, fw = w, fw, u, fu
-            elif fu <= fv or v in (x, w):
-                v, fv = u, fu
-    return x, fx
-
-
 @dataclass(frozen=True)
 class Sensitivity:
     r"""Derivatives on :math:`\rho = \log\lambda` of a converged fit's ingredients.
@@ -233,6 +177,11 @@ class Sensitivity:
     d_edf: float
     d_log_det: float
     d_params: FloatArray
+    #: :math:`A^{-1}`, :math:`H_1` and :math:`X\,d\hat b/d\rho`, for the second
+    #: derivatives (:mod:`priorreg.glm_curvature`).
+    inverse: FloatArray | None = None
+    gram_derivative: FloatArray | None = None
+    d_eta: FloatArray | None = None
 
 
 def params_derivative(
@@ -303,7 +252,8 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
     if b1 is None:
         return None
     Ld = L @ (point.params - problem.b0)
-    H1 = signed_gram(X, dW * (X @ b1))
+    e1 = X @ b1
+    H1 = signed_gram(X, dW * e1)
     K = Ainv @ point.gram
     AH1 = Ainv @ H1
     AL = Ainv @ L
@@ -316,6 +266,9 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
         d_edf=tr_ah1 - float(np.sum(AH1 * K.T)) - lam * float(np.sum(AL * K.T)),
         d_log_det=tr_ah1 + lam * float(np.trace(AL)),
         d_params=b1,
+        inverse=Ainv,
+        gram_derivative=H1,
+        d_eta=e1,
     )
 
 
@@ -352,88 +305,24 @@ def laplace_reml(
     return float(opt.fun), math.exp(float(opt.x))
 
 
-def newton_search(
-    f: Callable[[float], tuple[float, float]],
-    rho0: float,
-    lo: float,
-    hi: float,
-    xatol: float = XATOL,
-) -> None:
-    r"""Locate a minimum of ``V(rho)`` on ``[lo, hi]`` from values and exact derivatives.
+def exact_curvature(model: Any, criterion: str, fit: Any) -> float | None:
+    """Exact second derivative on ``log(lam)`` of ``criterion`` at a converged fit.
 
-    ``f(rho) -> (V, V')`` (``V = inf`` and ``V' = nan`` where no converged
-    fit exists: a wall). Steps :math:`-V'/c` from the best point, ``c`` the
-    secant slope of :math:`V'` between it and the nearest other point (a
-    first step of ``log 1.5`` downhill, growing x4 while ``c <= 0``), at most
-    ``log(100)`` long, kept inside the bracket of the largest point with
-    :math:`V' < 0` and the smallest with :math:`V' > 0` (bisection
-    otherwise). At the outermost point, still falling outwards with a
-    remaining fall :math:`V'^2/c` below ``1e-6`` relative and a Newton step
-    at least half the last spacing (a plateau, not a minimum close by), it
-    evaluates the bound (or wall) at once rather than walking to it. Stops after a step
-    below ``xatol``; the caller reads the points from the memo behind ``f``.
+    :meth:`GLMSearch.curvature` at ``fit`` (one pass for the Gram matrix at
+    its estimate, two for the derivatives); ``None`` where it is not covered
+    (:mod:`priorreg.glm_curvature`), without in-memory data, or where the
+    Gram route declines.
     """
-    pts: dict[float, tuple[float, float]] = {}
-
-    def at(rho: float) -> tuple[float, float]:
-        if rho not in pts:
-            pts[rho] = f(rho)
-        return pts[rho]
-
-    at(rho0)
-    step = _FIRST_STEP
-    for _ in range(60):
-        finite = {r: vg for r, vg in pts.items() if math.isfinite(vg[0])}
-        if not finite:
-            return
-        rb = min(finite, key=lambda r: finite[r][0])
-        vb, gb = finite[rb]
-        if gb == 0 or not math.isfinite(gb):
-            return
-        walls = [r for r, vg in pts.items() if not math.isfinite(vg[0])]
-        left = [r for r, (_, g) in finite.items() if g < 0] + [r for r in walls if r < rb]
-        right = [r for r, (_, g) in finite.items() if g > 0] + [r for r in walls if r > rb]
-        a = max([lo, *(r for r in left if r <= rb)])
-        b = min([hi, *(r for r in right if r >= rb)])
-        others = sorted(
-            (r for r in finite if r != rb and math.isfinite(finite[r][1])),
-            key=lambda r: abs(r - rb),
-        )
-        c = -1.0
-        if others:
-            ro = others[0]
-            c = (gb - finite[ro][1]) / (rb - ro)
-            if len(others) > 1:  # slope at rb of the parabola through three derivatives
-                r2 = others[1]
-                c2 = (finite[ro][1] - finite[r2][1]) / (ro - r2)
-                c_quad = c + (c - c2) * (rb - ro) / (rb - r2)
-                c = c_quad if c_quad > 0 else c
-        edge = b if gb < 0 else a
-        outermost = rb == (max(finite) if gb < 0 else min(finite))
-        # a plateau, not a minimum nearby: the Newton step (1/kappa on an
-        # exponential tail) is as long as the last spacing, not a fraction of it
-        long_step = bool(others) and c > 0 and abs(gb / c) >= 0.5 * abs(rb - others[0])
-        if long_step and outermost and edge not in pts and gb * gb / c <= _TAIL_RTOL * abs(vb):
-            at(edge)  # evaluate the plateau's end instead of walking there
-            continue
-        if c > 0:
-            t = rb - gb / c
-        else:
-            t = rb - math.copysign(step, gb)
-            step *= 4.0
-        t = min(max(t, rb - _MAX_STEP), rb + _MAX_STEP)
-        if not a < t < b:
-            inner = a if t <= a else b
-            bounded = inner in (lo, hi) and inner not in pts
-            t = inner if bounded else 0.5 * (rb + inner)
-        if abs(t - rb) < xatol:
-            flat = c > 0 and 0.5 * c * (t - rb) ** 2 <= _ROUNDING_RTOL * abs(vb)
-            if abs(t - rb) > 1e-6 and not flat and t not in pts:
-                at(t)
-            return
-        if t in pts:
-            return
-        at(t)
+    search = GLMSearch(model, criterion, 200, 1e-12)
+    if search.problem is None or not fit.lam > 0:
+        return None
+    point = gram_point(search.problem, np.asarray(fit.params), fit.eta, fit.fittedvalues,
+                       fit.deviance)
+    if point is None:
+        return None
+    trial = search._newton_trial(GramFit(point, fit.lam, fit.edf, math.nan, True, 0))
+    search.trials[fit.lam] = trial
+    return search.curvature(fit.lam) if math.isfinite(trial.grad or math.nan) else None
 
 
 class GLMSearch:
@@ -455,6 +344,8 @@ class GLMSearch:
         self.maxiter, self.tol, self.report = maxiter, tol, report
         self.trials: dict[float, Trial] = {}
         self.problem: IRLSProblem | None = None
+        self._sensitivity: dict[float, Sensitivity] = {}
+        self._located = False  # Newton stopped on a step below its tolerance
         gram = getattr(model, "bounds", None) is None  # Gram steps know no bounds
         if gram and criterion in GRAM_CRITERIA and (criterion != "aic" or self._phi() is not None):
             try:
@@ -480,6 +371,8 @@ class GLMSearch:
         if name == "loocv":
             return loocv_and_derivative(model, problem, point, lam, params_derivative)
         sens = sensitivity(problem, point, lam)
+        if sens is not None:
+            self._sensitivity[lam] = sens
         if name in ("gcv", "ubre", "aic"):
             value = model._deviance_criterion(
                 name, nf.deviance, nf.edf, lambda: model._llf_at(point, nf.edf)
@@ -576,6 +469,47 @@ class GLMSearch:
                 trial.grad = self._value_and_grad(nf)[1]
         return trial.grad
 
+    def curvature(self, lam: float) -> float | None:
+        """Exact second derivative on ``log(lam)`` at the trial at ``lam``.
+
+        From :mod:`priorreg.glm_curvature` and the first derivatives' pass.
+
+        ``None`` where it is not covered (LOOCV, a non-canonical link, an
+        estimated scale except for GCV) or the first derivatives were not formed.
+        """
+        sens, trial, model = self._sensitivity.get(lam), self.trials.get(lam), self.model
+        if sens is None or trial is None or trial.point is None or sens.inverse is None:
+            return None
+        assert sens.gram_derivative is not None
+        fc = fit_curvature(model, trial.point, lam, sens.inverse, sens.gram_derivative,
+                           sens.d_params, sens.d_eta)
+        if fc is None:
+            return None
+        phi = model._known_scale("ubre") if self.criterion == "ubre" else self._phi()
+        return criterion_curvature(self.criterion, model.wnobs, trial.deviance, sens.edf,
+                                   sens.d_deviance, sens.d_edf, fc, phi)
+
+    def _loocv_guide(self, lam: float) -> float | None:
+        """For LOOCV: GCV's curvature at the trial at ``lam``, scaled to LOOCV's value.
+
+        GCV and the LOOCV deviance estimate the same mean deviance and agree
+        to first order; GCV's exact curvature sizes LOOCV's first step (a
+        guide only: the search never stops on it).
+        """
+        trial, problem, model = self.trials[lam], self.problem, self.model
+        if self.criterion != "loocv" or trial.point is None or problem is None:
+            return None
+        sens = sensitivity(problem, trial.point, lam)
+        if sens is None or sens.inverse is None or sens.gram_derivative is None:
+            return None
+        fc = fit_curvature(model, trial.point, lam, sens.inverse, sens.gram_derivative,
+                           sens.d_params, sens.d_eta)
+        n, D, dfr = model.wnobs, trial.deviance, model.wnobs - sens.edf
+        if fc is None or not dfr > 0:
+            return None
+        curv = criterion_curvature("gcv", n, D, sens.edf, sens.d_deviance, sens.d_edf, fc, None)
+        return None if curv is None else curv * trial.value / (n * D / dfr**2)
+
     # ------------------------------------------------------------ search
     def _start(self) -> float:
         """The performance iteration (Gram route, else the path): the start ``lam``."""
@@ -598,32 +532,51 @@ class GLMSearch:
         class _NoDerivativeError(Exception):
             pass
 
-        def f(rho: float) -> tuple[float, float]:
-            lam = float(math.exp(rho))
+        def f(rho: float) -> tuple[float, ...]:
+            # a fit already made at rho (exp(log(lam)) may differ from lam in its last bit)
+            lam = next((v for v in self.trials if math.log(v) == rho), float(math.exp(rho)))
             value = self.evaluate(lam)
             if not math.isfinite(value):
                 return math.inf, math.nan
             grad = self.gradient(lam)
             if grad is None or not math.isfinite(grad):
                 raise _NoDerivativeError
+            if rho == rho0 and _FIRST_CURVATURE:  # exact for the first step; secants after it
+                curv = self.curvature(lam)
+                if curv is not None and math.isfinite(curv):
+                    return value, grad, curv
+                guide = self._loocv_guide(lam)
+                if guide is not None:
+                    return value, grad, guide, False
             return value, grad
 
+        skip = max(_ROUNDING_RTOL, _SKIP_TOL_FRACTION * self.tol)
         try:
-            newton_search(f, rho0, lo, hi)
+            self._located = newton_search(
+                f, rho0, lo, hi, skip_rtol=skip, skip_xatol=_SKIP_XATOL
+            )
         except _NoDerivativeError:
             return False
         return True
 
     def _flat(self) -> bool:
-        """Fewer than three fits, or values equal to rounding (as the edge warning judges)."""
+        """Too few fits, or values equal to rounding (as the edge warning judges).
+
+        Three fits are needed unless Newton located the minimum (a step below
+        its tolerance from a positive curvature): one fit then suffices, and
+        values equal over less than 1 on ``log(lam)`` do not make it flat.
+        """
         values = np.array([t.value for t in self.trials.values()])
         values = values[np.isfinite(values)]
-        if values.size < 3:
+        if values.size < (1 if self._located else 3):
             return True
         deviances = [t.deviance for t in self.trials.values()]
         if exact_deviance(self.model, deviances):  # values of rounding size (e.g. all ~0)
             return True
-        return bool(np.ptp(values) <= _FLAT_VALUES * np.max(np.abs(values)))
+        span = np.ptp(np.log([lam for lam, t in self.trials.items() if math.isfinite(t.value)]))
+        if self._located and span < 1.0:
+            return False  # located from close points: their values need not differ
+        return values.size > 1 and bool(np.ptp(values) <= _FLAT_VALUES * np.max(np.abs(values)))
 
     def _bracket_and_brent(self, lam0: float | None) -> None:
         """Derivative-free: widen a bracket around ``lam0``, then Brent and a parabola step."""
@@ -726,7 +679,8 @@ class GLMSearch:
                     lam=final,
                     converged=True,
                     iterations=chosen.iterations,
-                )
+                ),
+                point,  # covariance and edf from its Cholesky factor, no path factor
             )
             # the same converged iterate: its criterion is the search's value
             # (recomputed from the path factor it differs by rounding only)
