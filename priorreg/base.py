@@ -20,7 +20,12 @@ from priorreg import backends
 from priorreg import formula as _formula
 from priorreg._typing import ArrayLike, FloatArray
 from priorreg.bounds import refuse_several_penalties, resolve_bounds
-from priorreg.checks import check_column_scale, check_formula_response, check_formula_rows
+from priorreg.checks import (
+    check_column_scale,
+    check_formula_response,
+    check_formula_rows,
+    column_stats,
+)
 from priorreg.multi import (
     component_count,
     is_multi_penalty,
@@ -31,7 +36,7 @@ from priorreg.options import row_sources
 from priorreg.penalty import Penalty, resolve_penalty, standardize_penalty
 from priorreg.prior import align_prior, check_prior_names, prior_information
 from priorreg.rowlabels import keep_row_dtype
-from priorreg.units import penalty_units_message
+from priorreg.units import units_message_from_sd
 
 __all__ = ["PriorModel", "check_finite"]
 
@@ -230,7 +235,9 @@ class PriorModel(Model):  # type: ignore[misc]
             )
         if self.exog.ndim != 2 or self.exog.shape[0] != n:
             raise ValueError(f"exog has shape {self.exog.shape}; expected ({n}, k)")
-        check_column_scale("exog", self.exog, list(self.exog_names))
+        # one pass over X for every column check (scale, units, separation)
+        self._column_stats = column_stats(self.exog, self._penalty_scale_weights())
+        check_column_scale("exog", self.exog, list(self.exog_names), peak=self._column_stats.peak)
         check_column_scale("endog", self.endog)
         # endog and exog were checked before missing-value handling
         fix = None if design is None else "fill them in or drop those rows from the data"
@@ -292,9 +299,7 @@ class PriorModel(Model):  # type: ignore[misc]
             if penalty is None and not self.standardize and isinstance(self.exog, np.ndarray):
                 # the default penalty is the diagonal (0 on the intercept); said
                 # by the results of a fit with lam > 0
-                self.units_message = penalty_units_message(
-                    self.exog, self._penalty_scale_weights(), L > 0, names
-                )
+                self.units_message = units_message_from_sd(self._column_stats.sd, L > 0, names)
         if self.standardize:
             L = standardize_penalty(L, self.exog, self._penalty_scale_weights())
         # a penalty given by weights is kept as its diagonal: no k x k matrix

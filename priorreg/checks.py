@@ -7,6 +7,7 @@ reaches numpy, pandas or patsy as a crash or a flood of overflow warnings.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,10 @@ import pandas as pd
 from priorreg._typing import FloatArray
 
 __all__ = [
+    "ColumnStats",
     "as_float_array",
-    "as_grid","check_column_scale", "check_formula_response", "check_formula_rows"]
+    "as_grid","check_column_scale", "check_formula_response", "check_formula_rows",
+    "column_stats"]
 
 #: Values beyond this overflow the squares and cross-products of a fit
 #: (``n * x^2`` exceeds the largest double, 1.8e308, from ``x ~ 1e150`` on);
@@ -26,8 +29,92 @@ _HUGE = 1e100
 _TINY = 1e-100
 
 
+#: Rows per block of :func:`column_stats`: a block of 50-100 columns fits a 1 MB cache.
+_STATS_ROWS = 1024
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """What the model's checks need of each column of a design, from one pass.
+
+    Attributes
+    ----------
+    peak : ndarray of shape (n_coef,)
+        Largest absolute value (NaN if the column holds a NaN).
+    sd : ndarray of shape (n_coef,)
+        Weighted standard deviation (divisor ``sum w``); exactly 0 for a
+        constant column.
+    """
+
+    peak: FloatArray
+    sd: FloatArray
+
+
+def column_stats(X: FloatArray, weights: FloatArray | None = None) -> ColumnStats:
+    r"""Largest absolute value and weighted standard deviation of each column, one pass.
+
+    The rows are read once, in cache-sized blocks, and never copied whole.
+    Per block ``b`` the weighted mean :math:`\bar x_b` and the sum of
+    squares :math:`M_b = \sum_{i \in b} w_i (x_i - \bar x_b)^2` are formed
+    on the block in cache and pooled by Chan, Golub and LeVeque's update
+
+    .. math::
+
+        M_{a \cup b} = M_a + M_b + (\bar x_b - \bar x_a)^2 \frac{W_a W_b}{W_a + W_b},
+        \qquad \mathrm{sd} = \sqrt{M / W},
+
+    as accurate as the two-pass formula (each deviation is taken from a
+    mean of its own block, not from 0). A column whose largest and smallest
+    values agree is constant: its ``sd`` is set to exactly 0.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_obs, n_coef)
+        Finite values (a NaN or inf makes that column's numbers NaN).
+    weights : ndarray of shape (n_obs,), optional
+        Positive observation weights (default 1).
+
+    Returns
+    -------
+    ColumnStats
+
+    References
+    ----------
+    Chan, T. F., Golub, G. H. and LeVeque, R. J. (1983). Algorithms for
+    computing the sample variance: analysis and recommendations. The
+    American Statistician 37, 242-247.
+    """
+    n, k = X.shape
+    hi, lo = np.full(k, -np.inf), np.full(k, np.inf)
+    mean, M2, W = np.zeros(k), np.zeros(k), np.float64(0.0)
+    with np.errstate(all="ignore"):
+        for start in range(0, n, _STATS_ROWS):
+            block = X[start : start + _STATS_ROWS]
+            np.maximum(hi, block.max(axis=0), out=hi)
+            np.minimum(lo, block.min(axis=0), out=lo)
+            w = None if weights is None else weights[start : start + _STATS_ROWS]
+            Wb = np.float64(block.shape[0]) if w is None else np.sum(w)  # numpy: 0 gives NaN
+            mb = (block.sum(axis=0) if w is None else w @ block) / Wb
+            dev = block - mb
+            dev *= dev
+            Mb = dev.sum(axis=0) if w is None else w @ dev
+            delta = mb - mean
+            total = W + Wb
+            M2 += Mb + delta * delta * (W * Wb / total)
+            mean += delta * (Wb / total)
+            W = total
+        sd = np.sqrt(M2 / W) if n else np.zeros(k)
+    sd[hi == lo] = 0.0
+    return ColumnStats(np.maximum(hi, -lo), sd)
+
+
 def check_column_scale(
-    name: str, values: FloatArray, columns: Sequence[str] | None = None, *, tiny: bool = True
+    name: str,
+    values: FloatArray,
+    columns: Sequence[str] | None = None,
+    *,
+    tiny: bool = True,
+    peak: FloatArray | None = None,
 ) -> None:
     """Values so large (or so small) that their squares overflow are a ``ValueError``.
 
@@ -42,6 +129,9 @@ def check_column_scale(
     tiny : bool
         Also refuse non-zero values all below 1e-100 (not for weights, whose
         overall size cancels, nor for offsets and priors, where 0 is common).
+    peak : ndarray, optional
+        The largest absolute value of each column when already known
+        (:func:`column_stats`): no pass over ``values``.
 
     Raises
     ------
@@ -51,7 +141,8 @@ def check_column_scale(
     arr = values if values.ndim == 2 else values[:, None]
     if arr.shape[0] == 0:
         return
-    peak = np.maximum(np.max(arr, axis=0), -np.min(arr, axis=0))  # max |x|, no copy of arr
+    if peak is None:
+        peak = np.maximum(np.max(arr, axis=0), -np.min(arr, axis=0))  # max |x|, no copy of arr
     small = (peak > 0) & (peak < _TINY) if tiny else np.zeros(peak.shape, dtype=bool)
     bad = np.flatnonzero((peak > _HUGE) | small)
     if bad.size == 0:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import linprog
 from statsmodels.genmod import families as smf
 
@@ -55,6 +56,7 @@ from priorreg.penalty import Penalty
 
 __all__ = [
     "LP_MAX_ENTRIES",
+    "ColumnScreen",
     "Separation",
     "distinct_rows",
     "find_separation",
@@ -173,31 +175,93 @@ def _lp_direction(Xs: FloatArray, side: FloatArray, null: FloatArray | None) -> 
     return np.asarray(res.x, dtype=float)
 
 
-def _column_screen(Xs: Any, side: FloatArray, free: FloatArray) -> FloatArray | None:
-    """A single column (``free`` allows it) whose non-zero rows all sit on one side.
+@dataclass(frozen=True)
+class ColumnScreen:
+    """Per-column counts of the single-column screen, summed over row blocks.
 
-    ``Xs`` is read in row blocks (an array, or :class:`_ScaledRows`), so a
-    large design is screened without a copy of its size.
+    A column alone separates when every row where it is non-zero sits on one
+    side: ``upper == nonzero`` (``d = +e_j``) or ``lower == nonzero``
+    (``d = -e_j``), with ``nonzero > 0``. The counts of row blocks add up
+    (:meth:`merged`), so the screen can be taken block by block, inside any
+    pass over the rows (in memory, or per partition of out-of-core data).
+
+    Attributes
+    ----------
+    nonzero : ndarray of int, shape (n_coef,)
+        Rows with ``|x_ij| / scale_j > 1e-6``.
+    upper, lower : ndarray of int, shape (n_coef,)
+        Of those, rows with ``side_i x_ij > 0`` and with ``side_i x_ij < 0``.
+    """
+
+    nonzero: npt.NDArray[np.int64]
+    upper: npt.NDArray[np.int64]
+    lower: npt.NDArray[np.int64]
+
+    @classmethod
+    def of_block(cls, Xs: FloatArray, side: FloatArray) -> ColumnScreen:
+        """The counts of one row block ``Xs`` (columns scaled to max 1) with row sides ``side``.
+
+        Parameters
+        ----------
+        Xs : ndarray of shape (m, n_coef)
+            Rows of the design divided by the column scales.
+        side : ndarray of shape (m,)
+            +1 upper bound, -1 lower bound, 0 interior (see ``row_sides``).
+
+        Returns
+        -------
+        ColumnScreen
+        """
+        nz = np.abs(Xs) > _TOL
+        signed = side[:, None] * Xs
+        return cls(
+            np.count_nonzero(nz, axis=0),
+            np.count_nonzero(nz & (signed > 0), axis=0),
+            np.count_nonzero(nz & (signed < 0), axis=0),
+        )
+
+    def merged(self, other: ColumnScreen) -> ColumnScreen:
+        """The counts of both blocks' rows."""
+        return ColumnScreen(
+            self.nonzero + other.nonzero, self.upper + other.upper, self.lower + other.lower
+        )
+
+    def undecided(self) -> bool:
+        """Some column may still separate alone (more rows can change the answer)."""
+        return bool(np.any((self.upper == self.nonzero) | (self.lower == self.nonzero)))
+
+    def direction(self, free: FloatArray) -> FloatArray | None:
+        """The first column (``free`` allows it) whose non-zero rows all sit on one side.
+
+        Upper side first, then lower; ``None`` when there is none.
+        """
+        reached = (self.nonzero > 0) & free
+        for sign, count in ((1.0, self.upper), (-1.0, self.lower)):
+            ok = reached & (count == self.nonzero)
+            if ok.any():
+                d = np.zeros(self.nonzero.size)
+                d[int(np.flatnonzero(ok)[0])] = sign
+                return d
+        return None
+
+
+def _column_screen(Xs: Any, side: FloatArray) -> ColumnScreen:
+    """:class:`ColumnScreen` of the rows of ``Xs``, read in row blocks.
+
+    ``Xs`` is an array or :class:`_ScaledRows`, so a large design is screened
+    without a copy of its size. The reading stops as soon as every column has
+    non-zero rows on both sides (or on the interior): no column can separate
+    alone then, whatever the other rows hold (with continuous columns, after
+    the first block).
     """
     n, k = Xs.shape
-    reached = np.zeros(k, dtype=bool)
-    one_side = {1.0: np.ones(k, dtype=bool), -1.0: np.ones(k, dtype=bool)}
+    total = ColumnScreen.of_block(np.zeros((0, k)), side[:0])
     for start in range(0, n, _BLOCK_ROWS):
         rows = slice(start, min(start + _BLOCK_ROWS, n))
-        block = np.asarray(Xs[rows])
-        nz = np.abs(block) > _TOL
-        signed = side[rows, None] * block
-        reached |= nz.any(axis=0)
-        for sign, ok in one_side.items():
-            ok &= np.all((sign * signed > 0) | ~nz, axis=0)
-    reached &= free
-    for sign in (1.0, -1.0):
-        ok = reached & one_side[sign]
-        if ok.any():
-            d = np.zeros(k)
-            d[int(np.flatnonzero(ok)[0])] = sign
-            return d
-    return None
+        total = total.merged(ColumnScreen.of_block(np.asarray(Xs[rows]), side[rows]))
+        if not total.undecided():
+            break
+    return total
 
 
 @dataclass(frozen=True)
@@ -268,6 +332,8 @@ def find_separation(
     family: Any,
     names: Sequence[str],
     L: Penalty | FloatArray,
+    *,
+    peak: FloatArray | None = None,
 ) -> Separation | None:
     """A separating direction of ``(y, X)`` for ``family``, or ``None``.
 
@@ -281,6 +347,9 @@ def find_separation(
         Column names, for the message.
     L : Penalty, or ndarray of shape (n_coef, n_coef) or (n_coef,)
         Penalty matrix, or its diagonal.
+    peak : ndarray of shape (n_coef,), optional
+        The largest absolute value of each column, when known
+        (:func:`priorreg.checks.column_stats`): no pass to find it.
 
     Returns
     -------
@@ -289,7 +358,9 @@ def find_separation(
     side = _row_sides(family, y)
     if side is None:
         return None
-    scale = np.maximum(np.max(X, axis=0), -np.min(X, axis=0))  # max |x|, no copy of X
+    scale = peak
+    if scale is None:
+        scale = np.maximum(np.max(X, axis=0), -np.min(X, axis=0))  # max |x|, no copy of X
     scale = np.where(scale > 0, scale, 1.0)
     Xs: Any = _ScaledRows(X, scale)  # read in row blocks: no copy of the design
     Xu, su = Xs, side
@@ -304,8 +375,10 @@ def find_separation(
     else:
         Xu = X / scale
 
+    counts = _column_screen(Xu, su)  # one screen serves both calls of ``screen``
+
     def screen(free: FloatArray) -> FloatArray | None:
-        return _column_screen(Xu, su, free)
+        return counts.direction(free)
 
     lp_rows = Xu if isinstance(Xu, np.ndarray) and Xu.size <= LP_MAX_ENTRIES else None
     found = search_direction(screen, lp_rows, su, L, scale)
@@ -398,6 +471,15 @@ def make_separation(
     )
 
 
+def _known_peak(model: Any) -> FloatArray | None:
+    """The model's column maxima from its checks, if they describe its ``exog``."""
+    stats = model.__dict__.get("_column_stats")
+    peak = getattr(stats, "peak", None)
+    if peak is None or np.shape(peak) != (np.shape(model.exog)[-1],):
+        return None
+    return np.asarray(peak, dtype=float)
+
+
 def model_separation(model: Any) -> Separation | None:
     """:func:`find_separation` of a ``PriorGLM`` (computed once per model).
 
@@ -418,6 +500,7 @@ def model_separation(model: Any) -> Separation | None:
                 model.family,
                 list(model.exog_names),
                 model.penalty,
+                peak=_known_peak(model),
             )
         except (AttributeError, NotImplementedError, TypeError):
             found = None
