@@ -160,6 +160,11 @@ def deviance(
     return dev
 
 
+def _single_trials(n: FloatArray, succ: FloatArray) -> bool:
+    """Every row is one trial with 0 or 1 success: its binomial coefficient is 1."""
+    return bool(np.all(n == 1) and np.all((succ == 0) | (succ == 1)))
+
+
 def loglike(
     family: smf.Family,
     y: FloatArray,
@@ -178,13 +183,9 @@ def loglike(
         n = var_weights
         mu_c = np.clip(mu, 1e-300, 1 - 1e-16)
         succ = n * y
-        obs = (
-            gammaln(n + 1)
-            - gammaln(succ + 1)
-            - gammaln(n - succ + 1)
-            + succ * np.log(mu_c)
-            + (n - succ) * np.log1p(-mu_c)
-        )
+        obs = succ * np.log(mu_c) + (n - succ) * np.log1p(-mu_c)
+        if not _single_trials(n, succ):  # log C(1, 0) = log C(1, 1) = 0 exactly
+            obs = gammaln(n + 1) - gammaln(succ + 1) - gammaln(n - succ + 1) + obs
         return float(np.sum(freq_weights * obs))
     with np.errstate(all="ignore"):  # a zero or NaN scale (exact fit, no df) gives inf/NaN
         return float(

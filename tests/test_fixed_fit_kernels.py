@@ -1,0 +1,87 @@
+"""Kernels of a fixed-lam GLM fit against dense and statsmodels oracles.
+
+The blockwise Gram matrix (contiguous buffer for the design, the working
+column by a matrix-vector product) against the dense ``A'A``; the binomial
+log-likelihood without its binomial coefficients when every row is a single
+trial against statsmodels' ``family.loglike``, and with several trials
+against scipy's binomial log-probabilities (R's ``glm`` likelihood).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from priorreg import families
+from priorreg.gram import ROW_BLOCK, blockwise_gram
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shifted", [False, True])
+@pytest.mark.parametrize("n", [300, 2 * ROW_BLOCK + 19])
+def test_blockwise_gram_equals_the_dense_product(rng, n, weighted, shifted):
+    k = 5
+    X = rng.normal(size=(n, k)) + 3.0
+    sw = rng.uniform(0.3, 2.0, n) if weighted else None
+    zw = rng.normal(size=n)
+    shift = rng.normal(size=k) if shifted else None
+    before = X.copy()
+    G = blockwise_gram(X, sw, zw, shift)
+    A = X - (0.0 if shift is None else shift)
+    if sw is not None:
+        A = A * sw[:, None]
+    A = np.column_stack([A, zw])
+    dense = A.T @ A
+    np.testing.assert_array_equal(X, before)  # the caller's design is not changed
+    np.testing.assert_array_equal(G, G.T)
+    # each entry a sum of n products: rounding ~ eps * n * max|a|^2 (pairwise/blocked
+    # sums do better); 1e-12 of the largest entry is > 10x that bound at n ~ 8e3
+    np.testing.assert_allclose(G, dense, rtol=0, atol=1e-12 * np.max(np.abs(dense)))
+
+
+def test_blockwise_gram_reads_weights_per_block(rng):
+    n, k = ROW_BLOCK + 7, 3
+    X = rng.normal(size=(n, k))
+    sw = rng.uniform(0.5, 1.5, n)
+    zw = rng.normal(size=n)
+    seen = []
+
+    def weigh(rows, block):
+        seen.append((rows.start, block.shape[0]))
+        return sw[rows], zw[rows]
+
+    G = blockwise_gram(X, None, None, None, weigh=weigh)
+    np.testing.assert_allclose(  # same sums as above; 1e-12 relative is > 10x the bound
+        G, blockwise_gram(X, sw, zw, None), rtol=1e-12
+    )
+    assert seen == [(0, ROW_BLOCK), (ROW_BLOCK, 7)]
+
+
+def test_single_trial_binomial_loglike_equals_statsmodels(rng):
+    n = 500
+    y = (rng.uniform(size=n) < 0.4).astype(float)
+    mu = rng.uniform(0.05, 0.95, n)
+    fw = rng.integers(1, 4, n).astype(float)
+    fam = sm.families.Binomial()
+    ours = families.loglike(fam, y, mu, np.ones(n), fw, 1.0)
+    theirs = fam.loglike(y, mu, var_weights=np.ones(n), freq_weights=fw)
+    # the binomial coefficients of single trials are exactly 1: the same terms summed
+    np.testing.assert_allclose(ours, theirs, rtol=1e-13)  # n eps ~ 1e-13 worst case
+
+
+def test_binomial_loglike_with_trials_keeps_the_coefficients(rng):
+    n = 300
+    trials = rng.integers(1, 6, n).astype(float)
+    y = rng.binomial(trials.astype(int), 0.3) / trials
+    mu = rng.uniform(0.05, 0.95, n)
+    fam = sm.families.Binomial()
+    ours = families.loglike(fam, y, mu, trials, np.ones(n), 1.0)
+    # R's glm likelihood with trials: sum of binomial log-probabilities (scipy)
+    theirs = float(np.sum(stats.binom.logpmf(np.rint(trials * y), trials, mu)))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)  # n eps * |log C| ~ 1e-13; 10x
+    # and the coefficients matter here: dropping them changes the value
+    succ = trials * y
+    without = float(np.sum(succ * np.log(mu) + (trials - succ) * np.log1p(-mu)))
+    assert abs(without - theirs) > 1.0
