@@ -53,6 +53,7 @@ from scipy.linalg import lapack
 from scipy.optimize import minimize_scalar
 
 from priorreg._typing import FloatArray
+from priorreg.canonical import block_kernel
 from priorreg.gram import CentredGram, centred_gram
 from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, IRLSResult, as_result, irls_loop
 from priorreg.linalg import PathFactor
@@ -188,7 +189,9 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
 
     Each row block gives :math:`\eta = X b + o`, the means, the working
     weights and residual, and is then added to the (centred) Gram matrix by
-    ``syrk`` while it is in cache; the deviance follows from the means.
+    ``syrk`` while it is in cache; the deviance follows from the means (for
+    the canonical binomial and Poisson models block by block, with the
+    weights: :mod:`priorreg.canonical`).
     """
     family, link = problem.family, problem.family.link
     X, y, offset = problem.X, problem.y, problem.offset
@@ -196,6 +199,8 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
     n = X.shape[0]
     eta, mu = np.empty(n), np.empty(n)
     valid = [True]
+    kernel = block_kernel(family, y, problem.var_weights)
+    block_deviance: list[float] = []
 
     def weights_at(rows: slice) -> FloatArray:
         with np.errstate(all="ignore"):
@@ -204,12 +209,16 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
     def weigh(rows: slice, block: FloatArray) -> tuple[FloatArray, FloatArray]:
         with np.errstate(all="ignore"):
             e = block @ params + offset[rows]
-            m = link.inverse(e)
-            W = prior_w[rows] * family.weights(m)
-            sw = np.sqrt(W)
-            col = sw * (link.deriv(m) * (y[rows] - m))
+            if kernel is None:
+                m = link.inverse(e)
+                sw = np.sqrt(prior_w[rows] * family.weights(m))
+                col = sw * (link.deriv(m) * (y[rows] - m))
+            else:
+                m, sw, col, dev = kernel(e, y[rows], prior_w[rows])
+                block_deviance.append(dev)
         eta[rows], mu[rows] = e, m
-        if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(col))):
+        # W finite and > 0 (sw finite and > 0; a negative W gives sw = NaN)
+        if not (np.all(np.isfinite(sw)) and np.all(sw > 0) and np.all(np.isfinite(col))):
             valid[0] = False
         return sw, col
 
@@ -218,7 +227,7 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
     # matrix is then discarded (valid), so its arithmetic must not warn either
     with np.errstate(all="ignore"):
         cg = centred_gram(X, None, None, j, weigh=weigh, weights_at=weights_at)
-    deviance = problem.deviance(mu)
+    deviance = problem.deviance(mu) if kernel is None else float(sum(block_deviance))
     gram = _point_from(cg, j, params, eta, mu, deviance) if valid[0] else None
     return GramArrayPoint(params, eta, mu, deviance, gram)
 
