@@ -211,7 +211,11 @@ class PriorModel(Model):  # type: ignore[misc]
         keep_row_dtype(self.data)  # a single row's fitted values stay float
         self.endog = np.asarray(self.endog, dtype=float)
         self.exog = np.asarray(self.exog, dtype=float)
-        const_idx = _constant_column(self.exog)
+        # one pass over X for every column check (constants, scale, units, separation)
+        stats = None
+        if self.exog.ndim == 2 and self.endog.ndim and len(self.exog) == len(self.endog):
+            stats = column_stats(self.exog, self._penalty_scale_weights())
+        const_idx = _constant_column(self.exog if stats is None else stats.extremes)
         self.k_constant = self.data.k_constant = int(const_idx is not None)
         self.data.const_idx = const_idx
         if not isinstance(self.data.orig_exog, pd.DataFrame) and self.exog.ndim == 2:
@@ -235,9 +239,9 @@ class PriorModel(Model):  # type: ignore[misc]
             )
         if self.exog.ndim != 2 or self.exog.shape[0] != n:
             raise ValueError(f"exog has shape {self.exog.shape}; expected ({n}, k)")
-        # one pass over X for every column check (scale, units, separation)
-        self._column_stats = column_stats(self.exog, self._penalty_scale_weights())
-        check_column_scale("exog", self.exog, list(self.exog_names), peak=self._column_stats.peak)
+        assert stats is not None  # the shapes agree
+        self._column_stats = stats
+        check_column_scale("exog", self.exog, list(self.exog_names), peak=stats.peak)
         check_column_scale("endog", self.endog)
         # endog and exog were checked before missing-value handling
         fix = None if design is None else "fill them in or drop those rows from the data"

@@ -39,15 +39,26 @@ class ColumnStats:
 
     Attributes
     ----------
-    peak : ndarray of shape (n_coef,)
-        Largest absolute value (NaN if the column holds a NaN).
+    high, low : ndarray of shape (n_coef,)
+        Largest and smallest value (NaN if the column holds a NaN).
     sd : ndarray of shape (n_coef,)
         Weighted standard deviation (divisor ``sum w``); exactly 0 for a
         constant column.
     """
 
-    peak: FloatArray
+    high: FloatArray
+    low: FloatArray
     sd: FloatArray
+
+    @property
+    def peak(self) -> FloatArray:
+        """Largest absolute value of each column."""
+        return np.maximum(self.high, -self.low)
+
+    @property
+    def extremes(self) -> FloatArray:
+        """``[high; low]``: two rows that are equal exactly in the constant columns."""
+        return np.vstack([self.high, self.low])
 
 
 def column_stats(X: FloatArray, weights: FloatArray | None = None) -> ColumnStats:
@@ -108,7 +119,7 @@ def column_stats(X: FloatArray, weights: FloatArray | None = None) -> ColumnStat
             W = total
         sd = np.sqrt(M2 / W) if n else np.zeros(k)
     sd[hi == lo] = 0.0
-    return ColumnStats(np.maximum(hi, -lo), sd)
+    return ColumnStats(hi, lo, sd)
 
 
 def check_column_scale(

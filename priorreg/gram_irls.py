@@ -201,6 +201,13 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
     valid = [True]
     kernel = block_kernel(family, y, problem.var_weights)
     block_deviance: list[float] = []
+    # at the prior (the usual start) X b0 comes with the pass: keep it as the
+    # problem's cached ``prior_fit`` instead of another product with X later
+    xb0 = (
+        np.empty(n)
+        if "prior_fit" not in problem.__dict__ and np.array_equal(params, problem.b0)
+        else None
+    )
 
     def weights_at(rows: slice) -> FloatArray:
         with np.errstate(all="ignore"):
@@ -208,7 +215,10 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
 
     def weigh(rows: slice, block: FloatArray) -> tuple[FloatArray, FloatArray]:
         with np.errstate(all="ignore"):
-            e = block @ params + offset[rows]
+            xb = block @ params
+            if xb0 is not None:
+                xb0[rows] = xb
+            e = xb + offset[rows]
             if kernel is None:
                 m = link.inverse(e)
                 sw = np.sqrt(prior_w[rows] * family.weights(m))
@@ -228,6 +238,8 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
     with np.errstate(all="ignore"):
         cg = centred_gram(X, None, None, j, weigh=weigh, weights_at=weights_at)
     deviance = problem.deviance(mu) if kernel is None else float(sum(block_deviance))
+    if xb0 is not None:  # functools.cached_property reads the instance __dict__
+        problem.__dict__["prior_fit"] = xb0
     gram = _point_from(cg, j, params, eta, mu, deviance) if valid[0] else None
     return GramArrayPoint(params, eta, mu, deviance, gram)
 

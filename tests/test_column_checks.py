@@ -169,3 +169,30 @@ def test_model_separation_warning_unchanged_with_known_maxima(rng):
     assert res.separation.columns == ["x2"]
     assert res.separation.n_rows == 25
     assert np.all(y[d == 1] == 0)  # oracle: the definition
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        ["x", "one"],  # a column of ones
+        ["two", "x", "one"],  # ones preferred to another constant
+        ["zero", "two", "x"],  # a zero column is no intercept
+        ["x", "y"],  # none
+    ],
+)
+def test_constant_column_from_the_extremes_equals_the_full_scan(rng, columns):
+    from priorreg.base import _constant_column
+
+    n = 3 * checks._STATS_ROWS + 3
+    values = {
+        "x": rng.normal(size=n),
+        "y": rng.normal(size=n),
+        "one": np.ones(n),
+        "two": np.full(n, 2.0),
+        "zero": np.zeros(n),
+    }
+    X = np.column_stack([values[c] for c in columns])
+    stats = checks.column_stats(X, rng.uniform(0.5, 2.0, n))
+    assert _constant_column(stats.extremes) == _constant_column(X)  # oracle: every row
+    model = pr.PriorRidge(rng.normal(size=n), X)
+    assert model.data.const_idx == _constant_column(X)

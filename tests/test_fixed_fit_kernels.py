@@ -14,6 +14,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
+import priorreg as pr
 from priorreg import families
 from priorreg.gram import ROW_BLOCK, blockwise_gram
 
@@ -85,3 +86,25 @@ def test_binomial_loglike_with_trials_keeps_the_coefficients(rng):
     succ = trials * y
     without = float(np.sum(succ * np.log(mu) + (trials - succ) * np.log1p(-mu)))
     assert abs(without - theirs) > 1.0
+
+
+def test_prior_fit_comes_with_the_first_pass_and_equals_the_product(rng):
+    """X b0, kept from the pass at the prior, is the dense product (offset apart)."""
+    n = 3 * ROW_BLOCK + 5
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+    b0 = np.array([0.2, 0.1, -0.1, 0.3])
+    offset = rng.normal(scale=0.1, size=n)
+    y = rng.poisson(np.exp(X @ b0 + offset)).astype(float)
+    model = pr.PriorGLM(y, X, family=sm.families.Poisson(), prior=b0, offset=offset)
+    res = model.fit(lam=5.0)
+    kept = model.problem.__dict__["prior_fit"]
+    # a row's dot product of 4 terms: |error| <= 4 eps sum|x_ij b0_j|; 1e-14 absolute is
+    # > 10x that here (|x| < 6, |b0| <= 0.3)
+    np.testing.assert_allclose(kept, X @ b0, rtol=0, atol=1e-14)
+    # the same fit from a model whose X b0 was computed by the product first
+    other = pr.PriorGLM(y, X, family=sm.families.Poisson(), prior=b0, offset=offset)
+    _ = other.problem.prior_fit
+    again = other.fit(lam=5.0)
+    np.testing.assert_allclose(  # the same iteration: rounding of X b0 only (~1e-15)
+        again.params, res.params, rtol=1e-12
+    )
