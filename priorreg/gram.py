@@ -162,6 +162,30 @@ def _shift(
     return s
 
 
+def _unshifted_kappa(
+    X: FloatArray, w: FloatArray | Callable[[slice], FloatArray] | None, shift: FloatArray
+) -> float:
+    r"""Largest :math:`1 + s_i^2 / \mathrm{var}_i` on the strided sample of :func:`_shift`.
+
+    ``shift`` is the sample's weighted mean ``s``; ``inf`` when a column
+    other than the centre's has no spread in the sample, or the weights are
+    not valid there.
+    """
+    n = X.shape[0]
+    rows = slice(0, n, max(1, n // _SAMPLE_ROWS))
+    dev = X[rows] - shift
+    dev *= dev
+    with np.errstate(all="ignore"):
+        if w is None:
+            var = dev.mean(axis=0)
+        else:
+            ws = w(rows) if callable(w) else w[rows]
+            var = (ws @ dev) / float(np.sum(ws))
+        kappa = 1.0 + shift * shift / var  # the centre's column: s = 0 there, 0/0
+    kappa = np.where(shift == 0, 1.0, kappa)
+    return float(np.max(kappa)) if np.all(np.isfinite(kappa)) else np.inf
+
+
 def blockwise_gram(
     X: FloatArray,
     sw: FloatArray | None,
@@ -195,12 +219,14 @@ def blockwise_gram(
             swb, zwb = (None if sw is None else sw[start:stop]), zw[start:stop]
         else:
             swb, zwb = weigh(slice(start, stop), rows)
-        if shift is None:
-            block[...] = rows
-        else:
+        if shift is not None:
             np.subtract(rows, shift, out=block)
-        if swb is not None:
-            block *= swb[:, None]
+            if swb is not None:
+                block *= swb[:, None]
+        elif swb is not None:  # one sweep: weigh while copying
+            np.multiply(rows, swb[:, None], out=block)
+        else:
+            block[...] = rows
         # block.T is Fortran-ordered: syrk reads the block in place
         G = dsyrk(1.0, block.T, beta=1.0, c=G, overwrite_c=1)
         cross += zwb @ block
@@ -238,6 +264,7 @@ def centred_gram(
     *,
     weigh: BlockWeights | None = None,
     weights_at: Callable[[slice], FloatArray] | None = None,
+    max_kappa: float = 1.0,
 ) -> CentredGram:
     r"""The Gram matrix of the centred, weighted ``[X, z]`` in one blockwise pass.
 
@@ -252,13 +279,20 @@ def centred_gram(
 
         G_c = P_a' G_s P_a, \quad P_a = I - e_j [r', 0],\;
         r = G_s[j, :k] / G_s[j, j], \qquad m = s / c + r.
+
+    ``max_kappa > 1`` leaves the rows unshifted (``s = 0``, one sweep less
+    per block) when the sample predicts :math:`\kappa_i = 1 + \bar x_i^2 /
+    \mathrm{var}_i \le` ``max_kappa`` for every column: the rounding of
+    :math:`G_s` is then at most that factor above the centred data's.
     """
     k = X.shape[1]
-    shift = None
+    shift = rows_shift = None
     if centre is not None:
         w = weights_at if weigh is not None else (None if sw is None else sw * sw)
-        shift = _shift(X, w, centre)
-    G = blockwise_gram(X, sw, zw, shift, weigh=weigh)
+        shift = rows_shift = _shift(X, w, centre)
+        if max_kappa > 1.0 and _unshifted_kappa(X, w, shift) <= max_kappa:
+            rows_shift, shift = None, np.zeros(k)
+    G = blockwise_gram(X, sw, zw, rows_shift, weigh=weigh)
     raw_diag = np.diag(G).copy()
     means = r = None
     if shift is not None:

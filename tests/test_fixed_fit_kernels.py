@@ -108,3 +108,27 @@ def test_prior_fit_comes_with_the_first_pass_and_equals_the_product(rng):
     np.testing.assert_allclose(  # the same iteration: rounding of X b0 only (~1e-15)
         again.params, res.params, rtol=1e-12
     )
+
+
+@pytest.mark.parametrize(("mean", "shifted"), [(0.0, False), (0.3, False), (5.0, True)])
+def test_centred_gram_skips_the_shift_only_for_columns_near_zero(rng, mean, shifted):
+    """Unshifted rows (kappa <= 1.25 predicted) or shifted: the exact centred Gram matrix."""
+    from priorreg.gram import centred_gram
+
+    n, k = 2 * ROW_BLOCK + 11, 4
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1)) + mean])
+    sw = rng.uniform(0.5, 1.5, n)
+    zw = rng.normal(size=n)
+    cg = centred_gram(X, sw, zw, 0, max_kappa=1.25)
+    assert cg.shift is not None
+    assert bool(np.any(cg.shift)) == shifted
+    # oracle: the dense centred data with the exact weighted means
+    w = sw * sw
+    m = (w @ X) / w.sum()
+    m[0] = 0.0
+    A = np.column_stack([(X - m) * sw[:, None], zw])
+    dense = A.T @ A
+    # the centring is exact algebra; rounding ~ eps * kappa * n * max|a|^2 with
+    # kappa <= 1 + 5^2 here: 1e-11 of the largest entry is > 10x that at n ~ 8e3
+    np.testing.assert_allclose(cg.G, dense, rtol=0, atol=1e-11 * np.max(np.abs(dense)))
+    np.testing.assert_allclose(cg.means, m, rtol=0, atol=1e-12 * (1 + abs(mean)))
