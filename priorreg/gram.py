@@ -140,20 +140,27 @@ class OnePassFactor:
 BlockWeights = Callable[[slice, FloatArray], tuple[FloatArray | None, FloatArray]]
 
 
-def _shift(
-    X: FloatArray, w: FloatArray | Callable[[slice], FloatArray] | None, intercept: int
-) -> FloatArray:
-    """Weighted mean of a strided sample of rows (0 in the intercept column).
+#: ``weights_at(rows, block) -> W`` of a slice of rows, given their rows of ``X``.
+SliceWeights = Callable[[slice, FloatArray], FloatArray]
 
-    ``w`` is the weights, or a function giving the weights of a slice of rows.
-    """
+
+def _sample(
+    X: FloatArray, w: FloatArray | SliceWeights | None
+) -> tuple[FloatArray, FloatArray | None]:
+    """A strided sample of at most ``_SAMPLE_ROWS`` rows and their weights (read once)."""
     n = X.shape[0]
     rows = slice(0, n, max(1, n // _SAMPLE_ROWS))
     sample = X[rows]
     if w is None:
+        return sample, None
+    return sample, (w(rows, sample) if callable(w) else w[rows])
+
+
+def _shift(sample: FloatArray, ws: FloatArray | None, intercept: int) -> FloatArray:
+    """Weighted mean of the sample's rows (0 in the intercept column)."""
+    if ws is None:
         s = sample.mean(axis=0)
     else:
-        ws = w(rows) if callable(w) else w[rows]
         with np.errstate(all="ignore"):
             s = (ws @ sample) / float(np.sum(ws))
         if not np.all(np.isfinite(s)):  # weights not valid here: the caller rejects the point
@@ -162,25 +169,16 @@ def _shift(
     return s
 
 
-def _unshifted_kappa(
-    X: FloatArray, w: FloatArray | Callable[[slice], FloatArray] | None, shift: FloatArray
-) -> float:
-    r"""Largest :math:`1 + s_i^2 / \mathrm{var}_i` on the strided sample of :func:`_shift`.
+def _unshifted_kappa(sample: FloatArray, ws: FloatArray | None, shift: FloatArray) -> float:
+    r"""Largest :math:`1 + s_i^2 / \mathrm{var}_i` on the sample (``s`` its weighted mean).
 
-    ``shift`` is the sample's weighted mean ``s``; ``inf`` when a column
-    other than the centre's has no spread in the sample, or the weights are
-    not valid there.
+    ``inf`` when a column other than the centre's has no spread in the
+    sample, or the weights are not valid there.
     """
-    n = X.shape[0]
-    rows = slice(0, n, max(1, n // _SAMPLE_ROWS))
-    dev = X[rows] - shift
+    dev = sample - shift
     dev *= dev
     with np.errstate(all="ignore"):
-        if w is None:
-            var = dev.mean(axis=0)
-        else:
-            ws = w(rows) if callable(w) else w[rows]
-            var = (ws @ dev) / float(np.sum(ws))
+        var = dev.mean(axis=0) if ws is None else (ws @ dev) / float(np.sum(ws))
         kappa = 1.0 + shift * shift / var  # the centre's column: s = 0 there, 0/0
     kappa = np.where(shift == 0, 1.0, kappa)
     return float(np.max(kappa)) if np.all(np.isfinite(kappa)) else np.inf
@@ -263,14 +261,14 @@ def centred_gram(
     centre: int | None,
     *,
     weigh: BlockWeights | None = None,
-    weights_at: Callable[[slice], FloatArray] | None = None,
+    weights_at: SliceWeights | None = None,
     max_kappa: float = 1.0,
 ) -> CentredGram:
     r"""The Gram matrix of the centred, weighted ``[X, z]`` in one blockwise pass.
 
     ``centre`` is the index of a constant column (value ``c != 0``) free of
     the penalty, or ``None`` (no centring); ``weigh`` and ``weights_at`` (the
-    weights ``W`` of a slice of rows, for the shift) replace ``sw`` and ``zw``
+    weights ``W`` of a slice of rows given those rows, for the shift) replace ``sw`` and ``zw``
     as in :func:`blockwise_gram`. The rows are shifted by a sample
     mean per block and the centring is finished exactly on the small matrix
     (the module notes):
@@ -289,8 +287,9 @@ def centred_gram(
     shift = rows_shift = None
     if centre is not None:
         w = weights_at if weigh is not None else (None if sw is None else sw * sw)
-        shift = rows_shift = _shift(X, w, centre)
-        if max_kappa > 1.0 and _unshifted_kappa(X, w, shift) <= max_kappa:
+        sample, ws = _sample(X, w)
+        shift = rows_shift = _shift(sample, ws, centre)
+        if max_kappa > 1.0 and _unshifted_kappa(sample, ws, shift) <= max_kappa:
             rows_shift, shift = None, np.zeros(k)
     G = blockwise_gram(X, sw, zw, rows_shift, weigh=weigh)
     raw_diag = np.diag(G).copy()

@@ -218,9 +218,9 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
         else None
     )
 
-    def weights_at(rows: slice) -> FloatArray:
+    def weights_at(rows: slice, block: FloatArray) -> FloatArray:
         with np.errstate(all="ignore"):
-            return prior_w[rows] * family.weights(link.inverse(X[rows] @ params + offset[rows]))
+            return prior_w[rows] * family.weights(link.inverse(block @ params + offset[rows]))
 
     def weigh(rows: slice, block: FloatArray) -> tuple[FloatArray, FloatArray]:
         with np.errstate(all="ignore"):
