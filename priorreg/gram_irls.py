@@ -36,9 +36,9 @@ an unpenalized constant column the Gram matrix is formed centred
 centring on the small matrix), and the steps, edf and covariance are solved
 in the centred coordinates :math:`X_c = X(I - e_j m')`, which the penalty
 does not see. A pass over the rows at an estimate skips the per-block shift
-when a sample of the rows says the columns' weighted means are within half
-a standard deviation of 0 (:data:`_MAX_KAPPA`): the rounding of the Gram
-matrix then grows by at most 25%, and each block is weighted in one sweep.
+when a sample of the rows says the columns' weighted means are within 0.7
+standard deviations of 0 (:data:`_MAX_KAPPA`): the rounding of the Gram
+matrix then grows by at most 50%, and each block is weighted in one sweep.
 The Cholesky factor is taken of the column-scaled matrix
 :math:`D(H + \lambda L)D`, ``D = diag(H)^{-1/2}``; when its reciprocal
 condition number is below ``1e-6`` (``edf`` then no longer certain to
@@ -84,10 +84,10 @@ __all__ = [
 _MIN_RCOND = 1e-6
 _EPS = float(np.finfo(float).eps)
 #: A pass leaves the rows unshifted when the sample predicts every column's
-#: :math:`\kappa = 1 + \bar x^2 / \mathrm{var} \le 1.25`
+#: :math:`\kappa = 1 + \bar x^2 / \mathrm{var} \le 1.5`
 #: (:func:`priorreg.gram.centred_gram`): the Gram matrix's rounding is then
-#: at most 1.25 times that of the centred data, about ``1.25 eps / rcond``.
-_MAX_KAPPA = 1.25
+#: at most 1.5 times that of the centred data, about ``1.5 eps / rcond``.
+_MAX_KAPPA = 1.5
 
 
 @dataclass(frozen=True)
