@@ -14,7 +14,8 @@ array operations on the block while it is in cache:
   mean clipped to :math:`[\epsilon, 1 - \epsilon]` as statsmodels clips it;
   the deviance :math:`-2 \sum w \log(\mu + 10^{-20})` over ``y = 1`` and
   :math:`-2 \sum w \log(1 - \mu + 10^{-20})` over ``y = 0`` (statsmodels'
-  guard, which keeps it finite at a mean of exactly 0 or 1);
+  terms), infinite where an observed outcome has a mean of exactly 0 or 1
+  (as :func:`priorreg.families.deviance`);
 - Poisson with the log link: :math:`g' = 1/\max(\mu, \epsilon)` and
   :math:`V = \mu`, and statsmodels' deviance
   :math:`2 \sum w (y \log(\max(y/\mu, \epsilon)) - (y - \mu))`.
@@ -28,6 +29,7 @@ family, link or response takes statsmodels' route (``None`` here).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +62,11 @@ def _logit_binary(
     col = sw * (d * (y - mu))
     # statsmodels: y log(y / (mu + 1e-20)) + (1 - y) log((1 - y) / (1 - mu + 1e-20))
     # (each ratio clipped below at eps, which binds only at y = 0, where 0 log(eps) = 0)
-    deviance = -2.0 * float(w @ np.log(np.where(y > 0, mu, 1.0 - mu) + 1e-20))
+    q = np.where(y > 0, mu, 1.0 - mu)  # the probability of the observed outcome
+    deviance = -2.0 * float(w @ np.log(q + 1e-20))
+    if np.min(q) <= 0 and np.any((q <= 0) & (w > 0)):
+        # an outcome of probability exactly 0: infinite (priorreg.families.deviance)
+        deviance = math.inf
     return mu, sw, col, deviance
 
 

@@ -1,9 +1,11 @@
 """The canonical-link block kernels against statsmodels' family functions.
 
-Oracle: statsmodels' ``link.inverse``, ``family.weights``, ``link.deriv`` and
-``family.deviance`` on the same linear predictors, including means at and
-beyond the ends of the family's range (where both must give the same
-non-finite values, so that IRLS halves the same steps).
+Oracle: statsmodels' ``link.inverse``, ``family.weights`` and ``link.deriv``
+and priorreg's deviance (:func:`priorreg.families.deviance`: statsmodels'
+values, infinite where a binomial mean of exactly 0 or 1 contradicts the
+response) on the same linear predictors, including means at and beyond the
+ends of the family's range (where both must give the same non-finite values,
+so that IRLS halves the same steps).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
+from priorreg import families
 from priorreg.canonical import block_kernel
 from priorreg.gram_irls import gram_pass
 from priorreg.irls import IRLSProblem
@@ -36,7 +39,7 @@ def statsmodels_terms(family, eta, y, w):
         mu = family.link.inverse(eta)
         sw = np.sqrt(w * family.weights(mu))
         col = sw * (family.link.deriv(mu) * (y - mu))
-        dev = family.deviance(y, mu, freq_weights=w)
+        dev = families.deviance(family, y, mu, np.ones_like(y), w)
     return mu, sw, col, dev
 
 
