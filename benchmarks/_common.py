@@ -1,9 +1,13 @@
-"""What the benchmarks share: the environment report and the AR(1) design."""
+"""What the benchmarks share: the environment report, the AR(1) design, round-robin timing."""
 
 from __future__ import annotations
 
 import os
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_info
@@ -45,3 +49,21 @@ def ar1_design(
             col = rho * col + innovation_sd * rng.standard_normal(n)
         X[:, j] = col + means[j]
     return X
+
+
+def median_times(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, Any]]:
+    """Median wall time of each callable, run round-robin.
+
+    Interleaving the candidates (floor, then each fit, then the floor again, ...)
+    exposes them all to the same load on a shared machine, so their ratios
+    stay honest even when the load drifts during the run.
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    last: dict[str, Any] = {}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            last[name] = None  # drop the previous result before timing again
+            t0 = time.perf_counter()
+            last[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(times[name]), last[name]) for name in fns}

@@ -18,7 +18,8 @@ design has a small signal per column, so the criteria select a large
 ``lam`` and the IRLS starts far from the penalized optimum. By default the
 AR(1) and bars designs run.
 
-Timed (median of ``--repeats`` runs, ``time.perf_counter``; model
+Timed (median of ``--repeats`` rounds, ``time.perf_counter``; each round runs
+every candidate once, glum between ours, so all meet the same load; model
 construction is included because a model caches nothing across instances):
 
 1. priorreg ``PriorGLM(y, X, family=..., prior=b0).fit(lam=LAM)``;
@@ -60,9 +61,7 @@ Run ``python benchmarks/glm_path.py`` (add ``--quick`` for a run of seconds).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -80,7 +79,7 @@ try:
 except ModuleNotFoundError:  # a source checkout run as `python benchmarks/glm_path.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import priorreg
-from _common import ar1_design, print_environment
+from _common import ar1_design, median_times, print_environment
 
 RHO = 0.5
 K = 50
@@ -126,17 +125,6 @@ def make_data(
         eta = X @ beta
         y = (rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
     return y, X, beta
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    times = []
-    out = None
-    for _ in range(repeats):
-        out = None  # drop the previous result before the next repeat
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def fit_priorreg(
@@ -204,19 +192,31 @@ def run_family(
         f"a = {A_PENALTY:g}, LAM = n a = {lam:g}, mean y = {y.mean():.3f} ==="
     )
 
-    t_fix, r_fix = median_time(lambda: fit_priorreg(y, X, family, b0, lam), repeats)
-    t_gcv, r_gcv = median_time(lambda: select_priorreg(y, X, family, b0, "gcv"), repeats)
-    t_reml, r_reml = median_time(lambda: select_priorreg(y, X, family, b0, "reml"), repeats)
-    t_loo, r_loo = median_time(lambda: select_priorreg(y, X, family, b0, "loocv"), repeats)
-    t_glum, g_fix = median_time(lambda: fit_glum(y, Xs, glum_family, alpha=A_PENALTY), repeats)
-    t_path, g_path = median_time(
-        lambda: fit_glum(y, Xs, glum_family, alpha_search=True, n_alphas=N_ALPHAS), repeats
+    # round-robin: every candidate meets the same load (glum between ours)
+    timed = median_times(
+        {
+            "fixed": lambda: fit_priorreg(y, X, family, b0, lam),
+            "glum": lambda: fit_glum(y, Xs, glum_family, alpha=A_PENALTY),
+            "gcv": lambda: select_priorreg(y, X, family, b0, "gcv"),
+            "reml": lambda: select_priorreg(y, X, family, b0, "reml"),
+            "glum path": lambda: fit_glum(
+                y, Xs, glum_family, alpha_search=True, n_alphas=N_ALPHAS
+            ),
+            "loocv": lambda: select_priorreg(y, X, family, b0, "loocv"),
+            "statsmodels": lambda: fit_statsmodels(y, X, family),
+        },
+        repeats,
     )
+    t_fix, r_fix = timed["fixed"]
+    t_gcv, r_gcv = timed["gcv"]
+    t_reml, r_reml = timed["reml"]
+    t_loo, r_loo = timed["loocv"]
+    t_glum, g_fix = timed["glum"]
+    t_path, g_path = timed["glum path"]
+    t_sm, s_fit = timed["statsmodels"]
     t_cv = float("nan")
     if cv:
-        t_cv, g_cv = median_time(lambda: fit_glum_cv(y, Xs, glum_family), 1)
-    t_sm, s_fit = median_time(lambda: fit_statsmodels(y, X, family), repeats)
-
+        t_cv, g_cv = median_times({"cv": lambda: fit_glum_cv(y, Xs, glum_family)}, 1)["cv"]
     rows = [
         ("priorreg fit(lam=LAM)", t_fix),
         ("priorreg fit(lam='gcv')", t_gcv),

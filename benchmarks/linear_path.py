@@ -55,11 +55,8 @@ Run ``python benchmarks/linear_path.py`` (add ``--quick`` for a run of seconds).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +70,7 @@ try:
 except ModuleNotFoundError:  # a source checkout run as `python benchmarks/linear_path.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import priorreg
-from _common import ar1_design, print_environment
+from _common import ar1_design, median_times, print_environment
 
 RHO = 0.5
 N_LAMS = 100
@@ -86,24 +83,6 @@ def make_data(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     beta = np.concatenate([[1.0], rng.normal(scale=0.05, size=k - 1)])
     y = X @ beta + rng.standard_normal(n)
     return y, X
-
-
-def median_times(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, Any]]:
-    """Median wall time of each callable, run round-robin.
-
-    Interleaving the candidates (floor, then each fit, then the floor again, ...)
-    exposes them all to the same load on a shared machine, so their ratios
-    stay honest even when the load drifts during the run.
-    """
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    last: dict[str, Any] = {}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            last[name] = None  # drop the previous result before timing again
-            t0 = time.perf_counter()
-            last[name] = fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: (statistics.median(times[name]), last[name]) for name in fns}
 
 
 def fit_priorreg(y: np.ndarray, X: np.ndarray, lam: Any, lams: np.ndarray | None = None) -> Any:
