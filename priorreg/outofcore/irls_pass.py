@@ -3,8 +3,8 @@ r"""The per-partition work of one Dask IRLS pass, in one sweep of cache-sized ro
 At a point ``b`` (or at the family's starting means) each chunk of
 :data:`~priorreg.outofcore.passes._QR_ROWS` rows is copied from the
 partition's columns into one reused buffer, and while it is in cache gives
-the linear predictor, the means, the working weights and response, and the
-Householder factor of the weighted working problem:
+the linear predictor, the means, the working weights and response, and its
+part of the weighted working problem's Gram matrix:
 
 .. math::
 
@@ -12,9 +12,11 @@ Householder factor of the weighted working problem:
     W = \frac{w}{g'(\mu)^2 V(\mu)}, \qquad
     t = X (b - b_0) + g'(\mu) (y - \mu),
 
-    R_c = \mathrm{qr}\big(W^{1/2} [X_c, t_c]\big),
+    G = \sum_c [X_c, t_c]' W_c [X_c, t_c],
 
-the chunks' factors stacked and factorized again (TSQR). The n x k design
+the chunks' Gram matrix by ``syrk``, and at the end the partition's
+triangular factor, Cholesky of ``G`` when well conditioned, else Householder
+QR of the chunks (:class:`~priorreg.outofcore.working.WorkingFactor`). The n x k design
 matrix is never written. The deviance and Pearson sums are one-dimensional
 work on the means. With a canonical link :math:`g' = 1/V`, so
 :math:`W = w V(\mu)` and :math:`g'(\mu)(y - \mu) = (y - \mu)/V(\mu)`
@@ -43,7 +45,8 @@ from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.irls import mean_out_of_domain
 from priorreg.outofcore.model import _glm_arrays
-from priorreg.outofcore.passes import _Block, _chunks, _qr_r, _stack_factors
+from priorreg.outofcore.passes import _Block, _chunks
+from priorreg.outofcore.working import WorkingFactor
 from priorreg.separation import _TOL, _row_sides, distinct_rows
 
 __all__ = ["Asks", "PointSpec", "glm_point", "loglike_constant", "starting_mu", "unit_working"]
@@ -241,7 +244,7 @@ def glm_point(
     if asks.separation is not None:
         side = _row_sides(family, resp)
         sep = _SeparationCounts(np.zeros(n) if side is None else side, *asks.separation)
-    factors, bad_w, log_w = [], 0, 0.0
+    work, bad_w, log_w = WorkingFactor(n, k + 1), 0, 0.0
     with np.errstate(all="ignore"):
         for rows, a in _chunks(columns, resp, n=n):  # a = [X_c, y_c], reused per chunk
             Xc = a[:, :k]
@@ -266,7 +269,7 @@ def glm_point(
             sw = np.sqrt(W)
             a[:, k] = t * sw
             Xc *= sw[:, None]
-            factors.append(_qr_r(a))
+            work.add(rows, a, sw, t)
         out: dict[str, Any] = {
             # the in-memory deviance (no floor on binomial or Gamma means)
             "dev": _families.deviance(family, resp, mu, var_w, freq_w),
@@ -287,7 +290,7 @@ def glm_point(
         out["work_R"] = np.zeros((min(n, k + 1), k + 1))
     else:
         out["log_w"] = log_w
-        out["work_R"] = _stack_factors(factors, k + 1)
+        out["work_R"] = work.factor(columns, n)
     if sep is not None:
         out.update(sep.sums())
     return out
