@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 
@@ -57,3 +58,13 @@ def random_problem(rng, n, k, *, kind="default", weights=True, intercept=True):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261125)
+
+
+@pytest.fixture(scope="module")
+def groups_frame():
+    """120 rows of ``a, b, c`` ~ N(0, 1) and ``z = a + b/2 + e``: two penalty groups' data."""
+    rng = np.random.default_rng(7)
+    n = 120
+    df = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    df["z"] = df.a + 0.5 * df.b + rng.normal(size=n)
+    return df

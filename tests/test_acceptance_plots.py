@@ -16,8 +16,6 @@ import matplotlib  # in the test extra: missing is a failure, not a skip
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 import pytest
 
 import priorreg as pr
@@ -25,18 +23,9 @@ from priorreg import cli
 
 
 @pytest.fixture(scope="module")
-def frame():
-    rng = np.random.default_rng(7)
-    n = 120
-    df = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
-    df["z"] = df.a + 0.5 * df.b + rng.normal(size=n)
-    return df
-
-
-@pytest.fixture(scope="module")
-def several(frame):
+def several(groups_frame):
     model = pr.PriorRidge.from_formula(
-        "z ~ a + b + c", frame, penalty={"g1": ["a"], "g2": ["b", "c"]}
+        "z ~ a + b + c", groups_frame, penalty={"g1": ["a"], "g2": ["b", "c"]}
     )
     return model.fit(lam=[2.0, 30.0])
 
@@ -66,8 +55,8 @@ def test_plots_against_one_lam_refuse_several_clearly(several, method):
     assert "g1 = 2" in str(exc.value)
 
 
-def test_single_penalty_plots_unchanged(frame):
-    res = pr.PriorRidge.from_formula("z ~ a + b + c", frame).fit(lam=3.0)
+def test_single_penalty_plots_unchanged(groups_frame):
+    res = pr.PriorRidge.from_formula("z ~ a + b + c", groups_frame).fit(lam=3.0)
     for method in ("plot_path", "plot_criterion", "plot_shrinkage"):
         fig = getattr(res, method)()
         try:
@@ -78,8 +67,8 @@ def test_single_penalty_plots_unchanged(frame):
             plt.close(fig)
 
 
-def test_cli_plot_with_several_penalties(tmp_path, frame, capsys):
-    frame.to_csv(tmp_path / "d.csv", index=False)
+def test_cli_plot_with_several_penalties(tmp_path, groups_frame, capsys):
+    groups_frame.to_csv(tmp_path / "d.csv", index=False)
     (tmp_path / "pen.json").write_text(json.dumps({"components": {"g1": ["a"], "g2": ["b", "c"]}}))
     out = tmp_path / "out.png"
     rc = cli.main(

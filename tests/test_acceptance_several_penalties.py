@@ -12,27 +12,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import priorreg as pr
 from priorreg import cli
 
-
-@pytest.fixture(scope="module")
-def frame():
-    rng = np.random.default_rng(7)
-    n = 120
-    df = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
-    df["z"] = df.a + 0.5 * df.b + rng.normal(size=n)
-    return df
-
-
 GROUPS = {"g1": ["a"], "g2": ["b", "c"]}
 
 
-def test_save_prior_of_several_penalties_round_trips(tmp_path, frame):
-    res = pr.PriorRidge.from_formula("z ~ a + b + c", frame, penalty=GROUPS).fit(lam="reml")
+def test_save_prior_of_several_penalties_round_trips(tmp_path, groups_frame):
+    res = pr.PriorRidge.from_formula("z ~ a + b + c", groups_frame, penalty=GROUPS).fit(lam="reml")
     path = tmp_path / "p.json"
     res.save_prior(path)
     doc = json.loads(path.read_text())
@@ -42,7 +31,7 @@ def test_save_prior_of_several_penalties_round_trips(tmp_path, frame):
     np.testing.assert_array_equal(
         loaded.normalized_cov_params.to_numpy(), np.asarray(res.normalized_cov_params)
     )
-    new = frame.iloc[:40]
+    new = groups_frame.iloc[:40]
     from_file = pr.PriorRidge.from_formula(
         "z ~ a + b + c", new, prior=loaded, penalty="information"
     ).fit(lam=1.0)
@@ -52,8 +41,8 @@ def test_save_prior_of_several_penalties_round_trips(tmp_path, frame):
     np.testing.assert_array_equal(np.asarray(from_file.params), np.asarray(from_object.params))
 
 
-def test_cli_save_prior_with_several_penalties(tmp_path, frame, capsys):
-    frame.to_csv(tmp_path / "d.csv", index=False)
+def test_cli_save_prior_with_several_penalties(tmp_path, groups_frame, capsys):
+    groups_frame.to_csv(tmp_path / "d.csv", index=False)
     (tmp_path / "pen.json").write_text(json.dumps({"components": GROUPS}))
     out = tmp_path / "out.json"
     rc = cli.main(
@@ -62,7 +51,8 @@ def test_cli_save_prior_with_several_penalties(tmp_path, frame, capsys):
     )  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 0, err
-    api = pr.PriorRidge.from_formula("z ~ a + b + c", frame, penalty=GROUPS).fit(lam=[1.0, 1.0])
+    model = pr.PriorRidge.from_formula("z ~ a + b + c", groups_frame, penalty=GROUPS)
+    api = model.fit(lam=[1.0, 1.0])
     saved = pr.load_prior(out)
     # the same data and code: the same floats (CSV round trip of floats is exact)
     np.testing.assert_allclose(saved.params.to_numpy(), np.asarray(api.params), rtol=1e-12)
@@ -73,8 +63,10 @@ def test_cli_save_prior_with_several_penalties(tmp_path, frame, capsys):
     ("penalty", "lam", "needle"),
     [(True, "1", "give one lam each, e.g. --lam 1,10"), (False, "1,2", "has one penalty")],
 )
-def test_cli_lam_count_must_match_the_penalties(tmp_path, frame, capsys, penalty, lam, needle):
-    frame.to_csv(tmp_path / "d.csv", index=False)
+def test_cli_lam_count_must_match_the_penalties(
+    tmp_path, groups_frame, capsys, penalty, lam, needle
+):
+    groups_frame.to_csv(tmp_path / "d.csv", index=False)
     (tmp_path / "pen.json").write_text(json.dumps({"components": GROUPS}))
     extra = ["--penalty", str(tmp_path / "pen.json")] if penalty else []
     rc = cli.main(["fit", "z ~ a + b + c", "--data", str(tmp_path / "d.csv"), "--lam", lam, *extra])

@@ -51,17 +51,19 @@ def assert_same(ours, theirs, rtol):
     np.testing.assert_allclose(ours[ok], theirs[ok], rtol=rtol, atol=0)
 
 
+def draw_response(rng, name, eta):
+    """The family and a response drawn at linear predictor ``eta`` (Poisson-log or logit)."""
+    if name == "poisson":
+        return F.Poisson(), rng.poisson(np.exp(eta)).astype(float)
+    return F.Binomial(), (rng.uniform(size=eta.size) < 1 / (1 + np.exp(-eta))).astype(float)
+
+
 @pytest.mark.parametrize("name", ["poisson", "logistic"])
 def test_kernel_equals_statsmodels_on_ordinary_predictors(rng, name):
     n = 2000
     eta = rng.normal(scale=2.0, size=n)
     w = rng.uniform(0.5, 3.0, n)
-    if name == "poisson":
-        family = F.Poisson()
-        y = rng.poisson(np.exp(eta)).astype(float)
-    else:
-        family = F.Binomial()
-        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+    family, y = draw_response(rng, name, eta)
     kernel = block_kernel(family, y, np.ones(n))
     assert kernel is not None
     with np.errstate(all="ignore"):
@@ -116,12 +118,7 @@ def test_gram_pass_with_the_kernel_equals_the_statsmodels_route(rng, monkeypatch
     X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
     b = rng.normal(scale=0.3, size=k)
     eta = X @ b
-    if name == "poisson":
-        family = F.Poisson()
-        y = rng.poisson(np.exp(eta)).astype(float)
-    else:
-        family = F.Binomial()
-        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+    family, y = draw_response(rng, name, eta)
     fw = rng.uniform(0.5, 2.0, n)
     problem = IRLSProblem(
         X, y, family, np.zeros(n), fw, np.ones(n), np.zeros(k), np.diag([0.0, 1, 1, 1]), 0
