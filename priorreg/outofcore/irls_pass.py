@@ -20,7 +20,8 @@ QR of the chunks (:class:`~priorreg.outofcore.working.WorkingFactor`). The n x k
 matrix is never written. The deviance and Pearson sums are one-dimensional
 work on the means. With a canonical link :math:`g' = 1/V`, so
 :math:`W = w V(\mu)` and :math:`g'(\mu)(y - \mu) = (y - \mu)/V(\mu)`
-(:func:`unit_working`).
+(:func:`priorreg.canonical.unit_working`, whose :func:`~priorreg.canonical.canonical_pair`
+decides the pair for both backends).
 
 The log-likelihood of the families of known scale is computed in the first
 pass of a fit only: for an exponential family at scale 1,
@@ -43,6 +44,7 @@ from statsmodels.genmod.families.links import FLOAT_EPS
 
 from priorreg import families as _families
 from priorreg._typing import FloatArray
+from priorreg.canonical import canonical_pair, unit_working
 from priorreg.irls import mean_out_of_domain
 from priorreg.outofcore.model import _glm_arrays
 from priorreg.outofcore.passes import _Block, _chunks
@@ -83,47 +85,6 @@ class Asks:
     loglike: bool = False
     gaussian: bool = False
     separation: tuple[FloatArray, int] | None = None
-
-
-def _canonical(family: Any) -> str | None:
-    """The canonical family-link pairs with a shortcut (``None``: the general route).
-
-    The link's exact type is tested: statsmodels derives the probit and
-    cloglog links from ``Logit``.
-    """
-    link = type(family.link)
-    if isinstance(family, smf.Poisson) and link is smf.links.Log:
-        return "poisson"
-    if (
-        isinstance(family, smf.Binomial)
-        and link is smf.links.Logit
-        and getattr(family.variance, "n", 1) == 1
-    ):
-        return "logit"
-    if isinstance(family, smf.Gaussian) and link is smf.links.Identity:
-        return "identity"
-    return None
-
-
-def unit_working(family: Any, mu: FloatArray, kind: str | None = None) -> tuple[Any, Any]:
-    r"""``(family.weights(mu), family.link.deriv(mu))``, with the canonical links' shortcut.
-
-    For a canonical link :math:`g'(\mu) = 1 / V(\mu)`, so the IRLS weight
-    :math:`1 / (g'^2 V)` is :math:`V(\mu)`: Poisson-log :math:`(\mu, 1/\mu)`,
-    logit :math:`(p(1-p), 1/(p(1-p)))` with ``p`` clipped as statsmodels
-    clips it, Gaussian-identity ``(1, 1)``. Otherwise statsmodels' link
-    derivative and variance, the derivative computed once.
-    """
-    if kind == "poisson":
-        return mu, 1.0 / mu
-    if kind == "logit":
-        p = np.clip(mu, FLOAT_EPS, 1.0 - FLOAT_EPS)
-        v = p * (1.0 - p)
-        return v, 1.0 / v
-    if kind == "identity":
-        return 1.0, 1.0
-    gprime = family.link.deriv(mu)
-    return 1.0 / (gprime**2 * family.variance(mu)), gprime
 
 
 class _SeparationCounts:
@@ -231,7 +192,7 @@ def glm_point(
     iw = freq_w * var_w
     n, columns = block.n, block.columns
     k = len(columns)
-    kind = _canonical(family)
+    kind = canonical_pair(family)
     params = spec.params
     if params is None:  # the starting means need no coefficients
         mu = starting_mu(family, resp, spec.y_mean)
