@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,3 +70,37 @@ def groups_frame():
     df = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
     df["z"] = df.a + 0.5 * df.b + rng.normal(size=n)
     return df
+
+
+def central_differences(at, rho, h):
+    """Central differences of a criterion's value and gradient in ``rho``.
+
+    ``at(r)`` returns an object with ``.value`` and ``.grad``. Returns the
+    gradient ``(V(rho + h e_j) - V(rho - h e_j)) / 2h`` and the matrix whose
+    row ``j`` is ``(grad(rho + h e_j) - grad(rho - h e_j)) / 2h``.
+    """
+    m = len(rho)
+    grad, rows = np.zeros(m), np.zeros((m, m))
+    for j in range(m):
+        e = np.zeros(m)
+        e[j] = h
+        up, down = at(rho + e), at(rho - e)
+        grad[j] = (up.value - down.value) / (2 * h)
+        rows[j] = (up.grad - down.grad) / (2 * h)
+    return grad, rows
+
+
+#: The two penalty groups of :func:`groups_frame`'s predictors.
+GROUPS = {"g1": ["a"], "g2": ["b", "c"]}
+
+
+def fit_groups_cli(tmp_path, frame, lam, *extra, penalty=True):
+    """``priorreg fit "z ~ a + b + c"`` on ``frame`` (written to CSV), with the
+    :data:`GROUPS` penalty file unless ``penalty=False``; returns the exit status."""
+    from priorreg import cli
+
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "pen.json").write_text(json.dumps({"components": GROUPS}))
+    groups = ["--penalty", str(tmp_path / "pen.json")] if penalty else []
+    args = ["fit", "z ~ a + b + c", "--data", str(tmp_path / "d.csv"), "--lam", lam]
+    return cli.main([*args, *groups, *extra])

@@ -10,16 +10,14 @@ the command line writes.
 
 from __future__ import annotations
 
-import json
-
 import matplotlib  # in the test extra: missing is a failure, not a skip
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
+from conftest import fit_groups_cli
 
 import priorreg as pr
-from priorreg import cli
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +66,8 @@ def test_single_penalty_plots_unchanged(groups_frame):
 
 
 def test_cli_plot_with_several_penalties(tmp_path, groups_frame, capsys):
-    groups_frame.to_csv(tmp_path / "d.csv", index=False)
-    (tmp_path / "pen.json").write_text(json.dumps({"components": {"g1": ["a"], "g2": ["b", "c"]}}))
     out = tmp_path / "out.png"
-    rc = cli.main(
-        ["fit", "z ~ a + b + c", "--data", str(tmp_path / "d.csv"), "--penalty",
-         str(tmp_path / "pen.json"), "--lam", "reml", "--plot", str(out)]
-    )  # fmt: skip
+    rc = fit_groups_cli(tmp_path, groups_frame, "reml", "--plot", str(out))
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "error" not in err

@@ -13,11 +13,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import GROUPS, fit_groups_cli
 
 import priorreg as pr
-from priorreg import cli
-
-GROUPS = {"g1": ["a"], "g2": ["b", "c"]}
 
 
 def test_save_prior_of_several_penalties_round_trips(tmp_path, groups_frame):
@@ -42,13 +40,8 @@ def test_save_prior_of_several_penalties_round_trips(tmp_path, groups_frame):
 
 
 def test_cli_save_prior_with_several_penalties(tmp_path, groups_frame, capsys):
-    groups_frame.to_csv(tmp_path / "d.csv", index=False)
-    (tmp_path / "pen.json").write_text(json.dumps({"components": GROUPS}))
     out = tmp_path / "out.json"
-    rc = cli.main(
-        ["fit", "z ~ a + b + c", "--data", str(tmp_path / "d.csv"), "--penalty",
-         str(tmp_path / "pen.json"), "--lam", "1,1", "--save-prior", str(out)]
-    )  # fmt: skip
+    rc = fit_groups_cli(tmp_path, groups_frame, "1,1", "--save-prior", str(out))
     err = capsys.readouterr().err
     assert rc == 0, err
     model = pr.PriorRidge.from_formula("z ~ a + b + c", groups_frame, penalty=GROUPS)
@@ -66,10 +59,7 @@ def test_cli_save_prior_with_several_penalties(tmp_path, groups_frame, capsys):
 def test_cli_lam_count_must_match_the_penalties(
     tmp_path, groups_frame, capsys, penalty, lam, needle
 ):
-    groups_frame.to_csv(tmp_path / "d.csv", index=False)
-    (tmp_path / "pen.json").write_text(json.dumps({"components": GROUPS}))
-    extra = ["--penalty", str(tmp_path / "pen.json")] if penalty else []
-    rc = cli.main(["fit", "z ~ a + b + c", "--data", str(tmp_path / "d.csv"), "--lam", lam, *extra])
+    rc = fit_groups_cli(tmp_path, groups_frame, lam, penalty=penalty)
     err = capsys.readouterr().err
     assert rc == 2
     assert len(err.strip().splitlines()) == 1, err

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import statsmodels
 import statsmodels.api as sm
+from conftest import central_differences
 from scipy.optimize import minimize
 
 import priorreg as pr
@@ -100,14 +101,8 @@ def test_exact_derivatives_against_central_differences(criterion):
     rho = np.array([0.4, -0.8])
     at = lambda r: evaluate(prob, comps.matrices, comps.priors, r, criterion, scale=1.3)  # noqa: E731
     point = at(rho)
-    h = 1e-4
-    grad, hess = np.zeros(2), np.zeros((2, 2))
-    for j in range(2):
-        e = np.zeros(2)
-        e[j] = h
-        up, down = at(rho + e), at(rho - e)
-        grad[j] = (up.value - down.value) / (2 * h)
-        hess[:, j] = (up.grad - down.grad) / (2 * h)
+    grad, rows = central_differences(at, rho, h=1e-4)
+    hess = rows.T
     # central differences: truncation h^2 |f'''| / 6 ~ 1e-8 relative, rounding eps |f| / h ~ 1e-12
     np.testing.assert_allclose(point.grad, grad, rtol=1e-6, atol=1e-6 * np.abs(grad).max())
     np.testing.assert_allclose(point.hess, hess, rtol=1e-6, atol=1e-6 * np.abs(hess).max())
@@ -136,14 +131,8 @@ def test_loocv_derivatives_and_selection_against_brute_force():
 
     # the closed form and the n refits: eps cond(A) ~ 1e-13 relative
     assert point.value == pytest.approx(brute(rho), rel=1e-10)
-    h = 1e-4
-    grad, hess = np.zeros(2), np.zeros((2, 2))
-    for j in range(2):
-        e = np.zeros(2)
-        e[j] = h
-        up, down = at(rho + e), at(rho - e)
-        grad[j] = (up.value - down.value) / (2 * h)
-        hess[:, j] = (up.grad - down.grad) / (2 * h)
+    grad, rows = central_differences(at, rho, h=1e-4)
+    hess = rows.T
     # central differences: truncation ~h^2 = 1e-8 relative, rounding eps |V| / h ~ 1e-12
     np.testing.assert_allclose(point.grad, grad, rtol=1e-6, atol=1e-6 * np.abs(grad).max())
     np.testing.assert_allclose(point.hess, hess, rtol=1e-6, atol=1e-6 * np.abs(hess).max())

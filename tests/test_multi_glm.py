@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from conftest import central_differences
 from scipy.optimize import minimize, minimize_scalar
 
 import priorreg as pr
@@ -73,14 +74,7 @@ def test_outer_gradient_and_hessian_against_central_differences(family, criterio
         return _evaluate(model, comps, r, criterion, scale, start, 80, 0.0)
 
     point = at(rho)
-    h = 1e-3
-    fd_g, fd_h = np.zeros(2), np.zeros((2, 2))
-    for j in range(2):
-        e = np.zeros(2)
-        e[j] = h
-        up, dn = at(rho + e), at(rho - e)
-        fd_g[j] = (up.value - dn.value) / (2 * h)
-        fd_h[j] = (up.grad - dn.grad) / (2 * h)
+    fd_g, fd_h = central_differences(at, rho, h=1e-3)
     # central differences: truncation h^2 |V''''| / 6 ~ 1e-6 of the largest entry;
     # rounding of converged fits ~1e-14 |V| / h ~ 1e-11 (values), and the
     # gradients with a profiled scale carry its error (tau to ~1e-11 by Newton
