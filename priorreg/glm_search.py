@@ -52,7 +52,11 @@ performance-iteration :math:`\lambda`: the first with the exact
 AIC and REML with a known scale, canonical links; LOOCV's first step is
 sized by GCV's), later ones with the curvature from the two nearest
 derivatives (a secant on :math:`V'`), safeguarded by the bracket that sign
-changes of :math:`V'` give, each fit warm-started from the nearest one. It
+changes of :math:`V'` give, each fit warm-started from the nearest one.
+After the first sign change of :math:`V'` next to the fit with the exact
+:math:`V''`, the step goes to the minimum of the quartic through both fits'
+values and derivatives and that curvature
+(:func:`priorreg.line_search.quartic_zero`): no further curvature pass. It
 stops when the step is below ``1e-3`` on :math:`\log\lambda` (after taking
 it), or without taking a step below ``1e-2`` whose predicted fall is below
 ``tol / 100`` of the criterion (a fit converged to ``tol`` does not resolve
@@ -553,7 +557,7 @@ class GLMSearch:
         skip = max(_ROUNDING_RTOL, _SKIP_TOL_FRACTION * self.tol)
         try:
             self._located = newton_search(
-                f, rho0, lo, hi, skip_rtol=skip, skip_xatol=_SKIP_XATOL
+                f, rho0, lo, hi, skip_rtol=skip, skip_xatol=_SKIP_XATOL, quartic=True
             )
         except _NoDerivativeError:
             return False

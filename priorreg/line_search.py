@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-__all__ = ["XATOL", "brent", "newton_search"]
+import numpy as np
+
+__all__ = ["XATOL", "brent", "newton_search", "quartic_zero"]
 
 #: Tolerance of the search on ``log(lam)``. The criteria are flat at their
 #: minimum: rounding of the deviance (about 1e-14 relative for 1e5 terms)
@@ -91,6 +93,56 @@ def brent(
     return x, fx
 
 
+def quartic_zero(
+    r0: float, v0: float, g0: float, h0: float, r1: float, v1: float, g1: float,
+    noise: float,
+) -> tuple[float, float, float] | None:
+    r"""The minimum between ``r0`` and ``r1`` of the quartic through two points' values and slopes.
+
+    The quartic :math:`Q` with :math:`Q = V`, :math:`Q' = V'` at both
+    points and :math:`Q'' = V''` (exact) at ``r0``; its derivative is the
+    cubic (:math:`s = r - r_0`, :math:`\delta = r_1 - r_0`)
+
+    .. math::
+
+        Q'(s) = g_0 + h_0 s + p s^2 + q s^3, \qquad
+        p = \frac{12 e_2}{\delta^3} - \frac{3 e_1}{\delta^2}, \quad
+        q = \frac{4 e_1}{\delta^3} - \frac{12 e_2}{\delta^4},
+
+    :math:`e_1 = g_1 - g_0 - h_0\delta`, :math:`e_2 = v_1 - v_0 - g_0\delta
+    - h_0\delta^2/2`. Of its zeros strictly between the points where it
+    rises, the one with the lowest :math:`Q`. The values enter through
+    :math:`v_1 - v_0` only, known to ``noise``; the zero moves by
+    :math:`\partial Q'(s)/\partial(v_1 - v_0) = 12 s^2(\delta - s)/\delta^4`
+    per unit of it, divided by :math:`Q''(s)`. Returns the zero, that
+    uncertainty and :math:`Q''` at ``r1``; ``None`` without such a zero.
+    """
+    d = r1 - r0
+    if d == 0 or not h0 > 0:
+        return None
+    e1 = g1 - g0 - h0 * d
+    e2 = v1 - v0 - g0 * d - 0.5 * h0 * d * d
+    p = 12.0 * e2 / d**3 - 3.0 * e1 / d**2
+    q = 4.0 * e1 / d**3 - 12.0 * e2 / d**4
+    coef = np.trim_zeros(np.array([q, p, h0, g0]), "f")
+    if coef.size < 2 or not np.all(np.isfinite(coef)):
+        return None
+
+    def slope(s: float) -> float:  # Q''(s)
+        return h0 + 2.0 * p * s + 3.0 * q * s * s
+
+    def value(s: float) -> float:  # Q(s) - v0
+        return s * (g0 + s * (h0 / 2.0 + s * (p / 3.0 + s * q / 4.0)))
+
+    zeros = [float(z.real) for z in np.roots(coef) if abs(z.imag) <= 1e-8 * abs(d)]
+    rising = [s for s in zeros if 0.0 < s / d < 1.0 and slope(s) > 0]
+    if not rising:
+        return None
+    s = min(rising, key=value)
+    uncertainty = noise * abs(12.0 * s * s * (d - s) / d**4) / slope(s)
+    return r0 + s, uncertainty, slope(d)
+
+
 def newton_search(
     f: Callable[[float], tuple[float, ...]],
     rho0: float,
@@ -99,6 +151,7 @@ def newton_search(
     xatol: float = XATOL,
     skip_rtol: float = _ROUNDING_RTOL,
     skip_xatol: float | None = None,
+    quartic: bool = False,
 ) -> bool:
     r"""Locate a minimum of ``V(rho)`` on ``[lo, hi]`` from values and exact derivatives.
 
@@ -121,6 +174,14 @@ def newton_search(
     below ``xatol``, or without taking a step below ``skip_xatol`` (default
     ``xatol``) whose predicted fall :math:`cs^2/2` is at most ``skip_rtol`` of
     :math:`|V|` (below what the values resolve; ``c`` exact or a secant).
+    With ``quartic``, when :math:`V'` changes sign between the best point
+    and the nearest other and one of them has an exact :math:`V''`, the step
+    goes to the minimum of the quartic through both values, both
+    derivatives and that curvature (:func:`quartic_zero`; a derivative whose
+    curvature changes over the step, where the parabola in :math:`V'`
+    overshoots), unless the values' resolution (``skip_rtol``) leaves that
+    minimum uncertain by more than ``xatol``; it needs no curvature beyond
+    the one given.
     The caller reads the points from the memo behind ``f``.
     Returns True when it stopped on a step below ``xatol`` (a located
     minimum or bound), False when it stopped for another reason (no finite
@@ -188,6 +249,17 @@ def newton_search(
         else:
             t = rb - math.copysign(step, gb)
             step *= 4.0
+        exact = [r for r in (rb, *others[:1]) if finite[r][2] > 0 and r not in approximate]
+        if quartic and others and exact and finite[others[0]][1] * gb < 0:
+            # V' changes sign next to a point with the exact V'': the zero of
+            # the quartic through both values and slopes and that curvature,
+            # unless the values' resolution leaves it uncertain by over xatol
+            r0, r1 = exact[0], others[0] if exact[0] == rb else rb
+            noise = skip_rtol * (abs(finite[r0][0]) + abs(finite[r1][0]))
+            got = quartic_zero(r0, *finite[r0], r1, *finite[r1][:2], noise)
+            if got is not None and got[1] <= xatol:
+                t, trusted = got[0], True
+                c = hb if r0 == rb else got[2]
         t = min(max(t, rb - _MAX_STEP), rb + _MAX_STEP)
         if not a < t < b:
             inner = a if t <= a else b
