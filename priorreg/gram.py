@@ -385,24 +385,49 @@ def signed_gram(X: FloatArray, v: FloatArray) -> FloatArray:
 
     .. math::
 
-        X'\mathrm{diag}(v)X = X'\mathrm{diag}(v_+)X - X'\mathrm{diag}(v_-)X,
-        \qquad v_\pm = \max(\pm v, 0),
+        X'\mathrm{diag}(v)X = B_+'B_+ - B_-'B_-, \qquad
+        B_\pm = \mathrm{diag}(v_\pm^{1/2}) X, \quad v_\pm = \max(\pm v, 0).
 
-    each term the Gram matrix of :math:`\mathrm{diag}(v_\pm^{1/2}) X`; each
-    row block is split by the sign of ``v``, so every row enters one of the
-    two products once (a ``gemm`` on row blocks with a short output and a
-    long inner dimension is many times slower than ``syrk`` here).
+    Each block of rows is weighted by :math:`|v|^{1/2}` into one contiguous
+    buffer, and its rows are copied by sign (``np.compress``) into two
+    buffers of ``ROW_BLOCK`` rows, each added to its product by ``syrk``
+    when full: every row enters one product once, there are no temporaries
+    per block, and ``syrk`` is called on full blocks (about ``n /
+    ROW_BLOCK`` calls in all, as for a positive weight; a ``gemm`` on row
+    blocks with a short output and a long inner dimension is many times
+    slower than ``syrk`` here). Each entry is a sum of ``n`` products
+    :math:`|v_i| x_{ij} x_{il}`, so it errs by at most about
+    :math:`n\epsilon \sum_i |v_i||x_{ij}||x_{il}|` (the bound of a
+    positive-weight Gram matrix on :math:`|v|`), whatever the signs.
     """
     n, k = X.shape
+    size = min(n, ROW_BLOCK)
+    root = np.sqrt(np.abs(v))
     parts = [np.zeros((k, k), order="F"), np.zeros((k, k), order="F")]
+    bufs = [np.empty((size, k)), np.empty((size, k))]  # rows of v >= 0, rows of v < 0
+    filled = [0, 0]
+    weighted = np.empty((size, k))
+
+    def flush(i: int) -> None:
+        if filled[i]:
+            # buf.T is Fortran-ordered: syrk reads the rows in place
+            parts[i] = dsyrk(1.0, bufs[i][: filled[i]].T, beta=1.0, c=parts[i], overwrite_c=1)
+            filled[i] = 0
+
     for start in range(0, n, ROW_BLOCK):
         stop = min(start + ROW_BLOCK, n)
-        vb = v[start:stop]
-        for i, sign in enumerate((1.0, -1.0)):
-            rows = np.flatnonzero(sign * vb > 0)
-            if rows.size:
-                block = X[start + rows] * np.sqrt(sign * vb[rows])[:, None]
-                # block.T is Fortran-ordered: syrk reads the block in place
-                parts[i] = dsyrk(1.0, block.T, beta=1.0, c=parts[i], overwrite_c=1)
+        block = weighted[: stop - start]
+        np.multiply(X[start:stop], root[start:stop, None], out=block)
+        negative = v[start:stop] < 0
+        m_neg = int(np.count_nonzero(negative))
+        for i, mask, m in ((0, ~negative, stop - start - m_neg), (1, negative, m_neg)):
+            if m == 0:
+                continue
+            if filled[i] + m > size:
+                flush(i)
+            np.compress(mask, block, axis=0, out=bufs[i][filled[i] : filled[i] + m])
+            filled[i] += m
+    flush(0)
+    flush(1)
     out = np.triu(parts[0]) - np.triu(parts[1])
     return out + np.triu(out, 1).T
