@@ -33,6 +33,7 @@ from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import Box, PathSystem, irls_loop, working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_iteration
+from priorreg.outofcore.first_pass import fold_scan
 from priorreg.outofcore.irls_pass import Asks, glm_point, loglike_constant
 from priorreg.outofcore.irls_pass import PointSpec as _PointSpec
 from priorreg.outofcore.irls_pass import starting_mu as _starting_mu
@@ -197,6 +198,11 @@ class _FitState:
             self.points.popitem(last=False)
 
 
+def _point_key(params: FloatArray | None) -> bytes:
+    """The key of a point among the fit's recent points."""
+    return b"start" if params is None else np.asarray(params, dtype=float).tobytes()
+
+
 @dataclass(frozen=True)
 class DaskData:
     """Dask partitions for :func:`priorreg.irls.irls_loop`: one pass per point.
@@ -329,6 +335,8 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     ) -> None:
         family = _families.check_family(smf.Gaussian() if family is None else family)
         self.family = family
+        self.scaletype = _scale.model_scale(scale)
+        self._state = _FitState()
         for key in self._row_keys:
             setattr(self, key, None)
         self._setup_dask(
@@ -343,12 +351,13 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             array_names=array_names,
             family=family,
             bounds=bounds,
+            defer=design is not None,  # a formula's template rows give the first fit's start
         )
+
+    def _scanned(self) -> None:
         refuse_several_penalties(self.bounds, getattr(self, "penalty_components", None))
-        self.scaletype = _scale.model_scale(scale)
         self.wnobs = float(self._scan["wnobs"])
         self._y_mean = float(self._scan["y_sum"]) / self.nobs
-        self._state = _FitState()
 
     @property
     def problem(self) -> None:  # type: ignore[override]
@@ -371,8 +380,11 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         the separation check, a property of the data, is made once per model,
         as in memory.
         """
+        state = _FitState()
+        if self.__dict__.get("_pending") is not None:  # the scan rides on the first point
+            fold_scan(self, state)
         fitting = copy.copy(self)
-        fitting._state = _FitState()
+        fitting._state = state
         try:
             return PriorGLM.fit(fitting, *args, **kwargs)
         finally:  # the model's once-per-model cache (priorreg.separation.model_separation)
@@ -404,7 +416,7 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         log-likelihood constant (:func:`~priorreg.outofcore.irls_pass.loglike_constant`).
         """
         state = self._state
-        key = b"start" if params is None else np.asarray(params, dtype=float).tobytes()
+        key = _point_key(params)
         cached = state.cached(key)
         if cached is not None and (separation is None or "sep_nonzero" in cached.sums):
             return cached
@@ -415,20 +427,31 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             gaussian=isinstance(family, smf.Gaussian),
             separation=separation,
         )
+        return self._keep_point(state, spec.params, self._point_sums(state, spec, asks))
+
+    def _point_sums(
+        self, state: _FitState, spec: _PointSpec, asks: Asks, b0: FloatArray | None = None
+    ) -> dict[str, Any]:
+        """One IRLS pass at ``spec`` (``b0``: the prior, when the scan has not set it yet)."""
         state.passes += 1
-        sums = self.source.reduce(
+        return self.source.reduce(  # type: ignore[no-any-return]
             glm_point,
-            family,
+            self.family,
             spec,
-            self.prior_values,
+            self.prior_values if b0 is None else b0,
             asks,
             progress=self.progress,
             label=f"IRLS pass {state.passes}",
         )
+
+    def _keep_point(
+        self, state: _FitState, params: FloatArray | None, sums: dict[str, Any]
+    ) -> _Point:
+        """The point of a pass's sums, kept among the fit's recent points."""
         if state.ll_const is None:
-            state.ll_const = loglike_constant(family, sums)
-        point = _Point(spec.params, sums)
-        state.keep(key, point)
+            state.ll_const = loglike_constant(self.family, sums)
+        point = _Point(params, sums)
+        state.keep(_point_key(params), point)
         return point
 
     def _first_start(self) -> FloatArray | None:

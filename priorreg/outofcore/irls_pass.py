@@ -46,8 +46,8 @@ from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.canonical import canonical_pair, unit_working
 from priorreg.irls import mean_out_of_domain
-from priorreg.outofcore.model import _glm_arrays
-from priorreg.outofcore.passes import _Block, _chunks
+from priorreg.outofcore.model import _glm_arrays, glm_totals
+from priorreg.outofcore.passes import ColumnStats, _Block, _chunks
 from priorreg.outofcore.working import WorkingFactor
 from priorreg.separation import _TOL, _row_sides, distinct_rows
 
@@ -79,12 +79,16 @@ class Asks:
 
     ``loglike``: the log-likelihood at scale 1 (``ll1``); ``gaussian``: the
     Gaussian log-likelihood's pieces; ``separation``: ``(scale, max_rows)``
-    of the separation check (column scales, most distinct rows pooled).
+    of the separation check (column scales, most distinct rows pooled);
+    ``scan``: the model's scan (sizes, column extrema and moments, response
+    and weight totals: :func:`priorreg.outofcore.model._scan`), when the
+    model has not made it yet (:mod:`priorreg.outofcore.first_pass`).
     """
 
     loglike: bool = False
     gaussian: bool = False
     separation: tuple[FloatArray, int] | None = None
+    scan: bool = False
 
 
 class _SeparationCounts:
@@ -104,6 +108,9 @@ class _SeparationCounts:
         k = scale.size
         self.side, self.scale, self.max_rows = side, scale, max_rows
         self.nonzero, self.upper, self.lower = (np.zeros(k, dtype=np.int64) for _ in range(3))
+        # the smallest |x| counted non-zero and the largest not counted, per
+        # column: whether another scale would count the same rows
+        self.hi_min, self.lo_max = np.full(k, np.inf), np.zeros(k)
         self.live = np.arange(k)
         self.pooled: tuple[FloatArray, FloatArray] | None = (np.zeros((0, k + 1)), np.zeros(0))
         self.batch: list[FloatArray] = []
@@ -118,18 +125,19 @@ class _SeparationCounts:
         if self.pooled is None and not self.live.size:
             return
         side = self.side[rows]
-        if self.pooled is not None:
-            Xs = X / self.scale
-            self.batch.append(np.column_stack([Xs, side]))
+        if self.pooled is not None:  # the rows as they are: scaled when the scale is final
+            self.batch.append(np.column_stack([X, side]))
             self.batch_rows += side.size
             # the first chunk alone tells a design of continuous columns
             if self.batch_rows >= _DISTINCT_BATCH or not self.pooled[0].shape[0]:
                 self._pool()
-            Xs = Xs[:, self.live]
-        else:
-            Xs = X[:, self.live] / self.scale[self.live]
         live = self.live
+        Xs = X[:, live] / self.scale[live]
         pos, neg = Xs > _TOL, Xs < -_TOL
+        counted, size = pos | neg, np.abs(X[:, live])
+        hi = np.where(counted, size, np.inf).min(axis=0, initial=np.inf)
+        np.minimum.at(self.hi_min, live, hi)
+        np.maximum.at(self.lo_max, live, np.where(counted, 0.0, size).max(axis=0, initial=0.0))
         self.nonzero[live] += np.count_nonzero(pos, axis=0) + np.count_nonzero(neg, axis=0)
         for s, same, other in ((1.0, pos, neg), (-1.0, neg, pos)):
             at = side == s
@@ -157,6 +165,8 @@ class _SeparationCounts:
             "sep_upper": self.upper,
             "sep_lower": self.lower,
             "sep_distinct": pooled,
+            "sep_hi_min": self.hi_min,
+            "sep_lo_max": self.lo_max,
         }
 
 
@@ -205,12 +215,16 @@ def glm_point(
     if asks.separation is not None:
         side = _row_sides(family, resp)
         sep = _SeparationCounts(np.zeros(n) if side is None else side, *asks.separation)
+    stats = ColumnStats(k) if asks.scan else None
+    std_w = block.rows.get("freq_weights")  # the scan's moments, as _scan's
     work, bad_w, log_w = WorkingFactor(n, k + 1), 0, 0.0
     with np.errstate(all="ignore"):
         for rows, a in _chunks(columns, resp, n=n):  # a = [X_c, y_c], reused per chunk
             Xc = a[:, :k]
             if sep is not None:
                 sep.add(rows, Xc)
+            if stats is not None:
+                stats.add(Xc, None if std_w is None else std_w[rows])
             prod = Xc @ coefs
             if params is None:
                 mu_c = mu[rows]
@@ -254,6 +268,9 @@ def glm_point(
         out["work_R"] = work.factor(columns, n)
     if sep is not None:
         out.update(sep.sums())
+    if stats is not None:
+        out.update(n=n, counts_list=[n], dropped=block.dropped, **stats.sums())
+        out.update(glm_totals(resp, var_w, freq_w))
     return out
 
 

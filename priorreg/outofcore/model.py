@@ -93,11 +93,18 @@ def _scan(block: _Block, kind: str, std_key: str | None, family: Any) -> dict[st
         std_w = block.rows.get(std_key) if std_key else None
         out.update(_column_scan(block.columns, None, std_w, n))
         resp, var_w, _, freq_w = _glm_arrays(block, family)
-        out["y_sum"] = float(np.sum(resp))
-        out["wnobs"] = float(np.sum(freq_w))
-        out["iw_y"] = float(np.sum(freq_w * var_w * resp))
-        out["iw"] = float(np.sum(freq_w * var_w))
+        out.update(glm_totals(resp, var_w, freq_w))
     return out
+
+
+def glm_totals(resp: FloatArray, var_w: FloatArray, freq_w: FloatArray) -> dict[str, float]:
+    """The GLM scan's sums of the response and weights (the start's and null model's means)."""
+    return {
+        "y_sum": float(np.sum(resp)),
+        "wnobs": float(np.sum(freq_w)),
+        "iw_y": float(np.sum(freq_w * var_w * resp)),
+        "iw": float(np.sum(freq_w * var_w)),
+    }
 
 
 def _constant(xmin: FloatArray, xmax: FloatArray) -> int | None:
@@ -209,37 +216,91 @@ class _DaskModel:
         array_names: bool = False,
         family: Any = None,
         bounds: Any = None,
+        defer: bool = False,
     ) -> None:
+        """The source, then the scan's attributes: now, or with ``defer`` on first use.
+
+        A deferred model makes no pass here: its first ``fit()`` computes the
+        scan in the same pass as its first IRLS point
+        (:mod:`priorreg.outofcore.first_pass`), and reading an attribute that
+        comes from the scan before that (``nobs``, ``exog_names``, ...) makes
+        the scan then (:meth:`__getattr__`).
+        """
         self.source = source
         self.progress = bool(progress)
-        # the column moments serve standardize and the units check of the default penalty
-        scan = source.reduce(
-            _scan, self._kind, self._std_key, family, progress=self.progress, label="scan the data"
-        )
-        if "scan_R" in scan:
-            scan = split_scan_factor(scan)
-        source.counts = list(scan["counts_list"])
-        self._scan = scan
-        n = int(scan["n"])
-        if n == 0:
-            raise ValueError("no observations: the data are empty")
-        xmin, xmax = scan["x_min"], scan["x_max"]
-        const = _constant(xmin, xmax)
-        k_constant = int(const is not None)
-        names = _array_names(xmin.size, const) if array_names else None
-        self.data = _model_data(endog_t, exog_t, names, k_constant, const)
-        self.k_constant = k_constant
         self.endog = None
         self.exog = None
         self.design = design
         self.formula = None if design is None else design.formula
+        self._init_keys: list[str] = []
+        self._data_attr: list[str] = []
+        self._pending: dict[str, Any] | None = {
+            "endog_t": endog_t,
+            "exog_t": exog_t,
+            "prior": prior,
+            "penalty": penalty,
+            "standardize": standardize,
+            "array_names": array_names,
+            "family": family,
+            "bounds": bounds,
+        }
+        #: whether the scan was a pass of its own (not folded into a fit's first pass)
+        self.scanned_apart = False
+        if not defer:
+            self._scan_now()
+
+    def __getattr__(self, name: str) -> Any:
+        """An attribute of the scan read before the first fit: the scan, now (one pass)."""
+        pending = self.__dict__.get("_pending")
+        if pending is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self._scan_now()
+        return getattr(self, name)
+
+    def _scan_now(self) -> None:
+        """The scan as a pass of its own, then the attributes that come from it."""
+        family = self.__dict__["_pending"]["family"]
+        scan = self.source.reduce(
+            _scan, self._kind, self._std_key, family, progress=self.progress, label="scan the data"
+        )
+        if "scan_R" in scan:
+            scan = split_scan_factor(scan)
+        self.scanned_apart = True
+        self._apply_scan(scan)
+
+    def _apply_scan(self, scan: dict[str, Any]) -> None:
+        """Sizes, constant column, names, prior, penalty and bounds from the scan's results.
+
+        While they are set, a missing attribute is an ``AttributeError`` (no
+        second scan); if the setup fails (empty data, a bad prior), the model
+        stays without its scan and raises the same error on the next use.
+        """
+        pending = self.__dict__["_pending"]
+        self._pending = None
+        try:
+            self._setup_from_scan(scan, pending)
+        except BaseException:
+            self._pending = pending
+            raise
+
+    def _setup_from_scan(self, scan: dict[str, Any], pending: dict[str, Any]) -> None:
+        standardize, penalty = pending["standardize"], pending["penalty"]
+        n = int(scan["n"])
+        if n == 0:
+            raise ValueError("no observations: the data are empty")
+        self.source.counts = list(scan["counts_list"])
+        self._scan = scan
+        xmin, xmax = scan["x_min"], scan["x_max"]
+        const = _constant(xmin, xmax)
+        k_constant = int(const is not None)
+        names = _array_names(xmin.size, const) if pending["array_names"] else None
+        self.data = _model_data(pending["endog_t"], pending["exog_t"], names, k_constant, const)
+        self.k_constant = k_constant
         self.n_dropped = int(scan["dropped"])
         self.nobs = float(n)
         self.k_params = xmin.size
-        self._init_keys: list[str] = []
-        self._data_attr: list[str] = []
         self.standardize = False  # the column scales come from the scan, below
-        self._setup_prior_penalty(prior, penalty)
+        self._setup_prior_penalty(pending["prior"], penalty)
         self.standardize = bool(standardize)
         total, _, m2 = scan["x_mom"]
         sd = np.sqrt(m2 / total) if total > 0 else np.zeros(self.k_params)
@@ -250,7 +311,11 @@ class _DaskModel:
             names = [str(n) for n in self.exog_names]
             self.units_message = units_message_from_sd(sd, self.penalty_weights > 0, names)
         names, weights = self.exog_names, self.penalty_weights
-        self.bounds = resolve_bounds(bounds, names, self.intercept_idx, weights)
+        self.bounds = resolve_bounds(pending["bounds"], names, self.intercept_idx, weights)
+        self._scanned()
+
+    def _scanned(self) -> None:
+        """What a model adds once its scan is known (nothing here)."""
 
     @classmethod
     def _from_design(cls, design: _formula.Design, frame: Any, **kwargs: Any) -> Any:

@@ -133,26 +133,53 @@ def _column_scan(
         ``x_min``, ``x_max`` and ``x_mom`` or ``scan_R``.
     """
     k = X.shape[1] if isinstance(X, np.ndarray) else len(X)
-    x_min, x_max = np.full(k, np.inf), np.full(k, -np.inf)
-    moments: tuple[Any, Any, Any] = (0.0, np.zeros(k), np.zeros(k))
+    stats = ColumnStats(k, moments=target is None)
     sw = None if w is None or target is None else np.sqrt(w)
     factors = []
     for rows, a in _chunks(X, target, ones=target is not None, n=n):
-        cols = a[:, 1 : k + 1] if target is not None else a
-        np.minimum(x_min, cols.min(axis=0), out=x_min)  # NaN propagates, as X.min()
-        np.maximum(x_max, cols.max(axis=0), out=x_max)
         if target is None:
-            moments = _chan(moments, _moments(a, None if w is None else w[rows]))
+            stats.add(a, None if w is None else w[rows])
             continue
+        stats.add(a[:, 1 : k + 1], None)
         if sw is not None:
             a *= sw[rows, None]
         factors.append(_qr_r(a))
-    out: dict[str, Any] = {"x_min": x_min, "x_max": x_max}
-    if target is None:
-        out["x_mom"] = moments
-    else:
+    out = stats.sums()
+    if target is not None:
         out["scan_R"] = _stack_factors(factors, k + 2)
     return out
+
+
+class ColumnStats:
+    """Extrema and (optionally) weighted moments of the design's columns, chunk by chunk.
+
+    What the first pass over the data learns of the columns: the model's
+    constant column and the separation check's scales from the extrema, the
+    column sds of ``standardize`` and of the units check from the moments
+    (merged over chunks as :func:`_chan`). :func:`_column_scan` and the GLM's
+    first IRLS pass (:mod:`priorreg.outofcore.irls_pass`) both feed it the
+    chunks they read anyway.
+    """
+
+    def __init__(self, k: int, moments: bool = True) -> None:
+        self.x_min, self.x_max = np.full(k, np.inf), np.full(k, -np.inf)
+        self.moments: tuple[Any, Any, Any] | None = None
+        if moments:
+            self.moments = (0.0, np.zeros(k), np.zeros(k))
+
+    def add(self, cols: FloatArray, w: FloatArray | None) -> None:
+        """A chunk of rows of the columns (unweighted) and their weights."""
+        np.minimum(self.x_min, cols.min(axis=0), out=self.x_min)  # NaN propagates, as X.min()
+        np.maximum(self.x_max, cols.max(axis=0), out=self.x_max)
+        if self.moments is not None:
+            self.moments = _chan(self.moments, _moments(cols, w))
+
+    def sums(self) -> dict[str, Any]:
+        """``x_min``, ``x_max`` and, when counted, ``x_mom`` (merged by :func:`_merge`)."""
+        out: dict[str, Any] = {"x_min": self.x_min, "x_max": self.x_max}
+        if self.moments is not None:
+            out["x_mom"] = self.moments
+        return out
 
 
 def split_scan_factor(scan: dict[str, Any]) -> dict[str, Any]:

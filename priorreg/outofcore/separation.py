@@ -30,7 +30,27 @@ from priorreg.separation import (
     search_direction,
 )
 
-__all__ = ["dask_separation"]
+__all__ = ["counts_exact", "dask_separation", "separation_scale"]
+
+
+def separation_scale(scan: dict[str, Any]) -> FloatArray:
+    """The columns' largest absolute values (1 for a zero column), from the model's scan."""
+    scale = np.fmax(np.abs(scan["x_min"]), np.abs(scan["x_max"]))
+    return np.where(scale > 0, scale, 1.0)
+
+
+def counts_exact(sums: dict[str, Any], scale: FloatArray) -> bool:
+    r"""Whether counts made with other column scales are those of ``scale``.
+
+    A row counts as non-zero in column ``j`` when :math:`|x / s_j| > \mathrm{tol}`.
+    The pass records, per column, the smallest :math:`|x|` it counted and the
+    largest it did not (``sep_hi_min``, ``sep_lo_max``); rounded division by
+    a positive number is monotone, so every row is counted alike with
+    ``scale`` exactly when the first still passes and the second still fails.
+    """
+    hi = np.asarray(sums["sep_hi_min"], dtype=float) / scale
+    lo = np.asarray(sums["sep_lo_max"], dtype=float) / scale
+    return bool(np.all(hi > _TOL) and np.all(lo <= _TOL))
 
 
 def _screen(stats: dict[str, Any], free: FloatArray) -> FloatArray | None:
@@ -67,9 +87,7 @@ def dask_separation(model: Any) -> Separation | None:
     # at the lower bound of every family that can)
     if _row_sides(family, np.zeros(1)) is None:
         return None
-    xmin, xmax = model._scan["x_min"], model._scan["x_max"]
-    scale = np.fmax(np.abs(xmin), np.abs(xmax))
-    scale = np.where(scale > 0, scale, 1.0)
+    scale = separation_scale(model._scan)
     max_rows = _max_lp_rows(scale.size)
     # the counts ride on the fit's first IRLS pass (its point is kept for the loop)
     sums = model._evaluate(model._first_start(), separation=(scale, max_rows)).sums
@@ -80,8 +98,8 @@ def dask_separation(model: Any) -> Separation | None:
         return None
     Xu, su, counts = None, np.zeros(0), None
     if stats["rows"] is not None:
-        rows, counts = stats["rows"]
-        Xu, su = rows[:, :-1], rows[:, -1]
+        rows, counts = stats["rows"]  # pooled as read: scaled here, as in memory
+        Xu, su = rows[:, :-1] / scale, rows[:, -1]
 
     def screen(free: FloatArray) -> FloatArray | None:
         return _screen(stats, free)
