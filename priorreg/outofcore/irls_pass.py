@@ -108,9 +108,12 @@ class _SeparationCounts:
         k = scale.size
         self.side, self.scale, self.max_rows = side, scale, max_rows
         self.nonzero, self.upper, self.lower = (np.zeros(k, dtype=np.int64) for _ in range(3))
-        # the smallest |x| counted non-zero and the largest not counted, per
-        # column: whether another scale would count the same rows
+        # per column, whether another scale counts alike (counts_exact): the
+        # smallest |x| counted non-zero and the largest not counted, and the
+        # largest |x| of a row counted off the upper side, off the lower side
+        # and at a bound (the facts that stop a column being counted)
         self.hi_min, self.lo_max = np.full(k, np.inf), np.zeros(k)
+        self.witness = np.zeros((3, k))
         self.live = np.arange(k)
         self.pooled: tuple[FloatArray, FloatArray] | None = (np.zeros((0, k + 1)), np.zeros(0))
         self.batch: list[FloatArray] = []
@@ -134,10 +137,7 @@ class _SeparationCounts:
         live = self.live
         Xs = X[:, live] / self.scale[live]
         pos, neg = Xs > _TOL, Xs < -_TOL
-        counted, size = pos | neg, np.abs(X[:, live])
-        hi = np.where(counted, size, np.inf).min(axis=0, initial=np.inf)
-        np.minimum.at(self.hi_min, live, hi)
-        np.maximum.at(self.lo_max, live, np.where(counted, 0.0, size).max(axis=0, initial=0.0))
+        self._track(X[:, live], pos, neg, side)
         self.nonzero[live] += np.count_nonzero(pos, axis=0) + np.count_nonzero(neg, axis=0)
         for s, same, other in ((1.0, pos, neg), (-1.0, neg, pos)):
             at = side == s
@@ -146,6 +146,22 @@ class _SeparationCounts:
                 self.lower[live] += np.count_nonzero(other[at], axis=0)
         nz, up, lo = self.nonzero[live], self.upper[live], self.lower[live]
         self.live = live[~((up < nz) & (lo < nz) & (up + lo > 0))]
+
+    def _track(self, X: FloatArray, pos: Any, neg: Any, side: FloatArray) -> None:
+        """Update, for the live columns (``X``), the extremes :func:`counts_exact` reads."""
+        live, size = self.live, np.abs(X)
+        counted = pos | neg
+        s = side[:, None]
+        up, lo = (pos & (s > 0)) | (neg & (s < 0)), (neg & (s > 0)) | (pos & (s < 0))
+
+        def largest(mask: Any) -> FloatArray:
+            return np.where(mask, size, 0.0).max(axis=0, initial=0.0)  # type: ignore[no-any-return]
+
+        hi = np.where(counted, size, np.inf).min(axis=0, initial=np.inf)
+        self.hi_min[live] = np.minimum(self.hi_min[live], hi)
+        self.lo_max[live] = np.maximum(self.lo_max[live], largest(~counted))
+        for i, mask in enumerate((counted & ~up, counted & ~lo, up | lo)):
+            self.witness[i, live] = np.maximum(self.witness[i, live], largest(mask))
 
     def _pool(self) -> None:
         if self.pooled is None or not self.batch:
@@ -167,6 +183,7 @@ class _SeparationCounts:
             "sep_distinct": pooled,
             "sep_hi_min": self.hi_min,
             "sep_lo_max": self.lo_max,
+            "sep_witness_max": self.witness,
         }
 
 

@@ -40,17 +40,27 @@ def separation_scale(scan: dict[str, Any]) -> FloatArray:
 
 
 def counts_exact(sums: dict[str, Any], scale: FloatArray) -> bool:
-    r"""Whether counts made with other column scales are those of ``scale``.
+    r"""Whether separation counts made with other column scales decide as ``scale``'s would.
 
-    A row counts as non-zero in column ``j`` when :math:`|x / s_j| > \mathrm{tol}`.
-    The pass records, per column, the smallest :math:`|x|` it counted and the
-    largest it did not (``sep_hi_min``, ``sep_lo_max``); rounded division by
-    a positive number is monotone, so every row is counted alike with
-    ``scale`` exactly when the first still passes and the second still fails.
+    A row counts as non-zero in column ``j`` when :math:`|x / s_j| > \mathrm{tol}`;
+    rounded division by a positive number is monotone, so a largest or
+    smallest :math:`|x|` decides for all rows. Per column, either
+
+    - every row is counted alike: the smallest :math:`|x|` counted still
+      passes with ``scale`` and the largest not counted still fails
+      (``sep_hi_min``, ``sep_lo_max``); or
+    - the column cannot separate alone with ``scale`` either: the largest
+      :math:`|x|` of a counted row off the upper side, off the lower side and
+      at a bound (``sep_witness_max``) all still pass, so those three rows
+      stop its count under both scales (its partial counts are read for
+      nothing else).
     """
     hi = np.asarray(sums["sep_hi_min"], dtype=float) / scale
     lo = np.asarray(sums["sep_lo_max"], dtype=float) / scale
-    return bool(np.all(hi > _TOL) and np.all(lo <= _TOL))
+    witness = np.asarray(sums["sep_witness_max"], dtype=float) / scale
+    alike = (hi > _TOL) & (lo <= _TOL)
+    stopped = np.all(witness > _TOL, axis=0)
+    return bool(np.all(alike | stopped))
 
 
 def _screen(stats: dict[str, Any], free: FloatArray) -> FloatArray | None:

@@ -1,0 +1,260 @@
+"""The Dask GLM's scan inside its first fit's first IRLS pass (priorreg.outofcore.first_pass).
+
+Passes are counted by the labels of every ``dask.compute`` the model makes
+(``passes._compute``), from its construction on. Oracles: the in-memory
+model on the same rows (its attributes, estimates, iteration count,
+separation); statsmodels' score and Hessian for how far apart two estimates
+of the same penalized MLE may be (their Newton steps); direct numpy counts
+for the separation screen.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from bounds import MARGIN, glm_newton_step
+
+import priorreg as pr
+from priorreg.outofcore import passes as _passes
+from priorreg.outofcore.irls_pass import _SeparationCounts
+from priorreg.outofcore.separation import counts_exact
+from priorreg.separation import _TOL
+
+F = sm.families
+
+
+@pytest.fixture(autouse=True)
+def synchronous():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+@pytest.fixture
+def labels(monkeypatch):
+    """The label of every pass made from here on."""
+    seen: list[str] = []
+    original = _passes._compute
+
+    def counting(obj, progress, label):
+        seen.append(label)
+        return original(obj, progress, label)
+
+    monkeypatch.setattr(_passes, "_compute", counting)
+    return seen
+
+
+def _poisson_frame(n=6000, seed=3):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"x1": rng.normal(size=n), "x2": 500.0 * rng.normal(size=n) + 10.0})
+    df["y"] = rng.poisson(np.exp(0.2 + 0.3 * df["x1"] - 4e-4 * df["x2"])).astype(float)
+    df.loc[[5, 700, 4000], "x1"] = np.nan  # dropped rows: n_dropped = 3
+    return df
+
+
+def _same_mle(res, ref, lam):
+    """Both estimates of one penalized MLE: within 10x their Newton steps (statsmodels)."""
+    memory = ref.model
+    kw = {"lam": lam, "L": memory.penalty_matrix, "b0": memory.prior_values}
+    X, y = memory.exog, memory.endog
+    radius = sum(
+        float(np.linalg.norm(glm_newton_step(memory.family, X, y, b, **kw)[0]))
+        for b in (np.asarray(res.params), np.asarray(ref.params))
+    )
+    assert np.linalg.norm(np.asarray(res.params) - np.asarray(ref.params)) <= MARGIN * radius
+
+
+PRIOR = {"Intercept": 0.1, "x1": 0.25, "x2": 0.0}
+
+
+def test_a_formula_glm_reads_the_data_once_per_irls_point(labels):
+    """No pass to build the model; the fit: the start (with the scan), then one per iteration."""
+    df = _poisson_frame()
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    kw = {"family": F.Poisson(), "prior": PRIOR}
+    model = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, **kw)
+    assert labels == []
+    with pytest.warns(pr.PenaltyUnitsWarning):  # x2's sd is 500 x x1's
+        res = model.fit(lam=3.0)
+    assert labels == [f"IRLS pass {i}" for i in range(1, res.iterations + 2)]
+    assert res.model.passes == res.iterations + 1
+    assert not model.scanned_apart
+    with pytest.warns(pr.PenaltyUnitsWarning):
+        ref = pr.PriorGLM.from_formula("y ~ x1 + x2", df, **kw).fit(lam=3.0)
+    assert res.iterations == ref.iterations
+    _same_mle(res, ref, 3.0)
+    # the scan's attributes, set by that pass, are the in-memory model's
+    memory = ref.model
+    assert model.nobs == memory.nobs == len(df) - 3
+    assert model.n_dropped == 3
+    assert model.exog_names == memory.exog_names
+    assert model.k_constant == memory.k_constant == 1
+    np.testing.assert_array_equal(model.prior_values, memory.prior_values)
+    np.testing.assert_array_equal(model.penalty_weights, memory.penalty_weights)
+    assert model.units_message == memory.units_message is not None
+    # a second fit reads the data once per point too (no scan)
+    labels.clear()
+    with pytest.warns(pr.PenaltyUnitsWarning):
+        again = model.fit(lam=3.0)
+    assert labels == [f"IRLS pass {i}" for i in range(1, again.iterations + 2)]
+
+
+def test_attributes_read_before_the_fit_make_the_scan_then(labels):
+    """The scan on first use (one pass), the same attributes; the fit then makes its points only."""
+    df = _poisson_frame()
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    kw = {"family": F.Poisson(), "prior": PRIOR, "standardize": True}
+    model = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, **kw)
+    memory = pr.PriorGLM.from_formula("y ~ x1 + x2", df, **kw)
+    assert model.nobs == memory.nobs
+    assert labels == ["scan the data"]
+    assert model.scanned_apart
+    assert model.exog_names == memory.exog_names
+    # standardize: the penalty scaled by the column sds, from the scan's moments;
+    # sd from n-term sums: relative error ~ n eps, squared in L; 10x margin
+    rtol = MARGIN * 2 * len(df) * np.finfo(float).eps
+    np.testing.assert_allclose(model.penalty_matrix, memory.penalty_matrix, rtol=rtol)
+    labels.clear()
+    res = model.fit(lam=2.0)
+    assert labels == [f"IRLS pass {i}" for i in range(1, res.iterations + 2)]
+    ref = memory.fit(lam=2.0)
+    assert res.iterations == ref.iterations
+    _same_mle(res, ref, 2.0)
+
+
+def test_a_zero_prior_start_from_the_response_mean_scans_first(labels):
+    """Poisson's starting means (y + mean(y)) / 2 need the scan: it is a pass of its own."""
+    df = _poisson_frame()
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    model = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, family=F.Poisson(), penalty=[0, 1, 1])
+    res = model.fit(lam=1.0)
+    assert labels == ["scan the data"] + [f"IRLS pass {i}" for i in range(1, res.iterations + 2)]
+    ref = pr.PriorGLM.from_formula("y ~ x1 + x2", df, family=F.Poisson(), penalty=[0, 1, 1])
+    ref = ref.fit(lam=1.0)
+    assert res.iterations == ref.iterations
+    _same_mle(res, ref, 1.0)
+
+
+def test_a_zero_prior_binomial_start_folds_the_scan(labels):
+    """Binomial's starting means (y + 1/2) / 2 need no scan: the scan rides on the start."""
+    df = _poisson_frame()
+    df["y"] = (df["y"] > 1).astype(float)
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    model = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, family=F.Binomial(), penalty=[0, 1, 1])
+    res = model.fit(lam=1.0)
+    assert labels == [f"IRLS pass {i}" for i in range(1, res.iterations + 2)]
+    ref = pr.PriorGLM.from_formula("y ~ x1 + x2", df, family=F.Binomial(), penalty=[0, 1, 1])
+    ref = ref.fit(lam=1.0)
+    assert res.iterations == ref.iterations
+    _same_mle(res, ref, 1.0)
+
+
+def test_the_units_warning_is_issued_once_at_the_users_line():
+    df = _poisson_frame()
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    model = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, family=F.Poisson(), prior=PRIOR)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(lam=3.0)
+    units = [w for w in caught if issubclass(w.category, pr.PenaltyUnitsWarning)]
+    assert len(units) == 1
+    assert units[0].filename == __file__
+
+
+def test_no_rows_is_the_same_error_at_the_first_use():
+    df = _poisson_frame()
+    df["x1"] = np.nan  # every row dropped
+    ddf = dd.from_pandas(df, npartitions=2, sort=False)
+    model = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf.partitions[1:], family=F.Poisson(),
+                                     prior=PRIOR)  # fmt: skip
+    with pytest.raises(ValueError, match="no observations"):
+        model.fit(lam=1.0)
+    with pytest.raises(ValueError, match="no observations"):
+        model.nobs  # noqa: B018 - the attribute's scan raises
+
+
+def test_separation_counted_with_the_template_scales_is_checked_again_when_they_differ(labels):
+    """The template rows' scale (about 1) counts rows the data's (1e7) calls zero: one more pass.
+
+    ``x`` separates ``y`` (every non-zero row on its bound's side). Its rows
+    in ``[-1, 1]`` are non-zero on the template's scale and zero on the
+    data's (``|x| / 1e7 <= tol``), so the single-column screen's row count
+    differs: only the 10 rows at ``1e7`` count. The in-memory check on the
+    same rows is the oracle.
+    """
+    rng = np.random.default_rng(4)
+    n = 3000
+    x = rng.uniform(-1, 1, size=n)
+    x[100:110] = 1e7 * np.sign(x[100:110])
+    df = pd.DataFrame({"x": x, "z": rng.normal(size=n), "y": (x > 0).astype(float)})
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    kw = {"family": F.Binomial(), "prior": {"Intercept": 0.1, "x": 1e-7}, "penalty": [0, 1, 1]}
+    model = pr.PriorGLM.from_formula("y ~ x + z", ddf, **kw)
+    with pytest.warns(pr.SeparationWarning) as warned:
+        res = model.fit(lam=1.0)
+    # the start with the scan, the separation check's own pass, then one per iteration
+    assert res.model.passes == res.iterations + 2
+    assert labels == [f"IRLS pass {i}" for i in range(1, res.model.passes + 1)]
+    with pytest.warns(pr.SeparationWarning) as warned_ref:
+        ref = pr.PriorGLM.from_formula("y ~ x + z", df, **kw).fit(lam=1.0)
+    assert [str(w.message) for w in warned] == [str(w.message) for w in warned_ref]
+    assert res.separation.n_rows == ref.separation.n_rows == 10
+    np.testing.assert_array_equal(res.separation.direction, ref.separation.direction)
+
+
+def _counts(X, side, scale, max_rows=0):
+    counts = _SeparationCounts(side, scale, max_rows)
+    counts.add(slice(None), X)
+    return counts.sums()
+
+
+def _verdicts(sums):
+    """What the check reads of the counts: columns that separate alone, any row at a bound."""
+    nz, up, lo = sums["sep_nonzero"], sums["sep_upper"], sums["sep_lower"]
+    alone = (nz > 0) & ((up == nz) | (lo == nz))
+    return alone, nz[alone], bool(np.any(up + lo))
+
+
+def test_counts_exact_says_when_other_scales_decide_alike():
+    """Oracle: the counts made with the data's scale, in the same numpy arithmetic.
+
+    Columns mix exact zeros, values near the threshold of either scale and
+    large values; the rows' sides are drawn (odd draws: the first column's
+    every non-zero row on its side). Whenever :func:`counts_exact` says yes,
+    the screen's verdicts (columns separating alone, their row counts, any
+    row at a bound) are those of the data's scale; the draws give both answers.
+    """
+    answers = []
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        n, k = 40, 4
+        magnitude = 10.0 ** rng.uniform(-9, 1, size=(n, k))
+        X = np.where(rng.random((n, k)) < 0.3, 0.0, magnitude * rng.choice([-1, 1], size=(n, k)))
+        side = np.sign(X[:, 0]) if seed % 2 else rng.choice([-1.0, 0.0, 1.0], size=n)
+        data_scale = np.maximum(np.abs(X).max(axis=0), 1e-300)
+        template = data_scale * 10.0 ** rng.uniform(-3, 0, size=k)
+        made = _counts(X, side, template)
+        truth = _counts(X, side, data_scale)
+        answers.append(counts_exact(made, data_scale))
+        if answers[-1]:
+            a, b = _verdicts(made), _verdicts(truth)
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])
+            assert a[2] == b[2]
+        # with the data's own scale the counts are always alike
+        assert counts_exact(truth, data_scale)
+    assert 10 <= sum(answers) <= 190
+
+
+def test_counts_exact_refuses_a_row_between_the_thresholds():
+    X = np.array([[1.0], [-2.0], [5e-6]])  # 5e-6 / 1 > tol, 5e-6 / 10 <= tol
+    side = np.array([1.0, -1.0, 1.0])  # every non-zero row on its side: can separate
+    made = _counts(X, side, np.array([1.0]))
+    assert 5e-6 > _TOL >= 5e-7
+    assert not counts_exact(made, np.array([10.0]))
+    assert counts_exact(made, np.array([1.0]))
