@@ -407,20 +407,63 @@ def _matrix(columns: tuple[Column, ...], n: int) -> FloatArray:
 
 
 def _apply(coder: Any, number: int, fn: Callable[..., Any], args: tuple[Any, ...], *pieces: Any):
-    """Code partition ``number`` and reduce it with ``fn`` (one task)."""
+    """Read (:class:`_Read`), code partition ``number`` and reduce it with ``fn`` (one task)."""
+    pieces = tuple(p.compute() if isinstance(p, _Read) else p for p in pieces)
     return fn(coder(number, *pieces), *args)
+
+
+class _Read:
+    """A partition's read (a Parquet row group, ...) done inside the task that uses it.
+
+    A partition whose task depends on no other (what ``read_parquet``,
+    ``from_pandas`` and ``from_delayed`` give, after Dask's optimization) is
+    computed by the pass's own task rather than by a task of its own: the
+    partition (a whole DataFrame) is never held in a worker's memory between
+    two tasks nor sent from one worker to another, and each pass schedules
+    one task per partition instead of two. The graph of the read is the one
+    Dask built; it is run as it is, by the synchronous scheduler, in the worker.
+    """
+
+    __slots__ = ("key", "task")
+
+    def __init__(self, key: Any, task: Any) -> None:
+        self.key, self.task = key, task
+
+    def compute(self) -> Any:
+        import dask
+
+        return dask.get({self.key: self.task}, self.key)
+
+
+def _inlined(piece: Any) -> Any:
+    """``piece`` as a :class:`_Read` when its task depends on no other, else as it is."""
+    from dask.core import get_dependencies
+    from dask.delayed import Delayed
+
+    if not isinstance(piece, Delayed):
+        return piece
+    graph, key = piece.__dask_graph__(), piece.key
+    try:
+        task = graph[key]
+        if get_dependencies(graph, key):
+            return piece
+    except (KeyError, TypeError):  # not a graph we can read a task from: leave it to Dask
+        return piece
+    return _Read(key, task)
 
 
 class _Source:
     """The partitions of a Dask dataset and how to code each into a :class:`_Block`.
 
     Nothing is kept between passes: every pass reads and codes each
-    partition again, so memory stays bounded by a partition.
+    partition again, so memory stays bounded by a partition. A partition
+    that depends on nothing else is read inside the pass's task (:class:`_Read`).
     """
 
     def __init__(self, parts: list[tuple[Any, ...]], coder: Any, kind: str, divisions: Any):
         import dask
 
+        parts = [tuple(_inlined(piece) for piece in part) for part in parts]
         self.parts = parts
         self.coder = coder
         self.kind = kind  # "frame" (pandas index kept), "series" or "array"
