@@ -258,3 +258,43 @@ def test_counts_exact_refuses_a_row_between_the_thresholds():
     assert 5e-6 > _TOL >= 5e-7
     assert not counts_exact(made, np.array([10.0]))
     assert counts_exact(made, np.array([1.0]))
+
+
+# dask's Parquet reader calls reset_index(inplace=True), deprecated in pandas 3.1
+@pytest.mark.filterwarnings("ignore:The inplace keyword:pandas.errors.Pandas4Warning")
+def test_a_parquet_partition_is_read_inside_the_pass_task(tmp_path):
+    """One task per partition (plus the merge tree), the read inside it; results unchanged.
+
+    Oracle: the in-memory model on the same rows (attributes and the fit).
+    """
+    from priorreg.outofcore.passes import _Read, _tree
+
+    df = _poisson_frame().dropna()
+    for i, part in enumerate(np.array_split(np.arange(len(df)), 3)):
+        df.iloc[part].to_parquet(tmp_path / f"part-{i}.parquet", index=False)
+    ddf = dd.read_parquet(str(tmp_path))
+    kw = {"family": F.Poisson(), "prior": PRIOR, "penalty": [0, 1, 1]}
+    model = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, **kw)
+    parts = model.source.parts
+    assert len(parts) == 3
+    assert all(isinstance(piece, _Read) for (piece,) in parts)
+    graph = dict(_tree(model.source.tasks(len)).__dask_graph__())
+    reads = [key for key in graph if "read" in str(key).lower()]
+    assert reads == []
+    assert len(graph) == 3 + 1 + 1  # the pass's tasks, the merge, the coder
+    res = model.fit(lam=1.0)
+    ref = pr.PriorGLM.from_formula("y ~ x1 + x2", df, **kw).fit(lam=1.0)
+    assert model.nobs == ref.model.nobs
+    assert res.iterations == ref.iterations
+    _same_mle(res, ref, 1.0)
+
+
+def test_a_partition_that_depends_on_other_tasks_is_left_to_dask():
+    import dask.array as da
+
+    from priorreg.outofcore.passes import _inlined
+
+    whole = da.from_array(np.arange(12.0), chunks=4) + 1.0
+    (piece, *_) = whole.to_delayed()
+    assert _inlined(piece) is piece
+    assert _inlined(3.0) == 3.0
