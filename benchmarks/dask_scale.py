@@ -293,7 +293,7 @@ def main() -> None:
     med = {k: float(np.median(v)) for k, v in times.items()}
     # the fit's passes (the IRLS points; the scan and the separation check
     # ride on the first), and the scan when it was a pass of its own
-    passes = gres.model.passes + int(glm_model.scanned_apart)
+    passes = gres.model.passes + int(glm_model._scanned_apart)
     iterations = gres.iterations
     print(f"\n{rows:,} rows, medians of {args.repeat}:")
     print(f"map_partitions(len) (reference, not a floor) {spread(times['len'])}")

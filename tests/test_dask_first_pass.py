@@ -83,7 +83,7 @@ def test_a_formula_glm_reads_the_data_once_per_irls_point(labels):
         res = model.fit(lam=3.0)
     assert labels == [f"IRLS pass {i}" for i in range(1, res.iterations + 2)]
     assert res.model.passes == res.iterations + 1
-    assert not model.scanned_apart
+    assert not model._scanned_apart
     with pytest.warns(pr.PenaltyUnitsWarning):
         ref = pr.PriorGLM.from_formula("y ~ x1 + x2", df, **kw).fit(lam=3.0)
     assert res.iterations == ref.iterations
@@ -113,7 +113,7 @@ def test_attributes_read_before_the_fit_make_the_scan_then(labels):
     memory = pr.PriorGLM.from_formula("y ~ x1 + x2", df, **kw)
     assert model.nobs == memory.nobs
     assert labels == ["scan the data"]
-    assert model.scanned_apart
+    assert model._scanned_apart
     assert model.exog_names == memory.exog_names
     # standardize: the penalty scaled by the column sds, from the scan's moments;
     # sd from n-term sums: relative error ~ n eps, squared in L; 10x margin
@@ -298,3 +298,30 @@ def test_a_partition_that_depends_on_other_tasks_is_left_to_dask():
     (piece, *_) = whole.to_delayed()
     assert _inlined(piece) is piece
     assert _inlined(3.0) == 3.0
+
+
+def test_a_start_the_scan_does_not_confirm_is_evaluated_again(labels, monkeypatch):
+    """The template's prior taken as another (as a constant column the template rows hid).
+
+    The pass's working problem was formed about that prior (``X (b - b0)``),
+    so it serves the scan alone and the fit evaluates its real start: one
+    pass more, the same fit (oracle: the in-memory fit).
+    """
+    from priorreg.outofcore import first_pass
+
+    original = first_pass.template_start
+
+    def shifted(model):
+        start, b0, scan = original(model)
+        return start, b0 + 0.01, scan
+
+    monkeypatch.setattr(first_pass, "template_start", shifted)
+    df = _poisson_frame()
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    kw = {"family": F.Poisson(), "prior": PRIOR, "penalty": [0, 1, 1]}
+    res = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, **kw).fit(lam=1.0)
+    assert res.model.passes == res.iterations + 2
+    assert labels == [f"IRLS pass {i}" for i in range(1, res.model.passes + 1)]
+    ref = pr.PriorGLM.from_formula("y ~ x1 + x2", df, **kw).fit(lam=1.0)
+    assert res.iterations == ref.iterations
+    _same_mle(res, ref, 1.0)

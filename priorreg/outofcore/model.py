@@ -245,7 +245,7 @@ class _DaskModel:
             "bounds": bounds,
         }
         #: whether the scan was a pass of its own (not folded into a fit's first pass)
-        self.scanned_apart = False
+        self._scanned_apart = False
         if not defer:
             self._scan_now()
 
@@ -259,13 +259,16 @@ class _DaskModel:
 
     def _scan_now(self) -> None:
         """The scan as a pass of its own, then the attributes that come from it."""
-        family = self.__dict__["_pending"]["family"]
+        pending = self.__dict__.get("_pending")
+        if pending is None:  # set up already
+            return
+        family = pending["family"]
         scan = self.source.reduce(
             _scan, self._kind, self._std_key, family, progress=self.progress, label="scan the data"
         )
         if "scan_R" in scan:
             scan = split_scan_factor(scan)
-        self.scanned_apart = True
+        self._scanned_apart = True
         self._apply_scan(scan)
 
     def _apply_scan(self, scan: dict[str, Any]) -> None:
@@ -276,6 +279,8 @@ class _DaskModel:
         stays without its scan and raises the same error on the next use.
         """
         pending = self.__dict__["_pending"]
+        if pending is None:  # set up already (by a fit in another thread)
+            return
         self._pending = None
         try:
             self._setup_from_scan(scan, pending)
