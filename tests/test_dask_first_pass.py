@@ -325,3 +325,17 @@ def test_a_start_the_scan_does_not_confirm_is_evaluated_again(labels, monkeypatc
     ref = pr.PriorGLM.from_formula("y ~ x1 + x2", df, **kw).fit(lam=1.0)
     assert res.iterations == ref.iterations
     _same_mle(res, ref, 1.0)
+
+
+def test_progress_shows_the_first_pass_as_the_fits_first(capsys):
+    """``progress=True``: a bar per pass, labelled; no scan of its own, iterations reported."""
+    df = _poisson_frame()
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    kw = {"family": F.Poisson(), "prior": PRIOR, "penalty": [0, 1, 1]}
+    res = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, progress=True, **kw).fit(lam=1.0)
+    err = capsys.readouterr().err
+    assert "scan the data" not in err
+    for i in range(1, res.model.passes + 1):
+        assert f"priorreg: IRLS pass {i}\n" in err
+        assert f"priorreg: IRLS pass {i} done in" in err
+    assert f"IRLS iteration {res.iterations}:" in err
