@@ -277,7 +277,7 @@ def test_a_parquet_partition_is_read_inside_the_pass_task(tmp_path):
     model = pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, **kw)
     parts = model.source.parts
     assert len(parts) == 3
-    assert all(isinstance(piece, _Read) for (piece,) in parts)
+    assert all(isinstance(model.source._read(piece), _Read) for (piece,) in parts)
     graph = dict(_tree(model.source.tasks(len)).__dask_graph__())
     reads = [key for key in graph if "read" in str(key).lower()]
     assert reads == []

@@ -463,8 +463,14 @@ class _Source:
     def __init__(self, parts: list[tuple[Any, ...]], coder: Any, kind: str, divisions: Any):
         import dask
 
-        parts = [tuple(_inlined(piece) for piece in part) for part in parts]
         self.parts = parts
+        #: the reads done inside the pass's tasks, by the key of their partition
+        self._reads = {
+            read.key: read
+            for part in parts
+            for read in map(_inlined, part)
+            if isinstance(read, _Read)
+        }
         self.coder = coder
         self.kind = kind  # "frame" (pandas index kept), "series" or "array"
         self.divisions = divisions
@@ -475,9 +481,15 @@ class _Source:
         import dask
 
         return [
-            dask.delayed(_apply, pure=False)(self._coder, i, fn, args, *pieces)
+            dask.delayed(_apply, pure=False)(self._coder, i, fn, args, *map(self._read, pieces))
             for i, pieces in enumerate(self.parts)
         ]
+
+    def _read(self, piece: Any) -> Any:
+        """``piece``, or its read when that is done inside the pass's task (:class:`_Read`)."""
+        key = getattr(piece, "key", None)
+        read = self._reads.get(key) if isinstance(key, (str, tuple)) else None
+        return piece if read is None else read
 
     def reduce(self, fn: Callable[..., Any], *args: Any, progress: bool = False, label: str = ""):
         """One pass: ``fn(block, *args)`` per partition, combined by :func:`_merge`."""
