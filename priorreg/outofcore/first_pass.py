@@ -16,12 +16,14 @@ family's starting means when ``b0 = 0``), which depends on the data only
 through the constant column (the intercept's name in the prior); it is
 taken from the design's template rows, and the scan then confirms it: the
 model's attributes are set from the scan and, if the prior they give is
-not the one the pass used, the pass served the scan alone and the fit
-evaluates its own start (one more pass; it takes a constant column that
-the template rows do not show to get there). The separation counts are made
-with the template rows' column scales and kept when the data's scales count
-the same rows (:func:`~priorreg.outofcore.separation.counts_exact`), which
-designs whose small values are exact zeros always do; otherwise the check
+not the one the pass used (a constant column the template rows do not
+show), the pass served the scan alone and the fit evaluates its own start,
+one pass more. The separation counts are made with the template rows'
+column scales and kept when the data's scales decide alike
+(:func:`~priorreg.outofcore.separation.counts_exact`): always for columns
+whose small values are exact zeros, and for continuous columns unless a
+value within a factor of the two scales of ``1e-6`` times the column's
+largest decides whether the column can separate; otherwise the check
 makes its own pass, as before.
 
 The scan cannot ride on the pass when the start needs it: the default

@@ -30,7 +30,8 @@ saturated log-likelihood), so that constant, measured once, gives
 :math:`\ell = c - D/2` at every later point from its deviance
 (:func:`loglike_constant`). The first pass of a fit may also carry the
 separation check's per-column counts and distinct rows
-(:mod:`priorreg.outofcore.separation`).
+(:mod:`priorreg.outofcore.separation`) and the model's scan
+(:mod:`priorreg.outofcore.first_pass`).
 """
 
 from __future__ import annotations

@@ -181,7 +181,9 @@ class _DaskModel:
 
     The in-memory attributes ``endog``, ``exog`` and the per-row arrays are
     ``None``: they would be n-length. ``nobs``, ``exog_names``, the prior, the
-    penalty and the constant column are those of the in-memory model.
+    penalty and the constant column are those of the in-memory model. They
+    come from the scan, made when the model is built or, for a GLM from a
+    formula, in its first fit's first pass (or on first use, before a fit).
     """
 
     _std_key: str | None = None
