@@ -178,6 +178,25 @@ def test_no_rows_is_the_same_error_at_the_first_use():
         model.nobs  # noqa: B018 - the attribute's scan raises
 
 
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        (dict(prior={"x3": 1.0}), "prior names not in the design"),
+        (dict(prior=[0.1, 0.2, 0.3, 0.4]), "prior has shape"),
+        (dict(prior=PRIOR, bounds={"x1": (1.0, 0.0)}), "lower 1 > upper 0"),
+    ],
+)
+def test_bad_input_is_refused_when_the_model_is_built_before_any_pass(labels, kw, message):
+    """As the in-memory model (the oracle): the constructor raises the same error, before a pass."""
+    df = _poisson_frame()
+    with pytest.raises(ValueError, match=message):
+        pr.PriorGLM.from_formula("y ~ x1 + x2", df, family=F.Poisson(), **kw)
+    ddf = dd.from_pandas(df, npartitions=2, sort=False)
+    with pytest.raises(ValueError, match=message):
+        pr.PriorGLM.from_formula("y ~ x1 + x2", ddf, family=F.Poisson(), **kw)
+    assert labels == []
+
+
 def test_separation_counted_with_the_template_scales_is_checked_again_when_they_differ(labels):
     """The template rows' scale (about 1) counts rows the data's (1e7) calls zero: one more pass.
 

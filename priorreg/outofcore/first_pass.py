@@ -47,7 +47,7 @@ from priorreg.outofcore.passes import _moments
 from priorreg.outofcore.separation import counts_exact, separation_scale
 from priorreg.separation import _max_lp_rows, _row_sides
 
-__all__ = ["SCAN_KEYS", "fold_scan", "template_start"]
+__all__ = ["SCAN_KEYS", "fold_scan", "template_setup", "template_start"]
 
 #: What a pass with ``Asks(scan=True)`` adds for the model's scan.
 SCAN_KEYS = (
@@ -73,13 +73,13 @@ def _template_scan(exog_t: Any) -> dict[str, Any]:
     }
 
 
-def template_start(model: Any) -> tuple[FloatArray | None, FloatArray, dict[str, Any]] | None:
-    """The first fit's start as the template rows give it: ``(start, b0, scan)``, or ``None``.
+def template_setup(model: Any) -> tuple[Any, dict[str, Any]] | None:
+    """The model set up from its template rows: ``(a copy of the model, their scan)``.
 
-    ``start`` is ``None`` for the family's starting means. ``None`` when the
-    start needs the scan (``b0 = 0`` and a starting mean from the whole
-    response's mean) or the template rows do not set the model up (the
-    real setup, after a scan of its own, then says why).
+    Raises what the setup raises (a prior, penalty or bounds that do not fit
+    the design): a deferred model calls it when it is built, so that bad
+    input is refused there, before any pass, as the in-memory model refuses
+    it. ``None`` without template rows. The model itself is left unchanged.
     """
     pending = model.__dict__["_pending"]
     if not len(pending["exog_t"]):
@@ -89,11 +89,26 @@ def template_start(model: Any) -> tuple[FloatArray | None, FloatArray, dict[str,
     trial.source = type(model.source).__new__(type(model.source))
     trial.source.__dict__.update(model.source.__dict__)
     scan = _template_scan(pending["exog_t"])
+    with quietly():
+        trial._apply_scan(scan)
+    return trial, scan
+
+
+def template_start(model: Any) -> tuple[FloatArray | None, FloatArray, dict[str, Any]] | None:
+    """The first fit's start as the template rows give it: ``(start, b0, scan)``, or ``None``.
+
+    ``start`` is ``None`` for the family's starting means. ``None`` when the
+    start needs the scan (``b0 = 0`` and a starting mean from the whole
+    response's mean) or the template rows do not set the model up (the
+    real setup, after a scan of its own, then says why).
+    """
     try:
-        with quietly():
-            trial._apply_scan(scan)
+        found = template_setup(model)
     except Exception:  # the real setup, after its scan, raises it
         return None
+    if found is None:
+        return None
+    trial, scan = found
     b0 = np.asarray(trial.prior_values, dtype=float)
     start = trial._first_start()
     family = model.family

@@ -33,7 +33,7 @@ from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import Box, PathSystem, irls_loop, working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_iteration
-from priorreg.outofcore.first_pass import fold_scan
+from priorreg.outofcore.first_pass import fold_scan, template_setup
 from priorreg.outofcore.irls_pass import Asks, glm_point, loglike_constant
 from priorreg.outofcore.irls_pass import PointSpec as _PointSpec
 from priorreg.outofcore.irls_pass import starting_mu as _starting_mu
@@ -353,6 +353,8 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
             bounds=bounds,
             defer=design is not None,  # a formula's template rows give the first fit's start
         )
+        if design is not None:  # bad input is refused now, before any pass
+            template_setup(self)
 
     def _scanned(self) -> None:
         refuse_several_penalties(self.bounds, getattr(self, "penalty_components", None))
