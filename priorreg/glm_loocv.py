@@ -28,24 +28,44 @@ converged fits (:math:`\rho = \log\lambda`, :math:`\dot{} = d/d\rho`,
     \frac{\partial d_i}{\partial \mu} = -2\,v_i\frac{y_i - \mu}{V(\mu)},
 
 so :math:`\mathrm{LOOCV}' = \frac1n\sum_i f_i\,\partial_\mu d_i(\mu_{-i})\,
-\dot\eta_{-i}/g'(\mu_{-i})`. Both quadratic forms come from one pass over
-the rows with the Cholesky factor of ``A`` (:mod:`priorreg.gram_leverage`);
-:math:`H_1` is one ``syrk`` pass (:func:`priorreg.gram.signed_gram`).
+\dot\eta_{-i}/g'(\mu_{-i})`. Two passes over the rows give it all:
+:math:`\dot\eta` and :math:`H_1` together (:func:`priorreg.gram_leverage.gram_along`,
+``syrk`` on row blocks), then both quadratic forms with the Cholesky factor of
+``A`` (:func:`priorreg.gram_leverage.quadratic_forms`, one ``gemm`` with ``k``
+columns per block). :math:`\dot b`, :math:`\dot\eta` and :math:`H_1` are
+those of :func:`priorreg.glm_search.sensitivity`, which can take them
+(:class:`LoocvAtFit`) instead of making the same passes again.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from priorreg.gram import signed_gram
+from priorreg._typing import FloatArray
 from priorreg.gram_irls import GramPoint, _cholesky
-from priorreg.gram_leverage import quadratic_forms
+from priorreg.gram_leverage import gram_along, quadratic_forms
 from priorreg.irls import ArrayData, IRLSProblem
 
-__all__ = ["loocv_and_derivative"]
+__all__ = ["LoocvAtFit", "loocv_and_derivative", "loocv_at_fit"]
+
+
+@dataclass(frozen=True)
+class LoocvAtFit:
+    r"""The criterion at a converged fit, its derivative and the pieces it was made of.
+
+    ``value`` is NaN when ``A`` is ill conditioned for the Gram route;
+    ``grad`` is None where the derivative cannot be formed, and ``pieces``
+    (:math:`\dot b`, :math:`\dot\eta = X\dot b`, :math:`H_1`) where they
+    were not.
+    """
+
+    value: float
+    grad: float | None
+    pieces: tuple[FloatArray, FloatArray, FloatArray] | None = None
 
 
 def loocv_and_derivative(
@@ -62,10 +82,22 @@ def loocv_and_derivative(
     db/drho or None``. The value is NaN when ``A`` is ill conditioned for the
     Gram route; the derivative None where it cannot be formed.
     """
+    at = loocv_at_fit(model, problem, point, lam, d_params)
+    return at.value, at.grad
+
+
+def loocv_at_fit(
+    model: Any,
+    problem: IRLSProblem,
+    point: GramPoint,
+    lam: float,
+    d_params: Any,
+) -> LoocvAtFit:
+    """:func:`loocv_and_derivative` with the derivative's pieces (:class:`LoocvAtFit`)."""
     L, X, fam = problem.L, problem.X, problem.family
     chol = _cholesky(point.gram + lam * L)
     if chol is None:
-        return math.nan, None
+        return LoocvAtFit(math.nan, None)
     mu, eta = point.mu, point.eta
     with np.errstate(all="ignore"):
         g1 = fam.link.deriv(mu)
@@ -75,10 +107,10 @@ def loocv_and_derivative(
     b1 = d_params(problem, point, lam, chol) if np.all(np.isfinite(dW_deta)) else None
     if b1 is None:
         q, _ = quadratic_forms(X, *chol)
-        return ArrayData(problem).loo_deviance_at(mu, eta, W * q), None
-    deta = X @ b1
+        return LoocvAtFit(ArrayData(problem).loo_deviance_at(mu, eta, W * q), None)
+    deta, H1 = gram_along(X, b1, dW_deta)
     dW = dW_deta * deta
-    q, r = quadratic_forms(X, *chol, signed_gram(X, dW) + lam * L)
+    q, r = quadratic_forms(X, *chol, H1 + lam * L)
     assert r is not None
     h = W * q
     value = ArrayData(problem).loo_deviance_at(mu, eta, h)
@@ -94,4 +126,5 @@ def loocv_and_derivative(
         dd = -2.0 * model.var_weights_total * (y - mu_loo) / fam.variance(mu_loo)
         terms = model.freq_weights_total * dd * deta_loo / fam.link.deriv(mu_loo)
     grad = float(np.sum(terms)) / model.wnobs
-    return value, grad if math.isfinite(grad) else None
+    grad_or_none = grad if math.isfinite(grad) else None
+    return LoocvAtFit(value, grad_or_none, (b1, deta, H1))

@@ -44,7 +44,8 @@ One converged fit and two extra passes over the data (``X db/drho`` and
 for :math:`\mathcal I` with a non-canonical link) give the value and the
 exact first derivative; :func:`params_derivative` is the one implicit
 derivative of the estimate (also behind ``cov_type="unconditional"``).
-LOOCV and its derivative (:mod:`priorreg.glm_loocv`) add one pass for the
+LOOCV and its derivative (:mod:`priorreg.glm_loocv`) make the first two in
+one (:func:`priorreg.gram_leverage.gram_along`) and one more for the
 leverages from the same Cholesky factor. The search
 (:func:`priorreg.line_search.newton_search`) takes Newton steps from the
 performance-iteration :math:`\lambda`: the first with the exact
@@ -82,7 +83,7 @@ from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.degenerate import exact_deviance, warn_glm_edge
 from priorreg.glm_curvature import criterion_curvature, fit_curvature
-from priorreg.glm_loocv import loocv_and_derivative
+from priorreg.glm_loocv import LoocvAtFit, loocv_at_fit
 from priorreg.gram import signed_gram
 from priorreg.gram_irls import (
     GramFit,
@@ -229,12 +230,19 @@ def params_derivative(
         return None
 
 
-def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivity | None:
-    """Exact derivatives of deviance, edf and ``log|A|`` at a converged fit (module Notes).
+def sensitivity(
+    problem: IRLSProblem,
+    point: GramPoint,
+    lam: float,
+    known: tuple[FloatArray, FloatArray, FloatArray] | None = None,
+) -> Sensitivity | None:
+    r"""Exact derivatives of deviance, edf and ``log|A|`` at a converged fit (module Notes).
 
-    ``point`` is the converged estimate with its Gram matrix. ``None`` when
-    ``A`` is ill conditioned for the Gram route or the family's derivatives
-    are not finite there.
+    ``point`` is the converged estimate with its Gram matrix; ``known`` the
+    :math:`d\hat b/d\rho`, :math:`X d\hat b/d\rho` and :math:`H_1` at it
+    when the caller has them (the LOOCV pass, :mod:`priorreg.glm_loocv`).
+    ``None`` when ``A`` is ill conditioned for the Gram route or the
+    family's derivatives are not finite there.
     """
     X, L, fam = problem.X, problem.L, problem.family
     chol = _cholesky(point.gram + lam * L)
@@ -252,12 +260,15 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
         dW = -W * (rel_v + 2.0 * rel_g) / g1
     if not np.all(np.isfinite(dW)):
         return None
-    b1 = params_derivative(problem, point, lam, chol)
-    if b1 is None:
-        return None
+    if known is None:
+        b1 = params_derivative(problem, point, lam, chol)
+        if b1 is None:
+            return None
+        e1 = X @ b1
+        H1 = signed_gram(X, dW * e1)
+    else:
+        b1, e1, H1 = known
     Ld = L @ (point.params - problem.b0)
-    e1 = X @ b1
-    H1 = signed_gram(X, dW * e1)
     K = Ainv @ point.gram
     AH1 = Ainv @ H1
     AL = Ainv @ L
@@ -349,6 +360,7 @@ class GLMSearch:
         self.trials: dict[float, Trial] = {}
         self.problem: IRLSProblem | None = None
         self._sensitivity: dict[float, Sensitivity] = {}
+        self._loocv_at: dict[float, LoocvAtFit] = {}
         self._located = False  # Newton stopped on a step below its tolerance
         gram = getattr(model, "bounds", None) is None  # Gram steps know no bounds
         if gram and criterion in GRAM_CRITERIA and (criterion != "aic" or self._phi() is not None):
@@ -373,7 +385,9 @@ class GLMSearch:
         assert problem is not None
         lam, point = nf.lam, nf.point
         if name == "loocv":
-            return loocv_and_derivative(model, problem, point, lam, params_derivative)
+            at = loocv_at_fit(model, problem, point, lam, params_derivative)
+            self._loocv_at[lam] = at  # its derivative's pieces, for the first step's guide
+            return at.value, at.grad
         sens = sensitivity(problem, point, lam)
         if sens is not None:
             self._sensitivity[lam] = sens
@@ -503,7 +517,8 @@ class GLMSearch:
         trial, problem, model = self.trials[lam], self.problem, self.model
         if self.criterion != "loocv" or trial.point is None or problem is None:
             return None
-        sens = sensitivity(problem, trial.point, lam)
+        at = self._loocv_at.get(lam)
+        sens = sensitivity(problem, trial.point, lam, None if at is None else at.pieces)
         if sens is None or sens.inverse is None or sens.gram_derivative is None:
             return None
         fc = fit_curvature(model, trial.point, lam, sens.inverse, sens.gram_derivative,

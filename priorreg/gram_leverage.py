@@ -23,9 +23,9 @@ import numpy as np
 from scipy.linalg import lapack
 
 from priorreg._typing import FloatArray
-from priorreg.gram import ROW_BLOCK
+from priorreg.gram import ROW_BLOCK, signed_gram
 
-__all__ = ["quadratic_forms"]
+__all__ = ["gram_along", "quadratic_forms"]
 
 #: Elements of a row block (8 MB): a ``gemm`` with a short output dimension is
 #: several times slower per row on blocks of 4096 rows (``gram.ROW_BLOCK``, sized
@@ -59,30 +59,65 @@ def quadratic_forms(
     -----
     With the inverse of the triangular factor (``k x k``, ``trtri``; its
     relative error is about ``eps * cond(C) <= eps * 1e3``), :math:`A^{-1} =
-    G G'` with :math:`G = D C^{-1}`, and row block by row block
-    :math:`[U, UN] = X_b [G, GN]` (one ``gemm``), :math:`N = G'MG`:
+    G G'` with :math:`G = D C^{-1}`. With ``M``, the symmetric :math:`N =
+    G'MG = Q \Lambda Q'` (``eigh``, ``k x k``) rotates the columns: row block
+    by row block :math:`V = X_b G Q` (one ``gemm`` with ``k`` columns) gives
+    both sums (one product of the squares :math:`V^{\circ 2}` with
+    :math:`[\mathbf 1, \operatorname{diag}\Lambda]`), :math:`Q` being orthogonal:
 
     .. math::
 
-        x_i' A^{-1} x_i = \sum_j U_{ij}^2, \qquad
-        x_i' A^{-1} M A^{-1} x_i = u_i (G' M G) u_i' .
+        x_i' A^{-1} x_i = \sum_j V_{ij}^2, \qquad
+        x_i' A^{-1} M A^{-1} x_i = u_i' N u_i = \sum_j \Lambda_{jj} V_{ij}^2,
+
+    :math:`u_i = G'x_i`. The rotation adds a relative error of about ``k
+    eps`` to ``q`` and an absolute one of about ``k eps |N| q_i`` to ``r``,
+    the size of the rounding of :math:`u_i'(N u_i)` itself.
     """
-    n = X.shape[0]
-    q = np.empty(n)
-    r = None if M is None else np.empty(n)
+    n, k = X.shape
     Cinv, info = lapack.dtrtri(C, lower=0)
     if info != 0:
         raise np.linalg.LinAlgError("the Cholesky factor is singular")
     G = D[:, None] * np.triu(Cinv)  # x' D C^-1 = x' G
-    k = G.shape[1]
-    if M is not None:  # [U, U N] from one product
-        G = np.hstack([G, G @ (G.T @ M @ G)])
-    rows = max(ROW_BLOCK, _BLOCK_ELEMENTS // max(G.shape[1], 1))
+    sums = np.ones((k, 1))  # the squares' row sums, and with M their sum weighted by Lambda
+    if M is not None:
+        N = G.T @ M @ G
+        spectrum, Q = np.linalg.eigh(0.5 * (N + N.T))
+        G = G @ Q
+        sums = np.column_stack([sums[:, 0], spectrum])
+    out = np.empty((n, sums.shape[1]))
+    rows = max(ROW_BLOCK, _BLOCK_ELEMENTS // max(k, 1))
     for start in range(0, n, rows):
         stop = min(start + rows, n)
-        UV = X[start:stop] @ G
-        U = UV[:, :k]
-        q[start:stop] = np.einsum("ij,ij->i", U, U)
-        if r is not None:
-            r[start:stop] = np.einsum("ij,ij->i", UV[:, k:], U)
-    return q, r
+        V = X[start:stop] @ G
+        V *= V
+        np.dot(V, sums, out=out[start:stop])
+    q = np.ascontiguousarray(out[:, 0])
+    return q, (None if M is None else np.ascontiguousarray(out[:, 1]))
+
+
+def gram_along(
+    X: FloatArray, b: FloatArray, v: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    r""":math:`e = Xb` and :math:`X'\mathrm{diag}(v \odot e)X` in one pass over the rows.
+
+    The derivative of the Gram matrix :math:`X'WX` along a direction ``b`` of
+    the estimate, ``v`` being :math:`\partial W/\partial\eta`: each block of
+    ``gram.ROW_BLOCK`` rows gives its part of :math:`e` and then, while it is
+    in cache, its part of the sum (:func:`priorreg.gram.signed_gram` on the
+    block).
+
+    Returns
+    -------
+    e : ndarray of shape (n_obs,)
+    H1 : ndarray of shape (n_coef, n_coef)
+    """
+    n, k = X.shape
+    e = np.empty(n)
+    H1 = np.zeros((k, k))
+    for start in range(0, n, ROW_BLOCK):
+        stop = min(start + ROW_BLOCK, n)
+        rows = X[start:stop]
+        eb = e[start:stop] = rows @ b
+        H1 += signed_gram(rows, v[start:stop] * eb)
+    return e, H1
