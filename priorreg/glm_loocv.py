@@ -59,13 +59,15 @@ class LoocvAtFit:
 
     ``value`` is NaN when ``A`` is ill conditioned for the Gram route;
     ``grad`` is None where the derivative cannot be formed, and ``pieces``
-    (:math:`\dot b`, :math:`\dot\eta = X\dot b`, :math:`H_1`) where they
-    were not.
+    (:math:`\dot b`, :math:`\dot\eta = X\dot b`, :math:`H_1`) and
+    ``forms`` (:math:`x_i'A^{-1}x_i` and :math:`x_i'A^{-1}(H_1 + \lambda
+    L)A^{-1}x_i`) where they were not.
     """
 
     value: float
     grad: float | None
     pieces: tuple[FloatArray, FloatArray, FloatArray] | None = None
+    forms: tuple[FloatArray, FloatArray] | None = None
 
 
 def loocv_and_derivative(
@@ -127,4 +129,4 @@ def loocv_at_fit(
         terms = model.freq_weights_total * dd * deta_loo / fam.link.deriv(mu_loo)
     grad = float(np.sum(terms)) / model.wnobs
     grad_or_none = grad if math.isfinite(grad) else None
-    return LoocvAtFit(value, grad_or_none, (b1, deta, H1))
+    return LoocvAtFit(value, grad_or_none, (b1, deta, H1), (q, r))

@@ -51,7 +51,8 @@ leverages from the same Cholesky factor. The search
 performance-iteration :math:`\lambda`: the first with the exact
 :math:`V''` there (:mod:`priorreg.glm_curvature`, one more pass; GCV, UBRE,
 AIC and REML with a known scale, canonical links; LOOCV's first step is
-sized by GCV's), later ones with the curvature from the two nearest
+Newton's on the mean shrinkage, :mod:`priorreg.shrinkage_step`, from
+:mod:`priorreg.glm_loocv_curvature`), later ones with the curvature from the two nearest
 derivatives (a secant on :math:`V'`), safeguarded by the bracket that sign
 changes of :math:`V'` give, each fit warm-started from the nearest one.
 After the first sign change of :math:`V'` next to the fit with the exact
@@ -84,6 +85,7 @@ from priorreg._typing import FloatArray
 from priorreg.degenerate import exact_deviance, warn_glm_edge
 from priorreg.glm_curvature import criterion_curvature, fit_curvature
 from priorreg.glm_loocv import LoocvAtFit, loocv_at_fit
+from priorreg.glm_loocv_curvature import loocv_curvature
 from priorreg.gram import signed_gram
 from priorreg.gram_irls import (
     GramFit,
@@ -98,6 +100,7 @@ from priorreg.irls import IRLSProblem, IRLSResult
 from priorreg.linalg import _log_pdet, _rank
 from priorreg.line_search import _ROUNDING_RTOL, XATOL, brent, newton_search
 from priorreg.selection import Selection, _parabola_vertex
+from priorreg.shrinkage_step import shrinkage_fraction
 
 __all__ = [
     "GLMSearch",
@@ -135,6 +138,10 @@ _SKIP_XATOL = 10 * XATOL
 #: The first Newton step uses the exact curvature where it is covered
 #: (:mod:`priorreg.glm_curvature`); later steps use secants.
 _FIRST_CURVATURE = True
+#: Criteria whose Newton step from the exact curvature at the best point is
+#: taken on the shrinkage fraction (:mod:`priorreg.shrinkage_step`) rather
+#: than on ``log(lam)``.
+_SHRINKAGE_STEP_CRITERIA = ("loocv",)
 #: The search stays within 1e7 of its start either way (as the bracket does).
 _SPAN = 7.0 * math.log(10.0)
 
@@ -230,19 +237,12 @@ def params_derivative(
         return None
 
 
-def sensitivity(
-    problem: IRLSProblem,
-    point: GramPoint,
-    lam: float,
-    known: tuple[FloatArray, FloatArray, FloatArray] | None = None,
-) -> Sensitivity | None:
-    r"""Exact derivatives of deviance, edf and ``log|A|`` at a converged fit (module Notes).
+def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivity | None:
+    """Exact derivatives of deviance, edf and ``log|A|`` at a converged fit (module Notes).
 
-    ``point`` is the converged estimate with its Gram matrix; ``known`` the
-    :math:`d\hat b/d\rho`, :math:`X d\hat b/d\rho` and :math:`H_1` at it
-    when the caller has them (the LOOCV pass, :mod:`priorreg.glm_loocv`).
-    ``None`` when ``A`` is ill conditioned for the Gram route or the
-    family's derivatives are not finite there.
+    ``point`` is the converged estimate with its Gram matrix. ``None`` when
+    ``A`` is ill conditioned for the Gram route or the family's derivatives
+    are not finite there.
     """
     X, L, fam = problem.X, problem.L, problem.family
     chol = _cholesky(point.gram + lam * L)
@@ -260,15 +260,12 @@ def sensitivity(
         dW = -W * (rel_v + 2.0 * rel_g) / g1
     if not np.all(np.isfinite(dW)):
         return None
-    if known is None:
-        b1 = params_derivative(problem, point, lam, chol)
-        if b1 is None:
-            return None
-        e1 = X @ b1
-        H1 = signed_gram(X, dW * e1)
-    else:
-        b1, e1, H1 = known
+    b1 = params_derivative(problem, point, lam, chol)
+    if b1 is None:
+        return None
     Ld = L @ (point.params - problem.b0)
+    e1 = X @ b1
+    H1 = signed_gram(X, dW * e1)
     K = Ainv @ point.gram
     AH1 = Ainv @ H1
     AL = Ainv @ L
@@ -386,7 +383,7 @@ class GLMSearch:
         lam, point = nf.lam, nf.point
         if name == "loocv":
             at = loocv_at_fit(model, problem, point, lam, params_derivative)
-            self._loocv_at[lam] = at  # its derivative's pieces, for the first step's guide
+            self._loocv_at[lam] = at  # its derivative's pieces, for the exact curvature
             return at.value, at.grad
         sens = sensitivity(problem, point, lam)
         if sens is not None:
@@ -507,27 +504,16 @@ class GLMSearch:
         return criterion_curvature(self.criterion, model.wnobs, trial.deviance, sens.edf,
                                    sens.d_deviance, sens.d_edf, fc, phi)
 
-    def _loocv_guide(self, lam: float) -> float | None:
-        """For LOOCV: GCV's curvature at the trial at ``lam``, scaled to LOOCV's value.
+    def _loocv_curvature(self, lam: float) -> float | None:
+        """For LOOCV: its exact second derivative at the trial at ``lam``.
 
-        GCV and the LOOCV deviance estimate the same mean deviance and agree
-        to first order; GCV's exact curvature sizes LOOCV's first step (a
-        guide only: the search never stops on it).
+        From :mod:`priorreg.glm_loocv_curvature` and the pieces of the
+        trial's first derivative; ``None`` where it is not covered.
         """
-        trial, problem, model = self.trials[lam], self.problem, self.model
-        if self.criterion != "loocv" or trial.point is None or problem is None:
+        trial, at = self.trials[lam], self._loocv_at.get(lam)
+        if trial.point is None or at is None or self.problem is None:
             return None
-        at = self._loocv_at.get(lam)
-        sens = sensitivity(problem, trial.point, lam, None if at is None else at.pieces)
-        if sens is None or sens.inverse is None or sens.gram_derivative is None:
-            return None
-        fc = fit_curvature(model, trial.point, lam, sens.inverse, sens.gram_derivative,
-                           sens.d_params, sens.d_eta)
-        n, D, dfr = model.wnobs, trial.deviance, model.wnobs - sens.edf
-        if fc is None or not dfr > 0:
-            return None
-        curv = criterion_curvature("gcv", n, D, sens.edf, sens.d_deviance, sens.d_edf, fc, None)
-        return None if curv is None else curv * trial.value / (n * D / dfr**2)
+        return loocv_curvature(self.model, self.problem, trial.point, lam, at)
 
     # ------------------------------------------------------------ search
     def _start(self) -> float:
@@ -554,6 +540,7 @@ class GLMSearch:
         def f(rho: float) -> tuple[float, ...]:
             # a fit already made at rho (exp(log(lam)) may differ from lam in its last bit)
             lam = next((v for v in self.trials if math.log(v) == rho), float(math.exp(rho)))
+            lam_of[rho] = lam
             value = self.evaluate(lam)
             if not math.isfinite(value):
                 return math.inf, math.nan
@@ -562,17 +549,24 @@ class GLMSearch:
                 raise _NoDerivativeError
             if rho == rho0 and _FIRST_CURVATURE:  # exact for the first step; secants after it
                 curv = self.curvature(lam)
+                if curv is None and self.criterion == "loocv":
+                    curv = self._loocv_curvature(lam)
                 if curv is not None and math.isfinite(curv):
                     return value, grad, curv
-                guide = self._loocv_guide(lam)
-                if guide is not None:
-                    return value, grad, guide, False
             return value, grad
 
+        def shrinkage(rho: float) -> float | None:
+            return shrinkage_fraction(self.trials[lam_of[rho]].edf, k, m)
+
+        lam_of: dict[float, float] = {}
+        assert self.problem is not None
+        k, m = self.problem.L.shape[0], _rank(self.problem.L)
+        warp = shrinkage if self.criterion in _SHRINKAGE_STEP_CRITERIA else None
         skip = max(_ROUNDING_RTOL, _SKIP_TOL_FRACTION * self.tol)
         try:
             self._located = newton_search(
-                f, rho0, lo, hi, skip_rtol=skip, skip_xatol=_SKIP_XATOL, quartic=True
+                f, rho0, lo, hi, skip_rtol=skip, skip_xatol=_SKIP_XATOL, quartic=True,
+                shrinkage=warp
             )
         except _NoDerivativeError:
             return False

@@ -97,15 +97,16 @@ def quadratic_forms(
 
 
 def gram_along(
-    X: FloatArray, b: FloatArray, v: FloatArray
+    X: FloatArray, b: FloatArray, v: FloatArray, offset: FloatArray | None = None
 ) -> tuple[FloatArray, FloatArray]:
-    r""":math:`e = Xb` and :math:`X'\mathrm{diag}(v \odot e)X` in one pass over the rows.
+    r""":math:`e = Xb` and :math:`X'\mathrm{diag}(v \odot e + c)X` in one pass over the rows.
 
     The derivative of the Gram matrix :math:`X'WX` along a direction ``b`` of
-    the estimate, ``v`` being :math:`\partial W/\partial\eta`: each block of
-    ``gram.ROW_BLOCK`` rows gives its part of :math:`e` and then, while it is
-    in cache, its part of the sum (:func:`priorreg.gram.signed_gram` on the
-    block).
+    the estimate, ``v`` being :math:`\partial W/\partial\eta` (``c`` =
+    ``offset``, zero by default, the terms that do not depend on ``b``): each
+    block of ``gram.ROW_BLOCK`` rows gives its part of :math:`e` and then, while
+    it is in cache, its part of the sum (:func:`priorreg.gram.signed_gram` on
+    the block).
 
     Returns
     -------
@@ -119,5 +120,6 @@ def gram_along(
         stop = min(start + ROW_BLOCK, n)
         rows = X[start:stop]
         eb = e[start:stop] = rows @ b
-        H1 += signed_gram(rows, v[start:stop] * eb)
+        vb = v[start:stop] * eb
+        H1 += signed_gram(rows, vb if offset is None else vb + offset[start:stop])
     return e, H1

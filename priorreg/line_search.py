@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from priorreg.shrinkage_step import shrinkage_step
+
 __all__ = ["XATOL", "brent", "newton_search", "quartic_zero"]
 
 #: Tolerance of the search on ``log(lam)``. The criteria are flat at their
@@ -152,6 +154,7 @@ def newton_search(
     skip_rtol: float = _ROUNDING_RTOL,
     skip_xatol: float | None = None,
     quartic: bool = False,
+    shrinkage: Callable[[float], float | None] | None = None,
 ) -> bool:
     r"""Locate a minimum of ``V(rho)`` on ``[lo, hi]`` from values and exact derivatives.
 
@@ -182,6 +185,11 @@ def newton_search(
     overshoots), unless the values' resolution (``skip_rtol``) leaves that
     minimum uncertain by more than ``xatol``; it needs no curvature beyond
     the one given.
+    With ``shrinkage`` (``rho -> u``, the mean shrinkage of the fit at a
+    point), a step from the curvature ``f`` gave at the best point is
+    Newton's on ``u`` instead (:func:`priorreg.shrinkage_step.shrinkage_step`),
+    where that is defined; a secant, which spans the interval already, is
+    used as it is.
     The caller reads the points from the memo behind ``f``.
     Returns True when it stopped on a step below ``xatol`` (a located
     minimum or bound), False when it stopped for another reason (no finite
@@ -245,7 +253,10 @@ def newton_search(
             at(edge)  # evaluate the plateau's end instead of walking there
             continue
         if c > 0:
-            t = rb - gb / c
+            # the curvature at rb itself: a secant already spans the step's interval
+            at_point = shrinkage is not None and c == hb
+            warped = shrinkage_step(gb, c, shrinkage(rb)) if at_point else None
+            t = rb - gb / c if warped is None else rb + warped
         else:
             t = rb - math.copysign(step, gb)
             step *= 4.0
