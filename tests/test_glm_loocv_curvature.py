@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from conftest import richardson_second
 from glm_data import simulated_glm
 
 import priorreg as pr
@@ -22,6 +23,15 @@ from priorreg.line_search import newton_search
 from priorreg.shrinkage_step import shrinkage_fraction, shrinkage_step
 
 F = sm.families
+
+
+def _exact_curvature(model, lam):
+    """LOOCV's exact curvature at a Gram-route fit at ``lam`` (its first derivative formed)."""
+    search = GLMSearch(model, "loocv", 200, 1e-13)
+    search.evaluate(lam)
+    assert search.gradient(lam) is not None
+    point = search.trials[lam].point
+    return loocv_curvature(model, search.problem, point, lam, search._loocv_at[lam])
 
 
 @pytest.mark.parametrize("family", [F.Poisson, F.Binomial])
@@ -49,18 +59,10 @@ def test_loocv_curvature_equals_second_differences_of_converged_fits(
     def value(rho):
         return model.criterion(model._irls(math.exp(rho), None, 200, 1e-13), "loocv")
 
-    search = GLMSearch(model, "loocv", 200, 1e-13)
-    search.evaluate(lam)
-    assert search.gradient(lam) is not None
-    trial = search.trials[lam]
-    curv = loocv_curvature(model, search.problem, trial.point, lam, search._loocv_at[lam])
+    curv = _exact_curvature(model, lam)
     assert curv is not None
-    rho, v0 = math.log(lam), value(math.log(lam))
-
-    def second(h):
-        return (value(rho + h) - 2 * v0 + value(rho - h)) / h**2
-
-    fd = (4 * second(2e-2) - second(4e-2)) / 3
+    v0 = value(math.log(lam))
+    fd = richardson_second(value, math.log(lam), 2e-2)
     assert abs(fd) > 2e-5 * abs(v0)  # the test can tell a wrong curvature
     assert curv == pytest.approx(fd, abs=2e-7 * abs(v0))
 
@@ -71,11 +73,7 @@ def test_loocv_curvature_is_not_claimed_for_a_non_canonical_link(rng):
     # fixed first step
     fam = F.Binomial(F.links.Probit())
     X, y, b0 = simulated_glm(rng, fam)
-    model = pr.PriorGLM(y, X, family=fam, prior=b0)
-    search = GLMSearch(model, "loocv", 200, 1e-13)
-    search.evaluate(7.0)
-    assert search.gradient(7.0) is not None
-    assert search._loocv_curvature(7.0) is None
+    assert _exact_curvature(pr.PriorGLM(y, X, family=fam, prior=b0), 7.0) is None
 
 
 def test_shrinkage_fraction_is_the_mean_shrinkage_of_the_penalized_directions(rng):
