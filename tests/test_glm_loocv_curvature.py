@@ -189,3 +189,25 @@ def test_loocv_selection_is_the_minimum_on_a_ring_of_converged_fits(rng, family)
     ring = res.lam * np.exp([-2e-2, -1e-2, 1e-2, 2e-2])
     values = [model.criterion(model._irls(v, None, 100, 1e-12), "loocv") for v in ring]
     assert best <= min(values) * (1 + 1e-7)
+
+
+def test_secant_steps_are_not_transformed():
+    # the shrinkage step is for a curvature at the best point only: with
+    # values and first derivatives alone (secants) the search's points are
+    # those without it, to the bit (oracle: the same search without shrinkage)
+    mu, u_star = 250.0, 0.2
+    f = _quadratic_in_u(mu, u_star)
+
+    def run(shrinkage):
+        calls = []
+
+        def first_order(rho):
+            calls.append(rho)
+            return f(rho)[:2]
+
+        newton_search(first_order, math.log(mu) - 2.0, -20.0, 20.0, shrinkage=shrinkage)
+        return calls
+
+    plain = run(None)
+    assert len(plain) > 2
+    assert run(lambda rho: f(rho)[3]) == plain
