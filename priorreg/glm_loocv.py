@@ -32,9 +32,9 @@ so :math:`\mathrm{LOOCV}' = \frac1n\sum_i f_i\,\partial_\mu d_i(\mu_{-i})\,
 :math:`\dot\eta` and :math:`H_1` together (:func:`priorreg.gram_leverage.gram_along`,
 ``syrk`` on row blocks), then both quadratic forms with the Cholesky factor of
 ``A`` (:func:`priorreg.gram_leverage.quadratic_forms`, one ``gemm`` with ``k``
-columns per block). :math:`\dot b`, :math:`\dot\eta` and :math:`H_1` are
-those of :func:`priorreg.glm_search.sensitivity`, which can take them
-(:class:`LoocvAtFit`) instead of making the same passes again.
+columns per block). :func:`loocv_at_fit` keeps :math:`\dot b`,
+:math:`\dot\eta`, :math:`H_1` and the quadratic forms (:class:`LoocvAtFit`)
+for the second derivative (:mod:`priorreg.glm_loocv_curvature`).
 """
 
 from __future__ import annotations
