@@ -15,8 +15,10 @@ import pytest
 import statsmodels.api as sm
 from conftest import richardson_second
 from glm_data import simulated_glm
+from scipy.optimize import minimize_scalar
 
 import priorreg as pr
+from priorreg import glm_search
 from priorreg.glm_loocv_curvature import loocv_curvature
 from priorreg.glm_search import GLMSearch
 from priorreg.line_search import newton_search
@@ -211,3 +213,37 @@ def test_secant_steps_are_not_transformed():
     plain = run(None)
     assert len(plain) > 2
     assert run(lambda rho: f(rho)[3]) == plain
+
+
+@pytest.mark.parametrize("offset", [-0.5, -0.25, 0.25, 0.5])
+def test_first_loocv_step_lands_at_the_minimum_of_converged_fits(rng, offset, monkeypatch):
+    # a Poisson design where lam is small against the data's information
+    # (mean shrinkage ~1e-3), started offset away from the minimum on
+    # log(lam). Oracle: scipy's bounded minimiser of the criterion over
+    # converged path fits (tol 1e-12, xatol 1e-6). The first step (exact
+    # curvature, Newton on the shrinkage) must land within 1e-2, the step
+    # below which the search may stop (observed <= 5e-4 here: 20x margin); Newton
+    # on log(lam) from the same exact curvature lands 0.06 to 1.1 away.
+    n, k = 5000, 10
+    X = np.column_stack([np.ones(n), rng.normal(0.5, 1.0, size=(n, k - 1))])
+    beta = np.concatenate([[0.5], rng.normal(scale=0.1, size=k - 1)])
+    y = rng.poisson(np.exp(X @ beta)).astype(float)
+    model = pr.PriorGLM(y, X, family=F.Poisson(), prior=beta + rng.normal(scale=0.05, size=k))
+
+    def value(t):
+        return model.criterion(model._irls(math.exp(t), None, 200, 1e-12), "loocv")
+
+    t = math.log(model.fit(lam="loocv").lam)
+    t_min = minimize_scalar(value, bounds=(t - 1.5, t + 1.5), method="bounded",
+                            options={"xatol": 1e-6}).x
+
+    def first_step(criteria):
+        monkeypatch.setattr(glm_search, "_SHRINKAGE_STEP_CRITERIA", criteria)
+        search = GLMSearch(model, "loocv", 200, 1e-8)
+        lam0 = math.exp(t_min + offset)
+        search.evaluate(lam0)
+        search._newton(math.log(lam0), math.log(lam0) - 16.0, math.log(lam0) + 16.0)
+        return math.log(list(search.trials)[1]) - t_min
+
+    assert abs(first_step(("loocv",))) <= 1e-2
+    assert abs(first_step(())) > 2e-2  # the test tells the two steps apart
