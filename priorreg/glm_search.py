@@ -50,11 +50,12 @@ leverages from the same Cholesky factor. The search
 (:func:`priorreg.line_search.newton_search`) takes Newton steps from the
 performance-iteration :math:`\lambda`: the first with the exact
 :math:`V''` there (:mod:`priorreg.glm_curvature`, one more pass; GCV, UBRE,
-AIC and REML with a known scale, canonical links; LOOCV's first step is
-Newton's on the mean shrinkage, :mod:`priorreg.shrinkage_step`, from
-:mod:`priorreg.glm_loocv_curvature`), later ones with the curvature from the two nearest
-derivatives (a secant on :math:`V'`), safeguarded by the bracket that sign
-changes of :math:`V'` give, each fit warm-started from the nearest one.
+AIC and REML with a known scale, canonical links; LOOCV's from
+:mod:`priorreg.glm_loocv_curvature`; the GCV and LOOCV first step is
+Newton's on the mean shrinkage, :mod:`priorreg.shrinkage_step`), later ones
+with the curvature from the two nearest derivatives (a secant on
+:math:`V'`), safeguarded by the bracket that sign changes of :math:`V'`
+give, each fit warm-started from the nearest one.
 After the first sign change of :math:`V'` next to the fit with the exact
 :math:`V''`, the step goes to the minimum of the quartic through both fits'
 values and derivatives and that curvature
@@ -141,7 +142,7 @@ _FIRST_CURVATURE = True
 #: Criteria whose Newton step from the exact curvature at the best point is
 #: taken on the shrinkage fraction (:mod:`priorreg.shrinkage_step`) rather
 #: than on ``log(lam)``.
-_SHRINKAGE_STEP_CRITERIA = ("loocv",)
+_SHRINKAGE_STEP_CRITERIA = ("gcv", "loocv")
 #: The search stays within 1e7 of its start either way (as the bracket does).
 _SPAN = 7.0 * math.log(10.0)
 

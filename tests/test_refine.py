@@ -184,7 +184,7 @@ def test_disp_passes_through_refine(data, capsys):
     res = old.refine(new_df, lam="gcv", disp=steps.append)
     assert steps[-1].chosen
     assert steps[-1].lam == res.lam
-    assert len(steps) >= 4  # the start, a bracket of two, the search
+    assert len(steps) >= 3  # the start, at least one search fit, the chosen one
 
 
 # ---------------------------------------------------------------- prior files
