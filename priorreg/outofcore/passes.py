@@ -421,17 +421,28 @@ class _Read:
     partition (a whole DataFrame) is never held in a worker's memory between
     two tasks nor sent from one worker to another, and each pass schedules
     one task per partition instead of two. The graph of the read is the one
-    Dask built; it is run as it is, by the synchronous scheduler, in the worker.
+    Dask built; it is run as it is, by the synchronous scheduler, in the worker,
+    unless it is a plain Parquet read that pyarrow does without the copies of
+    Dask's task (:mod:`priorreg.outofcore.parquet_read`).
     """
 
-    __slots__ = ("key", "task")
+    __slots__ = ("direct", "key", "task")
 
     def __init__(self, key: Any, task: Any) -> None:
+        from priorreg.outofcore.parquet_read import direct_reader
+
         self.key, self.task = key, task
+        #: a plain Parquet read done by pyarrow, without Dask's task (None: Dask's task)
+        self.direct = direct_reader(task)
 
     def compute(self) -> Any:
         import dask
 
+        if self.direct is not None:
+            try:
+                return self.direct()
+            except Exception:  # whatever the direct read cannot do, Dask's task does
+                pass
         return dask.get({self.key: self.task}, self.key)
 
 
