@@ -148,6 +148,16 @@ def partition_breakdown(ridge, glm, path: Path, columns: list[str], repeat: int)
         ("linear scan: extrema + TSQR", lambda: _scan(block, "linear", "weights", None)),
         ("GLM scan: extrema + moments", lambda: _scan(gblock, "glm", "freq_weights", family)),
     ]
+    read = next(iter(glm.source._reads.values()), None)
+    if read is not None:  # the GLM's own read of a partition (its first), both ways
+        import dask
+
+        def by_dask():
+            return dask.get({read.key: read.task}, read.key)
+
+        steps.insert(2, ("  read by Dask's read task (GLM)", by_dask))
+        if read.direct is not None:
+            steps.insert(3, ("  read directly by pyarrow (GLM)", read.direct))
     try:  # the IRLS pass's per-partition work (its name may change with the IRLS loop)
         from priorreg.outofcore.irls_pass import Asks, PointSpec, glm_point
     except ImportError:
@@ -180,6 +190,19 @@ def partition_breakdown(ridge, glm, path: Path, columns: list[str], repeat: int)
         print(f"  {label:<36} {seconds * 1e3:8.1f} ms  {seconds / floor:5.2f}x the floor")
 
 
+@contextlib.contextmanager
+def dasks_read():
+    """Models built inside read each Parquet partition by Dask's own read task."""
+    from priorreg.outofcore import parquet_read
+
+    original = parquet_read.direct_reader
+    parquet_read.direct_reader = lambda task: None
+    try:
+        yield
+    finally:
+        parquet_read.direct_reader = original
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000_000)
@@ -197,6 +220,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--keep", action="store_true", help="keep the Parquet files")
     parser.add_argument("--progress", action="store_true", help="progress bar per pass")
+    parser.add_argument(
+        "--dask-read",
+        action="store_true",
+        help="also time the GLM with each partition read by Dask's own read task",
+    )
     parser.add_argument(
         "--scan-apart",
         action="store_true",
@@ -263,19 +291,21 @@ def main() -> None:
         )
         return model, model.fit(lam="gcv")
 
-    def glm(apart: bool = False):
-        model = pr.PriorGLM.from_formula(
-            f"count ~ {predictors}",
-            ddf,
-            family=sm.families.Poisson(),
-            prior=dict(zip(names, gamma + noise, strict=True)),
-            progress=args.progress,
-        )
+    def glm(apart: bool = False, dask_read: bool = False):
+        with dasks_read() if dask_read else contextlib.nullcontext():
+            model = pr.PriorGLM.from_formula(
+                f"count ~ {predictors}",
+                ddf,
+                family=sm.families.Poisson(),
+                prior=dict(zip(names, gamma + noise, strict=True)),
+                progress=args.progress,
+            )
         if apart:
             _ = model.nobs  # the scan, now: a pass of its own (as before it rode on the fit)
         return model, model.fit(lam=args.lam)
 
     keys = ["len", "read_y", "read_count", "ridge", "glm"] + ["glm_apart"] * args.scan_apart
+    keys += ["glm_dask_read"] * args.dask_read
     times: dict[str, list[float]] = {k: [] for k in keys}
     peaks: list[int] = []
     for rep in range(args.repeat):
@@ -286,6 +316,7 @@ def main() -> None:
             ("read_count", lambda: ddf[["count", *names]].sum().compute()),
             ("glm", glm),
             *([("glm_apart", lambda: glm(apart=True))] if args.scan_apart else []),
+            *([("glm_dask_read", lambda: glm(dask_read=True))] if args.dask_read else []),
         ):
             elapsed, peak, out = timed(fn)
             times[key].append(elapsed)
@@ -339,6 +370,13 @@ def main() -> None:
         ratios += [
             ("  scan apart: per iteration", apart_r / iterations),
             ("  scan apart: per pass", apart_r / apart_passes),
+        ]
+    if args.dask_read:
+        dask_r = np.divide(times["glm_dask_read"], times["read_count"])
+        print(f"PriorGLM, Dask's read task      {spread(times['glm_dask_read'])}")
+        ratios += [
+            ("  Dask's read task: per iteration", dask_r / iterations),
+            ("  Dask's read task: per pass", dask_r / passes),
         ]
     print("ratios: median over the repeats of (fit / the read in the same repeat)")
     for label, values in ratios:
