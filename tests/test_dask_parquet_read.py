@@ -183,3 +183,35 @@ def test_a_fit_through_the_direct_read_is_the_in_memory_fit(tmp_path, monkeypatc
     assert res.iterations == ref.iterations
     assert len(calls) >= res.model.passes * 12  # every partition of every pass read directly
     _same_mle(res, ref, 1.0)
+
+
+@pytest.mark.parametrize("dtype_backend", ["numpy_nullable", "pyarrow"])
+def test_a_dtype_backend_is_converted_by_dasks_conversion(tmp_path, dtype_backend):
+    _write(tmp_path, n_files=2)
+    ddf = dd.read_parquet(str(tmp_path), dtype_backend=dtype_backend)
+    for read in _reads(ddf):
+        assert isinstance(read.direct, parquet_read.DirectRead)
+        pd.testing.assert_frame_equal(read.direct(), _dask_read(read), check_exact=True)
+
+
+def test_hive_partitions_are_left_to_dask(tmp_path):
+    frame = _frame(600, seed=1)
+    frame["g"] = np.repeat(["a", "b"], 300)
+    frame.to_parquet(tmp_path, partition_cols=["g"], index=False)
+    ddf = dd.read_parquet(str(tmp_path))
+    for read in _reads(ddf[["x", "g"]]):
+        assert read.direct is None
+    assert sorted(ddf["g"].compute().astype(str).unique()) == ["a", "b"]
+
+
+def test_the_reads_travel_to_worker_processes(tmp_path):
+    """Pickled as a distributed worker receives them, they read the same frame."""
+    import pickle
+
+    _write(tmp_path, n_files=2)
+    ddf = dd.read_parquet(str(tmp_path), split_row_groups=True)
+    for columns in (list(ddf.columns), ["y", "x", "c"]):
+        for read in _reads(ddf[columns]):
+            travelled = pickle.loads(pickle.dumps(read))
+            assert type(travelled.direct) is type(read.direct)
+            pd.testing.assert_frame_equal(travelled.compute(), _dask_read(read), check_exact=True)
