@@ -6,9 +6,9 @@ pandas in one consolidated block and then resets the index and selects the
 columns. When that task is recognised with certainty as a plain read (local
 files, no filters, no hive partitions, no index, no per-piece options; alone
 or as Dask fuses several with a column selection), :func:`direct_reader`
-returns a reader that
-reads the same columns and row groups with :class:`pyarrow.parquet.ParquetFile`
-and converts them with Dask's own Arrow-to-pandas conversion, leaving each
+returns a reader that reads the same columns and row groups with
+:class:`pyarrow.parquet.ParquetFile` (one thread, as Dask's task) and
+converts them with Dask's own Arrow-to-pandas conversion, leaving each
 column in its own block (``split_blocks``, no consolidating copy). The frame
 has the same columns, values, dtypes and index as Dask's. Anything not
 recognised, and any error while reading this way, is left to Dask's task.
@@ -60,7 +60,7 @@ class DirectRead:
         self.pieces, self.columns, self.engine, self.convert = pieces, columns, engine, convert
 
     def __call__(self) -> pd.DataFrame:
-        """The partition, or :class:`NotPlainError` when its files store an index."""
+        """The partition; :class:`NotPlainError` when its files store an index."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
