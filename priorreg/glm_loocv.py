@@ -17,7 +17,7 @@ converged fits (:math:`\rho = \log\lambda`, :math:`\dot{} = d/d\rho`,
 
 .. math::
 
-    \dot\eta = X\dot b,\quad \dot\mu = \dot\eta / g'(\mu),\quad
+    \dot\eta = X\dot b,\quad \dot\mu = s\,\dot\eta / g'(\mu),\quad
     \dot e = \big(g''(\mu)(y - \mu) - g'(\mu)\big)\dot\mu,
 
     \dot h_i = \dot W_i\, x_i'A^{-1}x_i - W_i\, x_i'A^{-1}(H_1 + \lambda L)A^{-1}x_i,
@@ -49,6 +49,7 @@ from priorreg._typing import FloatArray
 from priorreg.gram_irls import GramPoint, _cholesky
 from priorreg.gram_leverage import gram_along, quadratic_forms
 from priorreg.irls import ArrayData, IRLSProblem
+from priorreg.link_slope import slope_sign
 
 __all__ = ["LoocvAtFit", "loocv_and_derivative", "loocv_at_fit"]
 
@@ -101,11 +102,12 @@ def loocv_at_fit(
     if chol is None:
         return LoocvAtFit(math.nan, None)
     mu, eta = point.mu, point.eta
+    sign = slope_sign(fam.link, eta, mu)  # d mu/d eta = sign / g'(mu)
     with np.errstate(all="ignore"):
         g1 = fam.link.deriv(mu)
         rel_v = fam.variance.deriv(mu) / fam.variance(mu)
         W = problem.prior_weights * fam.weights(mu)
-        dW_deta = -W * (rel_v + 2.0 * fam.link.deriv2(mu) / g1) / g1
+        dW_deta = -W * (rel_v + 2.0 * fam.link.deriv2(mu) / g1) * sign / g1
     b1 = d_params(problem, point, lam, chol) if np.all(np.isfinite(dW_deta)) else None
     if b1 is None:
         q, _ = quadratic_forms(X, *chol)
@@ -120,13 +122,14 @@ def loocv_at_fit(
     with np.errstate(all="ignore"):
         dh = dW * q - W * r
         e = g1 * (y - mu)
-        de = (fam.link.deriv2(mu) * (y - mu) - g1) * (deta / g1)
+        de = (fam.link.deriv2(mu) * (y - mu) - g1) * (sign * deta / g1)
         ratio = h / (1.0 - h)
         eta_loo = eta - e * ratio
         deta_loo = deta - de * ratio - e * dh / (1.0 - h) ** 2
         mu_loo = fam.link.inverse(eta_loo)
         dd = -2.0 * model.var_weights_total * (y - mu_loo) / fam.variance(mu_loo)
-        terms = model.freq_weights_total * dd * deta_loo / fam.link.deriv(mu_loo)
+        slope_loo = slope_sign(fam.link, eta_loo, mu_loo) / fam.link.deriv(mu_loo)
+        terms = model.freq_weights_total * dd * deta_loo * slope_loo
     grad = float(np.sum(terms)) / model.wnobs
     grad_or_none = grad if math.isfinite(grad) else None
     return LoocvAtFit(value, grad_or_none, (b1, deta, H1), (q, r))

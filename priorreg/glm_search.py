@@ -100,6 +100,7 @@ from priorreg.gram_irls import (
 from priorreg.irls import IRLSProblem, IRLSResult
 from priorreg.linalg import _log_pdet, _rank
 from priorreg.line_search import _ROUNDING_RTOL, XATOL, brent, newton_search
+from priorreg.link_slope import slope_sign
 from priorreg.selection import Selection, _parabola_vertex
 from priorreg.shrinkage_step import shrinkage_fraction
 
@@ -253,12 +254,13 @@ def sensitivity(problem: IRLSProblem, point: GramPoint, lam: float) -> Sensitivi
     Ainv = _solve(*chol, np.eye(k))
     Ainv = 0.5 * (Ainv + Ainv.T)
     mu = point.mu
+    sign = slope_sign(fam.link, point.eta, mu)
     with np.errstate(all="ignore"):
         g1 = fam.link.deriv(mu)
         rel_v = fam.variance.deriv(mu) / fam.variance(mu)
         rel_g = fam.link.deriv2(mu) / g1
         W = problem.prior_weights * fam.weights(mu)
-        dW = -W * (rel_v + 2.0 * rel_g) / g1
+        dW = -W * (rel_v + 2.0 * rel_g) * sign / g1
     if not np.all(np.isfinite(dW)):
         return None
     b1 = params_derivative(problem, point, lam, chol)

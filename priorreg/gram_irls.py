@@ -61,6 +61,7 @@ from priorreg.canonical import block_kernel
 from priorreg.gram import CentredGram, centred_gram
 from priorreg.irls import ArrayData, ArrayPoint, IRLSProblem, IRLSResult, as_result, irls_loop
 from priorreg.linalg import PathFactor
+from priorreg.link_slope import slope_sign
 
 __all__ = [
     "DeferredFactor",
@@ -156,7 +157,7 @@ def gram_point(
         W = problem.prior_weights * family.weights(mu)
         sw = np.sqrt(W)
         if working is None:
-            working = family.link.deriv(mu) * (problem.y - mu)
+            working = slope_sign(family.link, eta, mu) * family.link.deriv(mu) * (problem.y - mu)
         col = sw * working
     if not (np.all(np.isfinite(W)) and np.all(W > 0) and np.all(np.isfinite(col))):
         return None
@@ -231,7 +232,7 @@ def gram_pass(problem: IRLSProblem, params: FloatArray) -> GramArrayPoint:
             if kernel is None:
                 m = link.inverse(e)
                 sw = np.sqrt(prior_w[rows] * family.weights(m))
-                col = sw * (link.deriv(m) * (y[rows] - m))
+                col = sw * (slope_sign(link, e, m) * link.deriv(m) * (y[rows] - m))
             else:
                 m, sw, col, dev = kernel(e, y[rows], prior_w[rows])
                 block_deviance.append(dev)

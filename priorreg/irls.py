@@ -37,6 +37,7 @@ from priorreg.bounded import ReducedProblem
 from priorreg.exceptions import kept_warnings
 from priorreg.gram import unpenalized
 from priorreg.linalg import PathFactor, factorize
+from priorreg.link_slope import slope_sign
 from priorreg.selection import select_lam
 
 __all__ = [
@@ -100,7 +101,8 @@ class IRLSProblem:
     def working(self, eta: FloatArray, mu: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Working weights ``W`` and response ``z`` (without offset)."""
         with np.errstate(all="ignore"):
-            gprime = self.family.link.deriv(mu)
+            # d eta / d mu = sign / g'(mu) (priorreg.link_slope): 1 / g'(mu) for most links
+            gprime = slope_sign(self.family.link, eta, mu) * self.family.link.deriv(mu)
             W = self.prior_weights * self.family.weights(mu)
             z = (eta - self.offset) + gprime * (self.y - mu)
         return W, z
