@@ -28,7 +28,10 @@ converged fits (:math:`\rho = \log\lambda`, :math:`\dot{} = d/d\rho`,
     \frac{\partial d_i}{\partial \mu} = -2\,v_i\frac{y_i - \mu}{V(\mu)},
 
 so :math:`\mathrm{LOOCV}' = \frac1n\sum_i f_i\,\partial_\mu d_i(\mu_{-i})\,
-\dot\eta_{-i}/g'(\mu_{-i})`. Two passes over the rows give it all:
+s_{-i}\dot\eta_{-i}/g'(\mu_{-i})`, :math:`s` the sign of :math:`d\mu/d\eta` against
+:math:`1/g'(\mu)` (:mod:`priorreg.link_slope`; 1 unless the inverse link is
+not one-to-one, as the square-root link's for :math:`\eta < 0`). Two passes over
+the rows give it all:
 :math:`\dot\eta` and :math:`H_1` together (:func:`priorreg.gram_leverage.gram_along`,
 ``syrk`` on row blocks), then both quadratic forms with the Cholesky factor of
 ``A`` (:func:`priorreg.gram_leverage.quadratic_forms`, one ``gemm`` with ``k``
