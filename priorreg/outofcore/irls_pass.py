@@ -47,6 +47,7 @@ from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.canonical import canonical_pair, unit_working
 from priorreg.irls import mean_out_of_domain
+from priorreg.link_slope import slope_sign
 from priorreg.outofcore.model import _glm_arrays, glm_totals
 from priorreg.outofcore.passes import ColumnStats, _Block, _chunks
 from priorreg.outofcore.working import WorkingFactor
@@ -248,10 +249,13 @@ def glm_point(
                 mu_c = mu[rows]
                 base = (eta[rows] - offset[rows]) - prod[:, 0]
             else:
-                mu_c = family.link.inverse(prod[:, 0] + offset[rows])
+                eta_c = prod[:, 0] + offset[rows]
+                mu_c = family.link.inverse(eta_c)
                 mu[rows] = mu_c
                 base = prod[:, 1]
             w_unit, gprime = unit_working(family, mu_c, kind)
+            if kind is None and params is not None:  # d mu/d eta = s / g'(mu) (link_slope)
+                gprime = slope_sign(family.link, eta_c, mu_c) * gprime
             W = iw[rows] * w_unit
             t = base + gprime * (resp[rows] - mu_c)
             bad = int(np.count_nonzero(~(np.isfinite(W) & (W > 0) & np.isfinite(t))))
