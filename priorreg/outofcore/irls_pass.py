@@ -36,6 +36,7 @@ separation check's per-column counts and distinct rows
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,6 +220,7 @@ def glm_point(
     """
     resp, var_w, offset, freq_w = _glm_arrays(block, family)
     iw = freq_w * var_w
+    unit_iw = bool(np.all(iw == 1.0))
     n, columns = block.n, block.columns
     k = len(columns)
     kind = canonical_pair(family)
@@ -256,16 +258,21 @@ def glm_point(
             w_unit, gprime = unit_working(family, mu_c, kind)
             if kind is None and params is not None:  # d mu/d eta = s / g'(mu) (link_slope)
                 gprime = slope_sign(family.link, eta_c, mu_c) * gprime
-            W = iw[rows] * w_unit
+            # 1 * x is x: unit weights need no product (unless the unit weight is a scalar)
+            W = w_unit if unit_iw and isinstance(w_unit, np.ndarray) else iw[rows] * w_unit
             t = base + gprime * (resp[rows] - mu_c)
-            bad = int(np.count_nonzero(~(np.isfinite(W) & (W > 0) & np.isfinite(t))))
-            bad_w += bad
+            # the sum of log W is finite exactly when every W is finite and positive
+            # (|log W| < 745 per row), and a non-finite t makes its sum non-finite:
+            # two reductions decide a good chunk; the rows are counted otherwise
+            lw = float(np.sum(np.log(W))) if not bad_w else math.nan
+            if not (math.isfinite(lw) and math.isfinite(float(np.sum(t)))):
+                bad_w += int(np.count_nonzero(~(np.isfinite(W) & (W > 0) & np.isfinite(t))))
             if bad_w:  # not a point IRLS can step from; it fails if it gets there
                 continue
-            log_w += float(np.sum(np.log(W)))
+            log_w += lw
             sw = np.sqrt(W)
-            a[:, k] = t * sw
-            Xc *= sw[:, None]
+            a[:, k] = t
+            a *= sw[:, None]  # [sw X_c, sw t_c] in one product
             work.add(rows, a, sw, t)
         out: dict[str, Any] = {
             # the in-memory deviance (no floor on binomial or Gamma means)
