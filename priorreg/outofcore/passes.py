@@ -57,8 +57,11 @@ def _chunks(
     target: FloatArray | None,
     ones: bool = False,
     n: int | None = None,
+    size: int | None = None,
 ) -> Iterator[tuple[slice, FloatArray]]:
-    """Row chunks ``[X, target]`` (``[1, X, target]`` with ``ones``) of ``_QR_ROWS`` rows.
+    """Row chunks ``[X, target]`` (``[1, X, target]`` with ``ones``) of ``size`` rows.
+
+    ``size`` defaults to ``_QR_ROWS`` (Householder QR's chunks).
 
     ``X`` is a matrix or its columns (then ``n``, the number of rows, is
     needed when no column is an array). Each chunk is copied into one
@@ -73,9 +76,10 @@ def _chunks(
         if n is None:
             n = next(c.shape[0] for c in (*columns, target) if isinstance(c, np.ndarray))
     layout = ((1.0,) if ones else ()) + columns + (() if target is None else (target,))
-    buf = np.empty((min(_QR_ROWS, n), len(layout)), order="F")
-    for start in range(0, n, _QR_ROWS):
-        stop = min(start + _QR_ROWS, n)
+    size = _QR_ROWS if size is None else size
+    buf = np.empty((min(size, n), len(layout)), order="F")
+    for start in range(0, n, size):
+        stop = min(start + size, n)
         shape = (stop - start, len(layout))
         a = buf if shape == buf.shape else np.empty(shape, order="F")
         for j, col in enumerate(layout):
