@@ -26,14 +26,21 @@ from priorreg.outofcore.passes import _SPLIT_EVERY, Column, _Block, _compute, _m
 _TEMPLATE_ROWS = 32
 
 
-def _check_rows(block: _Block, number: int, positive: Sequence[str]) -> _Block:
-    """In-memory checks on one partition: finite values, positive weights."""
+def _check_rows(
+    block: _Block, number: int, positive: Sequence[str], coded_finite: bool = False
+) -> _Block:
+    """In-memory checks on one partition: finite values, positive weights.
+
+    ``coded_finite``: the coding already found the response and every
+    column finite (:meth:`_Plain.code`), so they are not summed again.
+    """
     try:
-        check_finite("endog", block.y)
-        with np.errstate(all="ignore"):  # one sum per column, no n x k matrix
-            finite = all(np.isfinite(np.sum(col)) for col in block.columns)
-        if not finite:
-            check_finite("exog", block.X)  # names the rows
+        if not coded_finite:
+            check_finite("endog", block.y)
+            with np.errstate(all="ignore"):  # one sum per column, no n x k matrix
+                finite = all(np.isfinite(np.sum(col)) for col in block.columns)
+            if not finite:
+                check_finite("exog", block.X)  # names the rows
         for key, arr in block.rows.items():
             check_finite(key, arr)
             if key in positive and arr is not None and np.any(arr <= 0):
@@ -90,8 +97,12 @@ class _Plain:
 
     def code(
         self, frame: pd.DataFrame, missing: str, design: _formula.Design
-    ) -> tuple[FloatArray, tuple[Column, ...], Any]:
-        """``(y, columns, rows)`` of one partition, rows with a missing value dropped.
+    ) -> tuple[FloatArray, tuple[Column, ...], Any, bool]:
+        """``(y, columns, rows, finite)`` of one partition, rows with a missing value dropped.
+
+        ``finite``: every row kept, and the response and every column are
+        the data's values (no product of them) whose sums are finite, so
+        each value is finite (a NaN or inf makes the sum non-finite).
 
         A column is an array (or the number 1.0 for the intercept); the
         design matrix is written only by a pass that needs it
@@ -109,10 +120,14 @@ class _Plain:
             factor, state = states[code]
             values[code] = np.asarray(factor.eval(state, frame), dtype=float).reshape(n)
         keep = np.ones(n, dtype=bool)
+        finite = all(len(factors) <= 1 for factors in self.columns)
         for arr in values.values():
             with np.errstate(all="ignore"):
-                if not np.isnan(np.sum(arr)):  # one pass, no mask: a NaN propagates
+                total = np.sum(arr)
+                if not np.isnan(total):  # one pass, no mask: a NaN propagates
+                    finite = finite and bool(np.isfinite(total))
                     continue
+            finite = False
             keep &= ~np.isnan(arr)
         if keep.all():
             rows: Any = np.arange(n)
@@ -133,7 +148,7 @@ class _Plain:
             for code in factors:
                 col = col * values[code][take]
             columns.append(col)
-        return values[self.response][take], tuple(columns), rows
+        return values[self.response][take], tuple(columns), rows, finite
 
 
 def _plain_plan(design: _formula.Design, template: pd.DataFrame) -> _Plain | None:
@@ -160,7 +175,7 @@ def _plain_plan(design: _formula.Design, template: pd.DataFrame) -> _Plain | Non
         return None
     plan = _Plain(response[0][0], tuple(columns))
     try:
-        y, columns, rows = plan.code(template, "drop", design)
+        y, columns, rows, _ = plan.code(template, "drop", design)
         X = _matrix(columns, rows.size)
         coded = _formula.rebuild_design(design, template, "drop")
     except Exception:
@@ -187,9 +202,9 @@ class _FormulaCoder:
     def __call__(self, number: int, frame: pd.DataFrame) -> _Block:
         try:
             columns: tuple[Column, ...] | None = None
-            X = None
+            X, finite = None, False
             if self.plain is not None:
-                y, columns, rows = self.plain.code(frame, self.missing, self.design)
+                y, columns, rows, finite = self.plain.code(frame, self.missing, self.design)
             else:
                 coded = _formula.rebuild_design(self.design, frame, self.missing)
                 endog = coded.endog
@@ -215,7 +230,7 @@ class _FormulaCoder:
             dropped=len(frame) - rows.size,
             columns=columns,
         )
-        return _check_rows(block, number, self.positive)
+        return _check_rows(block, number, self.positive, finite)
 
 
 @dataclass(frozen=True)
