@@ -34,14 +34,17 @@ takes the CholeskyQR2 / Householder route on a centred copy.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import sparse
 from scipy.linalg.blas import dsyrk
 
 from priorreg._typing import FloatArray
+from priorreg.blas_threads import one_blas_thread
 from priorreg.penalty import Penalty
 
 __all__ = [
@@ -58,6 +61,25 @@ __all__ = [
 
 #: Rows per block: a block of ``k + 1 <= 200`` columns stays in cache.
 ROW_BLOCK = 4096
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_thread_over_blocks(fn: _F) -> _F:
+    """Run ``fn(X, ...)`` with one BLAS thread when ``X`` spans several row blocks.
+
+    Each block is one small ``syrk``; a second BLAS thread's hand-off per call
+    costs more than it saves (:mod:`priorreg.blas_threads`).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(X: FloatArray, *args: Any, **kwargs: Any) -> Any:
+        if X.shape[0] <= ROW_BLOCK:
+            return fn(X, *args, **kwargs)
+        with one_blas_thread():
+            return fn(X, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 #: Rows of the strided sample that gives the shift.
 _SAMPLE_ROWS = 4096
 #: The one-pass factor is used while ``kappa * cond**2`` stays below this
@@ -184,6 +206,7 @@ def _unshifted_kappa(sample: FloatArray, ws: FloatArray | None, shift: FloatArra
     return float(np.max(kappa)) if np.all(np.isfinite(kappa)) else np.inf
 
 
+@_one_thread_over_blocks
 def blockwise_gram(
     X: FloatArray,
     sw: FloatArray | None,
@@ -380,6 +403,7 @@ def one_pass_factor(
     return OnePassFactor(R, scale, means, shift, r)
 
 
+@_one_thread_over_blocks
 def signed_gram(X: FloatArray, v: FloatArray) -> FloatArray:
     r"""``X' diag(v) X`` for weights of any sign, in one pass of ``syrk`` on row blocks.
 

@@ -21,13 +21,15 @@ or when a step changes ``V`` by less than ``tol^2 (1 + |V|)``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from priorreg._typing import FloatArray
+from priorreg.blas_threads import one_blas_thread
 from priorreg.exceptions import LamOnEdgeWarning, warn
 from priorreg.multi_kernel import CriterionPoint
 
@@ -97,21 +99,14 @@ class MultiSelection:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def small_blas() -> Iterator[None]:
-    """One BLAS thread for the ``k x k`` algebra of the search (when threadpoolctl is there).
+def small_blas() -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread for the ``k x k`` algebra of the search (:mod:`priorreg.blas_threads`).
 
     A Cholesky factor of a 200 x 200 matrix is a fraction of a millisecond on
     one thread; with two threads on a busy machine the threads' hand-offs
     cost up to a thousand times that, and a search makes hundreds of them.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # an optional speed-up only
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    return one_blas_thread()
 
 
 def _newton_step(g: FloatArray, H: FloatArray) -> FloatArray:

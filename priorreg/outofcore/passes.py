@@ -20,6 +20,7 @@ import pandas as pd
 from scipy.linalg import lapack
 
 from priorreg._typing import FloatArray
+from priorreg.blas_threads import one_blas_thread
 from priorreg.separation import distinct_rows
 
 #: Partial factors combined per node of the reduction tree.
@@ -306,7 +307,7 @@ def _distributed_client() -> Any:
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """One BLAS thread in this process while a pass runs (when threadpoolctl is there).
+    """One BLAS thread in this process while a pass runs (:mod:`priorreg.blas_threads`).
 
     Dask already runs the partitions in parallel; a partition's Householder
     QR is level-2 BLAS on a thin matrix, where two BLAS threads per task
@@ -314,11 +315,7 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     on the threaded scheduler 20 to 80 times slower (distributed's workers
     start with ``OPENBLAS_NUM_THREADS=1`` for the same reason).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # an optional speed-up only
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return one_blas_thread()
 
 
 def _compute(obj: Any, progress: bool, label: str) -> Any:
