@@ -90,6 +90,17 @@ def central_differences(at, rho, h):
     return grad, rows
 
 
+def richardson_first(value, rho, h):
+    """Richardson-extrapolated central difference of ``value`` at ``rho`` (steps ``h``, ``2h``).
+
+    ``(4 D(h) - D(2h)) / 3`` with ``D(h) = (V(rho + h) - V(rho - h)) / 2h``:
+    truncation ``O(h^4)``, rounding ``~ |error of V| / h``.
+    """
+    d1 = (value(rho + h) - value(rho - h)) / (2 * h)
+    d2 = (value(rho + 2 * h) - value(rho - 2 * h)) / (4 * h)
+    return (4 * d1 - d2) / 3
+
+
 def richardson_second(value, rho, h):
     """Richardson-extrapolated second difference of ``value`` at ``rho`` (steps ``h``, ``2h``).
 

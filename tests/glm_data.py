@@ -25,3 +25,18 @@ def simulated_glm(rng, family, n=400, k=6):
     else:  # Gamma, log link
         y = rng.gamma(2.0, np.exp(eta) / 2.0)
     return X, y, beta + rng.normal(scale=0.3, size=k)
+
+
+def sqrt_poisson(seed=4, n=400, k=6):
+    """``(X, y, prior)``: Poisson, square-root link, fits with rows where ``eta < 0``.
+
+    The intercept is 2 and ``y ~ Poisson(max(eta, 0.05)^2)``, so ``y = 0``
+    where the linear predictor is small; the prior is the true coefficients
+    plus N(0, 0.3^2) noise.
+    """
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
+    beta = rng.normal(scale=0.3, size=k)
+    beta[0] = 2.0
+    y = rng.poisson(np.maximum(X @ beta, 0.05) ** 2).astype(float)
+    return X, y, beta + rng.normal(scale=0.3, size=k)

@@ -12,20 +12,11 @@ import dask
 import dask.array as da
 import numpy as np
 import statsmodels.api as sm
+from glm_data import sqrt_poisson
 
 import priorreg as pr
 
 F = sm.families
-
-
-def _data(seed=4, n=400, k=6):
-    """As tests/test_glm_sqrt_link.py: fits with rows where ``eta < 0`` (``y = 0`` there)."""
-    rng = np.random.default_rng(seed)
-    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
-    beta = rng.normal(scale=0.3, size=k)
-    beta[0] = 2.0
-    y = rng.poisson(np.maximum(X @ beta, 0.05) ** 2).astype(float)
-    return X, y, beta + rng.normal(scale=0.3, size=k)
 
 
 def test_dask_sqrt_link_fit_is_stationary_and_equals_the_in_memory_fit():
@@ -35,7 +26,7 @@ def test_dask_sqrt_link_fit_is_stationary_and_equals_the_in_memory_fit():
     # ~sqrt(tol * D * c), c ~ 4n = 1.6e3 the largest curvature: ~8e-4; 1e-2 is
     # a 10x margin. With 1/g'(mu) for d mu/d eta the pass stops where it is
     # ~1 to 6 on these data
-    X, y, prior = _data()
+    X, y, prior = sqrt_poisson()
     fam = F.Poisson(link=F.links.Sqrt())
     lam = 27.0
     memory = pr.PriorGLM(y, X, family=fam, prior=prior).fit(lam=lam, tol=1e-12)

@@ -14,6 +14,8 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from conftest import richardson_first
+from glm_data import sqrt_poisson
 from scipy.optimize import minimize_scalar
 
 import priorreg as pr
@@ -25,14 +27,8 @@ F = sm.families
 
 def _sqrt_poisson(seed=4, n=400, k=6):
     """Data whose fits have rows with ``eta < 0`` (``y = 0`` there)."""
-    rng = np.random.default_rng(seed)
-    X = np.column_stack([np.ones(n), rng.normal(size=(n, k - 1))])
-    beta = rng.normal(scale=0.3, size=k)
-    beta[0] = 2.0
-    eta = X @ beta
-    y = rng.poisson(np.maximum(eta, 0.05) ** 2).astype(float)
-    fam = F.Poisson(link=F.links.Sqrt())
-    return pr.PriorGLM(y, X, family=fam, prior=beta + rng.normal(scale=0.3, size=k))
+    X, y, prior = sqrt_poisson(seed, n, k)
+    return pr.PriorGLM(y, X, family=F.Poisson(link=F.links.Sqrt()), prior=prior)
 
 
 def test_slope_sign_is_that_of_the_inverse_links_derivative():
@@ -87,10 +83,7 @@ def test_derivative_equals_finite_differences_with_negative_eta(criterion):
     assert math.isfinite(search.trials[lam].value)  # a converged Gram-route fit
     grad = search.gradient(lam)
     assert grad is not None
-    h = 1e-3
-    d1 = (value(rho + h) - value(rho - h)) / (2 * h)
-    d2 = (value(rho + 2 * h) - value(rho - 2 * h)) / (4 * h)
-    fd = (4 * d1 - d2) / 3
+    fd = richardson_first(value, rho, 1e-3)
     scale = abs(value(rho))
     assert abs(fd) > 1e-5 * scale
     assert grad == pytest.approx(fd, abs=1e-7 * scale)
