@@ -364,19 +364,16 @@ def main() -> None:
         ("GLM per IRLS iteration / read", glm_r / iterations),
         ("GLM per pass / read", glm_r / passes),
     ]
-    if args.scan_apart:
-        apart_r = np.divide(times["glm_apart"], times["read_count"])
-        print(f"PriorGLM, scan apart ({apart_passes} passes)  {spread(times['glm_apart'])}")
+    variants = [("scan apart", "glm_apart", apart_passes if args.scan_apart else 0)]
+    variants += [("Dask's read task", "glm_dask_read", passes)]
+    for name, key, n_passes in variants:
+        if key not in times:
+            continue
+        r = np.divide(times[key], times["read_count"])
+        print(f"PriorGLM, {name} ({n_passes} passes)  {spread(times[key])}")
         ratios += [
-            ("  scan apart: per iteration", apart_r / iterations),
-            ("  scan apart: per pass", apart_r / apart_passes),
-        ]
-    if args.dask_read:
-        dask_r = np.divide(times["glm_dask_read"], times["read_count"])
-        print(f"PriorGLM, Dask's read task      {spread(times['glm_dask_read'])}")
-        ratios += [
-            ("  Dask's read task: per iteration", dask_r / iterations),
-            ("  Dask's read task: per pass", dask_r / passes),
+            (f"  {name}: per iteration", r / iterations),
+            (f"  {name}: per pass", r / n_passes),
         ]
     print("ratios: median over the repeats of (fit / the read in the same repeat)")
     for label, values in ratios:
