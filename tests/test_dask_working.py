@@ -38,11 +38,15 @@ def _factor(X, t, sw, monkeypatch):
         return original(a)
 
     monkeypatch.setattr(_working, "_qr_r", counting)
-    work = WorkingFactor(n, k + 1)
-    for rows, a in _passes._chunks(columns, t, n=n):  # as glm_point weighs a chunk
-        a *= sw[rows, None]
-        work.add(rows, a, sw[rows], t[rows])
-    return work.factor(columns, n), calls
+    def weighted():  # as glm_point weighs a chunk
+        for rows, a in _passes._chunks(columns, t, n=n):
+            a *= sw[rows, None]
+            yield rows, a
+
+    work = WorkingFactor(k + 1)
+    for _, a in weighted():
+        work.add(a)
+    return work.factor(weighted(), n), calls
 
 
 def _problem(rng, n=N, k=5):

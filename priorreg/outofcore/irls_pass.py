@@ -50,7 +50,7 @@ from priorreg.canonical import canonical_pair, unit_working
 from priorreg.irls import mean_out_of_domain
 from priorreg.link_slope import slope_sign
 from priorreg.outofcore.model import _glm_arrays, glm_totals
-from priorreg.outofcore.passes import ColumnStats, _Block, _chunks
+from priorreg.outofcore.passes import Column, ColumnStats, _Block, _chunks
 from priorreg.outofcore.working import WorkingFactor
 from priorreg.separation import _TOL, _row_sides, distinct_rows
 
@@ -211,6 +211,113 @@ def _loglike_from_deviance(family: Any, resp: FloatArray, mu: FloatArray) -> boo
     return not bool(np.any((resp > 0) & (resp < FLOAT_EPS * mu)))
 
 
+class _Sweep:
+    r"""One point's means, working weights and weighted chunk, chunk by chunk.
+
+    Everything is computed on one chunk of rows at a time, in arrays of the
+    chunk's size: no n-length temporary is made. Dask's worker processes
+    start with ``MALLOC_TRIM_THRESHOLD_`` set, which turns off glibc's
+    adaptive mmap threshold, so every array of 128 KiB or more is a fresh
+    ``mmap`` whose pages fault on first touch; a pass that made its means,
+    weights and deviance as n-length arrays spent some 40% of its work per
+    250k-row partition in those page faults.
+    """
+
+    def __init__(
+        self, block: _Block, family: Any, spec: PointSpec, b0: FloatArray
+    ) -> None:
+        self.resp, self.var_w, self.offset, self.freq_w = _glm_arrays(block, family)
+        # no weights and one trial per row: 1 * x is x, no product needed
+        self.unit = (
+            block.y.ndim == 1
+            and block.rows.get("var_weights") is None
+            and block.rows.get("freq_weights") is None
+        )
+        self.family, self.kind, self.spec = family, canonical_pair(family), spec
+        params = spec.params
+        self.coefs = b0[:, None] if params is None else np.column_stack([params, params - b0])
+        self.prod = np.empty((min(_PASS_ROWS, block.n), self.coefs.shape[1]))
+
+    def iw(self, rows: slice) -> FloatArray:
+        """The rows' prior weights ``freq_w * var_w``."""
+        return self.freq_w[rows] * self.var_w[rows]
+
+    def means(self, rows: slice, X: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``mu``, ``eta`` and ``X (b - b0)`` (or its start's equivalent) of a chunk."""
+        family, params = self.family, self.spec.params
+        prod = np.matmul(X, self.coefs, out=self.prod[: X.shape[0]])
+        if params is None:  # the starting means need no coefficients
+            mu = starting_mu(family, self.resp[rows], self.spec.y_mean)
+            eta = family.link(mu) + 0.0
+            return mu, eta, (eta - self.offset[rows]) - prod[:, 0]
+        eta = prod[:, 0] + self.offset[rows]
+        return family.link.inverse(eta), eta, prod[:, 1]
+
+    def working(
+        self, rows: slice, mu: FloatArray, eta: FloatArray, base: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Working weights ``W`` and response ``t`` of a chunk."""
+        family, kind = self.family, self.kind
+        w_unit, gprime = unit_working(family, mu, kind)
+        if kind is None and self.spec.params is not None:  # d mu/d eta = s / g'(mu) (link_slope)
+            gprime = slope_sign(family.link, eta, mu) * gprime
+        W = w_unit if self.unit and isinstance(w_unit, np.ndarray) else self.iw(rows) * w_unit
+        return W, base + gprime * (self.resp[rows] - mu)
+
+    def weighted(self, chunks: Any) -> Any:
+        """The chunks ``[sw X_c, sw t_c]`` (Householder fallback of :class:`WorkingFactor`)."""
+        k = self.coefs.shape[0]
+        for rows, a in chunks:
+            W, t = self.working(rows, *self.means(rows, a[:, :k]))
+            a[:, k] = t
+            a *= np.sqrt(W)[:, None]
+            yield rows, a
+
+
+class _PointSums:
+    """Deviance, Pearson sum, means out of the domain and the log-likelihood, chunk by chunk."""
+
+    def __init__(self, sweep: _Sweep, asks: Asks) -> None:
+        self.sweep, self.asks = sweep, asks
+        self.known = _families.is_known_scale(sweep.family)
+        self.dev = self.pearson = self.ll1 = self.g_rss = self.g_logv = 0.0
+        self.bad_mu = 0
+        self.exact = True  # ll = c - D/2 holds at every chunk's means so far
+
+    def add(self, rows: slice, mu: FloatArray) -> None:
+        sweep, family = self.sweep, self.sweep.family
+        resp, var_w, freq_w = sweep.resp[rows], sweep.var_w[rows], sweep.freq_w[rows]
+        # the in-memory deviance (no floor on binomial or Gamma means)
+        self.dev += _families.deviance(family, resp, mu, var_w, freq_w)
+        iw = sweep.iw(rows)
+        self.pearson += float(np.sum(iw * (resp - mu) ** 2 / family.variance(mu)))
+        self.bad_mu += mean_out_of_domain(family, mu)
+        if self.known and self.exact:
+            self.exact = _loglike_from_deviance(family, resp, mu)
+        if self.asks.loglike:
+            self.ll1 += _families.loglike(family, resp, mu, var_w, freq_w, 1.0)
+        if self.asks.gaussian:
+            self.g_rss += float(np.sum(iw * (resp - mu) ** 2))
+            self.g_logv += float(np.sum(freq_w * np.log(var_w)))
+
+    def sums(self, columns: tuple[Column, ...], n: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"dev": self.dev, "pearson": self.pearson, "bad_mu": self.bad_mu}
+        if self.asks.loglike:
+            out["ll1"] = self.ll1
+        elif not self.exact:  # where a floor applies, the log-likelihood itself
+            sweep, family, k = self.sweep, self.sweep.family, len(columns)
+            ll1 = 0.0
+            for rows, a in _chunks(columns, None, n=n, size=_PASS_ROWS):
+                mu = sweep.means(rows, a[:, :k])[0]
+                resp, var_w, freq_w = sweep.resp[rows], sweep.var_w[rows], sweep.freq_w[rows]
+                ll1 += _families.loglike(family, resp, mu, var_w, freq_w, 1.0)
+            out["ll1"] = ll1
+        out["ll_floored"] = int(not self.exact)
+        if self.asks.gaussian:
+            out.update(g_rss=self.g_rss, g_logv=self.g_logv)
+        return out
+
+
 def glm_point(
     block: _Block, family: Any, spec: PointSpec, b0: FloatArray, asks: Asks
 ) -> dict[str, Any]:
@@ -225,27 +332,18 @@ def glm_point(
         zeros when ``bad_w``), and ``ll1``, ``g_rss``/``g_logv``, ``sep_*``
         when asked.
     """
-    resp, var_w, offset, freq_w = _glm_arrays(block, family)
-    iw = freq_w * var_w
-    unit_iw = bool(np.all(iw == 1.0))
+    sweep = _Sweep(block, family, spec, b0)
+    resp = sweep.resp
     n, columns = block.n, block.columns
     k = len(columns)
-    kind = canonical_pair(family)
-    params = spec.params
-    if params is None:  # the starting means need no coefficients
-        mu = starting_mu(family, resp, spec.y_mean)
-        eta = family.link(mu) + 0.0
-        coefs = b0[:, None]
-    else:
-        mu = np.empty(n)
-        coefs = np.column_stack([params, params - b0])
     sep = None
     if asks.separation is not None:
         side = _row_sides(family, resp)
         sep = _SeparationCounts(np.zeros(n) if side is None else side, *asks.separation)
     stats = ColumnStats(k) if asks.scan else None
     std_w = block.rows.get("freq_weights")  # the scan's moments, as _scan's
-    work, bad_w, log_w = WorkingFactor(n, k + 1), 0, 0.0
+    sums = _PointSums(sweep, asks)
+    work, bad_w, log_w = WorkingFactor(k + 1), 0, 0.0
     with np.errstate(all="ignore"):
         # a = [X_c, y_c], reused per chunk
         for rows, a in _chunks(columns, resp, n=n, size=_PASS_ROWS):
@@ -254,21 +352,9 @@ def glm_point(
                 sep.add(rows, Xc)
             if stats is not None:
                 stats.add(Xc, None if std_w is None else std_w[rows])
-            prod = Xc @ coefs
-            if params is None:
-                mu_c = mu[rows]
-                base = (eta[rows] - offset[rows]) - prod[:, 0]
-            else:
-                eta_c = prod[:, 0] + offset[rows]
-                mu_c = family.link.inverse(eta_c)
-                mu[rows] = mu_c
-                base = prod[:, 1]
-            w_unit, gprime = unit_working(family, mu_c, kind)
-            if kind is None and params is not None:  # d mu/d eta = s / g'(mu) (link_slope)
-                gprime = slope_sign(family.link, eta_c, mu_c) * gprime
-            # 1 * x is x: unit weights need no product (unless the unit weight is a scalar)
-            W = w_unit if unit_iw and isinstance(w_unit, np.ndarray) else iw[rows] * w_unit
-            t = base + gprime * (resp[rows] - mu_c)
+            mu, eta, base = sweep.means(rows, Xc)
+            sums.add(rows, mu)
+            W, t = sweep.working(rows, mu, eta, base)
             # the sum of log W is finite exactly when every W is finite and positive
             # (|log W| < 745 per row), and a non-finite t makes its sum non-finite:
             # two reductions decide a good chunk; the rows are counted otherwise
@@ -278,36 +364,24 @@ def glm_point(
             if bad_w:  # not a point IRLS can step from; it fails if it gets there
                 continue
             log_w += lw
-            sw = np.sqrt(W)
             a[:, k] = t
-            a *= sw[:, None]  # [sw X_c, sw t_c] in one product
-            work.add(rows, a, sw, t)
-        out: dict[str, Any] = {
-            # the in-memory deviance (no floor on binomial or Gamma means)
-            "dev": _families.deviance(family, resp, mu, var_w, freq_w),
-            "pearson": float(np.sum(iw * (resp - mu) ** 2 / family.variance(mu))),
-        }
-        known = _families.is_known_scale(family)
-        exact = not known or _loglike_from_deviance(family, resp, mu)
-        if asks.loglike or not exact:  # where a floor applies, the log-likelihood itself
-            out["ll1"] = _families.loglike(family, resp, mu, var_w, freq_w, 1.0)
-        out["ll_floored"] = int(not exact)
-        if asks.gaussian:
-            out["g_rss"] = float(np.sum(iw * (resp - mu) ** 2))
-            out["g_logv"] = float(np.sum(freq_w * np.log(var_w)))
-    out["bad_mu"] = mean_out_of_domain(family, mu)
+            a *= np.sqrt(W)[:, None]  # [sw X_c, sw t_c] in one product
+            work.add(a)
+        out = sums.sums(columns, n)
     out["bad_w"] = bad_w
     if bad_w:
         out["log_w"] = 0.0
         out["work_R"] = np.zeros((min(n, k + 1), k + 1))
     else:
         out["log_w"] = log_w
-        out["work_R"] = work.factor(columns, n)
+        with np.errstate(all="ignore"):
+            fallback = sweep.weighted(_chunks(columns, resp, n=n, size=_PASS_ROWS))
+            out["work_R"] = work.factor(fallback, n)
     if sep is not None:
         out.update(sep.sums())
     if stats is not None:
         out.update(n=n, counts_list=[n], dropped=block.dropped, **stats.sums())
-        out.update(glm_totals(resp, var_w, freq_w))
+        out.update(glm_totals(resp, sweep.var_w, sweep.freq_w))
     return out
 
 

@@ -42,10 +42,16 @@ _NO_ROWS = np.empty(0)
 
 # ------------------------------------------------------------- the scan
 def _glm_arrays(block: _Block, family: Any) -> tuple[FloatArray, FloatArray, FloatArray, Any]:
-    """Response, var weights (times trials), offset total and freq weights of a block."""
+    """Response, var weights (times trials), offset total and freq weights of a block.
+
+    Weights and offsets the block does not have are read-only broadcast views
+    of one number (no n-length array is written: see
+    :class:`priorreg.outofcore.irls_pass._Sweep` on what that costs in Dask's
+    workers).
+    """
     n = block.y.shape[0]
     var_w = block.rows.get("var_weights")
-    var_w = np.ones(n) if var_w is None else var_w
+    var_w = np.broadcast_to(1.0, (n,)) if var_w is None else var_w
     if block.y.ndim == 2:
         succ, fail = block.y[:, 0], block.y[:, 1]
         if not isinstance(family, smf.Binomial):
@@ -61,13 +67,15 @@ def _glm_arrays(block: _Block, family: Any) -> tuple[FloatArray, FloatArray, Flo
     else:
         resp = block.y
     _families.check_response(family, resp)
-    offset = np.zeros(n)
-    if block.rows.get("offset") is not None:
-        offset = offset + block.rows["offset"]
+    parts = [block.rows.get("offset")]
     if block.rows.get("exposure") is not None:
-        offset = offset + np.log(block.rows["exposure"])
+        parts.append(np.log(block.rows["exposure"]))
+    parts = [part for part in parts if part is not None]
+    offset = np.broadcast_to(0.0, (n,)) if not parts else parts[0]
+    if len(parts) == 2:
+        offset = parts[0] + parts[1]
     freq_w = block.rows.get("freq_weights")
-    freq_w = np.ones(n) if freq_w is None else freq_w
+    freq_w = np.broadcast_to(1.0, (n,)) if freq_w is None else freq_w
     return resp, var_w, offset, freq_w
 
 

@@ -20,20 +20,22 @@ route's threshold): solutions from it are then accurate to about
 made on the augmented ``[X, t]``, so it also covers the working residual
 :math:`\rho^2 = G_{tt} - r'r` (an almost exact fit makes ``[X, t]`` ill
 conditioned). Otherwise (or when a column of the partition is zero, or it
-has fewer rows than columns) the partition's rows are read again from
-memory, inside the same task, and factorized by Householder QR chunk by
-chunk (:func:`~priorreg.outofcore.passes._qr_r`), as every pass did before:
+has fewer rows than columns) the partition's weighted chunks are made again
+from its columns in memory, inside the same task, and factorized by
+Householder QR chunk by chunk (:func:`~priorreg.outofcore.passes._qr_r`):
 no further pass over the data.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 from scipy.linalg.blas import dsyrk
 
 from priorreg._typing import FloatArray
 from priorreg.gram_irls import _cholesky
-from priorreg.outofcore.passes import Column, _chunks, _qr_r, _stack_factors
+from priorreg.outofcore.passes import _qr_r, _stack_factors
 
 __all__ = ["WorkingFactor"]
 
@@ -41,27 +43,25 @@ __all__ = ["WorkingFactor"]
 class WorkingFactor:
     r"""Accumulates :math:`G = A'A` of the weighted chunks; :meth:`factor` gives ``R``.
 
-    ``n`` rows, ``p`` columns of ``A``. :meth:`add` takes a weighted chunk
-    ``[sw X_c, sw t_c]`` and its rows' ``sw`` and ``t`` (kept, ``2 n``
-    doubles, for the Householder fallback).
+    ``p`` columns of ``A``. :meth:`add` takes a weighted chunk
+    ``[sw X_c, sw t_c]``; nothing of the rows is kept, so the Householder
+    fallback of :meth:`factor` is given the weighted chunks again.
     """
 
-    def __init__(self, n: int, p: int) -> None:
+    def __init__(self, p: int) -> None:
         self.G = np.zeros((p, p), order="F")
-        self.sw = np.empty(n)
-        self.t = np.empty(n)
         self.p = p
 
-    def add(self, rows: slice, a: FloatArray, sw: FloatArray, t: FloatArray) -> None:
+    def add(self, a: FloatArray) -> None:
         """Add a weighted chunk ``a`` (Fortran order, overwritten later by the caller)."""
-        self.sw[rows], self.t[rows] = sw, t
         self.G = dsyrk(1.0, a, beta=1.0, c=self.G, trans=1, overwrite_c=1)
 
-    def factor(self, columns: tuple[Column, ...], n: int) -> FloatArray:
+    def factor(self, chunks: Iterable[tuple[slice, FloatArray]], n: int) -> FloatArray:
         """``R`` with ``R'R = G``: Cholesky when well conditioned, else Householder QR.
 
-        ``columns`` (the partition's design columns) are weighted again for
-        the Householder route.
+        ``chunks`` gives the ``n`` rows' weighted chunks ``(rows, [sw X_c, sw
+        t_c])`` once more, for the Householder route; it is not read when the
+        Cholesky factor is accepted.
         """
         upper = np.triu(self.G)
         G = upper + np.triu(upper, 1).T
@@ -69,8 +69,4 @@ class WorkingFactor:
         if chol is not None:
             C, D = chol  # D G D = C'C, so G = (C / D)'(C / D)
             return C / D[None, :]
-        factors = []
-        for rows, a in _chunks(columns, self.t, n=n):
-            a *= self.sw[rows, None]
-            factors.append(_qr_r(a))
-        return _stack_factors(factors, self.p)
+        return _stack_factors([_qr_r(a) for _, a in chunks], self.p)
