@@ -100,6 +100,8 @@ class _Plain:
     ) -> tuple[FloatArray, tuple[Column, ...], Any, bool]:
         """``(y, columns, rows, finite)`` of one partition, rows with a missing value dropped.
 
+        ``rows``: the positions of the rows kept, ``None`` when every row is.
+
         ``finite``: every row kept, and the response and every column are
         the data's values (no product of them) whose sums are finite, so
         each value is finite (a NaN or inf makes the sum non-finite).
@@ -119,7 +121,7 @@ class _Plain:
             states = _factor_states(design) if states is None else states
             factor, state = states[code]
             values[code] = np.asarray(factor.eval(state, frame), dtype=float).reshape(n)
-        keep = np.ones(n, dtype=bool)
+        keep = None  # no mask is written unless a value is missing
         finite = all(len(factors) <= 1 for factors in self.columns)
         for arr in values.values():
             with np.errstate(all="ignore"):
@@ -128,9 +130,9 @@ class _Plain:
                     finite = finite and bool(np.isfinite(total))
                     continue
             finite = False
-            keep &= ~np.isnan(arr)
-        if keep.all():
-            rows: Any = np.arange(n)
+            keep = ~np.isnan(arr) if keep is None else keep & ~np.isnan(arr)
+        if keep is None or keep.all():
+            rows: Any = None
             take: Any = slice(None)
         else:
             if missing != "drop":
@@ -176,6 +178,7 @@ def _plain_plan(design: _formula.Design, template: pd.DataFrame) -> _Plain | Non
     plan = _Plain(response[0][0], tuple(columns))
     try:
         y, columns, rows, _ = plan.code(template, "drop", design)
+        rows = np.arange(len(template)) if rows is None else rows
         X = _matrix(columns, rows.size)
         coded = _formula.rebuild_design(design, template, "drop")
     except Exception:
@@ -211,23 +214,25 @@ class _FormulaCoder:
                 if self.boolean_response:
                     endog = _boolean_response(endog)
                 y, rows = endog.to_numpy(dtype=float), coded.rows
+                rows = None if rows.size == len(frame) else rows
                 X = coded.exog.to_numpy(dtype=float)
         except ValueError as exc:
             raise ValueError(f"partition {number}: {exc}") from None
-        # every row kept (the positions are 0..n-1): views, not copies
-        take = slice(None) if rows.size == len(frame) else rows
+        # every row kept (rows None): views, not copies
+        take = slice(None) if rows is None else rows
+        kept = len(frame) if rows is None else rows.size
         arrays: dict[str, FloatArray | None] = {}
         for key, column in self.row_columns.items():
             if isinstance(column, str):
                 arrays[key] = frame[column].to_numpy(dtype=float)[take]
             else:
-                arrays[key] = np.full(rows.size, float(column))
+                arrays[key] = np.full(kept, float(column))
         block = _Block(
             y=y,
             X=X,
             rows=arrays,
             index=frame.index[take],
-            dropped=len(frame) - rows.size,
+            dropped=len(frame) - kept,
             columns=columns,
         )
         return _check_rows(block, number, self.positive, finite)

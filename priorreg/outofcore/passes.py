@@ -171,13 +171,32 @@ class ColumnStats:
         self.moments: tuple[Any, Any, Any] | None = None
         if moments:
             self.moments = (0.0, np.zeros(k), np.zeros(k))
+        self._squares: FloatArray | None = None  # the chunks' squared deviations, reused
 
     def add(self, cols: FloatArray, w: FloatArray | None) -> None:
         """A chunk of rows of the columns (unweighted) and their weights."""
         np.minimum(self.x_min, cols.min(axis=0), out=self.x_min)  # NaN propagates, as X.min()
         np.maximum(self.x_max, cols.max(axis=0), out=self.x_max)
         if self.moments is not None:
-            self.moments = _chan(self.moments, _moments(cols, w))
+            self.moments = _chan(self.moments, self._chunk_moments(cols, w))
+
+    def _chunk_moments(self, cols: FloatArray, w: FloatArray | None) -> tuple[float, Any, Any]:
+        """:func:`_moments` of a chunk, its squared deviations written into one reused buffer.
+
+        A chunk-sized temporary per chunk would be a fresh ``mmap`` in
+        Dask's workers (:class:`priorreg.outofcore.irls_pass._Sweep`).
+        """
+        m = cols.shape[0]
+        if m == 0:
+            return _moments(cols, w)
+        w = np.ones(m) if w is None else w
+        total = float(w.sum())
+        mean = (w @ cols) / total
+        if self._squares is None or self._squares.shape[0] < m:
+            self._squares = np.empty(cols.shape, order="F")
+        squares = np.subtract(cols, mean, out=self._squares[:m])
+        np.square(squares, out=squares)
+        return total, mean, w @ squares
 
     def sums(self) -> dict[str, Any]:
         """``x_min``, ``x_max`` and, when counted, ``x_mom`` (merged by :func:`_merge`)."""
