@@ -358,3 +358,31 @@ def test_progress_shows_the_first_pass_as_the_fits_first(capsys):
         assert f"priorreg: IRLS pass {i}\n" in err
         assert f"priorreg: IRLS pass {i} done in" in err
     assert f"IRLS iteration {res.iterations}:" in err
+
+
+def test_counts_of_a_live_column_cover_the_whole_first_chunk():
+    """Oracle: dense numpy counts over every row of one 8192-row chunk.
+
+    The first chunk is screened in two pieces (:data:`_SCREEN_ROWS` or more
+    rows, then the rest). A continuous column leaves the screen on the first
+    piece; a column that separates (non-zero only on the lower side, and only
+    after row 3000) stays counted, so its counts must be those of all the rows.
+    """
+    from priorreg.outofcore.irls_pass import _SCREEN_ROWS
+
+    rng = np.random.default_rng(5)
+    n = 8192
+    side = np.where(rng.uniform(size=n) < 0.4, -1.0, 0.0)
+    continuous = rng.normal(size=n)
+    late = np.where((np.arange(n) >= 3000) & (side < 0), rng.uniform(1.0, 2.0, n), 0.0)
+    X = np.asfortranarray(np.column_stack([continuous, late]))
+    assert 3000 > _SCREEN_ROWS  # the separating rows lie beyond the first piece
+    scale = np.ones(2)
+    sums = _counts(X, side, scale)
+    nz = np.abs(late) > _TOL
+    assert sums["sep_nonzero"][1] == np.count_nonzero(nz)
+    assert sums["sep_lower"][1] == np.count_nonzero(nz & (side < 0))
+    assert sums["sep_upper"][1] == 0
+    alone, counts, _ = _verdicts(sums)
+    assert alone.tolist() == [False, True]
+    assert counts.tolist() == [np.count_nonzero(nz)]

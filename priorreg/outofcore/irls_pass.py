@@ -63,6 +63,10 @@ __all__ = ["Asks", "PointSpec", "glm_point", "loglike_constant", "starting_mu", 
 #: all the rows whatever the chunking, is bounded alike.
 _PASS_ROWS = 8192
 
+#: Fewest rows of a partition's first chunk screened for separation on their own
+#: (:class:`_SeparationCounts`): continuous columns leave the screen on them.
+_SCREEN_ROWS = 1024
+
 #: Rows gathered before their distinct rows are pooled (``np.unique`` per
 #: 8192-row chunk would sort 8 times as often).
 _DISTINCT_BATCH = 65536
@@ -111,7 +115,7 @@ class _SeparationCounts:
     row at a bound has been seen (so whether any row at a bound is reached
     is decided). Its partial counts keep both facts through the merge; a
     column that can still separate is counted in full. A design of
-    continuous columns is thus screened on its first chunk.
+    continuous columns is thus screened on its first rows (:data:`_SCREEN_ROWS`).
     """
 
     def __init__(self, side: FloatArray, scale: FloatArray, max_rows: int) -> None:
@@ -128,6 +132,7 @@ class _SeparationCounts:
         self.pooled: tuple[FloatArray, FloatArray] | None = (np.zeros((0, k + 1)), np.zeros(0))
         self.batch: list[FloatArray] = []
         self.batch_rows = 0
+        self.first = True
 
     def add(self, rows: slice, X: FloatArray) -> None:
         """Count a chunk: ``|x/scale| > tol`` on the side of the row's bound (or against it).
@@ -135,13 +140,22 @@ class _SeparationCounts:
         With ``s`` the row's side, ``|x| > tol`` and ``s x > 0`` is ``x > tol``
         on the upper side and ``x < -tol`` on the lower one.
         """
-        if self.pooled is None and not self.live.size:
-            return
         side = self.side[rows]
+        if self.first:
+            # the first rows alone (more than the distinct rows pooled) tell a design
+            # of continuous columns: its later rows are not copied nor counted at all
+            self.first = False
+            head = min(max(_SCREEN_ROWS, self.max_rows + 1), side.size)
+            self._add(X[:head], side[:head])
+            X, side = X[head:], side[head:]
+        self._add(X, side)
+
+    def _add(self, X: FloatArray, side: FloatArray) -> None:
+        if (self.pooled is None and not self.live.size) or not side.size:
+            return
         if self.pooled is not None:  # the rows as they are: scaled when the scale is final
             self.batch.append(np.column_stack([X, side]))
             self.batch_rows += side.size
-            # the first chunk alone tells a design of continuous columns
             if self.batch_rows >= _DISTINCT_BATCH or not self.pooled[0].shape[0]:
                 self._pool()
         live = self.live
