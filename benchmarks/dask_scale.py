@@ -24,7 +24,9 @@ and the peak resident memory of the client and the workers together
 (sampled every 0.1 s), which stays far below the data size. A breakdown of
 one partition in this process (one BLAS thread, as each Dask worker) shows
 where a pass's time goes: reading, coding the design (the numeric coder and
-patsy for comparison), the scan's sweep and one IRLS pass's work.
+patsy for comparison), the scan's sweep and one IRLS pass's work, under the
+workers' allocation setting (``MALLOC_TRIM_THRESHOLD_``), with the page faults
+each step makes.
 
 Usage::
 
@@ -44,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import shutil
 import threading
 import time
@@ -127,8 +130,14 @@ def spread(values: list[float]) -> str:
     return f"{np.median(values):7.2f} s (range {min(values):.2f}-{max(values):.2f})"
 
 
-def partition_breakdown(ridge, glm, path: Path, columns: list[str], repeat: int) -> None:
-    """Where one partition's CPU time goes, in this process with one BLAS thread."""
+def partition_breakdown(
+    ridge, glm, path: Path, columns: list[str], repeat: int, setting: str | None
+) -> None:
+    """Where one partition's CPU time goes, in this process with one BLAS thread.
+
+    ``setting``: the workers' malloc setting, applied in this process already
+    (:func:`workers_malloc`), or ``None``.
+    """
     import statsmodels.api as sm
     from threadpoolctl import threadpool_limits
 
@@ -179,15 +188,55 @@ def partition_breakdown(ridge, glm, path: Path, columns: list[str], repeat: int)
     with threadpool_limits(limits=1, user_api="blas"):
         for label, fn in steps:
             times = []
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             for _ in range(repeat):
                 start = time.process_time()  # CPU: a loaded machine inflates wall time
                 fn()
                 times.append(time.process_time() - start)
-            out.append((label, float(np.median(times))))
+            faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / repeat
+            out.append((label, float(np.median(times)), faults))
     floor = out[1][1]
-    print(f"one partition ({len(frame):,} rows, {first.name}), one BLAS thread, CPU time medians:")
-    for label, seconds in out:
-        print(f"  {label:<36} {seconds * 1e3:8.1f} ms  {seconds / floor:5.2f}x the floor")
+    print(
+        f"one partition ({len(frame):,} rows, {first.name}), one BLAS thread, CPU time medians"
+        f" and page faults per call; allocation as in Dask's workers ({setting}):"
+        if setting
+        else f"one partition ({len(frame):,} rows, {first.name}), one BLAS thread, CPU time "
+        "medians and page faults per call (this process's allocation, not the workers'):"
+    )
+    for label, seconds, faults in out:
+        print(
+            f"  {label:<36} {seconds * 1e3:8.1f} ms  {seconds / floor:5.2f}x the floor"
+            f"  {faults:7.0f} faults"
+        )
+
+
+def workers_malloc() -> str | None:
+    """Give this process the malloc setting Dask's nanny starts its workers with, if any.
+
+    ``distributed.nanny.pre-spawn-environ`` sets ``MALLOC_TRIM_THRESHOLD_`` (65536
+    by default), which also turns off glibc's adaptive mmap threshold: in the
+    workers every array of 128 KiB or more is a fresh ``mmap`` whose pages fault
+    on first touch. The breakdown is timed under the same setting (glibc only).
+    """
+    import ctypes
+    import ctypes.util
+
+    import dask
+
+    value = (dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}).get(
+        "MALLOC_TRIM_THRESHOLD_"
+    )
+    name = ctypes.util.find_library("c")
+    if value is None or name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold = -1  # glibc's malloc.h
+        if libc.mallopt(m_trim_threshold, int(value)) != 1:
+            return None
+    except (OSError, AttributeError, ValueError):
+        return None
+    return f"MALLOC_TRIM_THRESHOLD_={value}"
 
 
 @contextlib.contextmanager
@@ -396,7 +445,9 @@ def main() -> None:
         cluster.close()
     # after the client is closed: its threads' CPU would count in process_time
     columns = ["y", "count", *names]
-    partition_breakdown(ridge_model, glm_model, path, columns, max(args.repeat, 5))
+    # worker processes (not the threaded scheduler's threads) allocate as Dask's nanny says
+    setting = workers_malloc() if args.scheduler != "threads" else None
+    partition_breakdown(ridge_model, glm_model, path, columns, max(args.repeat, 5), setting)
     if not args.keep:
         shutil.rmtree(path)
 
