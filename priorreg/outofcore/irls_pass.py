@@ -16,9 +16,9 @@ part of the weighted working problem's Gram matrix:
 
 the chunks' Gram matrix by ``syrk``, and at the end the partition's
 triangular factor, Cholesky of ``G`` when well conditioned, else Householder
-QR of the chunks (:class:`~priorreg.outofcore.working.WorkingFactor`). The n x k design
-matrix is never written. The deviance and Pearson sums are one-dimensional
-work on the means. With a canonical link :math:`g' = 1/V`, so
+QR of the chunks (:class:`~priorreg.outofcore.working.WorkingFactor`). Neither the
+n x k design matrix nor any n-length array is written (:class:`_Sweep`): the
+deviance and Pearson sums are summed chunk by chunk too. With a canonical link :math:`g' = 1/V`, so
 :math:`W = w V(\mu)` and :math:`g'(\mu)(y - \mu) = (y - \mu)/V(\mu)`
 (:func:`priorreg.canonical.unit_working`, whose :func:`~priorreg.canonical.canonical_pair`
 decides the pair for both backends).
