@@ -376,7 +376,7 @@ def test_counts_of_a_live_column_cover_the_whole_first_chunk():
     continuous = rng.normal(size=n)
     late = np.where((np.arange(n) >= 3000) & (side < 0), rng.uniform(1.0, 2.0, n), 0.0)
     X = np.asfortranarray(np.column_stack([continuous, late]))
-    assert 3000 > _SCREEN_ROWS  # the separating rows lie beyond the first piece
+    assert _SCREEN_ROWS < 3000  # the separating rows lie beyond the first piece
     scale = np.ones(2)
     sums = _counts(X, side, scale)
     nz = np.abs(late) > _TOL
