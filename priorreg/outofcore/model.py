@@ -39,6 +39,18 @@ from priorreg.units import units_message_from_sd
 
 _NO_ROWS = np.empty(0)
 
+#: The attributes the scan sets on a model: :meth:`_DaskModel._setup_from_scan`,
+#: the prior and penalty setup it calls (``priorreg.base``) and the models'
+#: ``_scanned`` (the GLM's ``wnobs`` and ``_y_mean``). Before the scan, reading
+#: one of them (or a property computed from them: ``exog_names``,
+#: ``penalty_matrix``, ...) makes the scan; any other missing name is an
+#: ``AttributeError`` at once, with no pass (:meth:`_DaskModel.__getattr__`).
+SCAN_ATTRIBUTES = frozenset({
+    "_scan", "_y_mean", "bounds", "data", "intercept_idx", "k_constant", "k_params",
+    "n_dropped", "nobs", "penalty", "penalty_components", "penalty_kind", "prior_spec",
+    "prior_values", "standardize", "units_message", "wnobs",
+})  # fmt: skip
+
 
 # ------------------------------------------------------------- the scan
 def _glm_arrays(block: _Block, family: Any) -> tuple[FloatArray, FloatArray, FloatArray, Any]:
@@ -260,10 +272,18 @@ class _DaskModel:
             self._scan_now()
 
     def __getattr__(self, name: str) -> Any:
-        """An attribute of the scan read before the first fit: the scan, now (one pass)."""
-        pending = self.__dict__.get("_pending")
-        if pending is None or name.startswith("__"):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        """An attribute of the scan read before the scan: the scan, now (one pass).
+
+        Only the names the scan sets (:data:`SCAN_ATTRIBUTES`), and so the
+        properties computed from them, make the scan. Any other missing name
+        (a typo, or the probes of ``hasattr``, ``copy``, ``pickle``, IPython
+        and numpy: ``_repr_html_``, ``__array__``, ...) is an
+        ``AttributeError`` at once, without reading the data.
+        """
+        if name not in SCAN_ATTRIBUTES or self.__dict__.get("_pending") is None:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+            )
         self._scan_now()
         return getattr(self, name)
 
