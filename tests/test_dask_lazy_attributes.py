@@ -37,10 +37,12 @@ F = sm.families
 FORMULA = "y ~ x1 + x2"
 PRIOR = {"Intercept": 0.1, "x1": 0.25, "x2": 0.0}  # b0 != 0: the scan rides on the start
 #: a typo, then what hasattr-style probes ask: IPython's display formatters,
-#: scikit-learn's clone, numpy's array conversion, sized and iterable checks
+#: pandas' type checks, scikit-learn's clone, numpy's array conversion, sized
+#: and iterable checks
 PROBES = (
     "nbos",
     "exog_name",
+    "_typ",
     "_repr_html_",
     "_repr_mimebundle_",
     "_ipython_display_",
@@ -152,9 +154,10 @@ def test_an_unknown_name_on_a_formula_ridge_reads_no_data(labels):
 
 
 def test_library_probes_on_an_unscanned_glm_read_no_data(labels):
-    """numpy, copy, deepcopy, scikit-learn's clone, pickle and repr: no pass, still unscanned."""
+    """numpy, pandas, copy, deepcopy, sklearn's clone, pickle, repr: no pass, still unscanned."""
     df = _frame()
     model = _glm(_dask(df))
+    assert not pd.isna(model)  # pandas probes _typ
     wrapped = np.asarray(model, dtype=object)  # numpy probes __array__, __array_interface__, ...
     assert wrapped.shape == ()
     assert wrapped.item() is model
