@@ -129,3 +129,28 @@ def fit_groups_cli(tmp_path, frame, lam, *extra, penalty=True):
     groups = ["--penalty", str(tmp_path / "pen.json")] if penalty else []
     args = ["fit", "z ~ a + b + c", "--data", str(tmp_path / "d.csv"), "--lam", lam]
     return cli.main([*args, *groups, *extra])
+
+
+@pytest.fixture
+def synchronous():
+    """Dask's synchronous scheduler for the test (files opt in with ``usefixtures``)."""
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+@pytest.fixture
+def labels(monkeypatch):
+    """The label of every pass over Dask partitions made from here on."""
+    from priorreg.outofcore import passes
+
+    seen: list[str] = []
+    original = passes._compute
+
+    def counting(obj, progress, label):
+        seen.append(label)
+        return original(obj, progress, label)
+
+    monkeypatch.setattr(passes, "_compute", counting)
+    return seen

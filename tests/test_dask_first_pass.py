@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 
-import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -21,7 +20,6 @@ import statsmodels.api as sm
 from bounds import MARGIN, glm_newton_step
 
 import priorreg as pr
-from priorreg.outofcore import passes as _passes
 from priorreg.outofcore.irls_pass import _SeparationCounts
 from priorreg.outofcore.separation import counts_exact
 from priorreg.separation import _TOL
@@ -29,24 +27,7 @@ from priorreg.separation import _TOL
 F = sm.families
 
 
-@pytest.fixture(autouse=True)
-def synchronous():
-    with dask.config.set(scheduler="synchronous"):
-        yield
-
-
-@pytest.fixture
-def labels(monkeypatch):
-    """The label of every pass made from here on."""
-    seen: list[str] = []
-    original = _passes._compute
-
-    def counting(obj, progress, label):
-        seen.append(label)
-        return original(obj, progress, label)
-
-    monkeypatch.setattr(_passes, "_compute", counting)
-    return seen
+pytestmark = pytest.mark.usefixtures("synchronous")  # tests/conftest.py
 
 
 def _poisson_frame(n=6000, seed=3):

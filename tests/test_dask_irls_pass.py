@@ -10,7 +10,6 @@ statsmodels' log-likelihood at that fit's own means.
 
 from __future__ import annotations
 
-import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -28,10 +27,7 @@ F = sm.families
 L = sm.families.links
 
 
-@pytest.fixture(autouse=True)
-def synchronous():
-    with dask.config.set(scheduler="synchronous"):
-        yield
+pytestmark = pytest.mark.usefixtures("synchronous")  # tests/conftest.py
 
 
 CASES = [

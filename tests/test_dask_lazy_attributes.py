@@ -20,7 +20,6 @@ import copy
 import pickle
 import re
 
-import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -30,7 +29,6 @@ from bounds import MARGIN, glm_newton_step
 from sklearn.base import clone
 
 import priorreg as pr
-from priorreg.outofcore import passes as _passes
 from priorreg.outofcore.model import SCAN_ATTRIBUTES, _DaskModel
 
 F = sm.families
@@ -59,24 +57,7 @@ PROBES = (
 SCAN_PROPERTIES = ("exog_names", "endog_names", "penalty_matrix", "penalty_weights")
 
 
-@pytest.fixture(autouse=True)
-def synchronous():
-    with dask.config.set(scheduler="synchronous"):
-        yield
-
-
-@pytest.fixture
-def labels(monkeypatch):
-    """The label of every pass made from here on."""
-    seen: list[str] = []
-    original = _passes._compute
-
-    def counting(obj, progress, label):
-        seen.append(label)
-        return original(obj, progress, label)
-
-    monkeypatch.setattr(_passes, "_compute", counting)
-    return seen
+pytestmark = pytest.mark.usefixtures("synchronous")  # tests/conftest.py
 
 
 def _frame(n=900, seed=21):

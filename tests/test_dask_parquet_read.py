@@ -23,15 +23,12 @@ from priorreg.outofcore import parquet_read
 from priorreg.outofcore.passes import _inlined, _Read
 
 # dask's Parquet reader calls reset_index(inplace=True), deprecated in pandas 3.1
-pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:pandas.errors.Pandas4Warning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The inplace keyword:pandas.errors.Pandas4Warning"),
+    pytest.mark.usefixtures("synchronous"),  # tests/conftest.py
+]
 
 F = sm.families
-
-
-@pytest.fixture(autouse=True)
-def synchronous():
-    with dask.config.set(scheduler="synchronous"):
-        yield
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 
-import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -23,10 +22,7 @@ from priorreg import separation as sep
 F = sm.families
 
 
-@pytest.fixture(autouse=True)
-def synchronous():
-    with dask.config.set(scheduler="synchronous"):
-        yield
+pytestmark = pytest.mark.usefixtures("synchronous")  # tests/conftest.py
 
 
 def record(call):
