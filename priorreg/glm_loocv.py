@@ -1,7 +1,7 @@
 r"""The approximate leave-one-out deviance of a GLM fit and its derivative on :math:`\log\lambda`.
 
 At a converged fit with linear predictor :math:`\eta`, means :math:`\mu`,
-working residuals :math:`e_i = g'(\mu_i)(y_i - \mu_i)` and leverages
+working residuals :math:`e_i = s_i\, g'(\mu_i)(y_i - \mu_i)` and leverages
 :math:`h_i = W_i x_i'A^{-1}x_i` (:math:`A = X'WX + \lambda L`), one Newton
 step from the full fit towards the fit without row ``i`` gives
 
@@ -18,7 +18,8 @@ converged fits (:math:`\rho = \log\lambda`, :math:`\dot{} = d/d\rho`,
 .. math::
 
     \dot\eta = X\dot b,\quad \dot\mu = s\,\dot\eta / g'(\mu),\quad
-    \dot e = \big(g''(\mu)(y - \mu) - g'(\mu)\big)\dot\mu,
+    \dot e = s\big(g''(\mu)(y - \mu) - g'(\mu)\big)\dot\mu
+           = \big(g''(\mu)(y - \mu) - g'(\mu)\big)\dot\eta / g'(\mu),
 
     \dot h_i = \dot W_i\, x_i'A^{-1}x_i - W_i\, x_i'A^{-1}(H_1 + \lambda L)A^{-1}x_i,
     \qquad \dot W = \partial_\eta W \odot \dot\eta,\quad H_1 = X'\mathrm{diag}(\dot W)X,
@@ -49,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from priorreg._typing import FloatArray
+from priorreg.glm_loocv_rows import working_residual
 from priorreg.gram_irls import GramPoint, _cholesky
 from priorreg.gram_leverage import gram_along, quadratic_forms
 from priorreg.irls import ArrayData, IRLSProblem
@@ -124,8 +126,8 @@ def loocv_at_fit(
     y = model.endog_response
     with np.errstate(all="ignore"):
         dh = dW * q - W * r
-        e = g1 * (y - mu)
-        de = (fam.link.deriv2(mu) * (y - mu) - g1) * (sign * deta / g1)
+        e = working_residual(fam.link, y, eta, mu)  # s g'(mu)(y - mu)
+        de = (fam.link.deriv2(mu) * (y - mu) - g1) * (deta / g1)  # s^2 = 1
         ratio = h / (1.0 - h)
         eta_loo = eta - e * ratio
         deta_loo = deta - de * ratio - e * dh / (1.0 - h) ** 2

@@ -35,6 +35,7 @@ from priorreg import families as _families
 from priorreg._typing import FloatArray
 from priorreg.bounded import ReducedProblem
 from priorreg.exceptions import kept_warnings
+from priorreg.glm_loocv_rows import loo_predictor
 from priorreg.gram import unpenalized
 from priorreg.linalg import PathFactor, factorize
 from priorreg.link_slope import slope_sign
@@ -193,10 +194,11 @@ class IRLSData(Protocol[P, S]):
     .. math::
 
         \frac{1}{n}\sum_i f_i\, d_i\big(y_i, g^{-1}(\eta_i - e_i h_i / (1 - h_i))\big),
-        \qquad e_i = g'(\mu_i)(y_i - \mu_i),
+        \qquad e_i = s_i\, g'(\mu_i)(y_i - \mu_i),
 
     with the leverages :math:`h_i` of the working model ``factor`` at
-    ``lam`` (:mod:`priorreg.glm_loocv`; :math:`n = \sum_i f_i`).
+    ``lam`` (:mod:`priorreg.glm_loocv_rows`, :math:`s` the slope's sign of
+    :mod:`priorreg.link_slope`; :math:`n = \sum_i f_i`).
 
     In-memory arrays (:class:`ArrayData`, :class:`priorreg.gram_irls.GramData`)
     and Dask partitions (:class:`priorreg.outofcore.glm.DaskData`)
@@ -531,10 +533,8 @@ class ArrayData:
         """Approximate leave-one-out deviance at means ``mu`` with leverages ``h``."""
         p = self.problem
         family = p.family
-        gprime = family.link.deriv(mu)
-        e = gprime * (p.y - mu)
+        eta_loo = loo_predictor(family.link, p.y, eta, mu, h)  # sign of d mu/d eta included
         with np.errstate(all="ignore"):
-            eta_loo = eta - e * h / (1.0 - h)
             mu_loo = family.link.inverse(eta_loo)
             dev = family.resid_dev(p.y, mu_loo, var_weights=p.var_weights) ** 2
         total = float(np.sum(p.freq_weights * dev)) / float(p.freq_weights.sum())

@@ -29,6 +29,7 @@ from priorreg.bounded_results import bounded_results, check_cov_type
 from priorreg.bounds import refuse_several_penalties
 from priorreg.fits import FitRequest, GLMFit
 from priorreg.glm import PriorGLM
+from priorreg.glm_loocv_rows import loo_predictor
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import Box, PathSystem, irls_loop, working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
@@ -92,8 +93,7 @@ def _glm_loo(
     r = _at(block, family, _PointSpec(params))
     with np.errstate(all="ignore"):
         h = r.hat(block.X, family, row_map, k0, phi)
-        e = family.link.deriv(r.mu) * (r.resp - r.mu)
-        mu_loo = family.link.inverse(r.eta - e * h / (1.0 - h))
+        mu_loo = family.link.inverse(loo_predictor(family.link, r.resp, r.eta, r.mu, h))
         dev = family.resid_dev(r.resp, mu_loo, var_weights=r.var_w) ** 2
         return {"loo": float(np.sum(r.freq_w * dev))}
 
