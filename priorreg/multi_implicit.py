@@ -3,7 +3,7 @@ r"""Exact first and second derivatives in ``rho = log(lam)`` of a converged GLM 
 A GLM with several penalties has, at fixed ``lam``, the converged estimate
 :math:`\hat b(\rho)` of the penalized deviance
 :math:`D(b) + \sum_j \lambda_j (b - b_{0,j})'P_j(b - b_{0,j})`. Its score
-equation :math:`X'u = s`, :math:`u_i = w_{p,i}(y_i - \mu_i)/(V_i g'_i)`,
+equation :math:`X'u = s`, :math:`u_i = \sigma_i w_{p,i}(y_i - \mu_i)/(V_i g'_i)`,
 :math:`s = \sum_j \lambda_j P_j(\hat b - b_{0,j})`, differentiated once and
 twice along :math:`\rho` gives (Wood 2011, JRSS-B 73(1), appendix D; mgcv's
 ``gdi.c``), with the observed weights :math:`w_o` (equal to the Fisher
@@ -43,7 +43,14 @@ quantity is closed form except the per-observation second derivative
 families give neither :math:`V''` nor :math:`g'''`, so these two are
 central differences in :math:`\eta` of the closed-form :math:`w'` and
 :math:`w_o`, with step :math:`\epsilon^{1/3}\max(1, |\eta_i|)` (relative
-error about :math:`\epsilon^{2/3} \approx 4\cdot 10^{-11}`).
+error about :math:`\epsilon^{2/3} \approx 4\cdot 10^{-11}`). The closed-form
+:math:`w' = -w\,(V'/V + 2g''/g')\,\sigma/g'` and :math:`u` take the sign
+:math:`\sigma` of :math:`d\mu/d\eta` against :math:`1/g'(\mu)`
+(:func:`priorreg.link_slope.slope_sign`; 1 unless the inverse link is not
+one-to-one, -1 for the square-root link where :math:`\eta < 0`), so
+:math:`w'` and its difference :math:`w''` are those of the weights along
+:math:`\mu = g^{-1}(\eta)`; :math:`w_o`, the slope of :math:`u` in
+:math:`\eta`, has :math:`\sigma^2 = 1` and no sign.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ import numpy as np
 
 from priorreg._typing import FloatArray
 from priorreg.gram import signed_gram
+from priorreg.link_slope import slope_sign
 from priorreg.multi import Components
 from priorreg.multi_kernel import _inverse, gram
 
@@ -99,7 +107,8 @@ def _weights(model: Any, eta: FloatArray) -> tuple[FloatArray, FloatArray, Float
         rel_v = fam.variance.deriv(mu) / fam.variance(mu)
         rel_g = fam.link.deriv2(mu) / g1
         w = pw * fam.weights(mu)
-        dw = -w * (rel_v + 2.0 * rel_g) / g1
+        # d mu/d eta = s / g'(mu) (priorreg.link_slope): -1 for the square-root link at eta < 0
+        dw = -w * (rel_v + 2.0 * rel_g) * slope_sign(fam.link, eta, mu) / g1
         w_obs = w + w * (y - mu) * (rel_v + rel_g)
     return w, dw, w_obs
 
