@@ -20,7 +20,8 @@ w'\eta_2)X + \lambda L` the first and second derivatives of :math:`A = X'WX +
 
 With :math:`R = h/(1 - h)` (:math:`\dot R = \dot h/(1-h)^2`, :math:`\ddot R =
 \ddot h/(1-h)^2 + 2\dot h^2/(1-h)^3`), the working residual :math:`e(\eta) =
-g'(\mu)(y - \mu)` and its derivatives :math:`e_\eta, e_{\eta\eta}` in
+g'(\mu)(y - \mu)` (:func:`priorreg.glm_loocv_rows.working_residual`, whose slope
+sign is 1 for the canonical links here) and its derivatives :math:`e_\eta, e_{\eta\eta}` in
 :math:`\eta`, the leave-one-out predictor :math:`\eta_{-i} = \eta - eR` has
 
 .. math::
@@ -57,6 +58,7 @@ import numpy as np
 
 from priorreg._typing import FloatArray
 from priorreg.glm_loocv import LoocvAtFit
+from priorreg.glm_loocv_rows import working_residual
 from priorreg.gram_irls import GramPoint, _cholesky, _solve
 from priorreg.gram_leverage import gram_along, quadratic_forms
 from priorreg.irls import IRLSProblem
@@ -109,7 +111,7 @@ def loocv_curvature(
         gap = 1.0 - h
         R, dR = h / gap, dh / gap**2
         d2R = d2h / gap**2 + 2.0 * dh * dh / gap**3
-        e = fam.link.deriv(mu) * (y - mu)
+        e = working_residual(fam.link, y, eta, mu)
         e_eta = _residual_slope(fam, y, eta)
         step = _STEP * np.maximum(1.0, np.abs(eta))
         up, down = _residual_slope(fam, y, eta + step), _residual_slope(fam, y, eta - step)

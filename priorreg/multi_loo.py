@@ -7,12 +7,13 @@ leave-one-out linear predictor, at the converged fit at ``rho = log(lam)``:
 .. math::
 
     \eta_{-i} \approx \eta_i - \frac{e_i h_{ii}}{1 - h_{ii}},\qquad
-    e_i = g'(\mu_i)(y_i - \mu_i),\quad
+    e_i = s_i\, g'(\mu_i)(y_i - \mu_i),\quad
     h_{ii} = w_i x_i'(X'WX + S)^{-1}x_i,
 
     \mathrm{LOOCV} = \frac{1}{n}\sum_i f_i\, d_i(y_i, \mu_{-i}),
 
-``d_i`` the unit deviance and ``f_i`` the frequency weights. It has no
+``d_i`` the unit deviance, ``f_i`` the frequency weights and :math:`s_i`
+the slope's sign of :mod:`priorreg.link_slope` (:mod:`priorreg.glm_loocv_rows`). It has no
 cheap exact Hessian, so the lams are chosen derivative-free: Nelder-Mead
 on ``rho`` over converged fits (each warm-started from the last), from the
 GCV optimum (its exact Newton search, :func:`priorreg.multi_fit.select_glm`).
