@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -82,14 +81,12 @@ def _fit():
 
 def _fit_dask():
     X, y, prior = sqrt_poisson()
-    with dask.config.set(scheduler="synchronous"):
-        model = pr.PriorGLM(
-            da.from_array(y, chunks=150), da.from_array(X, chunks=(150, X.shape[1])),
-            family=SQRT_POISSON, prior=prior,
-        )  # fmt: skip
-        res = model.fit(lam=LAM, tol=1e-13)
-        loocv = res.loocv
-    return np.asarray(res.params), loocv
+    model = pr.PriorGLM(
+        da.from_array(y, chunks=150), da.from_array(X, chunks=(150, X.shape[1])),
+        family=SQRT_POISSON, prior=prior,
+    )  # fmt: skip
+    res = model.fit(lam=LAM, tol=1e-13)
+    return np.asarray(res.params), res.loocv
 
 
 def test_loo_predictor_is_the_working_models_leave_one_out_row_by_row():
@@ -106,6 +103,7 @@ def test_loo_predictor_is_the_working_models_leave_one_out_row_by_row():
     assert np.sum(np.abs(old - bf.eta_loo) > 1e3 * bf.row_tol) >= 2
 
 
+@pytest.mark.usefixtures("synchronous")
 @pytest.mark.parametrize("backend", ["memory", "dask"])
 def test_loocv_value_is_the_mean_deviance_of_the_brute_force_predictions(backend):
     X, y, prior, L, res = _fit()
