@@ -40,3 +40,21 @@ def sqrt_poisson(seed=4, n=400, k=6):
     beta[0] = 2.0
     y = rng.poisson(np.maximum(X @ beta, 0.05) ** 2).astype(float)
     return X, y, beta + rng.normal(scale=0.3, size=k)
+
+
+def sqrt_negbin(seed=3, n=200):
+    """``(X, y, beta)``: negative binomial (alpha 1), square-root link, a U-shaped mean.
+
+    ``mu = (X beta)^2`` with a covariate uniform on [-2, 2] whose coefficient
+    makes the linear predictor cross zero: about a third of the rows have
+    ``eta`` well below 0 and few are near 0. The Fisher weights
+    ``4 / (1 + eta^2)`` are not constant (Poisson's are, with this link), so
+    their slope in ``eta`` shows the sign of ``d mu/d eta``.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2.0, 2.0, n)
+    X = np.column_stack([np.ones(n), x, rng.normal(size=(n, 3))])
+    beta = np.array([0.5, 1.5, 0.3, -0.2, 0.1])
+    mu = (X @ beta) ** 2
+    y = rng.negative_binomial(1.0, 1.0 / (1.0 + mu)).astype(float)  # var mu + mu^2
+    return X, y, beta
