@@ -10,7 +10,9 @@ Minimises the penalized deviance
 Each step solves the weighted linear problem
 :math:`(X'WX + \lambda L) b = X'W(z - o) + \lambda L b_0` with working
 weights :math:`W = w / (V(\mu) g'(\mu)^2)` and working response
-:math:`z = \eta + g'(\mu)(y - \mu)` through the linear kernel
+:math:`z = \eta + s\, g'(\mu)(y - \mu)` (:math:`s` the sign of the inverse
+link's slope, :mod:`priorreg.link_slope`: 1 but for the square-root link at
+:math:`\eta < 0`) through the linear kernel
 (:func:`priorreg.linalg.factorize`), halving the step while the penalized
 deviance increases, until its relative change
 :math:`|P_t - P_{t-1}| / (|P_t| + 0.1)` is below ``tol``.
