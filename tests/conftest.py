@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -154,3 +155,20 @@ def labels(monkeypatch):
 
     monkeypatch.setattr(passes, "_compute", counting)
     return seen
+
+
+def search_gradient(model, criterion, lam, maxiter=200, tol=1e-13):
+    """The GLM penalty search's exact derivative of ``criterion`` in log(lam) at ``lam``.
+
+    The search (:class:`priorreg.glm_search.GLMSearch`) evaluates ``lam`` by a
+    converged Gram-route fit first; both its value and derivative must exist.
+    """
+    from priorreg.glm_search import GLMSearch
+
+    search = GLMSearch(model, criterion, maxiter, tol)
+    search._start()
+    search.evaluate(lam)
+    assert math.isfinite(search.trials[lam].value)  # a converged Gram-route fit
+    grad = search.gradient(lam)
+    assert grad is not None
+    return grad
