@@ -46,8 +46,8 @@ the targets (which are reported, not asserted):
 
 - GCV and REML selection within 3x of one ``X.T @ X``, LOOCV within 6x,
   and at least 20x faster than RidgeCV;
-- k > n: GCV selection within 5x of one ``X @ X.T``, at least 3x faster than
-  RidgeCV.
+- k > n: GCV selection within 4x of one ``X @ X.T`` (issue 12's target; 5x
+  before it), at least 3x faster than RidgeCV.
 
 Run ``python benchmarks/linear_path.py`` (add ``--quick`` for a run of seconds).
 """
@@ -197,7 +197,7 @@ def wide(n: int, k: int, lams: np.ndarray, repeats: int) -> None:
     print(f"{'X @ X.T (floor)':34s}{t_gram:10.3f}{1.0:10.2f}")
     ratio = t_gcv / t_gram
     label = "priorreg fit(lam='gcv')"
-    print(f"{label:34s}{t_gcv:10.3f}{ratio:10.2f}   <= 5x: {verdict(ratio <= 5)}")
+    print(f"{label:34s}{t_gcv:10.3f}{ratio:10.2f}   <= 4x: {verdict(ratio <= 4)}")
     print(f"{'  the same, then .bse':34s}{t_bse:10.3f}{t_bse / t_gram:10.2f}")
     print(f"{'sklearn RidgeCV (1 repeat)':34s}{t_sk:10.3f}{t_sk / t_gram:10.2f}")
     speedup = t_sk / t_gcv
