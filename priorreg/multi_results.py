@@ -253,7 +253,8 @@ def out_of_core_class(base: type) -> type:
     """Several-penalty results over a Dask results class ``base`` (one class per base).
 
     The Dask class's own ``loocv`` (one pass) and lazy ``hat_diag`` run at
-    weight 1 on the combined penalty ``S`` of the fit's model.
+    weight 1 on the combined penalty ``S`` of the fit's model (a GLM's
+    criteria, ``loocv`` among them, read the fit's own ``lam``, 1, already).
     """
 
     def at_unit(prop: Any) -> cached_property:
@@ -275,4 +276,7 @@ def out_of_core_class(base: type) -> type:
         "reml": MultiRidgeResults.reml,
         "compatibility_test": MultiRidgeResults.compatibility_test,
     }
+    if issubclass(base, PriorGLMResults):  # criteria read the fit's own lam, 1
+        del namespace["loocv"], namespace["reml"]
+        namespace["compatibility_test"] = MultiGLMResults.compatibility_test
     return type(f"Multi{base.__name__}", (_MultiMixin, base), namespace)

@@ -33,12 +33,14 @@ from priorreg.glm_loocv_rows import loo_predictor
 from priorreg.glm_results import PriorGLMResults, PriorGLMResultsWrapper
 from priorreg.irls import Box, PathSystem, irls_loop, working_selector
 from priorreg.linalg import PathFactor, factorize_triangular
+from priorreg.multi_dask import combine_in_place, has_several_penalties
 from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_iteration
 from priorreg.outofcore.first_pass import fold_scan, template_setup
 from priorreg.outofcore.irls_pass import Asks, glm_point, loglike_constant
 from priorreg.outofcore.irls_pass import PointSpec as _PointSpec
 from priorreg.outofcore.irls_pass import starting_mu as _starting_mu
 from priorreg.outofcore.model import _NO_ROWS, _DaskModel, _glm_arrays, init_like
+from priorreg.outofcore.multi_glm import fit_several
 from priorreg.outofcore.passes import _Block, _Source
 from priorreg.outofcore.prediction import DaskResultsRows
 
@@ -360,6 +362,9 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         refuse_several_penalties(self.bounds, getattr(self, "penalty_components", None))
         self.wnobs = float(self._scan["wnobs"])
         self._y_mean = float(self._scan["y_sum"]) / self.nobs
+        lams = self.__dict__.get("_fixed_lams")
+        if lams is not None:  # a fit at fixed lams of several penalties (multi_glm)
+            combine_in_place(self, lams)
 
     @property
     def problem(self) -> None:  # type: ignore[override]
@@ -382,6 +387,8 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
         the separation check, a property of the data, is made once per model,
         as in memory.
         """
+        if has_several_penalties(self):  # S and b0* at fixed lams (multi_glm)
+            return fit_several(self, *args, **kwargs)
         state = _FitState()
         if self.__dict__.get("_pending") is not None:  # the scan rides on the first point
             fold_scan(self, state)

@@ -22,6 +22,7 @@ from priorreg.bounded_glm import model_class as bounded_model_class
 from priorreg.bounds import resolve_bounds
 from priorreg.glm import PriorGLM, _boolean_response
 from priorreg.linear import PriorRidge
+from priorreg.multi_dask import standardize_components
 from priorreg.options import row_sources
 from priorreg.outofcore.coding import (
     _TEMPLATE_ROWS,
@@ -341,7 +342,10 @@ class _DaskModel:
         sd = np.sqrt(m2 / total) if total > 0 else np.zeros(self.k_params)
         if standardize:  # as priorreg.penalty.standardize_penalty
             sd = np.where(sd > 0, sd, 1.0)
-            self.penalty_matrix = sd[:, None] * self.penalty_matrix * sd[None, :]
+            if self.penalty_components is not None:  # each component, as in memory
+                standardize_components(self, sd)
+            else:
+                self.penalty_matrix = sd[:, None] * self.penalty_matrix * sd[None, :]
         elif penalty is None:  # as the in-memory model (priorreg.base)
             names = [str(n) for n in self.exog_names]
             self.units_message = units_message_from_sd(sd, self.penalty_weights > 0, names)
