@@ -135,6 +135,12 @@ def _assert_same_fit(res, ref, model):
     assert res.aic == pytest.approx(ref.aic, abs=slack + 2 * k * drift)
     gcv_rel = slack / ref.deviance + 2 * k * drift / (n - ref.edf)
     assert res.gcv == pytest.approx(ref.gcv, rel=gcv_rel)
+    assert res.ubre == pytest.approx(ref.ubre, abs=(slack + 2 * k * drift) / n)
+    # Laplace REML: D / 2, the penalty (its gradient times the radius) and log-dets (k drift each)
+    assert res.reml == pytest.approx(ref.reml, abs=slack + 2 * k * drift + g_dev * radius)
+    # intervals b +- z bse: the radius plus z bse drift
+    ci_a, ci_b = np.asarray(res.conf_int()), np.asarray(ref.conf_int())
+    np.testing.assert_allclose(ci_a, ci_b, rtol=0, atol=radius + 2 * np.max(ref.bse) * drift)
     # the means: mu_i = g^-1(eta_i) moves by |x_i' db| relatively (log link) or less
     np.testing.assert_allclose(np.asarray(res.fittedvalues.compute()), mu, rtol=drift)
     # leverages w_i x_i' A^-1 x_i: W and A^-1 each within drift
