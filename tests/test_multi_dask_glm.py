@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from bounds import EPS, MARGIN, cond, solve_rtol
+from bounds import EPS, MARGIN, cond, sensitivity, solve_rtol
 
 import priorreg as pr
 from priorreg.outofcore import DaskPriorGLM, DaskPriorRidge
@@ -39,6 +39,8 @@ def _frame(family, n=600, seed=21):
     df["expo"] = rng.uniform(0.5, 2.0, n)
     if isinstance(family, F.Poisson):
         df["y"] = rng.poisson(df.expo * np.exp(eta)).astype(float)
+    elif isinstance(family, F.Gamma):
+        df["y"] = rng.gamma(4.0, np.exp(eta) / 4.0)
     else:
         df["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
     return df
@@ -87,6 +89,8 @@ CASES = {
     "binomial-matrices-shared-prior": (
         F.Binomial(), "matrices", {"x1": 0.3, "x3": -0.1}, {}
     ),
+    # a family whose scale is estimated (Pearson), a non-canonical link
+    "gamma-log-groups-own-priors": (F.Gamma(F.links.Log()), GROUPS, OWN_PRIORS, {}),
 }
 
 
@@ -115,32 +119,52 @@ def _assert_same_fit(res, ref, model):
     radius, info = _newton_steps(model, lams, res.params, ref.params)
     radius *= MARGIN
     assert np.linalg.norm(np.asarray(res.params) - np.asarray(ref.params)) <= radius
-    # working weights W_i move by at most e^|x_i' db| - 1 ~ |x_i| radius (canonical
-    # links: |d log W / d eta| <= 1), so X'WX + S moves within (1 +- drift) of
-    # itself in the Loewner order and so do its inverse, bse^2 and every
-    # trace of A^-1 P_j; plus inverting A twice (solve_rtol)
+    # working weights W_i move by at most e^|x_i' db| - 1 ~ |x_i| radius (Poisson
+    # and Binomial: |d log W / d eta| <= 1; Gamma-log: W = 1), so X'WX + S moves
+    # within (1 +- drift) of itself in the Loewner order and so do its inverse,
+    # bse^2 and every trace of A^-1 P_j; plus inverting A twice (solve_rtol)
     drift = 2 * float(np.max(np.linalg.norm(X, axis=1))) * radius + solve_rtol(info)
-    np.testing.assert_allclose(res.bse, ref.bse, rtol=drift)
+    # the deviance and Pearson chi2: first-order change over the radius, plus
+    # summing n terms
+    family, offset = model.family, model.offset_total
+    b_ref = np.asarray(ref.params, dtype=float)
+
+    def mean(b):
+        return family.link.inverse(X @ b + offset)
+
+    def deviance(b):
+        return family.deviance(y, mean(b))
+
+    def pearson(b):
+        mu_b = mean(b)
+        return np.sum((y - mu_b) ** 2 / family.variance(mu_b))
+
+    slack = sensitivity(deviance, b_ref, radius) + MARGIN * n * EPS * ref.deviance
+    slack_p = sensitivity(pearson, b_ref, radius) + MARGIN * n * EPS * ref.pearson_chi2
+    assert res.deviance == pytest.approx(ref.deviance, abs=slack)
+    assert res.pearson_chi2 == pytest.approx(ref.pearson_chi2, abs=slack_p)
+    # an estimated scale, Pearson / (n - edf), moves with both (k drift in edf)
+    scale_rel = 0.0 if ref.scale == 1.0 else slack_p / ref.pearson_chi2 + k * drift / (n - ref.edf)
+    assert res.scale == pytest.approx(ref.scale, rel=scale_rel + 1e-300)
+    np.testing.assert_allclose(res.bse, ref.bse, rtol=drift + scale_rel)
     np.testing.assert_allclose(res.edf_params, ref.edf_params, rtol=0, atol=k * drift)
     np.testing.assert_allclose(res.edf_components, ref.edf_components, rtol=0, atol=k * drift)
     assert res.edf == pytest.approx(ref.edf, abs=k * drift)
-    # the deviance: its gradient 2 X'(mu - y) (canonical links) times the radius,
-    # plus summing n terms
     mu = np.asarray(ref.mu)
-    w = np.asarray(model.var_weights_total) if hasattr(model, "var_weights_total") else 1.0
-    g_dev = np.linalg.norm(X.T @ (2 * w * (mu - y)))
-    slack = g_dev * radius + MARGIN * n * EPS * ref.deviance
-    assert res.deviance == pytest.approx(ref.deviance, abs=slack)
-    assert res.llf == pytest.approx(ref.llf, abs=slack / 2)
-    assert res.aic == pytest.approx(ref.aic, abs=slack + 2 * k * drift)
     gcv_rel = slack / ref.deviance + 2 * k * drift / (n - ref.edf)
     assert res.gcv == pytest.approx(ref.gcv, rel=gcv_rel)
-    assert res.ubre == pytest.approx(ref.ubre, abs=(slack + 2 * k * drift) / n)
-    # Laplace REML: D / 2, the penalty (its gradient times the radius) and log-dets (k drift each)
-    assert res.reml == pytest.approx(ref.reml, abs=slack + 2 * k * drift + g_dev * radius)
-    # intervals b +- z bse: the radius plus z bse drift
+    if ref.scale == 1.0:  # known scale: llf = c - D / 2 (the estimated-scale
+        # likelihoods move with the scale too; their bounds are not derived here)
+        assert res.llf == pytest.approx(ref.llf, abs=slack / 2)
+        assert res.aic == pytest.approx(ref.aic, abs=slack + 2 * k * drift)
+        assert res.ubre == pytest.approx(ref.ubre, abs=(slack + 2 * k * drift) / n)
+        # Laplace REML: D / 2, the penalty / 2 (at the optimum its gradient is
+        # minus the deviance's: slack / 2 too) and two log-dets (k drift each)
+        assert res.reml == pytest.approx(ref.reml, abs=2 * slack + 2 * k * drift)
+    # intervals b +- z bse: the radius plus z bse times its relative change
     ci_a, ci_b = np.asarray(res.conf_int()), np.asarray(ref.conf_int())
-    np.testing.assert_allclose(ci_a, ci_b, rtol=0, atol=radius + 2 * np.max(ref.bse) * drift)
+    atol = radius + 2 * np.max(ref.bse) * (drift + scale_rel)
+    np.testing.assert_allclose(ci_a, ci_b, rtol=0, atol=atol)
     # the means: mu_i = g^-1(eta_i) moves by |x_i' db| relatively (log link) or less
     np.testing.assert_allclose(np.asarray(res.fittedvalues.compute()), mu, rtol=drift)
     # leverages w_i x_i' A^-1 x_i: W and A^-1 each within drift
