@@ -310,7 +310,9 @@ class DaskPriorGLM(_DaskModel, PriorGLM):  # type: ignore[misc]
     reduced factor (:mod:`priorreg.outofcore.bounded_glm`), still one pass
     per accepted step. ``fit()`` works on a copy of the model, the results'
     ``model``, which counts the fit's passes (``res.model.passes``); the model
-    itself does not change.
+    itself does not change. With several penalties it fits at fixed lams, the
+    one penalty ``S`` and prior ``b0*`` they make, with the same passes
+    (:mod:`priorreg.outofcore.multi_glm`).
     """
 
     _std_key = "freq_weights"
