@@ -246,6 +246,11 @@ def test_passes_are_those_of_one_penalty_fit(labels, prior):
     # the scan rode on the first IRLS point: iterations + 1 passes
     assert seen == [f"IRLS pass {i}" for i in range(1, res.iterations + 2)]
     assert res.model.passes == res.iterations + 1
+    # the model keeps its components and prior (the fit worked on a copy)
+    assert several.penalty_kind == "several"
+    np.testing.assert_array_equal(several.penalty_components.matrices,
+                                  memory.penalty_components.matrices)
+    np.testing.assert_array_equal(several.prior_values, memory.prior_values)
     # a second fit of each: the start, then one pass per iteration (no scan)
     labels.clear()
     res2 = several.fit(lam=LAMS)
