@@ -279,4 +279,18 @@ def out_of_core_class(base: type) -> type:
     if issubclass(base, PriorGLMResults):  # criteria read the fit's own lam, 1
         del namespace["loocv"], namespace["reml"]
         namespace["compatibility_test"] = MultiGLMResults.compatibility_test
+    # pickled by its Dask base class, not by name: the class is made at run time
+    namespace["__reduce_ex__"] = _reduce_out_of_core
+    namespace["_dask_base"] = base
     return type(f"Multi{base.__name__}", (_MultiMixin, base), namespace)
+
+
+def _reduce_out_of_core(self: Any, protocol: int) -> tuple[Any, ...]:
+    """Pickle a results object of :func:`out_of_core_class` as its base class and state."""
+    return _out_of_core_instance, (type(self)._dask_base,), self.__dict__.copy()
+
+
+def _out_of_core_instance(base: type) -> Any:
+    """An empty instance of ``out_of_core_class(base)`` (unpickling fills its state in)."""
+    cls = out_of_core_class(base)
+    return cls.__new__(cls)
