@@ -36,12 +36,12 @@ from priorreg.linalg import PathFactor, factorize_triangular
 from priorreg.multi_dask import combine_in_place, has_several_penalties
 from priorreg.outofcore.bounded_glm import bounded_irls, bounded_performance_iteration
 from priorreg.outofcore.first_pass import fold_scan, template_setup
-from priorreg.outofcore.irls_pass import Asks, glm_point, loglike_constant
+from priorreg.outofcore.irls_pass import _PASS_ROWS, Asks, glm_point, loglike_constant
 from priorreg.outofcore.irls_pass import PointSpec as _PointSpec
 from priorreg.outofcore.irls_pass import starting_mu as _starting_mu
 from priorreg.outofcore.model import _NO_ROWS, _DaskModel, _glm_arrays, init_like
 from priorreg.outofcore.multi_glm import fit_several
-from priorreg.outofcore.passes import _Block, _Source
+from priorreg.outofcore.passes import _Block, _chunks, _Source
 from priorreg.outofcore.prediction import DaskResultsRows
 
 
@@ -91,13 +91,30 @@ def _glm_null_deviance(block: _Block, family: Any, mean: float) -> dict[str, Any
 def _glm_loo(
     block: _Block, family: Any, params: FloatArray, row_map: FloatArray, k0: int, phi: Any
 ) -> dict[str, Any]:
-    """Approximate leave-one-out deviance sum (as :meth:`priorreg.irls.ArrayData.loo_deviance`)."""
-    r = _at(block, family, _PointSpec(params))
+    r"""Approximate leave-one-out deviance sum (as :meth:`priorreg.irls.ArrayData.loo_deviance`).
+
+    Row chunk by row chunk, as the IRLS pass (:mod:`priorreg.outofcore.irls_pass`):
+    neither the n x k design nor an n-length array is written. Per chunk, with
+    :math:`B = W^{1/2} X_c G` (``G = row_map``), the leverages are
+    :math:`h = \sum_{j < k_0} B_{\cdot j}^2 + (B_{\cdot, k_0:})^{\circ 2}\phi`.
+    """
+    resp, var_w, offset, freq_w = _glm_arrays(block, family)
+    k, n = len(block.columns), block.n
+    B = np.empty((min(_PASS_ROWS, n), row_map.shape[1]))  # reused per chunk
+    total = 0.0
     with np.errstate(all="ignore"):
-        h = r.hat(block.X, family, row_map, k0, phi)
-        mu_loo = family.link.inverse(loo_predictor(family.link, r.resp, r.eta, r.mu, h))
-        dev = family.resid_dev(r.resp, mu_loo, var_weights=r.var_w) ** 2
-        return {"loo": float(np.sum(r.freq_w * dev))}
+        for rows, a in _chunks(block.columns, None, n=n, size=_PASS_ROWS):
+            X = a[:, :k]
+            eta = X @ params + offset[rows]
+            mu = family.link.inverse(eta)
+            y, vw, fw = resp[rows], var_w[rows], freq_w[rows]
+            X *= np.sqrt(fw * vw * family.weights(mu))[:, None]  # the chunk's buffer
+            Bc = np.matmul(X, row_map, out=B[: X.shape[0]])
+            h = np.einsum("ij,ij->i", Bc[:, :k0], Bc[:, :k0])
+            h += np.square(Bc[:, k0:], out=Bc[:, k0:]) @ phi
+            mu_loo = family.link.inverse(loo_predictor(family.link, y, eta, mu, h))
+            total += float(np.sum(fw * family.resid_dev(y, mu_loo, var_weights=vw) ** 2))
+    return {"loo": total}
 
 
 def _glm_rows(block: _Block, family: Any, params: FloatArray, what: str) -> FloatArray:
