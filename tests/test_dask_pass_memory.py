@@ -9,9 +9,9 @@ pass allocates, beyond the block it is given, must stay below one n-length
 array of doubles. Its chunk-sized buffers and temporaries (the chunk
 ``[X_c, t_c]``, its product with the coefficients and some twenty vectors of
 :data:`~priorreg.outofcore.irls_pass._PASS_ROWS` doubles) come to about
-``_PASS_ROWS * (k + 24) * 8`` bytes, a third of that bound for the sizes here;
-the arrays the pass made before (means, weights, working response, their
-square roots, unit weights) were several times it.
+``_PASS_ROWS * (k + 24) * 8`` bytes, a tenth of that bound for the sizes here
+(N is chosen so); the arrays the pass made before (means, weights, working
+response, their square roots, unit weights) were several columns.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from priorreg.outofcore.irls_pass import _PASS_ROWS, Asks, PointSpec, glm_point
 from priorreg.outofcore.passes import _Block
 
 F = sm.families
-N = 48 * _PASS_ROWS + 123  # not a multiple of the chunk
 K = 4
+N = 10 * (K + 24) * _PASS_ROWS + 123  # the chunks' estimate is a tenth of a column
 
 
 def _block(family, rows):

@@ -17,8 +17,11 @@ part of the weighted working problem's Gram matrix:
 the chunks' Gram matrix by ``syrk``, and at the end the partition's
 triangular factor, Cholesky of ``G`` when well conditioned, else Householder
 QR of the chunks (:class:`~priorreg.outofcore.working.WorkingFactor`). Neither the
-n x k design matrix nor any n-length array is written (:class:`_Sweep`): the
-deviance and Pearson sums are summed chunk by chunk too. With a canonical link :math:`g' = 1/V`, so
+n x k design matrix nor an n-length temporary is written (:class:`_Sweep`): the
+deviance and Pearson sums are summed chunk by chunk too. (An exposure's
+logarithm, a two-column binomial response's proportions and trials, and the
+first pass's separation sides are n-length arrays of the block's own.)
+With a canonical link :math:`g' = 1/V`, so
 :math:`W = w V(\mu)` and :math:`g'(\mu)(y - \mu) = (y - \mu)/V(\mu)`
 (:func:`priorreg.canonical.unit_working`, whose :func:`~priorreg.canonical.canonical_pair`
 decides the pair for both backends).
@@ -229,7 +232,9 @@ class _Sweep:
     r"""One point's means, working weights and weighted chunk, chunk by chunk.
 
     Everything is computed on one chunk of rows at a time, in arrays of the
-    chunk's size: no n-length temporary is made. Dask's worker processes
+    chunk's size: no n-length temporary is made (the block's own arrays from
+    :func:`~priorreg.outofcore.model._glm_arrays` aside: an exposure's
+    logarithm, a two-column binomial's proportions). Dask's worker processes
     start with ``MALLOC_TRIM_THRESHOLD_`` set, which turns off glibc's
     adaptive mmap threshold, so every array of 128 KiB or more is a fresh
     ``mmap`` whose pages fault on first touch; a pass that made its means,

@@ -14,7 +14,11 @@ weight 1 (:func:`priorreg.multi_dask.combined_copy`): one pass per IRLS
 iteration, a halved step one more, exactly as a one-penalty fit. The first
 fit of a formula model reads its scan in its first IRLS pass
 (:mod:`priorreg.outofcore.first_pass`); that pass starts from ``b0*`` at
-the fit's lams, so it is the fit's first point and no pass is added.
+the fit's lams, as formed from the template rows, so it is the fit's first
+point and no pass is added. The one exception: with ``standardize=True``,
+components that are not diagonal and a prior per component, ``b0*`` formed
+from the data's column scales differs from the template's, and the start is
+evaluated by one pass more.
 
 A criterion (``lam="gcv"``, ...) is refused before any pass: its outer
 iteration needs a converged fit, a pass per IRLS step, at every Newton step
