@@ -59,8 +59,24 @@ class _GLMRows:
     def hat(self, X: FloatArray, family: Any, row_map: FloatArray, k0: int, phi: Any) -> Any:
         """Leverages of the working linear model (see ``PathFactor.row_map``)."""
         W = self.freq_w * self.var_w * family.weights(self.mu)
-        B = (X * np.sqrt(W)[:, None]) @ row_map
-        return np.einsum("ij,ij->i", B[:, :k0], B[:, :k0]) + (B[:, k0:] ** 2) @ phi
+        return _leverages(X * np.sqrt(W)[:, None], row_map, k0, phi)
+
+
+def _leverages(
+    Xw: FloatArray, row_map: FloatArray, k0: int, phi: Any, out: FloatArray | None = None
+) -> FloatArray:
+    r"""Leverages of rows ``Xw = W^{1/2} X`` of the working model (``PathFactor.row_map``).
+
+    .. math::
+
+        B = W^{1/2} X G, \qquad h = \sum_{j < k_0} B_{\cdot j}^2 + (B_{\cdot, k_0:})^{\circ 2}\phi,
+
+    ``G = row_map``; ``B`` is written into ``out`` when given and overwritten.
+    """
+    B = np.matmul(Xw, row_map, out=out)
+    h = np.einsum("ij,ij->i", B[:, :k0], B[:, :k0])
+    h += np.square(B[:, k0:], out=B[:, k0:]) @ phi
+    return h
 
 
 def _at(block: _Block, family: Any, spec: _PointSpec) -> _GLMRows:
@@ -94,9 +110,8 @@ def _glm_loo(
     r"""Approximate leave-one-out deviance sum (as :meth:`priorreg.irls.ArrayData.loo_deviance`).
 
     Row chunk by row chunk, as the IRLS pass (:mod:`priorreg.outofcore.irls_pass`):
-    neither the n x k design nor an n-length array is written. Per chunk, with
-    :math:`B = W^{1/2} X_c G` (``G = row_map``), the leverages are
-    :math:`h = \sum_{j < k_0} B_{\cdot j}^2 + (B_{\cdot, k_0:})^{\circ 2}\phi`.
+    neither the n x k design nor an n-length array is written; the leverages
+    (:func:`_leverages`) reuse one buffer for ``B``.
     """
     resp, var_w, offset, freq_w = _glm_arrays(block, family)
     k, n = len(block.columns), block.n
@@ -109,9 +124,7 @@ def _glm_loo(
             mu = family.link.inverse(eta)
             y, vw, fw = resp[rows], var_w[rows], freq_w[rows]
             X *= np.sqrt(fw * vw * family.weights(mu))[:, None]  # the chunk's buffer
-            Bc = np.matmul(X, row_map, out=B[: X.shape[0]])
-            h = np.einsum("ij,ij->i", Bc[:, :k0], Bc[:, :k0])
-            h += np.square(Bc[:, k0:], out=Bc[:, k0:]) @ phi
+            h = _leverages(X, row_map, k0, phi, out=B[: X.shape[0]])
             mu_loo = family.link.inverse(loo_predictor(family.link, y, eta, mu, h))
             total += float(np.sum(fw * family.resid_dev(y, mu_loo, var_weights=vw) ** 2))
     return {"loo": total}

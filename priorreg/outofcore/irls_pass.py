@@ -308,7 +308,7 @@ class _PointSums:
         resp, var_w, freq_w = sweep.resp[rows], sweep.var_w[rows], sweep.freq_w[rows]
         # the in-memory deviance (no floor on binomial or Gamma means)
         self.dev += _families.deviance(family, resp, mu, var_w, freq_w)
-        iw = sweep.iw(rows)
+        iw = 1.0 if sweep.unit else sweep.iw(rows)  # 1 * x is x
         self.pearson += float(np.sum(iw * (resp - mu) ** 2 / family.variance(mu)))
         self.bad_mu += mean_out_of_domain(family, mu)
         if self.known and self.exact:

@@ -187,16 +187,9 @@ class ColumnStats:
         Dask's workers (:class:`priorreg.outofcore.irls_pass._Sweep`).
         """
         m = cols.shape[0]
-        if m == 0:
-            return _moments(cols, w)
-        w = np.ones(m) if w is None else w
-        total = float(w.sum())
-        mean = (w @ cols) / total
         if self._squares is None or self._squares.shape[0] < m:
             self._squares = np.empty(cols.shape, order="F")
-        squares = np.subtract(cols, mean, out=self._squares[:m])
-        np.square(squares, out=squares)
-        return total, mean, w @ squares
+        return _moments(cols, w, self._squares[:m])
 
     def sums(self) -> dict[str, Any]:
         """``x_min``, ``x_max`` and, when counted, ``x_mom`` (merged by :func:`_merge`)."""
@@ -259,15 +252,22 @@ def _chan(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> tuple[Any, Any, A
     return w, ma + delta * (wb / w), sa + sb + delta**2 * (wa * wb / w)
 
 
-def _moments(values: FloatArray, w: FloatArray | None) -> tuple[float, Any, Any]:
-    """Weighted moments of the rows of ``values`` (columns independent)."""
+def _moments(
+    values: FloatArray, w: FloatArray | None, squares: FloatArray | None = None
+) -> tuple[float, Any, Any]:
+    """Weighted moments of the rows of ``values`` (columns independent).
+
+    ``squares``, an array of ``values``' shape, receives the squared
+    deviations instead of a new array.
+    """
     if values.shape[0] == 0:
         zero = np.zeros(values.shape[1:])
         return 0.0, zero, zero
     w = np.ones(values.shape[0]) if w is None else w
     total = float(w.sum())
     mean = (w @ values) / total
-    return total, mean, w @ (values - mean) ** 2
+    deviations = np.subtract(values, mean, out=squares)
+    return total, mean, w @ np.square(deviations, out=deviations)
 
 
 def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
