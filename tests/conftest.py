@@ -172,3 +172,20 @@ def search_gradient(model, criterion, lam, maxiter=200, tol=1e-13):
     grad = search.gradient(lam)
     assert grad is not None
     return grad
+
+
+def allocated_peak(fn) -> int:
+    """Peak bytes ``fn()`` allocates beyond what was allocated before (tracemalloc).
+
+    NumPy reports its data buffers to tracemalloc, so arrays count.
+    """
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()

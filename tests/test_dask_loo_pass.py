@@ -13,12 +13,11 @@ pass (tests/test_dask_pass_memory.py).
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 import statsmodels.api as sm
 from bounds import EPS, MARGIN
+from conftest import allocated_peak
 
 from priorreg.glm_loocv_rows import working_residual
 from priorreg.outofcore.glm import _glm_loo
@@ -87,14 +86,7 @@ def test_loo_pass_allocates_less_than_one_column():
     n = 10 * (2 * K + 12) * _PASS_ROWS + 123  # the chunks' estimate is a tenth of a column
     block, *_, params, G, k0, phi = _case(family, True, n=n)
     _glm_loo(block, family, params, G, k0, phi)  # warm
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        _glm_loo(block, family, params, G, k0, phi)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    peak = allocated_peak(lambda: _glm_loo(block, family, params, G, k0, phi))
     # chunk buffers: [X_c] and B (_PASS_ROWS x K each) and some ten chunk vectors,
     # about _PASS_ROWS * (2 K + 12) * 8 bytes: a tenth of a column here; the
     # whole-array pass made the n x K design and several columns

@@ -16,11 +16,10 @@ response, their square roots, unit weights) were several columns.
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from conftest import allocated_peak
 
 from priorreg.outofcore.irls_pass import _PASS_ROWS, Asks, PointSpec, glm_point
 from priorreg.outofcore.passes import _Block
@@ -49,17 +48,6 @@ def _block(family, rows):
     return _Block(y, rows=extra, columns=columns)
 
 
-def _peak(fn) -> int:
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        fn()
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize(
     ("family", "rows"),
     [
@@ -79,6 +67,6 @@ def test_pass_allocates_less_than_one_column(family, rows, start):
     out = glm_point(block, family, spec, b0, Asks())  # warm: imports and caches
     assert out["bad_w"] == 0
     assert np.isfinite(out["dev"])
-    peak = _peak(lambda: glm_point(block, family, spec, b0, Asks()))
+    peak = allocated_peak(lambda: glm_point(block, family, spec, b0, Asks()))
     one_column = N * 8
     assert peak < one_column, f"a pass allocated {peak} bytes, one column is {one_column}"
